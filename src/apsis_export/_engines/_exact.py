@@ -1,0 +1,181 @@
+"""The exact engine: ijson's event stream, walked in constant memory.
+
+The top of the document is walked event by event; each profile's value is
+built from events (never more than one profile in memory) and mapped to records
+by ``_shape``. Numbers stay exact: integers of any size as ``int``, others as
+:class:`~decimal.Decimal` with the digits as written.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any, Iterator
+
+import ijson
+
+from .._errors import InputError
+from .._records import Profile
+from .._shape import AUTO, BARE, WRAPPED, WRAPPER_KEYS, document_extra, is_bare_profile, json_kind, profile_records
+from .._source import Source
+
+#: Values nested deeper than this are refused with a clear error (the JSON
+#: writers cannot write them back, and nothing in a real export is that deep).
+MAX_DEPTH = 200
+
+_BUF_SIZE = 64 * 1024
+_warned_backend = False
+
+
+class SlowBackendWarning(UserWarning):
+    """ijson is running without its C backend (yajl2_c), several times slower."""
+
+
+def _warn_if_slow_backend() -> None:
+    global _warned_backend
+    if ijson.backend != "yajl2_c" and not _warned_backend:
+        _warned_backend = True
+        warnings.warn(
+            f"ijson is using its slow {ijson.backend!r} backend; reinstall ijson from a wheel "
+            "that has yajl2_c for several times the speed",
+            SlowBackendWarning,
+            stacklevel=3,
+        )
+
+
+def _describe(event: str) -> str:
+    return {"start_map": "object", "start_array": "array", "map_key": "key"}.get(event, event)
+
+
+class ExactEngine:
+    """Reference engine on ijson (yajl2_c); slower than a fast engine, never wrong."""
+
+    name = "exact"
+
+    def profiles(self, source: Source, *, layout: str = AUTO) -> Iterator[Profile]:
+        _warn_if_slow_backend()
+        walk = _Walk(source, layout)
+        try:
+            yield from walk.document()
+        except InputError as exc:
+            if exc.offset is None:
+                exc.offset = source.json_offset
+            if exc.profile_key is None:
+                exc.profile_key = walk.profile_key
+            raise
+        except ijson.JSONError as exc:
+            raise InputError(_parser_message(exc, source), offset=source.json_offset, profile_key=walk.profile_key) from None
+        except RecursionError:  # defensive: the builder is iterative
+            raise InputError("JSON nested too deeply", offset=source.json_offset, profile_key=walk.profile_key) from None
+
+
+def _parser_message(exc: Exception, source: Source) -> str:
+    text = exc.args[0] if exc.args else str(exc)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    first = str(text).strip().splitlines()[0] if str(text).strip() else "parse error"
+    if source.json_offset == 0:
+        return "input is empty"
+    if "premature EOF" in first:
+        return "invalid JSON: the document ends early (truncated file?)"
+    return f"invalid JSON: {first}"
+
+
+class _Walk:
+    """One pass over one document; keeps the profile key for error messages."""
+
+    def __init__(self, source: Source, layout: str):
+        self.events = ijson.basic_parse(source, use_float=False, buf_size=_BUF_SIZE)
+        self.layout = layout
+        self.profile_key: str | None = None
+
+    def document(self) -> Iterator[Profile]:
+        events = self.events
+        event, _ = next(events)
+        if event != "start_map":
+            raise InputError(f"the export must be a JSON object, found {_describe(event)}", offset=0)
+        for event, key in events:
+            if event == "end_map":
+                break
+            if self.layout == WRAPPED:
+                if key == "profiles":
+                    yield from self._profiles_object()
+                else:
+                    yield document_extra(key, self._value(*next(events)))
+                continue
+            if self.layout == AUTO and key in WRAPPER_KEYS:
+                self.layout = WRAPPED
+                yield from (self._profiles_object() if key == "profiles" else [document_extra(key, self._value(*next(events)))])
+                continue
+            if self.layout == BARE and key == "profiles" and self._auto_detected:
+                raise InputError(
+                    "ambiguous layout: a top-level 'profiles' key after bare-layout profiles; "
+                    "pass layout 'wrapped' or 'bare' explicitly"
+                )
+            self.profile_key = key
+            value = self._value(*next(events))
+            if self.layout == AUTO:
+                # The first top-level key decides: an object of objects is a bare profile,
+                # anything else can only be a wrapped document's own metadata.
+                self.layout = BARE if is_bare_profile(value) else WRAPPED
+                self._auto_detected = True
+                if self.layout == WRAPPED:
+                    self.profile_key = None
+                    yield document_extra(key, value)
+                    continue
+            yield profile_records(key, value, BARE)
+            self.profile_key = None
+        for _ in events:  # let the parser reject trailing garbage
+            pass
+
+    _auto_detected = False
+
+    def _profiles_object(self) -> Iterator[Profile]:
+        events = self.events
+        event, _ = next(events)
+        if event != "start_map":
+            raise InputError(f"'profiles' must be a JSON object, found {_describe(event)}")
+        for event, key in events:
+            if event == "end_map":
+                break
+            self.profile_key = key
+            yield profile_records(key, self._value(*next(events)), WRAPPED)
+        self.profile_key = None
+
+    def _value(self, event: str, value: Any) -> Any:
+        """Build the JSON value that starts with ``event`` (iteratively: any depth is safe)."""
+        if event == "start_map":
+            root: Any = {}
+        elif event == "start_array":
+            root = []
+        else:
+            return value
+        stack = [root]
+        top = root
+        key = None
+        for event, value in self.events:
+            if event == "map_key":
+                key = value
+                continue
+            if event == "end_map" or event == "end_array":
+                stack.pop()
+                if not stack:
+                    return root
+                top = stack[-1]
+                continue
+            if event == "start_map":
+                child: Any = {}
+            elif event == "start_array":
+                child = []
+            else:
+                child = value
+            if type(top) is dict:
+                top[key] = child
+            else:
+                top.append(child)
+            if event == "start_map" or event == "start_array":
+                stack.append(child)
+                top = child
+                if len(stack) > MAX_DEPTH:
+                    raise InputError(f"a value is nested deeper than {MAX_DEPTH} levels")
+        raise InputError("invalid JSON: the document ends early (truncated file?)")

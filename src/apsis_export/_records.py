@@ -1,0 +1,98 @@
+"""The typed records every other part of apsis-export speaks.
+
+An engine turns the export document into :class:`Profile` objects (one per
+profile, in file order); each holds the profile's :class:`Attribute`,
+:class:`Event` and :class:`Extra` records. Field names equal the output column
+names, so sinks can read records by column name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Union
+
+#: A JSON value as the exact engine yields it: ``str``, ``int`` (any size),
+#: :class:`~decimal.Decimal` (non-integers, digits exactly as written),
+#: ``bool``, ``None``, ``dict`` or ``list`` of these.
+JSONValue = Any
+
+
+@dataclass(slots=True)
+class Attribute:
+    """One attribute or tag of one profile section (tags have ``value`` None)."""
+
+    profile_key: str
+    section_id: str
+    attribute_id: str
+    value: JSONValue
+    value_type: str  # string | number | boolean | null | object | array
+
+
+@dataclass(slots=True)
+class Event:
+    """One event of one profile section; times are milliseconds since the Unix epoch.
+
+    ``source_event_time`` is None where the export says 0 (unknown).
+    """
+
+    profile_key: str
+    section_id: str
+    correlation_id: str | None
+    type_id: str
+    source_event_time: int | None
+    created_at: int | None
+    data: JSONValue
+
+
+@dataclass(slots=True)
+class Extra:
+    """A key the format documentation does not name, kept rather than dropped.
+
+    ``key`` is a JSON Pointer (RFC 6901) relative to the profile's section
+    (``section_id`` set), the profile (only ``profile_key`` set) or the document
+    (both None), e.g. ``/metadata`` or ``/attributes/<id>/history``.
+    """
+
+    profile_key: str | None
+    section_id: str | None
+    key: str
+    value: JSONValue
+
+
+Record = Union[Attribute, Event, Extra]
+
+
+@dataclass(slots=True)
+class Profile:
+    """Everything one profile contributed, in file order.
+
+    ``key`` is None for the document-level group that carries top-level keys
+    outside any profile (for example ``metadata``): it holds extras only.
+    """
+
+    key: str | None
+    attributes: list[Attribute] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    extras: list[Extra] = field(default_factory=list)
+
+    def records(self) -> list[Record]:
+        """All records of this profile: attributes, then events, then extras."""
+        return [*self.attributes, *self.events, *self.extras]
+
+
+_VALUE_TYPES = {
+    str: "string",
+    int: "number",
+    Decimal: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+    dict: "object",
+    list: "array",
+}
+
+
+def value_type(value: JSONValue) -> str:
+    """The JSON type name of ``value``: string, number, boolean, null, object or array."""
+    return _VALUE_TYPES[type(value)]

@@ -1,0 +1,157 @@
+"""The export's shape: which layout a document has, and how one profile maps to records.
+
+Shared by every engine: an engine only has to find each profile's key and
+value (as plain Python JSON values, numbers exact) and hand them to
+:func:`profile_records`, so all engines agree on the records by construction.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from ._errors import InputError
+from ._records import Attribute, Event, Extra, Profile, value_type
+
+WRAPPED = "wrapped"
+BARE = "bare"
+AUTO = "auto"
+LAYOUTS = (AUTO, WRAPPED, BARE)
+
+#: Top-level keys that only occur in the wrapped layout.
+WRAPPER_KEYS = ("profiles", "metadata")
+
+# Earliest and latest millisecond timestamps that ISO 8601 (years 1..9999) can show.
+_MIN_MS = -62_135_596_800_000
+_MAX_MS = 253_402_300_799_999
+
+_EVENT_FIELDS = ("correlationId", "sourceEventTime", "typeId", "createdAt", "data")
+
+
+def pointer(*parts: str) -> str:
+    """A JSON Pointer (RFC 6901) from unescaped path parts."""
+    return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def json_kind(value: Any) -> str:
+    """A short description of a JSON value's type, for error messages."""
+    return value_type(value) if type(value) in (str, int, Decimal, float, bool, type(None), dict, list) else type(value).__name__
+
+
+def is_bare_profile(value: Any) -> bool:
+    """True when ``value`` looks like a bare-layout profile: an object of objects."""
+    return isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
+
+
+def document_extra(key: str, value: Any) -> Profile:
+    """The document-level group for a top-level key outside ``profiles``."""
+    return Profile(None, extras=[Extra(None, None, pointer(key), value)])
+
+
+def profile_records(key: str, value: Any, layout: str) -> Profile:
+    """Map one profile's parsed value to its records; raise InputError on a wrong shape.
+
+    ``layout`` is :data:`WRAPPED` (value is ``{"sections": {...}, ...}``) or
+    :data:`BARE` (value is ``{section_id: {...}}``).
+    """
+    if not isinstance(value, dict):
+        raise InputError(f"profile must be a JSON object, found {json_kind(value)}", profile_key=key)
+    profile = Profile(key)
+    if layout == WRAPPED:
+        sections = None
+        for name, item in value.items():
+            if name == "sections":
+                sections = item
+            else:
+                profile.extras.append(Extra(key, None, pointer(name), item))
+        if sections is None:
+            sections = {}
+        elif not isinstance(sections, dict):
+            raise InputError(f"'sections' must be a JSON object, found {json_kind(sections)}", profile_key=key)
+    else:
+        sections = value
+    for section_id, section in sections.items():
+        _section_records(profile, section_id, section)
+    return profile
+
+
+def _section_records(profile: Profile, section_id: str, section: Any) -> None:
+    key = profile.key
+    if not isinstance(section, dict):
+        raise InputError(f"section {section_id!r} must be a JSON object, found {json_kind(section)}", profile_key=key)
+    for name, item in section.items():
+        if name == "attributes":
+            if not isinstance(item, dict):
+                raise InputError(f"'attributes' of section {section_id!r} must be a JSON object, found {json_kind(item)}", profile_key=key)
+            _attribute_records(profile, section_id, item)
+        elif name == "events":
+            if not isinstance(item, list):
+                raise InputError(f"'events' of section {section_id!r} must be a JSON array, found {json_kind(item)}", profile_key=key)
+            _event_records(profile, section_id, item)
+        else:
+            profile.extras.append(Extra(key, section_id, pointer(name), item))
+
+
+def _attribute_records(profile: Profile, section_id: str, attributes: dict) -> None:
+    key = profile.key
+    out = profile.attributes
+    for attribute_id, entry in attributes.items():
+        if type(entry) is not dict or "value" not in entry:
+            what = "has no 'value'" if isinstance(entry, dict) else f"must be a JSON object, found {json_kind(entry)}"
+            raise InputError(f"attribute {attribute_id!r} of section {section_id!r} {what}", profile_key=key)
+        value = entry["value"]
+        out.append(Attribute(key, section_id, attribute_id, value, value_type(value)))
+        if len(entry) > 1:
+            for name, item in entry.items():
+                if name != "value":
+                    profile.extras.append(Extra(key, section_id, pointer("attributes", attribute_id, name), item))
+
+
+def _event_records(profile: Profile, section_id: str, events: list) -> None:
+    key = profile.key
+    out = profile.events
+    for index, event in enumerate(events):
+        where = f"event {index} of section {section_id!r}"
+        if type(event) is not dict:
+            raise InputError(f"{where} must be a JSON object, found {json_kind(event)}", profile_key=key)
+        type_id = event.get("typeId")
+        if type_id is None:
+            raise InputError(f"{where} has no 'typeId'", profile_key=key)
+        source_time = _millis(event.get("sourceEventTime"), "sourceEventTime", where, key)
+        out.append(
+            Event(
+                key,
+                section_id,
+                _text_id(event.get("correlationId"), "correlationId", where, key),
+                _text_id(type_id, "typeId", where, key),
+                source_time or None,  # 0 means unknown
+                _millis(event.get("createdAt"), "createdAt", where, key),
+                event.get("data"),
+            )
+        )
+        if len(event) > len(_EVENT_FIELDS) or any(name not in _EVENT_FIELDS for name in event):
+            for name, item in event.items():
+                if name not in _EVENT_FIELDS:
+                    profile.extras.append(Extra(key, section_id, pointer("events", str(index), name), item))
+
+
+def _text_id(value: Any, name: str, where: str, key: str) -> str | None:
+    """IDs are kept as text; a number is written as it appears."""
+    if value is None or type(value) is str:
+        return value
+    if type(value) in (int, Decimal):
+        return str(value)
+    raise InputError(f"{where}: '{name}' must be a string, found {json_kind(value)}", profile_key=key)
+
+
+def _millis(value: Any, name: str, where: str, key: str) -> int | None:
+    """A time in ms since the epoch, checked to be an integer that ISO 8601 can show."""
+    if value is None:
+        return None
+    if type(value) is Decimal and value == value.to_integral_value():
+        value = int(value)
+    if type(value) is not int:
+        raise InputError(f"{where}: '{name}' must be an integer (ms since epoch), found {json_kind(value)}", profile_key=key)
+    if not _MIN_MS <= value <= _MAX_MS:
+        raise InputError(f"{where}: '{name}' {value} is outside years 1..9999", profile_key=key)
+    return value

@@ -1,0 +1,115 @@
+"""Open anything into the JSON byte stream of an export.
+
+A source is a path, ``"-"`` for stdin, or a binary file object (an HTTP body,
+say). gzip is recognised by its magic bytes, never by the file name. The opened
+:class:`Source` counts bytes on both sides of decompression: raw bytes for
+progress, JSON bytes for error offsets. Knows nothing about JSON itself.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import sys
+import zlib
+from contextlib import ExitStack
+from pathlib import Path
+from typing import BinaryIO, Union
+
+from ._errors import InputError
+
+SourceLike = Union[str, "os.PathLike[str]", BinaryIO]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class _CountingRaw(io.RawIOBase):
+    """Raw stream over any object with ``read``; counts the bytes it hands out."""
+
+    def __init__(self, inner: BinaryIO):
+        self._inner = inner
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self._inner.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.count += n
+        return n
+
+
+class Source:
+    """An opened export: read JSON bytes from it, ask it how far it got.
+
+    Use :func:`open_source` to make one; close it (or use ``with``) when done.
+    """
+
+    def __init__(self, raw: BinaryIO, *, name: str, total_bytes: int | None, closer: ExitStack):
+        self.name = name
+        #: Size of the input as stored (compressed size for gzip), if known.
+        self.total_bytes = total_bytes
+        self._closer = closer
+        self._raw = _CountingRaw(raw)
+        buffered = io.BufferedReader(self._raw, buffer_size=1 << 16)
+        #: True when the input is gzip-compressed (detected from its magic bytes).
+        self.compressed = buffered.peek(2)[:2] == _GZIP_MAGIC
+        self._stream: BinaryIO = gzip.GzipFile(fileobj=buffered, mode="rb") if self.compressed else buffered
+        self._json_offset = 0
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes consumed from the input as stored (compressed bytes for gzip)."""
+        return self._raw.count
+
+    @property
+    def json_offset(self) -> int:
+        """Bytes of JSON text handed to the parser so far."""
+        return self._json_offset
+
+    def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes of JSON text; decompression errors become InputError."""
+        try:
+            data = self._stream.read(size)
+        except EOFError:
+            raise InputError("truncated gzip input: the compressed stream ends early", offset=self._json_offset) from None
+        except (gzip.BadGzipFile, zlib.error) as exc:
+            raise InputError(f"corrupt gzip input: {exc}", offset=self._json_offset) from None
+        except OSError as exc:
+            raise InputError(f"cannot read input: {exc}", offset=self._json_offset) from None
+        self._json_offset += len(data)
+        return data
+
+    def close(self) -> None:
+        self._closer.close()
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def open_source(source: SourceLike | Source) -> Source:
+    """Open a path, ``"-"`` (stdin) or a binary file object as a :class:`Source`.
+
+    File objects passed in are not closed by the Source; paths it opened are.
+    """
+    if isinstance(source, Source):
+        return source
+    closer = ExitStack()
+    if isinstance(source, (str, os.PathLike)):
+        if str(source) == "-":
+            return Source(sys.stdin.buffer, name="<stdin>", total_bytes=None, closer=closer)
+        path = Path(source)
+        try:
+            fileobj = closer.enter_context(open(path, "rb"))
+        except OSError as exc:
+            raise InputError(f"cannot open {path}: {exc.strerror}") from None
+        return Source(fileobj, name=str(path), total_bytes=os.fstat(fileobj.fileno()).st_size, closer=closer)
+    if not hasattr(source, "read"):
+        raise TypeError(f"source must be a path, '-' or a binary file object, not {type(source).__name__}")
+    return Source(source, name=getattr(source, "name", "<stream>"), total_bytes=None, closer=closer)
