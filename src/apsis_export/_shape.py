@@ -25,7 +25,7 @@ WRAPPER_KEYS = ("profiles", "metadata")
 _MIN_MS = -62_135_596_800_000
 _MAX_MS = 253_402_300_799_999
 
-_EVENT_FIELDS = ("correlationId", "sourceEventTime", "typeId", "createdAt", "data")
+_EVENT_FIELDS = frozenset(("correlationId", "sourceEventTime", "typeId", "createdAt", "data"))
 
 
 def pointer(*parts: str) -> str:
@@ -129,7 +129,7 @@ def _event_records(profile: Profile, section_id: str, events: list) -> None:
                 event.get("data"),
             )
         )
-        if len(event) > len(_EVENT_FIELDS) or any(name not in _EVENT_FIELDS for name in event):
+        if not _EVENT_FIELDS.issuperset(event):
             for name, item in event.items():
                 if name not in _EVENT_FIELDS:
                     profile.extras.append(Extra(key, section_id, pointer("events", str(index), name), item))

@@ -1,0 +1,67 @@
+"""Turning record values into text: the rules every sink shares."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+
+def _default(obj: Any) -> Any:
+    if type(obj) is Decimal:
+        return orjson.Fragment(str(obj))  # the digits exactly as parsed
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+
+
+def _exact_ints(value: Any) -> Any:
+    """``value`` with integers beyond orjson's 64-bit range replaced by their exact text."""
+    kind = type(value)
+    if kind is int:
+        return value if _INT64_MIN <= value <= _UINT64_MAX else orjson.Fragment(str(value))
+    if kind is dict:
+        return {k: _exact_ints(v) for k, v in value.items()}
+    if kind is list:
+        return [_exact_ints(v) for v in value]
+    return value
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact JSON (UTF-8, no ASCII escaping), numbers exact whatever their size."""
+    try:
+        return orjson.dumps(value, default=_default)
+    except TypeError:  # an integer beyond 64 bits: rare, so only then walk the value
+        return orjson.dumps(_exact_ints(value), default=_default)
+
+
+def json_text(value: Any) -> str | None:
+    """Compact JSON text of a value; None stays None (a missing value, not the text 'null')."""
+    if value is None:
+        return None
+    return json_bytes(value).decode()
+
+
+def value_text(value: Any) -> str | None:
+    """An attribute value as text: strings as they are, numbers in JSON notation,
+    ``true``/``false``, None for null, objects and arrays as compact JSON."""
+    kind = type(value)
+    if kind is str or value is None:
+        return value
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int or kind is Decimal:
+        return str(value)
+    return json_bytes(value).decode()
+
+
+def iso_millis(ms: int | None) -> str | None:
+    """Milliseconds since the epoch as ISO 8601 UTC with milliseconds: 2024-05-01T12:00:00.123Z."""
+    if ms is None:
+        return None
+    seconds, millis = divmod(ms, 1000)
+    t = time.gmtime(seconds)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, millis)

@@ -1,0 +1,68 @@
+"""The output contract: which tables exist and what their columns are.
+
+Every sink writes the same columns; a column's *kind* tells each format how to
+represent its values (see the README's "Output schema").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Column kinds.
+STRING = "string"  # text or null
+VALUE = "value"  # an attribute value: native in JSONL, text elsewhere (strings unquoted)
+JSON = "json"  # any JSON value: native in JSONL, compact JSON text elsewhere
+TIMESTAMP = "timestamp"  # ms since epoch: timestamp[ms, UTC] in Parquet, ISO 8601 text elsewhere
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """One output table: its name (also the file's stem) and its columns in order."""
+
+    name: str
+    columns: tuple[Column, ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+ATTRIBUTES = Table(
+    "attributes",
+    (
+        Column("profile_key", STRING),
+        Column("section_id", STRING),
+        Column("attribute_id", STRING),
+        Column("value", VALUE),
+        Column("value_type", STRING),
+    ),
+)
+EVENTS = Table(
+    "events",
+    (
+        Column("profile_key", STRING),
+        Column("section_id", STRING),
+        Column("correlation_id", STRING),
+        Column("type_id", STRING),
+        Column("source_event_time", TIMESTAMP),
+        Column("created_at", TIMESTAMP),
+        Column("data", JSON),
+    ),
+)
+EXTRAS = Table(
+    "extras",
+    (
+        Column("profile_key", STRING),
+        Column("section_id", STRING),
+        Column("key", STRING),
+        Column("value", JSON),
+    ),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (ATTRIBUTES, EVENTS, EXTRAS)}

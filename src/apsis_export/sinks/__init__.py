@@ -1,0 +1,173 @@
+"""Sinks: where records go. One sink writes one table in one format.
+
+The protocol (see :class:`Sink`) is small on purpose: a sink is opened with the
+final path and the table's schema, receives batches of records, and is then
+either closed (the file appears, complete, at its path) or aborted (nothing is
+left behind). :class:`FileSink` gives a format writer that protocol for free:
+it writes to a temporary name beside the final path and renames on close.
+
+Formats are registered by name. ``csv``, ``jsonl`` and ``parquet`` are built in;
+other packages add theirs through the ``apsis_export.sinks`` entry-point group
+(``name = "package.module:SinkClass"``) or :func:`register_sink`.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+from .._errors import SinkError
+from .._records import Record
+from .._schema import Table
+
+ENTRY_POINT_GROUP = "apsis_export.sinks"
+
+
+class Sink(Protocol):
+    """One table being written in one format.
+
+    Made as ``factory(path, table)``: open with the final path and schema.
+    The factory has an ``extension`` attribute (``"parquet"``) naming files.
+    """
+
+    def write(self, records: Sequence[Record]) -> None:
+        """Write a batch of records of this sink's table, in order."""
+
+    def close(self) -> None:
+        """Finish the file and publish it, complete, at the final path."""
+
+    def abort(self) -> None:
+        """Discard everything written, also after close; safe to call twice."""
+
+
+SinkFactory = Callable[[Path, Table], Sink]
+
+
+class FileSink:
+    """Base for file formats: temporary file, rename on close, removal on abort.
+
+    Subclasses set ``extension`` and implement ``_open(path)``, ``write``,
+    ``_finish()`` (flush and close the temporary file) and ``_discard()``
+    (close it without caring about its content).
+    """
+
+    extension = ""
+
+    def __init__(self, path: Path, table: Table):
+        self.path = Path(path)
+        self.table = table
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
+        self._state = "open"
+        try:
+            self._open(self._tmp)
+        except OSError as exc:
+            self._remove(self._tmp)
+            raise SinkError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+    def _open(self, path: Path) -> None:
+        raise NotImplementedError
+
+    def write(self, records: Sequence[Record]) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        raise NotImplementedError
+
+    def _discard(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if self._state != "open":
+            raise SinkError(f"{self.path}: close() after {self._state}")
+        try:
+            self._finish()
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise SinkError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        self._state = "closed"
+
+    def abort(self) -> None:
+        if self._state == "open":
+            try:
+                self._discard()
+            finally:
+                self._remove(self._tmp)
+        elif self._state == "closed":
+            self._remove(self.path)
+        self._state = "aborted"
+
+    @staticmethod
+    def _remove(path: Path) -> None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+_registry: dict[str, SinkFactory] = {}
+_entry_points_loaded = False
+
+
+def register_sink(name: str, factory: SinkFactory) -> None:
+    """Make ``factory`` available as format ``name`` (replacing any earlier one)."""
+    if not getattr(factory, "extension", None):
+        raise TypeError(f"sink {name!r} needs an 'extension' attribute naming its files")
+    _registry[name] = factory
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in _registry:
+            try:
+                register_sink(ep.name, ep.load())
+            except Exception as exc:  # a broken plug-in must not break the built-in formats
+                _registry.pop(ep.name, None)
+                _broken[ep.name] = f"{type(exc).__name__}: {exc}"
+
+
+_broken: dict[str, str] = {}
+
+
+def sink_names() -> list[str]:
+    """Names of every available format, built-in and plugged in."""
+    _load_entry_points()
+    return sorted(_registry)
+
+
+def get_sink(name: str) -> SinkFactory:
+    """The sink factory registered as ``name``; SinkError names the choices if unknown."""
+    _load_entry_points()
+    if name in _registry:
+        return _registry[name]
+    if name in _broken:
+        raise SinkError(f"sink {name!r} failed to load: {_broken[name]}")
+    raise SinkError(f"unknown format {name!r}; available: {', '.join(sink_names())}")
+
+
+from ._csv import CsvSink  # noqa: E402  (built-ins register after the registry exists)
+from ._jsonl import JsonlSink  # noqa: E402
+from ._parquet import ParquetSink  # noqa: E402
+
+register_sink("csv", CsvSink)
+register_sink("jsonl", JsonlSink)
+register_sink("parquet", ParquetSink)
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "CsvSink",
+    "FileSink",
+    "JsonlSink",
+    "ParquetSink",
+    "Sink",
+    "SinkFactory",
+    "get_sink",
+    "register_sink",
+    "sink_names",
+]

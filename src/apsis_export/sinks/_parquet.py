@@ -1,0 +1,66 @@
+"""Parquet: zstd, a schema fixed at open, row groups of ROW_GROUP_ROWS rows.
+
+Batches are buffered until a row group is full, so small batches never make
+small row groups.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .._encode import json_text, value_text
+from .._records import Record
+from .._schema import JSON, STRING, TIMESTAMP, VALUE, Table
+from . import FileSink
+from ._columns import make_columnizer
+
+ROW_GROUP_ROWS = 128 * 1024
+
+_ARROW_TYPES = {STRING: pa.string(), VALUE: pa.string(), JSON: pa.string(), TIMESTAMP: pa.timestamp("ms", tz="UTC")}
+_ENCODERS = {STRING: None, VALUE: value_text, JSON: json_text, TIMESTAMP: None}
+
+
+def arrow_schema(table: Table) -> pa.Schema:
+    """The Arrow schema of a table as written to Parquet."""
+    return pa.schema([pa.field(c.name, _ARROW_TYPES[c.kind]) for c in table.columns])
+
+
+class ParquetSink(FileSink):
+    extension = "parquet"
+
+    def _open(self, path: Path) -> None:
+        self._schema = arrow_schema(self.table)
+        self._writer = pq.ParquetWriter(path, self._schema, compression="zstd")
+        self._columns = make_columnizer(self.table, _ENCODERS)
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+
+    def write(self, records: Sequence[Record]) -> None:
+        if not records:
+            return
+        arrays = [pa.array(col, type=f.type) for col, f in zip(self._columns(records), self._schema)]
+        self._pending.append(pa.RecordBatch.from_arrays(arrays, schema=self._schema))
+        self._pending_rows += len(records)
+        if self._pending_rows >= ROW_GROUP_ROWS:
+            self._flush(final=False)
+
+    def _flush(self, *, final: bool) -> None:
+        """Write whole row groups; on the final flush, the remainder too."""
+        table = pa.Table.from_batches(self._pending, schema=self._schema)
+        cut = len(table) if final else len(table) // ROW_GROUP_ROWS * ROW_GROUP_ROWS
+        if cut:
+            self._writer.write_table(table.slice(0, cut), row_group_size=ROW_GROUP_ROWS)
+        rest = table.slice(cut)
+        self._pending, self._pending_rows = rest.to_batches(), len(rest)
+
+    def _finish(self) -> None:
+        self._flush(final=True)
+        self._writer.close()
+
+    def _discard(self) -> None:
+        self._pending = []
+        self._writer.close()
