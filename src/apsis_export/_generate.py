@@ -109,38 +109,40 @@ def generate(
     bodies = [_section_body(rng, attributes, events, tag_ratio) for _ in range(pool)]
     path = Path(out)
     stats = GenerateStats(path, 0, 0, 0, 0, 0, 0)
-    fh = _gzip.open(path, "wb", compresslevel=1) if gzip else open(path, "wb")
-    with fh:
-        def emit(chunk: bytes) -> None:
-            fh.write(chunk)
-            stats.bytes_json += len(chunk)
+    with open(path, "wb") as raw:
+        # mtime=0 and no file name in the header: the same arguments give the same bytes.
+        fh = _gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=1, mtime=0) if gzip else raw
+        with fh:
+            def emit(chunk: bytes) -> None:
+                fh.write(chunk)
+                stats.bytes_json += len(chunk)
 
-        wrapped = layout == "wrapped"
-        emit(b'{"profiles":{' if wrapped else b"{")
-        block: list[bytes] = []
-        block_len = 0
-        tail = b'},"metadata":{"generator":"apsis-export","seed":%d}}' % seed if wrapped else b"}"
-        while stats.bytes_json + block_len + len(tail) < size or stats.profiles == 0:
-            n_sections = rng.randint(*sections)
-            parts = []
-            for sid in rng.sample(_SECTIONS, min(n_sections, len(_SECTIONS))):
-                body, n_attr, n_tags, n_events = bodies[rng.randrange(pool)]
-                parts.append(b'"%s":%s' % (sid.encode(), body))
-                stats.sections += 1
-                stats.attributes += n_attr
-                stats.tags += n_tags
-                stats.events += n_events
-            sep = b"," if stats.profiles else b""
-            sections_json = b",".join(parts)
-            if wrapped:
-                text = b'%s"p-%08d":{"sections":{%s}}' % (sep, stats.profiles, sections_json)
-            else:
-                text = b'%s"p-%08d":{%s}' % (sep, stats.profiles, sections_json)
-            stats.profiles += 1
-            block.append(text)
-            block_len += len(text)
-            if block_len >= 1 << 20:
-                emit(b"".join(block))
-                block, block_len = [], 0
-        emit(b"".join(block) + tail)
+            wrapped = layout == "wrapped"
+            emit(b'{"profiles":{' if wrapped else b"{")
+            block: list[bytes] = []
+            block_len = 0
+            tail = b'},"metadata":{"generator":"apsis-export","seed":%d}}' % seed if wrapped else b"}"
+            while stats.bytes_json + block_len + len(tail) < size or stats.profiles == 0:
+                n_sections = rng.randint(*sections)
+                parts = []
+                for sid in rng.sample(_SECTIONS, min(n_sections, len(_SECTIONS))):
+                    body, n_attr, n_tags, n_events = bodies[rng.randrange(pool)]
+                    parts.append(b'"%s":%s' % (sid.encode(), body))
+                    stats.sections += 1
+                    stats.attributes += n_attr
+                    stats.tags += n_tags
+                    stats.events += n_events
+                sep = b"," if stats.profiles else b""
+                sections_json = b",".join(parts)
+                if wrapped:
+                    text = b'%s"p-%08d":{"sections":{%s}}' % (sep, stats.profiles, sections_json)
+                else:
+                    text = b'%s"p-%08d":{%s}' % (sep, stats.profiles, sections_json)
+                stats.profiles += 1
+                block.append(text)
+                block_len += len(text)
+                if block_len >= 1 << 20:
+                    emit(b"".join(block))
+                    block, block_len = [], 0
+            emit(b"".join(block) + tail)
     return stats

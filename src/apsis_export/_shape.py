@@ -57,21 +57,18 @@ def profile_records(key: str, value: Any, layout: str) -> Profile:
     if not isinstance(value, dict):
         raise InputError(f"profile must be a JSON object, found {json_kind(value)}", profile_key=key)
     profile = Profile(key)
-    if layout == WRAPPED:
-        sections = None
-        for name, item in value.items():
-            if name == "sections":
-                sections = item
-            else:
-                profile.extras.append(Extra(key, None, pointer(name), item))
-        if sections is None:
-            sections = {}
-        elif not isinstance(sections, dict):
-            raise InputError(f"'sections' must be a JSON object, found {json_kind(sections)}", profile_key=key)
-    else:
-        sections = value
-    for section_id, section in sections.items():
-        _section_records(profile, section_id, section)
+    if layout == BARE:
+        for section_id, section in value.items():
+            _section_records(profile, section_id, section)
+        return profile
+    for name, item in value.items():  # wrapped: {"sections": {...}, other keys...}, in file order
+        if name != "sections":
+            profile.extras.append(Extra(key, None, pointer(name), item))
+        elif not isinstance(item, dict):
+            raise InputError(f"'sections' must be a JSON object, found {json_kind(item)}", profile_key=key)
+        else:
+            for section_id, section in item.items():
+                _section_records(profile, section_id, section)
     return profile
 
 
