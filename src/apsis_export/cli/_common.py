@@ -1,0 +1,140 @@
+"""What every command shares: error handling, the progress bar, the convert options."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from functools import wraps
+
+import click
+
+from .._convert import DEFAULT_TABLES, Progress
+from .._engines import ENGINE_NAMES
+from .._errors import ApsisExportError
+from .._schema import TABLES
+from .._shape import LAYOUTS
+from ..sinks import sink_names
+
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> None:
+    click.echo(f"apsis-export: error: {message}", err=True)
+    sys.exit(code)
+
+
+def friendly_errors(command):
+    """Turn expected errors into one line on stderr and an exit code (traceback with --debug)."""
+
+    @wraps(command)
+    def wrapper(*args, debug: bool = False, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ApsisExportError as exc:
+            if debug:
+                traceback.print_exc()
+            fail(str(exc))
+        except KeyboardInterrupt:
+            if debug:
+                traceback.print_exc()
+            fail("interrupted; nothing was written", EXIT_INTERRUPTED)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # a bug of ours: still one line, unless asked for more
+            if debug:
+                traceback.print_exc()
+            fail(f"unexpected {type(exc).__name__}: {exc} (this is a bug; --debug shows the traceback)")
+
+    return click.option("--debug", is_flag=True, help="Show a traceback on errors.")(wrapper)
+
+
+def parse_size(text: str) -> int:
+    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+    number = text.strip().upper().rstrip("S")
+    digits = number.rstrip("KMGIB")
+    unit = number[len(digits):]
+    try:
+        return int(float(digits) * units[unit])
+    except (ValueError, KeyError):
+        raise click.BadParameter(f"{text!r} is not a size like 200MB, 2GB or 1GiB") from None
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr: bytes done/total, MB/s, profiles."""
+
+    def __init__(self):
+        self._shown = False
+
+    def __call__(self, p: Progress) -> None:
+        mb = p.bytes_read / 1e6
+        rate = p.bytes_json / 1e6 / p.seconds if p.seconds > 0 else 0.0
+        if p.total_bytes:
+            frac = min(p.bytes_read / p.total_bytes, 1.0)
+            bar = "#" * int(frac * 24)
+            head = f"[{bar:<24}] {frac:4.0%} {mb:,.1f}/{p.total_bytes / 1e6:,.1f} MB"
+        else:
+            head = f"{mb:,.1f} MB"
+        click.echo(f"\r{head}  {rate:,.1f} MB/s  {p.profiles:,} profiles  {p.rows:,} rows\x1b[K", err=True, nl=False)
+        self._shown = True
+
+    def end(self) -> None:
+        if self._shown:
+            click.echo("\r\x1b[K", err=True, nl=False)
+
+
+def convert_options(command):
+    """The options that choose what a conversion writes: shared by every command that converts.
+
+    The command receives ``convert_kwargs``: the keyword arguments for
+    :func:`apsis_export.convert` (format, out_dir, tables, engine, layout, dedupe).
+    """
+
+    @wraps(command)
+    def wrapper(*args, format, out_dir, tables, dedupe_events, layout, engine, **kwargs):
+        table_list = None
+        if tables is not None:
+            table_list = [t.strip() for t in tables.split(",") if t.strip()]
+            if not table_list or any(t not in TABLES for t in table_list):
+                raise click.BadParameter(f"choose from {', '.join(TABLES)}", param_hint="--tables")
+        if format not in sink_names():
+            raise click.BadParameter(f"choose from {', '.join(sink_names())}", param_hint="--to")
+        convert_kwargs = dict(format=format, out_dir=out_dir, tables=table_list, engine=engine, layout=layout,
+                              dedupe=dedupe_events)
+        return command(*args, convert_kwargs=convert_kwargs, **kwargs)
+
+    options = [
+        click.option("--to", "format", default="parquet", show_default=True, metavar="FORMAT",
+                     help=f"Output format: {', '.join(sink_names())} (or a plugged-in sink)."),
+        click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+                     help="Directory for the tables (created if missing); one file per table."),
+        click.option("--tables", default=None, metavar="LIST",
+                     help=f"Comma-separated tables from {','.join(TABLES)} "
+                          f"[default: {','.join(DEFAULT_TABLES)}, plus extras when unknown keys occur]."),
+        click.option("--dedupe-events", is_flag=True,
+                     help="Drop events whose correlationId repeats within a profile+section."),
+        click.option("--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True,
+                     help="Document layout: wrapped {\"profiles\": ...} or bare {KEY: ...}; auto detects it."),
+        click.option("--engine", type=click.Choice(ENGINE_NAMES), default="exact", show_default=True,
+                     help="Parse engine."),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def run_with_progress(quiet: bool, job):
+    """Run ``job(progress)`` with a progress bar on a terminal stderr (none when quiet)."""
+    bar = ProgressBar() if not quiet and sys.stderr.isatty() else None
+    try:
+        return job(bar)
+    finally:
+        if bar is not None:
+            bar.end()
+
+
+def print_summary(summary) -> None:
+    """The one-line run summary and the files written, on stderr."""
+    click.echo(f"apsis-export: {summary}", err=True)
+    for path in summary.outputs.values():
+        click.echo(f"  {path}", err=True)
