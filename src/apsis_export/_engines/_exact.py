@@ -65,6 +65,8 @@ class ExactEngine:
             raise
         except ijson.JSONError as exc:
             raise InputError(_parser_message(exc, source), offset=source.json_offset, profile_key=walk.profile_key) from None
+        except UnicodeDecodeError as exc:  # e.g. a key holding an unpaired surrogate escape
+            raise InputError(f"invalid text in a string: {exc.reason}", offset=source.json_offset, profile_key=walk.profile_key) from None
         except RecursionError:  # defensive: the builder is iterative
             raise InputError("JSON nested too deeply", offset=source.json_offset, profile_key=walk.profile_key) from None
 
