@@ -1,0 +1,149 @@
+"""The installed command, end to end, as a user runs it (a real subprocess)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+import apsis_export
+
+from .conftest import SAMPLE_DATA
+
+
+def run(*args, stdin: bytes | None = None):
+    return subprocess.run([sys.executable, "-m", "apsis_export", *map(str, args)], input=stdin, capture_output=True, timeout=120)
+
+
+def test_convert_sample_to_parquet(tmp_path):
+    result = run("convert", SAMPLE_DATA / "small.json.gz", "--to", "parquet", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    counts = {t: pq.read_metadata(tmp_path / f"{t}.parquet").num_rows for t in ("attributes", "events")}
+    records = list(apsis_export.read(SAMPLE_DATA / "small.json.gz"))
+    assert counts == {"attributes": sum(isinstance(r, apsis_export.Attribute) for r in records),
+                      "events": sum(isinstance(r, apsis_export.Event) for r in records)}
+    profiles = sum(1 for p in apsis_export.read_profiles(SAMPLE_DATA / "small.json.gz") if p.key is not None)
+    summary = result.stderr.decode().splitlines()[0]
+    assert summary.startswith(f"apsis-export: {profiles} profiles; ")
+    assert f"{counts['attributes']:,} attributes" in summary and "unknown keys" in summary and "MB/s" in summary
+
+
+def test_stdin_gives_the_same_tables_as_a_path(tmp_path):
+    data = (SAMPLE_DATA / "small.json.gz").read_bytes()
+    assert run("convert", "-", "--to", "jsonl", "--out", tmp_path / "a", stdin=data).returncode == 0
+    assert run("convert", SAMPLE_DATA / "small.json", "--to", "jsonl", "--out", tmp_path / "b").returncode == 0
+    for table in ("attributes.jsonl", "events.jsonl", "extras.jsonl"):
+        assert (tmp_path / "a" / table).read_bytes() == (tmp_path / "b" / table).read_bytes()
+
+
+def test_quiet_prints_nothing(tmp_path):
+    result = run("convert", SAMPLE_DATA / "tiny.json", "--out", tmp_path, "--quiet")
+    assert result.returncode == 0 and result.stderr == b"" and result.stdout == b""
+
+
+def test_tables_and_dedupe_options(tmp_path):
+    result = run("convert", SAMPLE_DATA / "tiny.json", "--to", "csv", "--out", tmp_path, "--tables", "events", "--dedupe-events")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.csv"]
+    assert len((tmp_path / "events.csv").read_bytes().splitlines()) == 1 + 2  # header + c-1 once + c-2
+    assert "1 duplicate events dropped" in result.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "input is empty"),
+        (b"[1, 2]", "the export must be a JSON object, found array"),
+        (b'{"p": {"s": {"events": {}}}}', "'events' of section 's' must be a JSON array, found object"),
+        (b'{"p": {"s": {"attributes": {"a": {"value": "\xff"}}}}}', "invalid bytes in UTF8 string"),
+        (b'{"profiles": {"p": {"sections": {', "the document ends early"),
+    ],
+)
+def test_bad_input_is_one_line_exit_1_and_no_output(tmp_path, content, message):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    out = tmp_path / "out"
+    result = run("convert", bad, "--out", out)
+    stderr = result.stderr.decode()
+    assert result.returncode == 1
+    assert stderr.count("\n") == 1 and stderr.startswith("apsis-export: error: ") and message in stderr
+    assert "Traceback" not in stderr
+    assert list(out.iterdir()) == []
+
+
+def test_error_names_offset_and_profile(tmp_path):
+    data = (SAMPLE_DATA / "small.json").read_bytes()
+    cut = tmp_path / "cut.json"
+    cut.write_bytes(data[:100_000])
+    stderr = run("convert", cut, "--out", tmp_path / "out").stderr.decode()
+    assert re.search(r"near byte 100,000, in profile 'p-\d+'\)$", stderr.strip()), stderr
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b"[]")
+    result = run("convert", bad, "--out", tmp_path / "out", "--debug")
+    assert result.returncode == 1 and "Traceback" in result.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["convert", "missing.json", "--out", "x"],
+        ["convert", str(SAMPLE_DATA / "tiny.json")],
+        ["convert", str(SAMPLE_DATA / "tiny.json"), "--out", "x", "--tables", "profiles"],
+        ["convert", str(SAMPLE_DATA / "tiny.json"), "--out", "x", "--to", "xlsx"],
+        ["convert", str(SAMPLE_DATA / "tiny.json"), "--out", "x", "--layout", "sideways"],
+        ["frobnicate"],
+    ],
+)
+def test_usage_errors_exit_2(tmp_path, args):
+    result = subprocess.run([sys.executable, "-m", "apsis_export", *args], capture_output=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr.decode()
+    assert not (tmp_path / "x").exists()
+
+
+def test_generate_then_convert_agree_on_counts(tmp_path):
+    result = run("generate", tmp_path / "g.json.gz", "--size", "200KB", "--gzip", "--seed", "7", "--layout", "bare")
+    assert result.returncode == 0, result.stderr
+    line = result.stderr.decode()
+    out = run("convert", tmp_path / "g.json.gz", "--to", "jsonl", "--out", tmp_path / "out")
+    assert out.returncode == 0, out.stderr
+    attributes = len((tmp_path / "out" / "attributes.jsonl").read_bytes().splitlines())
+    events = len((tmp_path / "out" / "events.jsonl").read_bytes().splitlines())
+    assert f"{attributes:,} attributes" in line and f"{events:,} events" in line
+
+
+def test_version():
+    result = run("--version")
+    assert result.returncode == 0 and apsis_export.__version__ in result.stdout.decode()
+
+
+def test_progress_bar_on_a_terminal(tmp_path):
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "apsis_export", "convert", str(SAMPLE_DATA / "small.json"), "--out", str(tmp_path)],
+                            stderr=slave, stdout=subprocess.DEVNULL)
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal closes when the process ends
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert proc.wait(timeout=60) == 0
+    os.close(master)
+    text = shown.decode()
+    size = (SAMPLE_DATA / "small.json").stat().st_size
+    profiles = sum(1 for p in apsis_export.read_profiles(SAMPLE_DATA / "small.json") if p.key is not None)
+    assert f"100% {size / 1e6:,.1f}/{size / 1e6:,.1f} MB" in text and "MB/s" in text and f"{profiles} profiles" in text
+    assert f"apsis-export: {profiles} profiles;" in text  # the summary follows the bar
