@@ -205,3 +205,14 @@ def test_unknown_engine_and_layout_are_rejected():
         records(SAMPLE_DATA / "tiny.json", engine="nope")
     with pytest.raises(ValueError, match="layout"):
         records(SAMPLE_DATA / "tiny.json", layout="sideways")
+
+
+def test_slow_ijson_backend_is_warned_about(monkeypatch):
+    import ijson
+
+    from apsis_export._engines import _exact
+
+    monkeypatch.setattr(ijson, "backend", "python")
+    monkeypatch.setattr(_exact, "_warned_backend", False)
+    with pytest.warns(_exact.SlowBackendWarning, match="slow 'python' backend"):
+        records(SAMPLE_DATA / "tiny.json")

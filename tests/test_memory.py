@@ -1,0 +1,45 @@
+"""Memory does not grow with the number of profiles (tracemalloc peaks, 10x the input)."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import apsis_export
+from apsis_export import _convert
+from apsis_export.sinks import _parquet
+
+
+def peak_bytes(job) -> int:
+    tracemalloc.start()
+    try:
+        job()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_engine_memory_is_flat_with_ten_times_the_profiles(tmp_path):
+    small = apsis_export.generate(tmp_path / "small.json", size=400_000, seed=3)
+    large = apsis_export.generate(tmp_path / "large.json", size=4_000_000, seed=3)
+    assert large.profiles >= 10 * small.profiles * 0.9
+
+    def drain(path):
+        return lambda: sum(1 for _ in apsis_export.read_profiles(path))
+
+    small_peak, large_peak = peak_bytes(drain(small.path)), peak_bytes(drain(large.path))
+    # One profile at most is held: the peak may not grow with the file (1.5x leaves room for noise).
+    assert large_peak < small_peak * 1.5, (small_peak, large_peak)
+
+
+def test_conversion_memory_is_flat_once_buffers_are_full(tmp_path, monkeypatch):
+    # Buffers are bounded by rows (batch and row group), so shrink them until a small file fills them.
+    monkeypatch.setattr(_parquet, "ROW_GROUP_ROWS", 2000)
+    monkeypatch.setattr(_convert, "BATCH_ROWS", 500)
+    small = apsis_export.generate(tmp_path / "small.json", size=800_000, seed=5)
+    large = apsis_export.generate(tmp_path / "large.json", size=8_000_000, seed=5)
+
+    def convert(path, out):
+        return lambda: apsis_export.convert(path, tmp_path / out, format="parquet")
+
+    small_peak, large_peak = peak_bytes(convert(small.path, "a")), peak_bytes(convert(large.path, "b"))
+    assert large_peak < small_peak * 1.5, (small_peak, large_peak)
