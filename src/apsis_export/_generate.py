@@ -1,10 +1,24 @@
 """Deterministic synthetic APSIS One exports, for samples, tests and benchmarks.
 
-Streams the document in blocks, so memory stays flat at any size. Speed comes
-from a pool of pre-rendered section bodies (varied types, unicode, escapes,
-tags, events) that profiles draw from at random; every profile key is unique.
+Streams the document in blocks of about 4 MiB, so memory stays flat at any
+size (a few tens of MB: the pool below and one block). Speed comes from a pool of
+pre-rendered section bodies (varied value types, unicode, escapes, tags, events)
+that profiles draw from at random; per profile only a few random draws, one
+``%``-format and counter additions remain, so the output runs at hundreds of MB/s
+on one core once the pool is built (about half a second). Every profile key is
+unique.
+
+Determinism: all randomness comes from ``random.Random(seed)``'s
+``getrandbits`` and ``random`` (whose streams Python keeps stable) through
+:class:`_Draw`, which fixes the algorithms of ``randint``/``choice``/``sample``
+(Python may change those of the :mod:`random` module; these reproduce CPython
+3.11's draw for draw, so files made before keep their bytes). gzip output is
+zlib at level 1 with a fixed header. The same arguments give the same bytes.
+
 The returned :class:`GenerateStats` gives the exact row counts written, so a
-conversion can be checked against them.
+conversion can be checked against them: ``attributes`` (tags included) equals the
+attributes table's rows, ``events`` the events table's, ``profiles`` the
+profiles, and ``extras`` the unknown keys (the wrapped layout's ``metadata``).
 """
 
 from __future__ import annotations
@@ -28,6 +42,9 @@ _TEXTS = (
 )
 _EVENT_TYPES = ("4381", "4382", "4390", "5012")
 
+#: JSON bytes handed to the file (or to gzip) at once.
+_BLOCK = 4 << 20
+
 
 @dataclass
 class GenerateStats:
@@ -40,45 +57,106 @@ class GenerateStats:
     attributes: int  # attribute rows, tags included
     tags: int
     events: int
+    extras: int = 0  # unknown keys: the wrapped layout's top-level "metadata"
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Rows per table that a conversion of the file gives."""
+        return {"attributes": self.attributes, "events": self.events, "extras": self.extras}
 
 
-def _attribute_value(rng: random.Random, kind: int):
+class _Draw:
+    """Random draws with fixed algorithms on top of ``Random.getrandbits`` and ``Random.random``.
+
+    ``randint``, ``choice`` and ``sample`` reproduce CPython 3.11's results draw for
+    draw, but do not depend on the running Python's versions of them.
+    """
+
+    def __init__(self, seed: int):
+        rng = random.Random(seed)
+        self.random = rng.random
+        self.getrandbits = rng.getrandbits
+
+    def below(self, n: int) -> int:
+        """Uniform integer in [0, n), n > 0: rejection sampling on n.bit_length() bits."""
+        getrandbits = self.getrandbits
+        k = n.bit_length()
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return r
+
+    def randint(self, a: int, b: int) -> int:
+        """Uniform integer in [a, b]."""
+        return a + self.below(b - a + 1)
+
+    def choice(self, seq):
+        return seq[self.below(len(seq))]
+
+    def sample(self, population, k: int) -> list:
+        """``k`` distinct items of ``population`` in random order (CPython's small-population method)."""
+        pool = list(population)
+        n = len(pool)
+        result = []
+        for i in range(k):
+            j = self.below(n - i)
+            result.append(pool[j])
+            pool[j] = pool[n - i - 1]
+        return result
+
+
+def _check_range(name: str, value: tuple[int, int]) -> tuple[int, int]:
+    lo, hi = (int(v) for v in value)
+    if not 0 <= lo <= hi:
+        raise ValueError(f"{name} must be a range (MIN, MAX) with 0 <= MIN <= MAX, not {value!r}")
+    return lo, hi
+
+
+def _attribute_value(draw: _Draw, kind: int):
+    randint = draw.randint
     if kind == 0:
-        return rng.choice(_TEXTS)
+        return draw.choice(_TEXTS)
     if kind == 1:
-        return rng.random() < 0.5
+        return draw.random() < 0.5
     if kind == 2:
-        return f"20{rng.randint(10, 29)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        return f"20{randint(10, 29)}-{randint(1, 12):02d}-{randint(1, 28):02d}"
     if kind == 3:
-        return f"2024-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}T12:{rng.randint(10, 59)}:00Z"
+        return f"2024-0{randint(1, 9)}-1{randint(0, 9)}T12:{randint(10, 59)}:00Z"
     if kind == 4:
-        if rng.random() < 0.05:  # beyond 64 bits: must stay exact
-            return orjson.Fragment(str(2**70 + rng.randint(0, 9)).encode())
-        return rng.randint(-1000, 10**6)
-    return orjson.Fragment(f"{rng.randint(0, 9999)}.{rng.randint(0, 99):02d}".encode())  # decimal, digits kept
+        if draw.random() < 0.05:  # beyond 64 bits: must stay exact
+            return orjson.Fragment(str(2**70 + randint(0, 9)).encode())
+        return randint(-1000, 10**6)
+    return orjson.Fragment(f"{randint(0, 9999)}.{randint(0, 99):02d}".encode())  # decimal, digits kept
 
 
-def _section_body(rng: random.Random, attributes: tuple[int, int], events: tuple[int, int], tag_ratio: float):
-    n_attr = rng.randint(*attributes)
+def _section_body(draw: _Draw, attributes: tuple[int, int], events: tuple[int, int], tag_ratio: float):
+    """One pre-rendered section body: ``(json, attribute rows, tags, events)``.
+
+    Attribute IDs are drawn with repetition, as the keys of one JSON object they
+    collapse, so the attribute count is that of distinct IDs (exact, and at most the
+    number drawn).
+    """
+    randint = draw.randint
+    n_attr = randint(*attributes)
     attrs: dict[str, dict] = {}
     for _ in range(n_attr):
-        if rng.random() < tag_ratio:
-            attrs[f"tag.{rng.randint(1, 25)}"] = {"value": None}
+        if draw.random() < tag_ratio:
+            attrs[f"tag.{randint(1, 25)}"] = {"value": None}
         else:
-            kind = rng.randint(0, 5)
-            attrs[str(10000 + rng.randint(0, 74) * 7 + kind)] = {"value": _attribute_value(rng, kind)}
+            kind = randint(0, 5)
+            attrs[str(10000 + randint(0, 74) * 7 + kind)] = {"value": _attribute_value(draw, kind)}
     tags = sum(1 for k in attrs if k.startswith("tag."))
     body: dict = {"attributes": attrs}
-    n_events = rng.randint(*events)
-    if n_events or rng.random() < 0.5:
+    n_events = randint(*events)
+    if n_events or draw.random() < 0.5:  # a section without events may omit the key
         body["events"] = [
             {
-                "correlationId": f"{rng.getrandbits(64):016x}",
-                "sourceEventTime": 0 if rng.random() < 0.1 else 1_700_000_000_000 + rng.randint(0, 10**10),
-                "typeId": rng.choice(_EVENT_TYPES),
-                "createdAt": 1_700_000_000_000 + rng.randint(0, 10**10),
-                "data": {"url": f"https://example.com/p?{rng.randint(1, 999)}&x=ü", "campaign": rng.randint(1, 50),
-                         "subject": rng.choice(_TEXTS)},
+                "correlationId": f"{draw.getrandbits(64):016x}",
+                "sourceEventTime": 0 if draw.random() < 0.1 else 1_700_000_000_000 + randint(0, 10**10),
+                "typeId": draw.choice(_EVENT_TYPES),
+                "createdAt": 1_700_000_000_000 + randint(0, 10**10),
+                "data": {"url": f"https://example.com/p?{randint(1, 999)}&x=ü", "campaign": randint(1, 50),
+                         "subject": draw.choice(_TEXTS)},
             }
             for _ in range(n_events)
         ]
@@ -98,51 +176,72 @@ def generate(
     tag_ratio: float = 0.2,
     pool: int = 2048,
 ) -> GenerateStats:
-    """Write a synthetic export of about ``size`` bytes of JSON to ``out``.
+    """Write a synthetic export of about ``size`` bytes of JSON to ``out``; return the exact counts.
 
     ``layout`` is ``"wrapped"`` (``{"profiles": {...}, "metadata": {...}}``) or
-    ``"bare"`` (``{KEY: {SECTION: {...}}}``). The same arguments give the same bytes.
+    ``"bare"`` (``{KEY: {SECTION: {...}}}``). Ranges are inclusive ``(MIN, MAX)``,
+    drawn uniformly: ``sections`` per profile, ``attributes`` per section (of which
+    a share ``tag_ratio`` are tags, i.e. null values; repeated IDs collapse) and
+    ``events`` per section. ``pool`` is the number of distinct pre-rendered section
+    bodies. At least one profile is written. The same arguments give the same bytes.
     """
     if layout not in ("wrapped", "bare"):
         raise ValueError(f"layout must be 'wrapped' or 'bare', not {layout!r}")
-    rng = random.Random(seed)
-    bodies = [_section_body(rng, attributes, events, tag_ratio) for _ in range(pool)]
+    sections = _check_range("sections", sections)
+    attributes = _check_range("attributes", attributes)
+    events = _check_range("events", events)
+    if not 0.0 <= tag_ratio <= 1.0:
+        raise ValueError(f"tag_ratio must be between 0 and 1, not {tag_ratio}")
+    if pool < 1:
+        raise ValueError(f"pool must be at least 1, not {pool}")
+    draw = _Draw(seed)
+    bodies = [_section_body(draw, attributes, events, tag_ratio) for _ in range(pool)]
+    names = [s.encode() for s in _SECTIONS]
+    names += [b"usercreated.sections.extra-%d" % i for i in range(len(names), sections[1])]
+    n_names = len(names)
+    below = draw.below
+    wrapped = layout == "wrapped"
+    profile_fmt = b'%s"p-%08d":{"sections":{%s}}' if wrapped else b'%s"p-%08d":{%s}'
+    head = b'{"profiles":{' if wrapped else b"{"
+    tail = b'},"metadata":{"generator":"apsis-export","seed":%d}}' % seed if wrapped else b"}"
+    lo, hi = sections
+
     path = Path(out)
-    stats = GenerateStats(path, 0, 0, 0, 0, 0, 0)
+    n_profiles = n_sections = n_attributes = n_tags = n_events = 0
+    written = 0
     with open(path, "wb") as raw:
         # mtime=0 and no file name in the header: the same arguments give the same bytes.
         fh = _gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=1, mtime=0) if gzip else raw
         with fh:
-            def emit(chunk: bytes) -> None:
-                fh.write(chunk)
-                stats.bytes_json += len(chunk)
-
-            wrapped = layout == "wrapped"
-            emit(b'{"profiles":{' if wrapped else b"{")
-            block: list[bytes] = []
-            block_len = 0
-            tail = b'},"metadata":{"generator":"apsis-export","seed":%d}}' % seed if wrapped else b"}"
-            while stats.bytes_json + block_len + len(tail) < size or stats.profiles == 0:
-                n_sections = rng.randint(*sections)
+            block: list[bytes] = [head]
+            block_len = len(head)
+            while written + block_len + len(tail) < size or n_profiles == 0:
+                n = lo + below(hi - lo + 1)
+                # n distinct section names in random order (as _Draw.sample, inlined)
+                names_left = names[:]
+                chosen = []
+                for i in range(n):
+                    j = below(n_names - i)
+                    chosen.append(names_left[j])
+                    names_left[j] = names_left[n_names - i - 1]
                 parts = []
-                for sid in rng.sample(_SECTIONS, min(n_sections, len(_SECTIONS))):
-                    body, n_attr, n_tags, n_events = bodies[rng.randrange(pool)]
-                    parts.append(b'"%s":%s' % (sid.encode(), body))
-                    stats.sections += 1
-                    stats.attributes += n_attr
-                    stats.tags += n_tags
-                    stats.events += n_events
-                sep = b"," if stats.profiles else b""
-                sections_json = b",".join(parts)
-                if wrapped:
-                    text = b'%s"p-%08d":{"sections":{%s}}' % (sep, stats.profiles, sections_json)
-                else:
-                    text = b'%s"p-%08d":{%s}' % (sep, stats.profiles, sections_json)
-                stats.profiles += 1
+                for name in chosen:
+                    body, n_attr, tags, n_ev = bodies[below(pool)]
+                    parts.append(b'"%s":%s' % (name, body))
+                    n_attributes += n_attr
+                    n_tags += tags
+                    n_events += n_ev
+                n_sections += n
+                text = profile_fmt % (b"," if n_profiles else b"", n_profiles, b",".join(parts))
+                n_profiles += 1
                 block.append(text)
                 block_len += len(text)
-                if block_len >= 1 << 20:
-                    emit(b"".join(block))
+                if block_len >= _BLOCK:
+                    fh.write(b"".join(block))
+                    written += block_len
                     block, block_len = [], 0
-            emit(b"".join(block) + tail)
-    return stats
+            block.append(tail)
+            fh.write(b"".join(block))
+            written += block_len + len(tail)
+    return GenerateStats(path, written, n_profiles, n_sections, n_attributes, n_tags, n_events,
+                         1 if wrapped else 0)
