@@ -110,14 +110,23 @@ def test_deep_nesting_is_refused_cleanly(write_export):
     assert "nested deeper than" in error.problem and error.profile_key == "p"
 
 
-def test_error_offset_points_at_or_after_the_problem(write_export):
+@pytest.mark.parametrize("bad_at", [5, 1000, 65_530, 65_536, 70_000, 131_075, -20])
+def test_syntax_error_offset_is_where_the_parser_stopped(write_export, bad_at):
     good = {f"p{i}": {"s": {"attributes": {"a": {"value": "x" * 100}}}} for i in range(2000)}
+    text = json.dumps(wrapped(good)).encode()
+    bad_at %= len(text)
+    error = error_of(write_export(text[:bad_at] + b"\x01" + text[bad_at:]))
+    assert bad_at <= error.offset <= bad_at + 1, (bad_at, str(error))
+
+
+def test_shape_error_offset_is_at_most_one_read_past_the_problem(write_export):
+    good = {f"p{i}": {"s": {"attributes": {"a": {"value": "x" * 100}}}} for i in range(2000)}
+    good["p1500"] = {"s": {"events": {}}}
     text = json.dumps(wrapped(good))
-    bad_at = len(text) - 20
-    data = text[:bad_at].encode() + b"\x01" + text[bad_at:].encode()
-    error = error_of(write_export(data))
-    assert bad_at <= error.offset <= bad_at + 64 * 1024
-    assert error.profile_key == "p1999"
+    error = error_of(write_export(text))
+    at = text.index('"p1500"')
+    assert at <= error.offset <= at + 64 * 1024 + 100
+    assert error.profile_key == "p1500"
 
 
 # --- the public JSONTestSuite corpus ---------------------------------------------------------

@@ -59,6 +59,7 @@ class Source:
         self.compressed = buffered.peek(2)[:2] == _GZIP_MAGIC
         self._stream: BinaryIO = gzip.GzipFile(fileobj=buffered, mode="rb") if self.compressed else buffered
         self._json_offset = 0
+        self._last_chunk = b""  # the latest bytes handed to the parser, to locate its errors
 
     @property
     def bytes_read(self) -> int:
@@ -80,8 +81,14 @@ class Source:
             raise InputError(f"corrupt gzip input: {exc}", offset=self._json_offset) from None
         except OSError as exc:
             raise InputError(f"cannot read input: {exc}", offset=self._json_offset) from None
+        self._last_chunk = data
         self._json_offset += len(data)
         return data
+
+    @property
+    def last_chunk(self) -> tuple[int, bytes]:
+        """The offset and bytes of the latest read: where a parse error must lie."""
+        return self._json_offset - len(self._last_chunk), self._last_chunk
 
     def close(self) -> None:
         self._closer.close()

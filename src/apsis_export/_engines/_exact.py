@@ -64,23 +64,50 @@ class ExactEngine:
                 exc.profile_key = walk.profile_key
             raise
         except ijson.JSONError as exc:
-            raise InputError(_parser_message(exc, source), offset=source.json_offset, profile_key=walk.profile_key) from None
+            raise _parser_error(exc, source, walk.profile_key) from None
         except UnicodeDecodeError as exc:  # e.g. a key holding an unpaired surrogate escape
             raise InputError(f"invalid text in a string: {exc.reason}", offset=source.json_offset, profile_key=walk.profile_key) from None
         except RecursionError:  # defensive: the builder is iterative
             raise InputError("JSON nested too deeply", offset=source.json_offset, profile_key=walk.profile_key) from None
 
 
-def _parser_message(exc: Exception, source: Source) -> str:
+def _parser_error(exc: Exception, source: Source, profile_key: str | None) -> InputError:
+    """An InputError from yajl's message, at the exact byte where yajl stopped when it can be told."""
     text = exc.args[0] if exc.args else str(exc)
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    first = str(text).strip().splitlines()[0] if str(text).strip() else "parse error"
+    raw = text if isinstance(text, bytes) else str(text).encode("utf-8", "replace")
+    lines = raw.split(b"\n")
+    first = lines[0].decode("utf-8", "replace").strip() or "parse error"
     if source.json_offset == 0:
-        return "input is empty"
+        return InputError("input is empty", offset=0)
     if "premature EOF" in first:
-        return "invalid JSON: the document ends early (truncated file?)"
-    return f"invalid JSON: {first}"
+        return InputError("invalid JSON: the document ends early (truncated file?)", offset=source.json_offset, profile_key=profile_key)
+    offset = source.json_offset
+    if len(lines) > 1:
+        start, chunk = source.last_chunk
+        within = _locate(lines[1], chunk)
+        if within is not None:
+            offset = start + within
+    return InputError(f"invalid JSON: {first}", offset=offset, profile_key=profile_key)
+
+
+def _context(chunk: bytes, offset: int) -> bytes:
+    """yajl's rendering of the text around ``offset`` (the second line of its verbose errors)."""
+    start, end = max(offset - 30, 0), min(offset + 30, len(chunk))
+    pad = 40 - offset if offset < 30 else 10
+    return b" " * pad + chunk[start:end].replace(b"\n", b" ").replace(b"\r", b" ")
+
+
+def _locate(context: bytes, chunk: bytes) -> int | None:
+    """The one offset in ``chunk`` whose rendering is ``context``; None when not exactly one."""
+    flat = chunk.replace(b"\n", b" ").replace(b"\r", b" ")
+    candidates = set(range(min(30, len(chunk) + 1))) | set(range(max(len(chunk) - 30, 0), len(chunk) + 1))
+    needle = context[10:]
+    at = flat.find(needle)
+    while at != -1 and len(candidates) < 100:
+        candidates.add(at + 30)
+        at = flat.find(needle, at + 1)
+    found = [o for o in candidates if o <= len(chunk) and _context(chunk, o) == context]
+    return found[0] if len(found) == 1 else None
 
 
 class _Walk:
