@@ -216,3 +216,8 @@ def test_slow_ijson_backend_is_warned_about(monkeypatch):
     monkeypatch.setattr(_exact, "_warned_backend", False)
     with pytest.warns(_exact.SlowBackendWarning, match="slow 'python' backend"):
         records(SAMPLE_DATA / "tiny.json")
+
+
+def test_text_mode_file_is_refused_with_a_clear_message():
+    with open(SAMPLE_DATA / "tiny.json", encoding="utf-8") as fh, pytest.raises(TypeError, match="binary file object"):
+        records(fh)

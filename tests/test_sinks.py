@@ -243,3 +243,10 @@ def test_progress_callback_reaches_the_end(tmp_path):
     assert last.bytes_json == summary.bytes_json == (SAMPLE_DATA / "small.json").stat().st_size
     assert last.profiles == summary.profiles == sum(1 for p in apsis_export.read_profiles(SAMPLE_DATA / "small.json") if p.key)
     assert last.rows == sum(summary.rows.values())
+
+
+def test_output_directory_that_is_a_file_is_a_sink_error(tmp_path):
+    blocker = tmp_path / "out"
+    blocker.write_text("not a directory")
+    with pytest.raises(SinkError, match="cannot create output directory"):
+        apsis_export.convert(TINY, blocker)

@@ -117,6 +117,6 @@ def open_source(source: SourceLike | Source) -> Source:
         except OSError as exc:
             raise InputError(f"cannot open {path}: {exc.strerror}") from None
         return Source(fileobj, name=str(path), total_bytes=os.fstat(fileobj.fileno()).st_size, closer=closer)
-    if not hasattr(source, "read"):
+    if not hasattr(source, "read") or isinstance(source, io.TextIOBase):
         raise TypeError(f"source must be a path, '-' or a binary file object, not {type(source).__name__}")
     return Source(source, name=getattr(source, "name", "<stream>"), total_bytes=None, closer=closer)
