@@ -4,6 +4,8 @@
 >>> for record in apsis_export.read("export.json.gz"):
 ...     print(record)
 >>> summary = apsis_export.convert("export.json.gz", "out/", format="parquet")
+>>> with apsis_export.Client(client_id="...", client_secret="...") as api:
+...     api.fetch_and_convert(apsis_export.ExportRequest(attributes=["10462"]), "out/")
 """
 
 from ._convert import ConvertSummary, Progress, convert, dedupe_events, read, read_profiles
@@ -13,20 +15,43 @@ from ._generate import GenerateStats, generate
 from ._records import Attribute, Event, Extra, Profile, Record
 from ._schema import TABLES, Column, Table
 from ._source import Source, open_source
+from .fetch import (
+    ApiError,
+    AuthError,
+    Client,
+    DownloadError,
+    ExportFailedError,
+    ExportGoneError,
+    ExportRequest,
+    ExportRequestError,
+    FetchError,
+    HttpSettings,
+    WaitTimeoutError,
+)
 from .sinks import FileSink, Sink, get_sink, register_sink, sink_names
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ApiError",
     "ApsisExportError",
     "Attribute",
+    "AuthError",
+    "Client",
     "Column",
     "ConvertSummary",
+    "DownloadError",
     "ENGINE_NAMES",
     "Event",
+    "ExportFailedError",
+    "ExportGoneError",
+    "ExportRequest",
+    "ExportRequestError",
     "Extra",
+    "FetchError",
     "FileSink",
     "GenerateStats",
+    "HttpSettings",
     "InputError",
     "Profile",
     "Progress",
@@ -36,6 +61,7 @@ __all__ = [
     "Source",
     "TABLES",
     "Table",
+    "WaitTimeoutError",
     "convert",
     "dedupe_events",
     "generate",

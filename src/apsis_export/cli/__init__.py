@@ -11,6 +11,7 @@ import click
 
 from .. import __version__
 from ._convert import convert_command
+from ._fetch import fetch_command
 from ._generate import generate_command
 
 
@@ -21,4 +22,5 @@ def main() -> None:
 
 
 main.add_command(convert_command)
+main.add_command(fetch_command)
 main.add_command(generate_command)

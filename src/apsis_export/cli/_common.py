@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from functools import wraps
+from functools import partial, wraps
 
 import click
 
@@ -34,7 +34,7 @@ def friendly_errors(command):
         except ApsisExportError as exc:
             if debug:
                 traceback.print_exc()
-            fail(str(exc))
+            fail(str(exc), getattr(exc, "exit_code", EXIT_FAILURE))
         except KeyboardInterrupt:
             if debug:
                 traceback.print_exc()
@@ -83,12 +83,16 @@ class ProgressBar:
             click.echo("\r\x1b[K", err=True, nl=False)
 
 
-def convert_options(command):
+def convert_options(command=None, *, out_required: bool = True):
     """The options that choose what a conversion writes: shared by every command that converts.
 
     The command receives ``convert_kwargs``: the keyword arguments for
     :func:`apsis_export.convert` (format, out_dir, tables, engine, layout, dedupe).
+    Use as ``@convert_options``, or ``@convert_options(out_required=False)`` where
+    converting is optional (``out_dir`` is then None without ``--out``).
     """
+    if command is None:
+        return partial(convert_options, out_required=out_required)
 
     @wraps(command)
     def wrapper(*args, format, out_dir, tables, dedupe_events, layout, engine, **kwargs):
@@ -106,7 +110,7 @@ def convert_options(command):
     options = [
         click.option("--to", "format", default="parquet", show_default=True, metavar="FORMAT",
                      help=f"Output format: {', '.join(sink_names())} (or a plugged-in sink)."),
-        click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+        click.option("--out", "out_dir", required=out_required, type=click.Path(file_okay=False),
                      help="Directory for the tables (created if missing); one file per table."),
         click.option("--tables", default=None, metavar="LIST",
                      help=f"Comma-separated tables from {','.join(TABLES)} "

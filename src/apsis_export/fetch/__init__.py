@@ -1,0 +1,40 @@
+"""Fetch exports from the APSIS One API: request, poll, download, convert while downloading.
+
+>>> from apsis_export.fetch import Client, ExportRequest
+>>> with Client(client_id="...", client_secret="...") as api:
+...     api.fetch_and_convert(ExportRequest(attributes=["10462"]), "tables/")
+"""
+
+from ._body import ExportStream
+from ._client import EXPORT_PATH, REGIONS, Client, HttpSettings, retry_after
+from ._errors import (
+    ApiError,
+    AuthError,
+    DownloadError,
+    ExportFailedError,
+    ExportGoneError,
+    ExportRequestError,
+    FetchError,
+    WaitTimeoutError,
+)
+from ._request import ExportRequest, check_body, find_poll_url
+
+__all__ = [
+    "EXPORT_PATH",
+    "REGIONS",
+    "ApiError",
+    "AuthError",
+    "Client",
+    "DownloadError",
+    "ExportFailedError",
+    "ExportGoneError",
+    "ExportRequest",
+    "ExportRequestError",
+    "ExportStream",
+    "FetchError",
+    "HttpSettings",
+    "WaitTimeoutError",
+    "check_body",
+    "find_poll_url",
+    "retry_after",
+]

@@ -1,0 +1,179 @@
+"""A small APSIS One on loopback for the fetch tests: a real HTTP/1.1 server, scripted.
+
+Each endpoint answers from a queue of :class:`Answer` objects first, then normally:
+the token endpoint issues JWTs, the export request answers a poll URL, the poll
+URL serves the export (gzip when asked with ``Accept-Encoding: gzip``), the
+metadata endpoints list items. Every request is recorded in ``api.seen``.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import orjson
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+@dataclass
+class Answer:
+    """One scripted answer. ``body=None`` on a 200 poll is the export itself."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    chunk: int = 8192  # body bytes per write
+    delay: float = 0.0  # seconds between writes
+    cut_after: int | None = None  # close the connection after this many body bytes
+    chunked: bool = True  # Transfer-Encoding: chunked, else Content-Length
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+def make_jwt(exp: float, jti: int = 0) -> str:
+    """A JWT-shaped token (unsigned: clients read ``exp`` without verifying)."""
+
+    def part(obj) -> str:
+        return base64.urlsafe_b64encode(orjson.dumps(obj)).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part({'exp': int(exp), 'jti': jti})}.c2lnbmF0dXJl"
+
+
+class FakeApsis:
+    """The API; ``url`` is its base URL, ``poll_url`` the export's poll URL."""
+
+    def __init__(self) -> None:
+        self.export_json = (SAMPLE / "small.json").read_bytes()
+        self.export_gzip = (SAMPLE / "small.json.gz").read_bytes()
+        self.token_answers: deque[Answer] = deque()
+        self.request_answers: deque[Answer] = deque()
+        self.poll_answers: deque[Answer] = deque()
+        self.export_answer = Answer()  # how the ready export is served, once poll_answers is empty
+        self.seen: list[Seen] = []
+        self.token_lifetime = 3600.0
+        self.tokens: set[str] = set()
+        self.authorize = True  # False: every token is refused, even a fresh one
+        self.unauthorized_status = 401  # what a refused token gets (APSIS answers 403 to an expired one)
+        self.tokens_issued = 0
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server.daemon_threads = True
+        self.server.block_on_close = False
+        self.server.api = self  # type: ignore[attr-defined]
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.poll_url = f"{self.url}/exports/e-1/file"
+        self.request_body: dict = {"id": "e-1", "file_download_url": self.poll_url}
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+
+    def __enter__(self) -> FakeApsis:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def revoke_tokens(self) -> None:
+        """Every token issued so far becomes invalid (as if expired)."""
+        self.tokens.clear()
+
+    def calls(self, method: str, path: str) -> list[Seen]:
+        return [s for s in self.seen if s.method == method and s.path == path]
+
+    # ---- request handling (server threads) ----
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        path = h.path.split("?")[0]
+        self.seen.append(Seen(h.command, path, dict(h.headers.items()), body))
+        if (h.command, path) == ("POST", "/oauth/token"):
+            if self.token_answers:
+                return self.send(h, self.token_answers.popleft())
+            self.tokens_issued += 1
+            token = make_jwt(time.time() + self.token_lifetime, self.tokens_issued)
+            self.tokens.add(token)
+            return self.json(h, 200, {"access_token": token, "expires_in": 86400, "token_type": "Bearer"})
+        auth = h.headers.get("Authorization", "")
+        if not self.authorize or not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
+            return self.json(h, self.unauthorized_status, {"message": "User is not authorized to access this resource"})
+        if (h.command, path) == ("POST", "/audience/profiles/exports"):
+            if self.request_answers:
+                return self.send(h, self.request_answers.popleft())
+            return self.json(h, 201, self.request_body)
+        if (h.command, path) == ("GET", "/exports/e-1/file"):
+            answer = self.poll_answers.popleft() if self.poll_answers else self.export_answer
+            if answer.status == 200 and answer.body is None:
+                gzip = "gzip" in h.headers.get("Accept-Encoding", "")
+                headers = {"Content-Type": "application/json", **answer.headers}
+                if gzip:
+                    headers["Content-Encoding"] = "gzip"
+                answer = Answer(**{**answer.__dict__, "headers": headers,
+                                   "body": self.export_gzip if gzip else self.export_json})
+            return self.send(h, answer)
+        if (h.command, path) == ("GET", "/audience/sections"):
+            return self.json(h, 200, {"items": [{"id": "1", "discriminator": "com.apsis1.sections.default", "name": "Default"}]})
+        if h.command == "GET" and path.startswith("/audience/sections/"):
+            kind = path.rsplit("/", 1)[1]
+            return self.json(h, 200, {"items": [{"discriminator": f"{kind}.one", "name": "One",
+                                                 "versions": [{"id": "10462", "deprecated_at": None}]}]})
+        return self.json(h, 404, {"status": 404, "title": "Not Found", "detail": f"no route {path}"})
+
+    def json(self, h: BaseHTTPRequestHandler, status: int, obj) -> None:
+        self.send(h, Answer(status=status, body=orjson.dumps(obj), chunked=False,
+                            headers={"Content-Type": "application/json"}))
+
+    def send(self, h: BaseHTTPRequestHandler, a: Answer) -> None:
+        body = a.body
+        if body is None:
+            body = orjson.dumps({"status": a.status, "title": f"status {a.status}", "detail": "scripted answer"})
+        h.send_response(a.status)
+        for name, value in a.headers.items():
+            h.send_header(name, value)
+        h.send_header("Transfer-Encoding" if a.chunked else "Content-Length", "chunked" if a.chunked else str(len(body)))
+        h.end_headers()
+        sent = 0
+        try:
+            for i in range(0, len(body), a.chunk):
+                piece = body[i:i + a.chunk]
+                cut = a.cut_after is not None and sent + len(piece) > a.cut_after
+                if cut:
+                    piece = piece[:a.cut_after - sent]
+                h.wfile.write((b"%x\r\n" % a.chunk) + piece if a.chunked and cut else
+                              (b"%x\r\n%s\r\n" % (len(piece), piece) if a.chunked else piece))
+                sent += len(piece)
+                if cut:
+                    h.close_connection = True
+                    h.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if a.delay:
+                    time.sleep(a.delay)
+            if a.chunked:
+                h.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client went away (e.g. its read timed out)
+            h.close_connection = True
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go in separate writes: no 40 ms delayed-ACK stalls
+
+    def do_GET(self) -> None:
+        self.server.api.handle(self)  # type: ignore[attr-defined]
+
+    do_POST = do_GET
+
+    def log_message(self, *args) -> None:
+        pass

@@ -1,0 +1,538 @@
+"""The fetch layer against a real HTTP server on loopback (tests/fetch_server.py) playing the API.
+
+Back-off delays are scaled down (FAST), never skipped: every wait really happens.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from email.utils import formatdate
+from pathlib import Path
+
+import orjson
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+import apsis_export
+from apsis_export.cli import main
+from apsis_export.fetch import (
+    ApiError,
+    AuthError,
+    Client,
+    DownloadError,
+    ExportFailedError,
+    ExportGoneError,
+    ExportRequest,
+    ExportRequestError,
+    HttpSettings,
+    WaitTimeoutError,
+    find_poll_url,
+    retry_after,
+)
+from apsis_export.fetch._auth import Secret, jwt_expiry
+
+from .fetch_server import SAMPLE, Answer, FakeApsis, make_jwt
+
+SECRET = "s3cr3t-never-shown"
+FAST = HttpSettings(poll_interval=0.01, max_poll_interval=0.04, max_wait=5.0, retries=3, download_retries=2,
+                    connect_timeout=1.0, read_timeout=2.0)
+FAST_CLI = ["--poll-interval", "0.01", "--max-poll-interval", "0.04", "--max-wait", "5", "--retries", "3",
+            "--restarts", "2", "--timeout", "2"]
+
+
+@pytest.fixture
+def api():
+    with FakeApsis() as server:
+        yield server
+
+
+@pytest.fixture
+def client(api):
+    with Client(api.url, client_id="cid", client_secret=SECRET, settings=FAST) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def expected(tmp_path_factory):
+    """What ``convert`` makes of the sample the server serves."""
+    out = tmp_path_factory.mktemp("expected")
+    apsis_export.convert(SAMPLE / "small.json.gz", out, format="parquet")
+    return read_tables(out)
+
+
+def read_tables(directory) -> dict:
+    return {p.stem: pq.read_table(p) for p in sorted(Path(directory).glob("*.parquet"))}
+
+
+def all_files(directory) -> list[str]:
+    return sorted(str(p.relative_to(directory)) for p in Path(directory).rglob("*") if not p.is_dir())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(api, *args, env=None):
+    environment = {"APSIS_CLIENT_ID": "cid", "APSIS_CLIENT_SECRET": SECRET, **(env or {})}
+    return CliRunner().invoke(main, ["fetch", "--base-url", api.url, *FAST_CLI, *args], env=environment)
+
+
+# ---- auth ------------------------------------------------------------------------------
+
+
+def test_token_is_requested_with_client_credentials_as_json(api, client):
+    client.sections()
+    (token_call,) = api.calls("POST", "/oauth/token")
+    assert token_call.headers["Content-Type"] == "application/json"
+    assert orjson.loads(token_call.body) == {"grant_type": "client_credentials", "client_id": "cid",
+                                            "client_secret": SECRET}
+    assert api.calls("GET", "/audience/sections")[0].headers["Authorization"].startswith("Bearer ey")
+
+
+def test_token_is_cached_until_its_jwt_exp(api, client):
+    for _ in range(3):
+        client.sections()
+    assert api.tokens_issued == 1
+
+
+def test_token_is_renewed_when_its_exp_is_within_the_margin(api, client):
+    api.token_lifetime = 30  # less than the 60 s margin
+    client.sections()
+    client.sections()
+    assert api.tokens_issued == 2
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_token_is_renewed_once_and_the_call_repeated(api, client, status):
+    api.unauthorized_status = status
+    client.sections()
+    api.revoke_tokens()  # as if expired
+    assert client.sections()[0]["name"] == "Default"
+    assert api.tokens_issued == 2
+    assert len(api.calls("GET", "/audience/sections")) == 3
+
+
+def test_still_refused_after_renewal_is_an_auth_error(api, client):
+    api.authorize = False
+    with pytest.raises(AuthError, match="not authorized even with a new token"):
+        client.sections()
+    assert api.tokens_issued == 2
+
+
+def test_refused_credentials_are_an_auth_error_without_the_secret(api, client):
+    api.token_answers.append(Answer(401, body=b'{"title": "Unauthorized", "detail": "unknown client"}', chunked=False))
+    with pytest.raises(AuthError, match="credentials were refused.*unknown client") as info:
+        client.sections()
+    assert SECRET not in str(info.value)
+
+
+def test_token_endpoint_rate_limit_honours_retry_after(api, client):
+    api.token_answers.append(Answer(429, headers={"Retry-After": "0.2"}))
+    start = time.monotonic()
+    client.sections()
+    assert time.monotonic() - start >= 0.2
+    assert len(api.calls("POST", "/oauth/token")) == 2
+
+
+def test_jwt_exp_is_read_without_verifying():
+    assert jwt_expiry(make_jwt(1_700_000_000)) == 1_700_000_000
+    assert jwt_expiry("not-a-jwt") is None
+    assert jwt_expiry("a.%%%.c") is None
+
+
+def test_secret_never_shows_in_reprs():
+    client = Client(client_id="cid", client_secret=SECRET)
+    assert SECRET not in repr(client) and SECRET not in repr(vars(client))
+    assert SECRET not in f"{Secret(SECRET)} {Secret(SECRET)!r}"
+
+
+def test_region_picks_the_base_url():
+    assert Client(region="apac", client_id="a", client_secret="b").base_url == "https://api-apac.apsis.one"
+    assert Client(client_id="a", client_secret="b").base_url == "https://api.apsis.one"
+    assert Client("http://127.0.0.1:9/", region="apac", client_id="a", client_secret="b").base_url == "http://127.0.0.1:9"
+    with pytest.raises(ValueError, match="region"):
+        Client(region="us", client_id="a", client_secret="b")
+
+
+# ---- the request -----------------------------------------------------------------------
+
+
+def test_request_export_posts_the_body_and_returns_the_poll_url(api, client):
+    request = ExportRequest(attributes=["10462", "10462", "10463"], tags=["t1"], events=["e1"],
+                            segment_filter="seg-1", start_at="2024-05-01T10:00:00+02:00")
+    assert client.request_export(request) == api.poll_url
+    (call,) = api.calls("POST", "/audience/profiles/exports")
+    assert call.headers["Content-Type"] == "application/json"
+    assert orjson.loads(call.body) == {
+        "segment_filter": "seg-1", "attributes": ["10462", "10463"], "tags": ["t1"], "events": ["e1"],
+        "start_at": "2024-05-01T08:00:00Z", "end_at": "2024-05-08T08:00:00Z",
+    }
+
+
+def test_a_body_is_passed_through_as_is(api, client):
+    body = b'{"attributes": ["1"],   "topic_state": {"whatever": true}}'
+    client.request_export(body)
+    assert api.calls("POST", "/audience/profiles/exports")[0].body == body
+
+
+def test_poll_url_from_the_v2_field(api, client):
+    api.request_body = {"file_download_url_v2": "/exports/e-1/file"}
+    assert client.request_export(ExportRequest(tags=["t"])) == api.poll_url  # relative: resolved
+
+
+@pytest.mark.parametrize(
+    "payload, found",
+    [
+        (b'{"file_download_url": "https://a/1", "file_download_url_v2": "https://a/2"}', "https://a/1"),
+        (b'{"file_download_url": null, "file_download_url_v2": "https://a/2"}', "https://a/2"),
+        (b'{"export": {"id": 1, "links": ["https://a/x?sig=1"]}, "note": "see docs"}', "https://a/x?sig=1"),
+        (b'see https://a/plain-text', "https://a/plain-text"),
+    ],
+)
+def test_poll_url_is_found(payload, found):
+    assert find_poll_url(payload, "https://base/audience/profiles/exports") == found
+
+
+def test_no_poll_url_says_so():
+    with pytest.raises(ApiError, match="no poll URL was found.*file_download_url or file_download_url_v2"):
+        find_poll_url(b'{"id": "e-1"}', "https://base/x")
+    with pytest.raises(ApiError, match="2 URLs"):
+        find_poll_url(b'{"a": "https://a/1", "b": "https://a/2"}', "https://base/x")
+
+
+def test_location_header_is_the_last_resort(api, client):
+    api.request_answers.append(Answer(202, headers={"Location": "/exports/e-1/file"}, body=b"{}", chunked=False))
+    assert client.request_export(ExportRequest(tags=["t"])) == api.poll_url
+
+
+def test_refused_request_is_an_api_error_with_the_problem(api, client):
+    api.request_answers.append(Answer(400, body=b'{"status": 400, "title": "Bad Request", "detail": "bad segment"}'))
+    with pytest.raises(ApiError, match="refused \\(HTTP 400: Bad Request — bad segment\\)"):
+        client.request_export(ExportRequest(attributes=["1"]))
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (dict(events=["e"], attributes=["1"]), "start_at is required when events are asked"),
+        (dict(), "at least one attribute or tag"),
+        (dict(events=["e"], start_at="2024-01-01"), "at least one attribute or tag"),
+        (dict(attributes=[str(i) for i in range(76)]), "76 attributes asked; an export holds at most 75"),
+        (dict(tags=[str(i) for i in range(26)]), "26 tags asked; an export holds at most 25"),
+        (dict(tags=["t"], start_at="2024-01-31", end_at="2024-04-30T00:00:01Z"), "longer than 3 months"),
+        (dict(tags=["t"], start_at="2024-05-02", end_at="2024-05-01"), "must be after start_at"),
+        (dict(tags=["t"], end_at="2024-05-01"), "end_at needs start_at"),
+        (dict(tags=["t"], start_at="yesterday"), "'yesterday' is not an ISO 8601 time"),
+        (dict(attributes=["x" * 200_000]), "the API refuses more than 100,000"),
+    ],
+)
+def test_invalid_requests_are_refused_before_sending(api, client, fields, message):
+    with pytest.raises(ExportRequestError, match=message):
+        client.request_export(ExportRequest(**fields))
+    assert api.seen == []
+
+
+def test_limits_are_inclusive():
+    assert len(ExportRequest(attributes=[str(i) for i in range(75)], tags=[str(i) for i in range(25)]).body()["tags"]) == 25
+    body = ExportRequest(tags=["t"], start_at="2024-01-31", end_at="2024-04-30").body()  # three calendar months
+    assert body["end_at"] == "2024-04-30T00:00:00Z"
+
+
+def test_passed_through_bodies_are_checked_too(api, client):
+    with pytest.raises(ExportRequestError, match="start_at is required"):
+        client.request_export({"attributes": ["1"], "events": ["e"]})
+    with pytest.raises(ExportRequestError, match="not valid JSON"):
+        client.request_export(b"{nope")
+    assert api.seen == []
+
+
+# ---- polling ---------------------------------------------------------------------------
+
+
+def test_404s_then_a_gzip_body_in_chunks_converts(api, client, expected, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="apsis_export.fetch")
+    api.poll_answers.extend([Answer(404)] * 3)
+    api.export_answer = Answer(chunk=4096)
+    summary = client.fetch_and_convert(ExportRequest(attributes=["1"]), tmp_path / "out")
+    assert read_tables(tmp_path / "out") == expected
+    assert summary.profiles == 22
+    polls = api.calls("GET", "/exports/e-1/file")
+    assert len(polls) == 4 and all(p.headers["Accept-Encoding"] == "gzip" for p in polls)
+    waits = [r.getMessage() for r in caplog.records if "not ready" in r.getMessage()]
+    assert len(waits) == 3 and all("waited" in w and "next poll in" in w for w in waits)
+
+
+def test_202_means_not_ready(api, client):
+    api.poll_answers.extend([Answer(202), Answer(202)])
+    with client.wait(api.poll_url) as stream:
+        assert stream.read(-1) == api.export_gzip and stream.compressed
+    assert len(api.calls("GET", "/exports/e-1/file")) == 3
+
+
+def test_429_honours_retry_after(api, client, caplog):
+    caplog.set_level(logging.INFO, logger="apsis_export.fetch")
+    api.poll_answers.append(Answer(429, headers={"Retry-After": "0.3"}))
+    start = time.monotonic()
+    client.wait(api.poll_url).close()
+    assert time.monotonic() - start >= 0.3
+    assert any("Retry-After 0.3 s" in r.getMessage() and "next poll in 0.3 s" in r.getMessage() for r in caplog.records)
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    now = time.time()
+    assert retry_after("7") == 7
+    assert retry_after(formatdate(now + 30, usegmt=True), now) == pytest.approx(30, abs=1)
+    assert retry_after(formatdate(now - 30, usegmt=True), now) == 0
+    assert retry_after("soon") is None and retry_after(None) is None
+
+
+def test_5xx_is_retried(api, client):
+    api.poll_answers.extend([Answer(500), Answer(502)])
+    client.wait(api.poll_url).close()
+    assert len(api.calls("GET", "/exports/e-1/file")) == 3
+
+
+def test_5xx_retries_are_bounded(api, client):
+    api.poll_answers.extend([Answer(500)] * 10)
+    with pytest.raises(ApiError, match="failed 4 times in a row: HTTP 500"):
+        client.wait(api.poll_url)
+    assert len(api.calls("GET", "/exports/e-1/file")) == FAST.retries + 1
+
+
+def test_connection_errors_are_retried_a_bounded_number_of_times():
+    with Client(f"http://127.0.0.1:{free_port()}", client_id="a", client_secret=SECRET, settings=FAST) as c:
+        with pytest.raises(ApiError, match="the token request failed: cannot connect") as info:
+            c.sections()
+    assert SECRET not in str(info.value)
+
+
+def test_410_is_export_gone(api, client):
+    api.poll_answers.append(Answer(410))
+    with pytest.raises(ExportGoneError, match="export gone or invalid"):
+        client.wait(api.poll_url)
+    assert len(api.calls("GET", "/exports/e-1/file")) == 1
+
+
+def test_503_is_export_failed(api, client):
+    api.poll_answers.append(Answer(503))
+    with pytest.raises(ExportFailedError, match="export failed on the server; request a new one"):
+        client.wait(api.poll_url)
+    assert len(api.calls("GET", "/exports/e-1/file")) == 1
+
+
+def test_max_wait_bounds_the_polling(api):
+    api.poll_answers.extend([Answer(404)] * 1000)
+    settings = HttpSettings(poll_interval=0.01, max_poll_interval=0.04, max_wait=0.3)
+    start = time.monotonic()
+    with Client(api.url, client_id="a", client_secret="b", settings=settings) as c:
+        with pytest.raises(WaitTimeoutError, match="still not ready after") as info:
+            c.wait(api.poll_url)
+    assert 0.3 <= time.monotonic() - start < 1.5
+    assert info.value.poll_url == api.poll_url
+
+
+def test_backoff_grows_with_jitter_up_to_the_cap():
+    settings = HttpSettings(poll_interval=1, max_poll_interval=10, backoff_factor=2, jitter=0.2)
+    delays = Client(client_id="a", client_secret="b", settings=settings)._backoff()
+    got = [next(delays) for _ in range(8)]
+    for delay, base in zip(got, [1, 2, 4, 8, 10, 10, 10, 10]):
+        assert base * 0.8 <= delay <= min(base * 1.2, 10)
+    assert len(set(got)) > 1
+
+
+# ---- the download ----------------------------------------------------------------------
+
+
+def test_download_saves_the_body_as_sent(api, client, tmp_path):
+    path = client.download(api.poll_url, tmp_path / "export.json.gz")
+    assert path.read_bytes() == api.export_gzip
+    assert os.listdir(tmp_path) == ["export.json.gz"]
+
+
+def test_download_without_gzip_asks_for_identity(api, tmp_path):
+    settings = HttpSettings(poll_interval=0.01, max_poll_interval=0.04, gzip=False)
+    with Client(api.url, client_id="a", client_secret="b", settings=settings) as c:
+        c.download(api.poll_url, tmp_path / "export.json")
+    assert (tmp_path / "export.json").read_bytes() == api.export_json
+    assert api.calls("GET", "/exports/e-1/file")[0].headers["Accept-Encoding"] == "identity"
+
+
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "content-length"])
+def test_a_cut_body_restarts_from_the_poll_url(api, client, expected, tmp_path, caplog, chunked):
+    caplog.set_level(logging.INFO, logger="apsis_export.fetch")
+    api.poll_answers.append(Answer(cut_after=30_000, chunked=chunked))
+    client.fetch_and_convert(api.poll_url, tmp_path / "out", save=tmp_path / "export.json.gz")
+    assert read_tables(tmp_path / "out") == expected
+    assert (tmp_path / "export.json.gz").read_bytes() == api.export_gzip
+    assert any("download cut" in r.getMessage() and "restarting" in r.getMessage() for r in caplog.records)
+    assert len(api.calls("GET", "/exports/e-1/file")) == 2
+
+
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "content-length"])
+def test_a_body_cut_every_time_leaves_nothing(api, client, tmp_path, chunked):
+    api.export_answer = Answer(cut_after=30_000, chunked=chunked)
+    with pytest.raises(DownloadError, match="gave up after 3 attempts; nothing was kept"):
+        client.fetch_and_convert(api.poll_url, tmp_path / "out", save=tmp_path / "export.json.gz")
+    assert all_files(tmp_path) == []
+
+
+def test_a_body_cut_every_time_saves_nothing(api, client, tmp_path):
+    api.export_answer = Answer(cut_after=1000, chunked=False)
+    with pytest.raises(DownloadError, match="download cut"):
+        client.download(api.poll_url, tmp_path / "export.json.gz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_slow_body_is_not_a_cut(api, client, expected, tmp_path):
+    api.export_answer = Answer(chunk=8192, delay=0.03)
+    client.fetch_and_convert(api.poll_url, tmp_path / "out")
+    assert read_tables(tmp_path / "out") == expected
+    assert len(api.calls("GET", "/exports/e-1/file")) == 1
+
+
+def test_a_stalled_body_counts_as_cut(api, expected, tmp_path):
+    api.poll_answers.append(Answer(chunk=8192, delay=1.0))
+    settings = HttpSettings(poll_interval=0.01, max_poll_interval=0.04, read_timeout=0.3)
+    with Client(api.url, client_id="a", client_secret="b", settings=settings) as c:
+        c.fetch_and_convert(api.poll_url, tmp_path / "out")
+    assert read_tables(tmp_path / "out") == expected
+    assert len(api.calls("GET", "/exports/e-1/file")) == 2
+
+
+def test_a_truncated_gzip_file_is_not_saved(api, client, tmp_path):
+    api.export_answer = Answer(body=api.export_gzip[:-100], headers={"Content-Encoding": "gzip"}, chunked=False)
+    with pytest.raises(apsis_export.InputError, match="gzip stream is not complete"):
+        client.download(api.poll_url, tmp_path / "export.json.gz")
+    assert os.listdir(tmp_path) == []
+
+
+# ---- metadata --------------------------------------------------------------------------
+
+
+def test_metadata_calls_list_items(api, client):
+    assert client.sections()[0]["discriminator"] == "com.apsis1.sections.default"
+    assert client.attributes("com.apsis1.sections.default")[0]["versions"][0]["id"] == "10462"
+    assert client.tags("s/1")[0]["discriminator"] == "tags.one"
+    assert client.events("s")[0]["discriminator"] == "events.one"
+    paths = [s.path for s in api.seen if s.method == "GET"]
+    assert paths == ["/audience/sections", "/audience/sections/com.apsis1.sections.default/attributes",
+                     "/audience/sections/s%2F1/tags", "/audience/sections/s/events"]
+
+
+# ---- the command -----------------------------------------------------------------------
+
+
+def test_cli_fetch_gives_the_same_tables_as_convert(api, expected, tmp_path):
+    api.poll_answers.extend([Answer(404), Answer(404)])
+    env = {**os.environ, "APSIS_CLIENT_ID": "cid", "APSIS_CLIENT_SECRET": SECRET}
+    run = subprocess.run(
+        [sys.executable, "-m", "apsis_export", "fetch", "--base-url", api.url, *FAST_CLI,
+         "--attribute", "10462", "--tag", "t1", "--to", "parquet", "--out", str(tmp_path / "out")],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert read_tables(tmp_path / "out") == expected
+    assert "apsis-export: export requested; poll URL http://127.0.0.1" in run.stderr
+    assert "apsis-export: export not ready (HTTP 404); waited" in run.stderr
+    assert "22 profiles" in run.stderr
+    assert SECRET not in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(
+    "setup, code, message",
+    [
+        (lambda api: setattr(api, "authorize", False), 3, "not authorized even with a new token"),
+        (lambda api: api.poll_answers.extend([Answer(500)] * 10), 4, "failed 4 times in a row"),
+        (lambda api: api.poll_answers.append(Answer(410)), 5, "export gone or invalid"),
+        (lambda api: api.poll_answers.append(Answer(503)), 6, "export failed on the server; request a new one"),
+        (lambda api: api.poll_answers.extend([Answer(404)] * 1000), 7, "still not ready after"),
+        (lambda api: setattr(api, "export_answer", Answer(cut_after=30_000)), 8, "download cut"),
+    ],
+    ids=["auth", "api", "gone", "failed", "max-wait", "cut"],
+)
+def test_cli_faults_end_in_their_exit_codes(api, tmp_path, setup, code, message):
+    setup(api)
+    result = cli(api, "--attribute", "1", "--max-wait", "0.3", "--out", str(tmp_path / "out"),
+                 "--save", str(tmp_path / "x.gz"), "--debug")
+    assert result.exit_code == code, result.output
+    assert f"apsis-export: error: " in result.stderr and message in result.stderr
+    assert SECRET not in result.output
+    assert all_files(tmp_path) == []
+
+
+def test_cli_validates_before_sending(api, tmp_path):
+    result = cli(api, "--event", "e1", "--attribute", "1", "--out", str(tmp_path))
+    assert result.exit_code == 2
+    assert "apsis-export: error: start_at is required when events are asked" in result.stderr
+    assert api.seen == []
+
+
+def test_cli_end_at_defaults_to_a_week_after_start_at(api, tmp_path):
+    result = cli(api, "--event", "e1", "--tag", "t", "--start-at", "2024-05-01", "--save", str(tmp_path / "x.gz"))
+    assert result.exit_code == 0, result.stderr
+    body = orjson.loads(api.calls("POST", "/audience/profiles/exports")[0].body)
+    assert (body["start_at"], body["end_at"]) == ("2024-05-01T00:00:00Z", "2024-05-08T00:00:00Z")
+
+
+def test_cli_save_only_keeps_the_gzip_file(api, tmp_path):
+    result = cli(api, "--attribute", "1", "--save", str(tmp_path / "export.json.gz"))
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "export.json.gz").read_bytes() == api.export_gzip
+    assert f"apsis-export: saved {tmp_path / 'export.json.gz'}" in result.stderr
+
+
+def test_cli_poll_url_skips_the_request(api, tmp_path, expected):
+    result = cli(api, "--poll-url", api.poll_url, "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.stderr
+    assert read_tables(tmp_path / "out") == expected
+    assert api.calls("POST", "/audience/profiles/exports") == []
+
+
+def test_cli_body_json_is_sent_as_is(api, tmp_path):
+    body = b'{"attributes": ["1"], "tags": ["t"], "topics": {"state": "any"}}\n'
+    (tmp_path / "body.json").write_bytes(body)
+    result = cli(api, "--body-json", str(tmp_path / "body.json"), "--save", str(tmp_path / "x.gz"))
+    assert result.exit_code == 0, result.stderr
+    assert api.calls("POST", "/audience/profiles/exports")[0].body == body
+
+
+def test_cli_quiet_prints_nothing_on_success(api, tmp_path):
+    result = cli(api, "--attribute", "1", "--out", str(tmp_path / "out"), "--quiet")
+    assert result.exit_code == 0 and result.stderr == "" and result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--attribute", "1"], "give --out DIR to convert, --save FILE"),
+        (["--attribute", "1", "--save", "x.gz", "--to", "csv"], "--to needs --out"),
+        (["--poll-url", "http://127.0.0.1:9/x", "--attribute", "1", "--save", "x.gz"], "--attribute cannot go with --poll-url"),
+        (["--body-json", "-", "--tag", "t", "--save", "x.gz"], "--tag cannot go with --body-json"),
+        (["--attribute", "1", "--save", "x.gz", "--poll-interval", "5", "--max-poll-interval", "1"],
+         "max_poll_interval must be at least poll_interval"),
+    ],
+)
+def test_cli_usage_errors(api, args, message):
+    result = cli(api, *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert api.seen == []
+
+
+def test_cli_needs_credentials(api):
+    result = CliRunner().invoke(main, ["fetch", "--base-url", api.url, "--attribute", "1", "--save", "x"],
+                                env={"APSIS_CLIENT_ID": None, "APSIS_CLIENT_SECRET": None})
+    assert result.exit_code == 2 and "no client ID" in result.stderr
+
+
+def test_convert_still_requires_out():
+    result = CliRunner().invoke(main, ["convert", str(SAMPLE / "small.json.gz")])
+    assert result.exit_code == 2 and "--out" in result.stderr
