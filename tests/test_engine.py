@@ -94,7 +94,7 @@ def test_surrogate_pair_escape_decodes_to_one_character(write_export):
 def test_empty_sections_and_profiles_yield_no_records_but_count(write_export):
     doc = wrapped({"p1": {"s": {}}, "p2": {}}, metadata={})
     profiles = list(apsis_export.read_profiles(write_export(doc)))
-    assert [p.key for p in profiles] == ["p1", "p2", None]
+    assert [(p.key, p.section_ids) for p in profiles] == [("p1", ["s"]), ("p2", []), (None, [])]
     assert all(not p.attributes and not p.events for p in profiles)
 
 

@@ -12,6 +12,7 @@ from ._convert import ConvertSummary, Progress, convert, dedupe_events, read, re
 from ._engines import ENGINE_NAMES
 from ._errors import ApsisExportError, InputError, SinkError
 from ._generate import GenerateStats, generate
+from ._inspect import AttributeStats, EventTypeStats, InspectReport, inspect
 from ._records import Attribute, Event, Extra, Profile, Record
 from ._schema import TABLES, Column, Table
 from ._source import Source, open_source
@@ -36,6 +37,7 @@ __all__ = [
     "ApiError",
     "ApsisExportError",
     "Attribute",
+    "AttributeStats",
     "AuthError",
     "Client",
     "Column",
@@ -43,6 +45,7 @@ __all__ = [
     "DownloadError",
     "ENGINE_NAMES",
     "Event",
+    "EventTypeStats",
     "ExportFailedError",
     "ExportGoneError",
     "ExportRequest",
@@ -53,6 +56,7 @@ __all__ = [
     "GenerateStats",
     "HttpSettings",
     "InputError",
+    "InspectReport",
     "Profile",
     "Progress",
     "Record",
@@ -66,6 +70,7 @@ __all__ = [
     "dedupe_events",
     "generate",
     "get_sink",
+    "inspect",
     "open_source",
     "read",
     "read_profiles",

@@ -15,29 +15,17 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from ._engines import get_engine
+from ._progress import Progress, ProgressTicker
 from ._errors import SinkError
 from ._records import Event, Profile, Record
 from ._schema import TABLES
-from ._shape import AUTO, LAYOUTS
+from ._shape import AUTO, check_layout
 from ._source import Source, SourceLike, open_source
 from .sinks import Sink, get_sink
 
 DEFAULT_TABLES = ("attributes", "events")
 #: Records per table handed to a sink at once.
 BATCH_ROWS = 16 * 1024
-_PROGRESS_EVERY_S = 0.2
-
-
-@dataclass
-class Progress:
-    """How far a conversion has got; passed to the ``progress`` callback."""
-
-    bytes_read: int  # input bytes as stored (compressed, for gzip)
-    total_bytes: int | None  # input size as stored, when known
-    bytes_json: int  # JSON bytes parsed
-    profiles: int
-    rows: int
-    seconds: float
 
 
 @dataclass
@@ -54,6 +42,10 @@ class ConvertSummary:
     bytes_json: int = 0
     seconds: float = 0.0
     outputs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
 
     @property
     def mb_per_s(self) -> float:
@@ -74,7 +66,7 @@ def read_profiles(source: SourceLike | Source, *, engine: str = "exact", layout:
 
     A profile with ``key`` None carries document-level extras (e.g. ``metadata``).
     """
-    _check_layout(layout)
+    check_layout(layout)
     parser = get_engine(engine)
     with open_source(source) as src:
         yield from parser.profiles(src, layout=layout)
@@ -127,7 +119,7 @@ def convert(
     occur; tables asked for explicitly always get a file, even when empty. On any
     error every output is discarded and the error is raised: no partial files.
     """
-    _check_layout(layout)
+    check_layout(layout)
     factory = get_sink(format)
     parser = get_engine(engine)
     explicit = tables is not None
@@ -150,7 +142,7 @@ def convert(
             for name in wanted:
                 run.sink(name)
             with open_source(source) as src:
-                next_report = 0.0
+                ticker = ProgressTicker(progress, src)
                 for profile in parser.profiles(src, layout=layout):
                     if profile.key is not None:
                         summary.profiles += 1
@@ -166,13 +158,10 @@ def convert(
                         summary.extras += len(profile.extras)
                         if write_extras:
                             run.add("extras", profile.extras)
-                    if progress is not None and time.perf_counter() >= next_report:
-                        next_report = time.perf_counter() + _PROGRESS_EVERY_S
-                        progress(_progress(src, summary, start))
+                    ticker.tick(summary.profiles, summary.total_rows)
                 run.finish()
                 summary.bytes_read, summary.bytes_json = src.bytes_read, src.json_offset
-                if progress is not None:
-                    progress(_progress(src, summary, start))
+                ticker.tick(summary.profiles, summary.total_rows, final=True)
         except BaseException:
             run.abort()
             raise
@@ -193,22 +182,6 @@ def _gc_paused():
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _check_layout(layout: str) -> None:
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
-
-
-def _progress(src: Source, summary: ConvertSummary, start: float) -> Progress:
-    return Progress(
-        bytes_read=src.bytes_read,
-        total_bytes=src.total_bytes,
-        bytes_json=src.json_offset,
-        profiles=summary.profiles,
-        rows=sum(summary.rows.values()),
-        seconds=time.perf_counter() - start,
-    )
 
 
 class _Run:

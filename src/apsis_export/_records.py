@@ -72,6 +72,8 @@ class Profile:
     """
 
     key: str | None
+    #: Every section ID of the profile in file order, empty sections included.
+    section_ids: list[str] = field(default_factory=list)
     attributes: list[Attribute] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     extras: list[Extra] = field(default_factory=list)

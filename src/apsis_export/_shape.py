@@ -28,6 +28,12 @@ _MAX_MS = 253_402_300_799_999
 _EVENT_FIELDS = frozenset(("correlationId", "sourceEventTime", "typeId", "createdAt", "data"))
 
 
+def check_layout(layout: str) -> None:
+    """Refuse a layout name that is not one of LAYOUTS."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+
+
 def pointer(*parts: str) -> str:
     """A JSON Pointer (RFC 6901) from unescaped path parts."""
     return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts)
@@ -76,6 +82,7 @@ def _section_records(profile: Profile, section_id: str, section: Any) -> None:
     key = profile.key
     if not isinstance(section, dict):
         raise InputError(f"section {section_id!r} must be a JSON object, found {json_kind(section)}", profile_key=key)
+    profile.section_ids.append(section_id)
     for name, item in section.items():
         if name == "attributes":
             if not isinstance(item, dict):

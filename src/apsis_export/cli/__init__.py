@@ -13,6 +13,7 @@ from .. import __version__
 from ._convert import convert_command
 from ._fetch import fetch_command
 from ._generate import generate_command
+from ._inspect import inspect_command
 
 
 @click.group()
@@ -24,3 +25,4 @@ def main() -> None:
 main.add_command(convert_command)
 main.add_command(fetch_command)
 main.add_command(generate_command)
+main.add_command(inspect_command)

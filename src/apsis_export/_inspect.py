@@ -1,0 +1,177 @@
+"""What is in an export, at parser speed and in flat memory: coverage, counts, time ranges.
+
+Memory grows with the number of distinct sections, attributes, event types and
+unknown keys, never with the number of profiles.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ._encode import iso_millis
+from ._engines import get_engine
+from ._progress import Progress, ProgressTicker
+from ._shape import AUTO, check_layout
+from ._source import Source, SourceLike, open_source
+
+
+@dataclass
+class AttributeStats:
+    """One attribute (or tag) of one section: how many profiles have it, with which value types."""
+
+    section_id: str
+    attribute_id: str
+    profiles: int = 0
+    value_types: Counter = field(default_factory=Counter)
+
+    @property
+    def always_null(self) -> bool:
+        """True when every value was null: a tag, or an attribute nobody has filled."""
+        return set(self.value_types) == {"null"}
+
+
+@dataclass
+class EventTypeStats:
+    """One event type of one section: counts and time ranges (ms since epoch)."""
+
+    section_id: str
+    type_id: str
+    events: int = 0
+    profiles: int = 0
+    duplicates: int = 0  # events whose correlationId repeats within a profile+section
+    unknown_source_time: int = 0  # sourceEventTime 0 or missing
+    first_created_at: int | None = None
+    last_created_at: int | None = None
+    first_source_event_time: int | None = None
+    last_source_event_time: int | None = None
+
+
+@dataclass
+class InspectReport:
+    """The result of :func:`inspect`; ``to_dict()`` gives plain JSON-ready data."""
+
+    source: str
+    profiles: int = 0
+    empty_profiles: int = 0  # profiles without a single attribute or event
+    sections: Counter = field(default_factory=Counter)  # section_id -> profiles that have it
+    attributes: dict[tuple[str, str], AttributeStats] = field(default_factory=dict)
+    events: dict[tuple[str, str], EventTypeStats] = field(default_factory=dict)
+    unknown_keys: Counter = field(default_factory=Counter)  # key pattern -> occurrences
+    bytes_json: int = 0
+    seconds: float = 0.0
+
+    @property
+    def attribute_rows(self) -> int:
+        return sum(a.profiles for a in self.attributes.values())
+
+    @property
+    def event_rows(self) -> int:
+        return sum(e.events for e in self.events.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        created = [t for e in self.events.values() for t in (e.first_created_at, e.last_created_at) if t is not None]
+        return {
+            "source": self.source,
+            "profiles": self.profiles,
+            "empty_profiles": self.empty_profiles,
+            "attribute_rows": self.attribute_rows,
+            "event_rows": self.event_rows,
+            "unknown_key_rows": sum(self.unknown_keys.values()),
+            "events_created": {"first": iso_millis(min(created, default=None)), "last": iso_millis(max(created, default=None))},
+            "sections": [{"section_id": s, "profiles": n} for s, n in self.sections.items()],
+            "attributes": [
+                {"section_id": a.section_id, "attribute_id": a.attribute_id, "profiles": a.profiles,
+                 "always_null": a.always_null, "value_types": dict(a.value_types)}
+                for a in self.attributes.values()
+            ],
+            "events": [
+                {"section_id": e.section_id, "type_id": e.type_id, "events": e.events, "profiles": e.profiles,
+                 "duplicates": e.duplicates, "unknown_source_time": e.unknown_source_time,
+                 "created_at": {"first": iso_millis(e.first_created_at), "last": iso_millis(e.last_created_at)},
+                 "source_event_time": {"first": iso_millis(e.first_source_event_time), "last": iso_millis(e.last_source_event_time)}}
+                for e in self.events.values()
+            ],
+            "unknown_keys": [{"key": k, "count": n} for k, n in self.unknown_keys.items()],
+            "bytes_json": self.bytes_json,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+_EVENT_INDEX = re.compile(r"^/events/\d+/")
+
+
+def key_pattern(key: str) -> str:
+    """An unknown key's pointer with event positions generalised: /events/3/x -> /events/*/x."""
+    return _EVENT_INDEX.sub("/events/*/", key)
+
+
+def inspect(
+    source: SourceLike | Source,
+    *,
+    engine: str = "exact",
+    layout: str = AUTO,
+    progress: Callable[[Progress], None] | None = None,
+) -> InspectReport:
+    """Read a whole export and report what it holds (see :class:`InspectReport`)."""
+    check_layout(layout)
+    parser = get_engine(engine)
+    start = time.perf_counter()
+    with open_source(source) as src:
+        report = InspectReport(source=src.name)
+        ticker = ProgressTicker(progress, src)
+        rows = 0
+        for profile in parser.profiles(src, layout=layout):
+            for extra in profile.extras:
+                report.unknown_keys[key_pattern(extra.key)] += 1
+            if profile.key is None:
+                continue
+            report.profiles += 1
+            report.sections.update(dict.fromkeys(profile.section_ids, 1))
+            if not profile.attributes and not profile.events:
+                report.empty_profiles += 1
+            for attribute in profile.attributes:
+                key = (attribute.section_id, attribute.attribute_id)
+                stats = report.attributes.get(key) or report.attributes.setdefault(key, AttributeStats(*key))
+                stats.profiles += 1
+                stats.value_types[attribute.value_type] += 1
+            _count_events(report, profile.events)
+            rows += len(profile.attributes) + len(profile.events)
+            ticker.tick(report.profiles, rows)
+        report.bytes_json = src.json_offset
+        ticker.tick(report.profiles, rows, final=True)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _count_events(report: InspectReport, events) -> None:
+    seen_types: set[tuple[str, str]] = set()
+    seen_ids: set[tuple[str, str]] = set()
+    for event in events:
+        key = (event.section_id, event.type_id)
+        stats = report.events.get(key) or report.events.setdefault(key, EventTypeStats(*key))
+        stats.events += 1
+        if key not in seen_types:
+            seen_types.add(key)
+            stats.profiles += 1
+        if event.correlation_id is not None:
+            cid = (event.section_id, event.correlation_id)
+            if cid in seen_ids:
+                stats.duplicates += 1
+            seen_ids.add(cid)
+        created, source_time = event.created_at, event.source_event_time
+        if created is not None:
+            if stats.first_created_at is None or created < stats.first_created_at:
+                stats.first_created_at = created
+            if stats.last_created_at is None or created > stats.last_created_at:
+                stats.last_created_at = created
+        if source_time is None:
+            stats.unknown_source_time += 1
+        else:
+            if stats.first_source_event_time is None or source_time < stats.first_source_event_time:
+                stats.first_source_event_time = source_time
+            if stats.last_source_event_time is None or source_time > stats.last_source_event_time:
+                stats.last_source_event_time = source_time

@@ -1,0 +1,68 @@
+"""``apsis-export inspect``: what an export holds, as a readable report or JSON."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .._engines import ENGINE_NAMES
+from .._inspect import InspectReport, inspect
+from .._shape import LAYOUTS
+from ._common import friendly_errors, run_with_progress
+
+
+def _table(headers: list[str], rows: list[list], right: set[int]) -> list[str]:
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    fmt = lambda row: "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()  # noqa: E731
+    return [fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in cells]
+
+
+def render(report: InspectReport) -> str:
+    """The report as text for a terminal."""
+    data = report.to_dict()
+    n = max(report.profiles, 1)
+    lines = [
+        f"{report.source}: {report.profiles:,} profiles ({report.empty_profiles:,} without attributes or events), "
+        f"{report.attribute_rows:,} attribute rows, {report.event_rows:,} events, "
+        f"{data['unknown_key_rows']:,} unknown keys",
+    ]
+    first, last = data["events_created"]["first"], data["events_created"]["last"]
+    if first:
+        lines.append(f"events created {first} .. {last}")
+    lines += ["", "Sections"]
+    lines += _table(["section", "profiles", "%"], [[s, f"{c:,}", f"{100 * c / n:.1f}"] for s, c in report.sections.items()], {1, 2})
+    lines += ["", "Attributes and tags (always null: a tag, or never filled)"]
+    lines += _table(
+        ["section", "attribute", "profiles", "%", "types"],
+        [[a.section_id, a.attribute_id, f"{a.profiles:,}", f"{100 * a.profiles / n:.1f}",
+          ", ".join(f"{t} {c:,}" for t, c in a.value_types.most_common())] for a in report.attributes.values()],
+        {2, 3},
+    )
+    if report.events:
+        lines += ["", "Events"]
+        lines += _table(
+            ["section", "type", "events", "profiles", "duplicates", "no source time", "first created", "last created"],
+            [[e["section_id"], e["type_id"], f"{e['events']:,}", f"{e['profiles']:,}", f"{e['duplicates']:,}",
+              f"{e['unknown_source_time']:,}", e["created_at"]["first"] or "", e["created_at"]["last"] or ""] for e in data["events"]],
+            {2, 3, 4, 5},
+        )
+    if report.unknown_keys:
+        lines += ["", "Unknown keys (written to the extras table)"]
+        lines += _table(["key", "count"], [[k, f"{c:,}"] for k, c in report.unknown_keys.items()], {1})
+    return "\n".join(lines)
+
+
+@click.command("inspect")
+@click.argument("input", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for scripts).")
+@click.option("--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True, help="Document layout.")
+@click.option("--engine", type=click.Choice(ENGINE_NAMES), default="exact", show_default=True, help="Parse engine.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@friendly_errors
+def inspect_command(input, as_json, layout, engine, quiet):
+    """Report what the export INPUT holds: profiles, sections, attribute and tag
+    coverage, event counts per type and their time range, unknown keys."""
+    report = run_with_progress(quiet, lambda bar: inspect(input, engine=engine, layout=layout, progress=bar))
+    click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if as_json else render(report))

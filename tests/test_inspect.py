@@ -1,0 +1,63 @@
+"""inspect: counts that agree with the generator and with the records."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import apsis_export
+from apsis_export import Attribute, Event
+
+from .conftest import SAMPLE_DATA
+
+
+def test_inspect_agrees_with_the_generator(tmp_path):
+    stats = apsis_export.generate(tmp_path / "g.json.gz", size=500_000, seed=11, gzip=True)
+    report = apsis_export.inspect(stats.path)
+    assert (report.profiles, report.attribute_rows, report.event_rows) == (stats.profiles, stats.attributes, stats.events)
+    assert sum(report.sections.values()) == stats.sections
+    tag_rows = sum(a.profiles for a in report.attributes.values() if a.attribute_id.startswith("tag."))
+    assert tag_rows == stats.tags
+    assert all(a.always_null for a in report.attributes.values() if a.attribute_id.startswith("tag."))
+    assert dict(report.unknown_keys) == {"/metadata": 1}
+
+
+def test_inspect_of_the_tiny_sample():
+    report = apsis_export.inspect(SAMPLE_DATA / "tiny.json")
+    assert (report.profiles, report.empty_profiles) == (3, 1)
+    assert dict(report.sections) == {"usercreated.sections.europe-r6tz73a27t": 2, "usercreated.sections.newsletter-h4h3dpu3qi": 1}
+    email = report.attributes[("usercreated.sections.europe-r6tz73a27t", "com.apsis1.attributes.email")]
+    assert email.profiles == 2 and dict(email.value_types) == {"string": 2}
+    clicks = report.events[("usercreated.sections.europe-r6tz73a27t", "4381")]
+    assert (clicks.events, clicks.profiles, clicks.duplicates) == (2, 1, 1)
+    assert (clicks.first_created_at, clicks.last_created_at) == (1714564800456, 1714564801999)
+    opens = report.events[("usercreated.sections.europe-r6tz73a27t", "4390")]
+    assert opens.unknown_source_time == 1 and opens.first_source_event_time is None
+    assert dict(report.unknown_keys) == {"/attributes/10462/history": 1, "/topics": 1, "/metadata": 1}
+
+
+def test_event_positions_are_generalised_in_unknown_keys(write_export):
+    doc = {"p": {"s": {"events": [{"typeId": "1", "src": "a"}, {"typeId": "1", "src": "b"}]}}}
+    assert dict(apsis_export.inspect(write_export(doc)).unknown_keys) == {"/events/*/src": 2}
+
+
+def test_inspect_json_from_the_command_line():
+    result = subprocess.run([sys.executable, "-m", "apsis_export", "inspect", str(SAMPLE_DATA / "small.json.gz"), "--json"],
+                            capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    records = list(apsis_export.read(SAMPLE_DATA / "small.json.gz"))
+    assert data["attribute_rows"] == sum(isinstance(r, Attribute) for r in records)
+    assert data["event_rows"] == sum(isinstance(r, Event) for r in records)
+    assert sum(e["events"] for e in data["events"]) == data["event_rows"]
+    assert data["events_created"]["first"] <= data["events_created"]["last"]
+
+
+def test_inspect_table_on_the_terminal_and_bad_input():
+    result = subprocess.run([sys.executable, "-m", "apsis_export", "inspect", str(SAMPLE_DATA / "tiny.json")], capture_output=True, timeout=60)
+    text = result.stdout.decode()
+    assert result.returncode == 0 and "3 profiles (1 without attributes or events)" in text
+    assert "com.apsis1.attributes.email" in text and "/topics" in text
+    bad = subprocess.run([sys.executable, "-m", "apsis_export", "inspect", "-"], input=b"[]", capture_output=True, timeout=60)
+    assert bad.returncode == 1 and "must be a JSON object" in bad.stderr.decode() and b"Traceback" not in bad.stderr
