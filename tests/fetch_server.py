@@ -24,7 +24,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 
 @dataclass
 class Answer:
-    """One scripted answer. ``body=None`` on a 200 poll is the export itself."""
+    """One scripted answer. ``body=None`` on a 200 poll is the export itself; status 0 hangs up."""
 
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
@@ -124,7 +124,8 @@ class FakeApsis:
                                    "body": self.export_gzip if gzip else self.export_json})
             return self.send(h, answer)
         if (h.command, path) == ("GET", "/audience/sections"):
-            return self.json(h, 200, {"items": [{"id": "1", "discriminator": "com.apsis1.sections.default", "name": "Default"}]})
+            section = {"id": "1", "discriminator": "com.apsis1.sections.default", "name": "Default"}
+            return self.json(h, 200, {"items": [section]})
         if h.command == "GET" and path.startswith("/audience/sections/"):
             kind = path.rsplit("/", 1)[1]
             return self.json(h, 200, {"items": [{"discriminator": f"{kind}.one", "name": "One",
@@ -136,13 +137,19 @@ class FakeApsis:
                             headers={"Content-Type": "application/json"}))
 
     def send(self, h: BaseHTTPRequestHandler, a: Answer) -> None:
+        if a.status == 0:  # the request arrived, the answer never does
+            h.close_connection = True
+            return
         body = a.body
         if body is None:
             body = orjson.dumps({"status": a.status, "title": f"status {a.status}", "detail": "scripted answer"})
         h.send_response(a.status)
         for name, value in a.headers.items():
             h.send_header(name, value)
-        h.send_header("Transfer-Encoding" if a.chunked else "Content-Length", "chunked" if a.chunked else str(len(body)))
+        if a.chunked:
+            h.send_header("Transfer-Encoding", "chunked")
+        else:
+            h.send_header("Content-Length", str(len(body)))
         h.end_headers()
         sent = 0
         try:

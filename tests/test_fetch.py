@@ -157,7 +157,8 @@ def test_secret_never_shows_in_reprs():
 def test_region_picks_the_base_url():
     assert Client(region="apac", client_id="a", client_secret="b").base_url == "https://api-apac.apsis.one"
     assert Client(client_id="a", client_secret="b").base_url == "https://api.apsis.one"
-    assert Client("http://127.0.0.1:9/", region="apac", client_id="a", client_secret="b").base_url == "http://127.0.0.1:9"
+    explicit = Client("http://127.0.0.1:9/", region="apac", client_id="a", client_secret="b")
+    assert explicit.base_url == "http://127.0.0.1:9"
     with pytest.raises(ValueError, match="region"):
         Client(region="us", client_id="a", client_secret="b")
 
@@ -213,6 +214,19 @@ def test_location_header_is_the_last_resort(api, client):
     assert client.request_export(ExportRequest(tags=["t"])) == api.poll_url
 
 
+def test_an_export_request_answered_429_is_repeated_after_retry_after(api, client):
+    api.request_answers.append(Answer(429, headers={"Retry-After": "0.1"}))
+    assert client.request_export(ExportRequest(tags=["t"])) == api.poll_url
+    assert len(api.calls("POST", "/audience/profiles/exports")) == 2
+
+
+def test_an_export_request_lost_after_sending_is_not_repeated(api, client):
+    api.request_answers.append(Answer(status=0))  # it may have created an export: do not make another
+    with pytest.raises(ApiError, match="the export request failed"):
+        client.request_export(ExportRequest(tags=["t"]))
+    assert len(api.calls("POST", "/audience/profiles/exports")) == 1
+
+
 def test_refused_request_is_an_api_error_with_the_problem(api, client):
     api.request_answers.append(Answer(400, body=b'{"status": 400, "title": "Bad Request", "detail": "bad segment"}'))
     with pytest.raises(ApiError, match="refused \\(HTTP 400: Bad Request — bad segment\\)"):
@@ -241,7 +255,8 @@ def test_invalid_requests_are_refused_before_sending(api, client, fields, messag
 
 
 def test_limits_are_inclusive():
-    assert len(ExportRequest(attributes=[str(i) for i in range(75)], tags=[str(i) for i in range(25)]).body()["tags"]) == 25
+    body = ExportRequest(attributes=[str(i) for i in range(75)], tags=[str(i) for i in range(25)]).body()
+    assert (len(body["attributes"]), len(body["tags"])) == (75, 25)
     body = ExportRequest(tags=["t"], start_at="2024-01-31", end_at="2024-04-30").body()  # three calendar months
     assert body["end_at"] == "2024-04-30T00:00:00Z"
 
@@ -283,7 +298,8 @@ def test_429_honours_retry_after(api, client, caplog):
     start = time.monotonic()
     client.wait(api.poll_url).close()
     assert time.monotonic() - start >= 0.3
-    assert any("Retry-After 0.3 s" in r.getMessage() and "next poll in 0.3 s" in r.getMessage() for r in caplog.records)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("Retry-After 0.3 s" in m and "next poll in 0.3 s" in m for m in messages)
 
 
 def test_retry_after_reads_seconds_and_http_dates():
@@ -414,6 +430,17 @@ def test_a_truncated_gzip_file_is_not_saved(api, client, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_an_unwritable_save_path_fails_without_restarting(api, client, tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(apsis_export.SinkError, match="cannot write"):
+        client.download(api.poll_url, tmp_path / "file" / "export.json.gz")
+    assert len(api.calls("GET", "/exports/e-1/file")) == 1
+
+
+def test_save_creates_missing_directories(api, client, tmp_path):
+    assert client.download(api.poll_url, tmp_path / "a" / "b.json.gz").read_bytes() == api.export_gzip
+
+
 # ---- metadata --------------------------------------------------------------------------
 
 
@@ -514,7 +541,8 @@ def test_cli_quiet_prints_nothing_on_success(api, tmp_path):
     [
         (["--attribute", "1"], "give --out DIR to convert, --save FILE"),
         (["--attribute", "1", "--save", "x.gz", "--to", "csv"], "--to needs --out"),
-        (["--poll-url", "http://127.0.0.1:9/x", "--attribute", "1", "--save", "x.gz"], "--attribute cannot go with --poll-url"),
+        (["--poll-url", "http://127.0.0.1:9/x", "--attribute", "1", "--save", "x.gz"],
+         "--attribute cannot go with --poll-url"),
         (["--body-json", "-", "--tag", "t", "--save", "x.gz"], "--tag cannot go with --body-json"),
         (["--attribute", "1", "--save", "x.gz", "--poll-interval", "5", "--max-poll-interval", "1"],
          "max_poll_interval must be at least poll_interval"),

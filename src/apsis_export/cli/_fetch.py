@@ -25,11 +25,15 @@ _CONVERT_ONLY = ("format", "tables", "dedupe_events", "layout", "engine")
               help="API client secret; better set APSIS_CLIENT_SECRET (an option shows in the process list). "
                    "Never printed.")
 @click.option("--segment-filter", metavar="TEXT", help="Only this segment's profiles [default: all profiles].")
-@click.option("--attribute", "attributes", multiple=True, metavar="ID", help="Attribute to export (repeatable, up to 75).")
+@click.option("--attribute", "attributes", multiple=True, metavar="ID",
+              help="Attribute to export (repeatable, up to 75).")
 @click.option("--tag", "tags", multiple=True, metavar="ID", help="Tag to export (repeatable, up to 25).")
-@click.option("--event", "events", multiple=True, metavar="ID", help="Event type to export (repeatable; needs --start-at).")
-@click.option("--start-at", metavar="TIME", help="Start of the event window, ISO 8601 (2024-05-01T00:00:00Z; no offset = UTC).")
-@click.option("--end-at", metavar="TIME", help="End of the event window [default: --start-at + 7 days; at most 3 months].")
+@click.option("--event", "events", multiple=True, metavar="ID",
+              help="Event type to export (repeatable; needs --start-at).")
+@click.option("--start-at", metavar="TIME",
+              help="Start of the event window, ISO 8601 (2024-05-01T00:00:00Z; no offset = UTC).")
+@click.option("--end-at", metavar="TIME",
+              help="End of the event window [default: --start-at + 7 days; at most 3 months].")
 @click.option("--body-json", type=click.File("rb"), metavar="FILE",
               help="Send this request body as is (checked first) instead of building one; - for stdin.")
 @click.option("--poll-url", metavar="URL", help="Skip the request: wait on an existing export's poll URL.")

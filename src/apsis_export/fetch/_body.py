@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 import urllib3
 
-from .._errors import InputError
+from .._errors import InputError, SinkError
 from ._errors import DownloadError
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -89,9 +89,10 @@ class SavedBody:
         self._stream = stream
         self._gzip = _GzipCheck() if check_gzip else None
         try:
+            self.part.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.part, "wb")
         except OSError as exc:
-            raise DownloadError(f"cannot write {self.part}: {exc.strerror or exc}") from None
+            raise SinkError(f"cannot write {self.part}: {exc.strerror or exc}") from None
         self.name = getattr(stream, "name", str(path))
 
     def readable(self) -> bool:
@@ -100,7 +101,10 @@ class SavedBody:
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
         if data:
-            self._file.write(data)
+            try:
+                self._file.write(data)
+            except OSError as exc:
+                raise SinkError(f"cannot write {self.part}: {exc.strerror or exc}") from None
             if self._gzip is not None:
                 self._gzip.feed(data)
         return data
@@ -111,10 +115,13 @@ class SavedBody:
             pass
         if self._gzip is not None and not self._gzip.complete:
             raise InputError(f"the downloaded gzip stream is not complete: {self._gzip.problem}; nothing was kept")
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        os.replace(self.part, self.path)
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self.part, self.path)
+        except OSError as exc:
+            raise SinkError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         return self.path
 
     def discard(self) -> None:

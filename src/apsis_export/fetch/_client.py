@@ -184,7 +184,8 @@ class Client:
                 status = response.status
                 if 200 <= status < 300 and status != 202:
                     stream = ExportStream(response, poll_url)
-                    size = f"{stream.content_length:,} bytes" if stream.content_length is not None else "size unknown"
+                    length = stream.content_length
+                    size = f"{length:,} bytes" if length is not None else "size unknown"
                     log.info(
                         "export ready after %.1f s; downloading (%s%s)",
                         time.monotonic() - start, size, ", gzip" if stream.compressed else "",
@@ -200,14 +201,17 @@ class Client:
                     state = "rate limited (HTTP 429" + (f", Retry-After {after:g} s)" if after is not None else ")")
                     delay = after if after is not None else next(polls)
                 elif status == 410:
-                    raise ExportGoneError(f"export gone or invalid (HTTP 410: {detail}); a poll URL is valid for one day")
+                    raise ExportGoneError(
+                        f"export gone or invalid (HTTP 410: {detail}); a poll URL is valid for one day"
+                    )
                 elif status == 503:
                     raise ExportFailedError(f"export failed on the server; request a new one (HTTP 503: {detail})")
                 elif status >= 500:
                     failures += 1
                     state = f"poll failed (HTTP {status}: {detail})"
                     if failures > s.retries:
-                        raise ApiError(f"the poll URL failed {failures} times in a row: HTTP {status}: {detail}", status=status)
+                        raise ApiError(f"the poll URL failed {failures} times in a row: HTTP {status}: {detail}",
+                                       status=status)
                     delay = next(polls)
                 else:
                     raise ApiError(f"the poll URL answered HTTP {status}: {detail}", status=status)
@@ -215,7 +219,8 @@ class Client:
             remaining = s.max_wait - waited
             if remaining <= 0:
                 raise WaitTimeoutError(
-                    f"export still not ready after {waited:.0f} s (the maximum wait); resume with the poll URL {poll_url}",
+                    f"export still not ready after {waited:.0f} s (the maximum wait); "
+                    f"resume with the poll URL {poll_url}",
                     poll_url=poll_url,
                 )
             delay = min(delay, remaining)
@@ -382,7 +387,8 @@ class Client:
                     return response
                 detail = _problem(_read(response))
                 after = retry_after(response.headers.get("Retry-After")) if response.status == 429 else None
-                state, delay = f"{what} answered HTTP {response.status} ({detail})", after if after is not None else next(delays)
+                state = f"{what} answered HTTP {response.status} ({detail})"
+                delay = after if after is not None else next(delays)
             log.info("%s; retry %d of %d in %.1f s", state, attempt + 1, self.settings.retries, delay)
             time.sleep(delay)
         raise AssertionError("unreachable")
