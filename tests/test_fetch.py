@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import tracemalloc
 from email.utils import formatdate
 from pathlib import Path
 
@@ -428,6 +429,21 @@ def test_a_truncated_gzip_file_is_not_saved(api, client, tmp_path):
     with pytest.raises(apsis_export.InputError, match="gzip stream is not complete"):
         client.download(api.poll_url, tmp_path / "export.json.gz")
     assert os.listdir(tmp_path) == []
+
+
+def test_download_memory_does_not_grow_with_the_body(api, tmp_path):
+    api.export_json = b'{"profiles": {}}' + b" " * (24 << 20)
+    api.export_answer = Answer(chunk=1 << 16)
+    settings = HttpSettings(poll_interval=0.01, max_poll_interval=0.04, gzip=False)
+    with Client(api.url, client_id="a", client_secret="b", settings=settings) as c:
+        tracemalloc.start()
+        try:
+            c.download(api.poll_url, tmp_path / "big.json")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert (tmp_path / "big.json").stat().st_size == len(api.export_json)
+    assert peak < 6 << 20  # a 24 MiB body, a few MiB at most in memory
 
 
 def test_an_unwritable_save_path_fails_without_restarting(api, client, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from contextlib import contextmanager
 
 import click
@@ -110,7 +111,8 @@ def fetch_command(base_url, region, client_id, client_secret, body_json, poll_ur
 
 class _EchoHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        click.echo(f"apsis-export: {record.getMessage()}", err=True)
+        clear = "\r\x1b[K" if sys.stderr.isatty() else ""  # over a progress bar's line, if one is shown
+        click.echo(f"{clear}apsis-export: {record.getMessage()}", err=True)
 
 
 @contextmanager
