@@ -96,6 +96,7 @@ def test_token_is_requested_with_client_credentials_as_json(api, client):
     assert orjson.loads(token_call.body) == {"grant_type": "client_credentials", "client_id": "cid",
                                             "client_secret": SECRET}
     assert api.calls("GET", "/audience/sections")[0].headers["Authorization"].startswith("Bearer ey")
+    assert all(seen.headers["User-Agent"] == f"apsis-export/{apsis_export.__version__}" for seen in api.seen)
 
 
 def test_token_is_cached_until_its_jwt_exp(api, client):

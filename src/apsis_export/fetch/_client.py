@@ -121,8 +121,8 @@ class Client:
         self._http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=self.settings.connect_timeout, read=self.settings.read_timeout),
             retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5),
-            headers={"User-Agent": f"apsis-export/{__version__}"},
         )
+        self._user_agent = f"apsis-export/{__version__}"
         self._token: str | None = None
         self._token_renew_at = 0.0
 
@@ -331,8 +331,7 @@ class Client:
         )
         response = self._retrying(
             "the token request",
-            lambda: self._http.request("POST", url, body=body, headers={"Content-Type": "application/json"},
-                                       preload_content=False),
+            lambda: self._send("POST", url, body=body, headers={"Content-Type": "application/json"}),
             idempotent=True,
         )
         if response.status in (400, 401, 403):
@@ -349,13 +348,9 @@ class Client:
         return token
 
     def _authorized(self, method: str, url: str, *, headers: Mapping[str, str] | None = None, **kwargs: Any):
-        """One call with the bearer token; on 401/403 the token is renewed and the call made once more.
-
-        The answer is not preloaded: read it with :func:`_read` (or stream it).
-        """
+        """One call with the bearer token; on 401/403 the token is renewed and the call made once more."""
         def send(token: str):
-            return self._http.request(method, url, headers={**(headers or {}), "Authorization": f"Bearer {token}"},
-                                      preload_content=False, **kwargs)
+            return self._send(method, url, headers={**(headers or {}), "Authorization": f"Bearer {token}"}, **kwargs)
 
         response = send(self._access_token())
         if response.status in (401, 403):
@@ -366,6 +361,11 @@ class Client:
                     f"not authorized even with a new token (HTTP {response.status}: {_problem(_read(response))})"
                 )
         return response
+
+    def _send(self, method: str, url: str, *, headers: Mapping[str, str], **kwargs: Any) -> urllib3.BaseHTTPResponse:
+        """One HTTP call; the answer is not preloaded: read it with :func:`_read` (or stream it)."""
+        return self._http.request(method, url, headers={"User-Agent": self._user_agent, **headers},
+                                  preload_content=False, **kwargs)
 
     def _retrying(self, what: str, send: Callable[[], urllib3.BaseHTTPResponse], *, idempotent: bool):
         """Call ``send`` again after connection errors, 429 (honouring Retry-After) and 5xx, ``retries`` times.
