@@ -33,6 +33,7 @@ class Answer:
     delay: float = 0.0  # seconds between writes
     cut_after: int | None = None  # close the connection after this many body bytes
     chunked: bool = True  # Transfer-Encoding: chunked, else Content-Length
+    revoke_tokens: bool = False  # after answering, every token issued so far expires
 
 
 @dataclass
@@ -122,7 +123,10 @@ class FakeApsis:
                     headers["Content-Encoding"] = "gzip"
                 answer = Answer(**{**answer.__dict__, "headers": headers,
                                    "body": self.export_gzip if gzip else self.export_json})
-            return self.send(h, answer)
+            self.send(h, answer)
+            if answer.revoke_tokens:
+                self.revoke_tokens()
+            return None
         if (h.command, path) == ("GET", "/audience/sections"):
             section = {"id": "1", "discriminator": "com.apsis1.sections.default", "name": "Default"}
             return self.json(h, 200, {"items": [section]})

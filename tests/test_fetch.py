@@ -122,6 +122,14 @@ def test_refused_token_is_renewed_once_and_the_call_repeated(api, client, status
     assert len(api.calls("GET", "/audience/sections")) == 3
 
 
+def test_a_token_expiring_while_polling_is_renewed(api, client):
+    api.unauthorized_status = 403  # what APSIS answers to an expired token
+    api.poll_answers.append(Answer(404, revoke_tokens=True))
+    client.wait(api.poll_url).close()
+    polls = len(api.calls("GET", "/exports/e-1/file"))
+    assert (polls, api.tokens_issued) == (3, 2)  # 404, 403, then 200 with the new token
+
+
 def test_still_refused_after_renewal_is_an_auth_error(api, client):
     api.authorize = False
     with pytest.raises(AuthError, match="not authorized even with a new token"):
