@@ -275,8 +275,10 @@ class Client:
                 with stream:
                     if save is not None:
                         saved = SavedBody(stream, save, check_gzip=job is None)
-                    # The converter reads to the end of the body before it finishes its
-                    # tables, so a cut is always seen before any output is in place.
+                    # A cut reaches the converter as a DownloadError from read() (or, where
+                    # the HTTP framing cannot tell, as truncated JSON or gzip) while it still
+                    # parses, so before its tables are in place; the saved file is read to
+                    # its end and verified before it is renamed.
                     result = job(saved or stream, stream) if job is not None else None
                     if saved is not None:
                         saved.commit()
