@@ -162,6 +162,8 @@ def export_file(data_dir: Path, size: int, seed: int, gz: bool, sig: str) -> dic
     stats = json.loads(r.stdout)
     meta = {**stats, "gzip": gz, "size": size, "seed": seed, "generator": sig, "file_bytes": path.stat().st_size,
             "generate_seconds": seconds, "generate_mb_s": stats["bytes_json"] / seconds / 1e6}
+    if "seconds" in stats:  # generate() alone, without the process start-up
+        meta["generate_mb_s_inside"] = stats["bytes_json"] / stats.pop("seconds") / 1e6
     meta_path.write_text(json.dumps(meta, indent=1))
     meta["cached"] = False
     return meta
@@ -306,11 +308,12 @@ def check(results: list[dict], datas: dict, margin: float) -> list[str]:
                 failures.append(f"{where}: {key} {got.get(key):,} rows, the generator wrote {gen[key]:,}")
         if got.get("extras") != gen["extras"]:
             failures.append(f"{where}: {got.get('extras')} unknown keys, the generator wrote {gen['extras']}")
-    for series in rss_series(results).values():
+    for (sink, gz), series in rss_series(results).items():
         (s0, rss0), *rest = series
         for s, rss in rest:
             if rss > rss0 * (1 + margin):
-                failures.append(f"peak RSS grows with file size: {rss:.0f} MB at {human(s)} vs {rss0:.0f} MB "
+                failures.append(f"{sink} {'gzip' if gz else 'plain'}: peak RSS grows with file size: "
+                                f"{rss:.0f} MB at {human(s)} vs {rss0:.0f} MB "
                                 f"at {human(s0)} (+{rss / rss0 - 1:.0%} > +{margin:.0%})")
     return failures
 
@@ -361,7 +364,8 @@ def markdown(report: dict) -> str:
              f"{', '.join(f'{x:.2f}' for x in m['load_avg_start'])} (other work shares the machine).", "",
              "MB/s = 10^6 bytes of uncompressed JSON per second of the whole child process (start-up included); "
              "rows = attributes + events rows; peak RSS = the child's maximum resident set (wait4). "
-             f"Files below {human(report['repeat_below'])}: median of {report['repeat']} interleaved runs.", ""]
+             + (f"Files below {human(report['repeat_below'])}: median of {report['repeat']} interleaved runs."
+              if report["repeat"] > 1 else "One run per job."), ""]
     hl = report["headline"]
     if hl:
         names = [n for n in BASELINES if any(n in h["ratios"] for h in hl)]
@@ -405,9 +409,13 @@ def markdown(report: dict) -> str:
         lines.append("")
     gens = [g for g in report["data"] if not g.get("cached")]
     if gens:
-        lines += ["Generator (`apsis-export generate`, whole process): " + "; ".join(
-            f"{human(g['bytes_json'])} {'gzip' if g['gzip'] else 'plain'} {g['generate_mb_s']:.0f} MB/s"
-            for g in gens), ""]
+        lines += ["Generator (`apsis-export generate`; MB/s of JSON written, whole process and in `generate()`): "
+                  + "; ".join(f"{human(g['bytes_json'])} {'gzip' if g['gzip'] else 'plain'} {g['generate_mb_s']:.0f}"
+                              + (f" / {g['generate_mb_s_inside']:.0f}" if g.get("generate_mb_s_inside") else "")
+                              + " MB/s" for g in gens), ""]
+    left_out = report.get("skipped_jobs", []) + [f"{b}: {why}" for b, why in report.get("skipped_baselines", {}).items()]
+    if left_out:
+        lines += ["Left out of this run: " + "; ".join(left_out) + ".", ""]
     checks = report["failures"]
     lines += ["## Checks", "",
               (f"Row counts equal the generator's and peak RSS is flat within +{report['rss_margin']:.0%}: "
@@ -474,6 +482,23 @@ def plot(report: dict, path: Path) -> bool:
 # ---------------------------------------------------------------- main
 
 
+def finish(report: dict, datas: dict, args, started: float) -> None:
+    report["seconds"] = time.perf_counter() - started
+    report["machine"]["load_avg_end"] = os.getloadavg()
+    report["headline"] = headline(report["results"], report["reference"])
+    report["failures"] = check(report["results"], datas, args.rss_margin)
+
+
+def write_report(report: dict, out: Path, quiet: bool = False) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+    (out / "results.md").write_text(markdown(report))
+    plotted = plot(report, out / "results.png")
+    if not quiet:
+        print(f"wrote {out / 'results.json'}, {out / 'results.md'}"
+              + (f", {out / 'results.png'}" if plotted else " (no plot: matplotlib not installed)"))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="100MB,1GB,4GB", help="JSON sizes, comma-separated [%(default)s]")
@@ -483,6 +508,9 @@ def main(argv=None) -> int:
                     help="baselines to run, or 'none' [%(default)s]; missing modules are skipped")
     ap.add_argument("--engine", default="exact", help="apsis-export engine [%(default)s]")
     ap.add_argument("--options", default="", help="more apsis_export.convert keyword arguments, as JSON")
+    ap.add_argument("--skip", default="",
+                    help="jobs to leave out, comma-separated SIZE:INPUT:JOB, e.g. 4GB:gzip:handwritten,4GB:gzip:convert:csv")
+    ap.add_argument("--replot", metavar="RESULTS_JSON", help="only rewrite results.md/.png from a results.json")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3, help="runs per job on small files (median) [%(default)s]")
     ap.add_argument("--repeat-below", default="500MB", help="files smaller than this are repeated [%(default)s]")
@@ -499,6 +527,10 @@ def main(argv=None) -> int:
     ap.add_argument("--keep-data", action="store_true", help="keep generated files (default: keep; see --clean)")
     ap.add_argument("--clean", action="store_true", help="delete the generated files at the end")
     args = ap.parse_args(argv)
+    if args.replot:
+        report = json.loads(Path(args.replot).read_text())
+        write_report(report, Path(args.out))
+        return 0
 
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     sinks = [s.strip() for s in args.sinks.split(",") if s.strip()]
@@ -527,6 +559,11 @@ def main(argv=None) -> int:
               "engine": args.engine, "options": args.options, "machine": machine(), "repeat": args.repeat,
               "repeat_below": args.repeat_below, "rss_margin": args.rss_margin, "reference": sinks[0] if sinks else None,
               "skipped_baselines": skipped, "data": [], "results": []}
+    skip = set()
+    for item in filter(None, (x.strip() for x in args.skip.split(","))):
+        size_text, inp, job = item.split(":", 2)
+        skip.add((parse_size(size_text), inp, job))
+    report["skipped_jobs"] = sorted(f"{human(s)} {i} {j}" for s, i, j in skip)
     datas = {}
     started = time.perf_counter()
     for size in sizes:
@@ -540,24 +577,17 @@ def main(argv=None) -> int:
                   + ("" if data["cached"] else f", generated at {data['generate_mb_s']:.0f} MB/s"), flush=True)
             jobs = [b for b in wanted if gz or b not in ("gunzip", "gunzip-isal")]
             jobs += [f"convert:{s}" for s in sinks]
+            jobs = [j for j in jobs if (size, inp, j) not in skip]
             label = f"{human(size).replace(' ', '')}-{inp}"
             report["results"] += run_jobs(jobs, data, args, work, logs, label)
-    report["seconds"] = time.perf_counter() - started
-    report["machine"]["load_avg_end"] = os.getloadavg()
-    report["headline"] = headline(report["results"], report["reference"])
-    report["failures"] = check(report["results"], datas, args.rss_margin)
-    md = markdown(report)
+            finish(report, datas, args, started)
+            if not args.check_only:  # after each file: a long run that is stopped keeps what it measured
+                write_report(report, Path(args.out), quiet=True)
+    finish(report, datas, args, started)
     print()
-    print(md)
+    print(markdown(report))
     if not args.check_only:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
-        (out / "results.md").write_text(md)
-        if plot(report, out / "results.png"):
-            print(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'results.png'}")
-        else:
-            print(f"wrote {out / 'results.json'}, {out / 'results.md'} (no plot: matplotlib not installed)")
+        write_report(report, Path(args.out))
     if args.clean:
         for d in report["data"]:
             Path(d["path"]).unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import click
 
@@ -49,16 +50,19 @@ def generate_command(out, size, compress, seed, layout, sections, attributes, ev
     A conversion of OUT gives exactly these rows: attributes (tags included),
     events, and extras (the wrapped layout's metadata).
     """
+    start = time.perf_counter()
     stats = generate(out, size=parse_size(size), gzip=compress, seed=seed, layout=layout, sections=sections,
                      attributes=attributes, events=events, tag_ratio=tag_ratio, pool=pool)
+    seconds = time.perf_counter() - start
     if as_json:
         click.echo(json.dumps({"path": str(stats.path), "bytes_json": stats.bytes_json, "profiles": stats.profiles,
                                "sections": stats.sections, "attributes": stats.attributes, "tags": stats.tags,
-                               "events": stats.events, "extras": stats.extras}))
+                               "events": stats.events, "extras": stats.extras, "seconds": round(seconds, 3)}))
     elif not quiet:
         click.echo(
             f"{stats.path}: {stats.bytes_json:,} bytes of JSON; {stats.profiles:,} profiles, "
             f"{stats.sections:,} sections, {stats.attributes:,} attributes ({stats.tags:,} tags), "
-            f"{stats.events:,} events, {stats.extras:,} extras",
+            f"{stats.events:,} events, {stats.extras:,} extras; {seconds:.1f} s, "
+            f"{stats.bytes_json / 1e6 / max(seconds, 1e-9):,.0f} MB/s",
             err=True,
         )
