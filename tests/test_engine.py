@@ -215,9 +215,15 @@ def test_slow_ijson_backend_is_warned_about(monkeypatch):
     monkeypatch.setattr(ijson, "backend", "python")
     monkeypatch.setattr(_exact, "_warned_backend", False)
     with pytest.warns(_exact.SlowBackendWarning, match="slow 'python' backend"):
-        records(SAMPLE_DATA / "tiny.json")
+        records(SAMPLE_DATA / "tiny.json", engine="exact")
 
 
 def test_text_mode_file_is_refused_with_a_clear_message():
     with open(SAMPLE_DATA / "tiny.json", encoding="utf-8") as fh, pytest.raises(TypeError, match="binary file object"):
         records(fh)
+
+
+def test_reading_nothing_from_a_gzip_source_consumes_nothing():
+    with apsis_export.open_source(SAMPLE_DATA / "small.json.gz") as src:
+        assert src.read(0) == b"" and src.json_offset == 0
+        assert src.read(5) == (SAMPLE_DATA / "small.json").read_bytes()[:5]

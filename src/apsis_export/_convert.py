@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from ._engines import get_engine
+from ._engines import DEFAULT_ENGINE, get_engine
 from ._progress import Progress, ProgressTicker
 from ._errors import SinkError
 from ._records import Event, Profile, Record
@@ -61,7 +61,7 @@ class ConvertSummary:
         return "; ".join(parts)
 
 
-def read_profiles(source: SourceLike | Source, *, engine: str = "exact", layout: str = AUTO) -> Iterator[Profile]:
+def read_profiles(source: SourceLike | Source, *, engine: str = DEFAULT_ENGINE, layout: str = AUTO) -> Iterator[Profile]:
     """Yield each profile of an export with its records, in file order.
 
     A profile with ``key`` None carries document-level extras (e.g. ``metadata``).
@@ -72,7 +72,7 @@ def read_profiles(source: SourceLike | Source, *, engine: str = "exact", layout:
         yield from parser.profiles(src, layout=layout)
 
 
-def read(source: SourceLike | Source, *, engine: str = "exact", layout: str = AUTO) -> Iterator[Record]:
+def read(source: SourceLike | Source, *, engine: str = DEFAULT_ENGINE, layout: str = AUTO) -> Iterator[Record]:
     """Yield every record (:class:`Attribute`, :class:`Event`, :class:`Extra`) of an export, in file order.
 
     ``source`` is a path, ``"-"`` for stdin, or a binary file object; gzip is detected.
@@ -108,7 +108,7 @@ def convert(
     *,
     format: str = "parquet",
     tables: Iterable[str] | None = None,
-    engine: str = "exact",
+    engine: str = DEFAULT_ENGINE,
     layout: str = AUTO,
     dedupe: bool = False,
     progress: Callable[[Progress], None] | None = None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ._encode import iso_millis
-from ._engines import get_engine
+from ._engines import DEFAULT_ENGINE, get_engine
 from ._progress import Progress, ProgressTicker
 from ._shape import AUTO, check_layout
 from ._source import Source, SourceLike, open_source
@@ -112,7 +112,7 @@ def key_pattern(key: str) -> str:
 def inspect(
     source: SourceLike | Source,
     *,
-    engine: str = "exact",
+    engine: str = DEFAULT_ENGINE,
     layout: str = AUTO,
     progress: Callable[[Progress], None] | None = None,
 ) -> InspectReport:

@@ -83,7 +83,8 @@ class Profile:
         return [*self.attributes, *self.events, *self.extras]
 
 
-_VALUE_TYPES = {
+#: The JSON type name of each Python type a parsed value can have.
+VALUE_TYPES = {
     str: "string",
     int: "number",
     Decimal: "number",
@@ -97,4 +98,4 @@ _VALUE_TYPES = {
 
 def value_type(value: JSONValue) -> str:
     """The JSON type name of ``value``: string, number, boolean, null, object or array."""
-    return _VALUE_TYPES[type(value)]
+    return VALUE_TYPES[type(value)]

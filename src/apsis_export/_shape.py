@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from ._errors import InputError
-from ._records import Attribute, Event, Extra, Profile, value_type
+from ._records import VALUE_TYPES, Attribute, Event, Extra, Profile, value_type
 
 WRAPPED = "wrapped"
 BARE = "bare"
@@ -25,6 +25,7 @@ WRAPPER_KEYS = ("profiles", "metadata")
 _MIN_MS = -62_135_596_800_000
 _MAX_MS = 253_402_300_799_999
 
+_MISSING = object()
 _EVENT_FIELDS = frozenset(("correlationId", "sourceEventTime", "typeId", "createdAt", "data"))
 
 
@@ -99,12 +100,13 @@ def _section_records(profile: Profile, section_id: str, section: Any) -> None:
 def _attribute_records(profile: Profile, section_id: str, attributes: dict) -> None:
     key = profile.key
     out = profile.attributes
+    types = VALUE_TYPES
     for attribute_id, entry in attributes.items():
-        if type(entry) is not dict or "value" not in entry:
+        value = entry.get("value", _MISSING) if type(entry) is dict else _MISSING
+        if value is _MISSING:
             what = "has no 'value'" if isinstance(entry, dict) else f"must be a JSON object, found {json_kind(entry)}"
             raise InputError(f"attribute {attribute_id!r} of section {section_id!r} {what}", profile_key=key)
-        value = entry["value"]
-        out.append(Attribute(key, section_id, attribute_id, value, value_type(value)))
+        out.append(Attribute(key, section_id, attribute_id, value, types[type(value)]))
         if len(entry) > 1:
             for name, item in entry.items():
                 if name != "value":
@@ -115,28 +117,43 @@ def _event_records(profile: Profile, section_id: str, events: list) -> None:
     key = profile.key
     out = profile.events
     for index, event in enumerate(events):
-        where = f"event {index} of section {section_id!r}"
-        if type(event) is not dict:
-            raise InputError(f"{where} must be a JSON object, found {json_kind(event)}", profile_key=key)
-        type_id = event.get("typeId")
-        if type_id is None:
-            raise InputError(f"{where} has no 'typeId'", profile_key=key)
-        source_time = _millis(event.get("sourceEventTime"), "sourceEventTime", where, key)
-        out.append(
-            Event(
-                key,
-                section_id,
-                _text_id(event.get("correlationId"), "correlationId", where, key),
-                _text_id(type_id, "typeId", where, key),
-                source_time or None,  # 0 means unknown
-                _millis(event.get("createdAt"), "createdAt", where, key),
-                event.get("data"),
-            )
-        )
+        record = None
+        if type(event) is dict:  # the common case, checked inline; anything else takes the slow path
+            type_id, cid = event.get("typeId"), event.get("correlationId")
+            source_time, created = event.get("sourceEventTime"), event.get("createdAt")
+            if (
+                type(type_id) is str
+                and (cid is None or type(cid) is str)
+                and type(source_time) is int
+                and type(created) is int
+                and _MIN_MS <= source_time <= _MAX_MS
+                and _MIN_MS <= created <= _MAX_MS
+            ):
+                record = Event(key, section_id, cid, type_id, source_time or None, created, event.get("data"))
+        out.append(record or _checked_event(key, section_id, index, event))
         if not _EVENT_FIELDS.issuperset(event):
             for name, item in event.items():
                 if name not in _EVENT_FIELDS:
                     profile.extras.append(Extra(key, section_id, pointer("events", str(index), name), item))
+
+
+def _checked_event(key: str, section_id: str, index: int, event: Any) -> Event:
+    """An event with every field checked; a clear error for the first that is wrong."""
+    where = f"event {index} of section {section_id!r}"
+    if type(event) is not dict:
+        raise InputError(f"{where} must be a JSON object, found {json_kind(event)}", profile_key=key)
+    type_id = event.get("typeId")
+    if type_id is None:
+        raise InputError(f"{where} has no 'typeId'", profile_key=key)
+    return Event(
+        key,
+        section_id,
+        _text_id(event.get("correlationId"), "correlationId", where, key),
+        _text_id(type_id, "typeId", where, key),
+        _millis(event.get("sourceEventTime"), "sourceEventTime", where, key) or None,  # 0 means unknown
+        _millis(event.get("createdAt"), "createdAt", where, key),
+        event.get("data"),
+    )
 
 
 def _text_id(value: Any, name: str, where: str, key: str) -> str | None:

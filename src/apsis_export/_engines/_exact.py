@@ -54,21 +54,32 @@ class ExactEngine:
 
     def profiles(self, source: Source, *, layout: str = AUTO) -> Iterator[Profile]:
         _warn_if_slow_backend()
-        walk = _Walk(source, layout)
-        try:
-            yield from walk.document()
-        except InputError as exc:
-            if exc.offset is None:
-                exc.offset = source.json_offset
-            if exc.profile_key is None:
-                exc.profile_key = walk.profile_key
-            raise
-        except ijson.JSONError as exc:
-            raise _parser_error(exc, source, walk.profile_key) from None
-        except UnicodeDecodeError as exc:  # e.g. a key holding an unpaired surrogate escape
-            raise InputError(f"invalid text in a string: {exc.reason}", offset=source.json_offset, profile_key=walk.profile_key) from None
-        except RecursionError:  # defensive: the builder is iterative
-            raise InputError("JSON nested too deeply", offset=source.json_offset, profile_key=walk.profile_key) from None
+        return walk_document(source, layout)
+
+
+def walk_document(source: Source, layout: str, *, auto_detected: bool = False) -> Iterator[Profile]:
+    """Walk a whole document from ``source``; errors carry offset and profile key.
+
+    ``auto_detected`` says the layout (bare) was detected rather than given: a
+    later top-level ``profiles`` key is then ambiguous. The fast engine uses this
+    to hand the rest of a document over in the state it reached.
+    """
+    walk = _Walk(source, layout)
+    walk._auto_detected = auto_detected
+    try:
+        yield from walk.document()
+    except InputError as exc:
+        if exc.offset is None:
+            exc.offset = source.json_offset
+        if exc.profile_key is None:
+            exc.profile_key = walk.profile_key
+        raise
+    except ijson.JSONError as exc:
+        raise _parser_error(exc, source, walk.profile_key) from None
+    except UnicodeDecodeError as exc:  # e.g. a key holding an unpaired surrogate escape
+        raise InputError(f"invalid text in a string: {exc.reason}", offset=source.json_offset, profile_key=walk.profile_key) from None
+    except RecursionError:  # defensive: the builder is iterative
+        raise InputError("JSON nested too deeply", offset=source.json_offset, profile_key=walk.profile_key) from None
 
 
 def _parser_error(exc: Exception, source: Source, profile_key: str | None) -> InputError:

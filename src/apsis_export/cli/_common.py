@@ -9,7 +9,7 @@ from functools import partial, wraps
 import click
 
 from .._convert import DEFAULT_TABLES, Progress
-from .._engines import ENGINE_NAMES
+from .._engines import DEFAULT_ENGINE, ENGINE_NAMES
 from .._errors import ApsisExportError
 from .._schema import TABLES
 from .._shape import LAYOUTS
@@ -119,7 +119,7 @@ def convert_options(command=None, *, out_required: bool = True):
                      help="Drop events whose correlationId repeats within a profile+section."),
         click.option("--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True,
                      help="Document layout: wrapped {\"profiles\": ...} or bare {KEY: ...}; auto detects it."),
-        click.option("--engine", type=click.Choice(ENGINE_NAMES), default="exact", show_default=True,
+        click.option("--engine", type=click.Choice(ENGINE_NAMES), default=DEFAULT_ENGINE, show_default=True,
                      help="Parse engine."),
     ]
     for option in reversed(options):

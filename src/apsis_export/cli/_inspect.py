@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .._engines import ENGINE_NAMES
+from .._engines import DEFAULT_ENGINE, ENGINE_NAMES
 from .._inspect import InspectReport, inspect
 from .._shape import LAYOUTS
 from ._common import friendly_errors, run_with_progress
@@ -58,7 +58,7 @@ def render(report: InspectReport) -> str:
 @click.argument("input", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for scripts).")
 @click.option("--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True, help="Document layout.")
-@click.option("--engine", type=click.Choice(ENGINE_NAMES), default="exact", show_default=True, help="Parse engine.")
+@click.option("--engine", type=click.Choice(ENGINE_NAMES), default=DEFAULT_ENGINE, show_default=True, help="Parse engine.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @friendly_errors
 def inspect_command(input, as_json, layout, engine, quiet):
