@@ -25,6 +25,7 @@ import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError
 
 from .._convert import ConvertSummary, Progress, convert
+from .._engines import DEFAULT_ENGINE
 from .._shape import AUTO
 from .._source import Source
 from ._auth import Secret, jwt_expiry
@@ -245,7 +246,7 @@ class Client:
         save: str | os.PathLike[str] | None = None,
         format: str = "parquet",
         tables: Iterable[str] | None = None,
-        engine: str = "exact",
+        engine: str = DEFAULT_ENGINE,
         layout: str = AUTO,
         dedupe: bool = False,
         progress: Callable[[Progress], None] | None = None,
