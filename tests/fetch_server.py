@@ -12,6 +12,7 @@ import base64
 import socket
 import threading
 import time
+import urllib.parse
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -69,7 +70,10 @@ class FakeApsis:
         self.authorize = True  # False: every token is refused, even a fresh one
         self.unauthorized_status = 401  # what a refused token gets (APSIS answers 403 to an expired one)
         self.tokens_issued = 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        # Metadata: the sections, and per (section discriminator, kind) the items (a default item otherwise).
+        self.sections: list[dict] = [{"id": "1", "discriminator": "com.apsis1.sections.default", "name": "Default"}]
+        self.definitions: dict[tuple[str, str], list[dict]] = {}
+        self.server = _QuietServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.server.block_on_close = False
         self.server.api = self  # type: ignore[attr-defined]
@@ -128,12 +132,13 @@ class FakeApsis:
                 self.revoke_tokens()
             return None
         if (h.command, path) == ("GET", "/audience/sections"):
-            section = {"id": "1", "discriminator": "com.apsis1.sections.default", "name": "Default"}
-            return self.json(h, 200, {"items": [section]})
+            return self.json(h, 200, {"items": self.sections})
         if h.command == "GET" and path.startswith("/audience/sections/"):
-            kind = path.rsplit("/", 1)[1]
-            return self.json(h, 200, {"items": [{"discriminator": f"{kind}.one", "name": "One",
-                                                 "versions": [{"id": "10462", "deprecated_at": None}]}]})
+            section, kind = path.split("/")[3:5]
+            items = self.definitions.get((urllib.parse.unquote(section), kind))
+            if items is None:
+                items = [{"discriminator": f"{kind}.one", "name": "One", "versions": [{"id": "10462", "deprecated_at": None}]}]
+            return self.json(h, 200, {"items": items})
         return self.json(h, 404, {"status": 404, "title": "Not Found", "detail": f"no route {path}"})
 
     def json(self, h: BaseHTTPRequestHandler, status: int, obj) -> None:
@@ -175,6 +180,11 @@ class FakeApsis:
                 h.wfile.write(b"0\r\n\r\n")
         except OSError:  # the client went away (e.g. its read timed out)
             h.close_connection = True
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """Clients cutting connections is what these tests do: no traceback on stderr for it."""
 
 
 class _Handler(BaseHTTPRequestHandler):

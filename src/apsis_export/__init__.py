@@ -13,7 +13,8 @@ from ._engines import ENGINE_NAMES
 from ._errors import ApsisExportError, InputError, SinkError
 from ._generate import GenerateStats, generate
 from ._inspect import AttributeStats, EventTypeStats, InspectReport, inspect
-from ._records import Attribute, Event, Extra, Profile, Record
+from ._metadata import Definition, Metadata, MetadataError
+from ._records import Attribute, Event, Extra, NamedAttribute, NamedEvent, Profile, Record
 from ._schema import TABLES, Column, Table
 from ._source import Source, open_source
 from .fetch import (
@@ -42,6 +43,7 @@ __all__ = [
     "Client",
     "Column",
     "ConvertSummary",
+    "Definition",
     "DownloadError",
     "ENGINE_NAMES",
     "Event",
@@ -57,6 +59,10 @@ __all__ = [
     "HttpSettings",
     "InputError",
     "InspectReport",
+    "Metadata",
+    "MetadataError",
+    "NamedAttribute",
+    "NamedEvent",
     "Profile",
     "Progress",
     "Record",

@@ -18,7 +18,8 @@ from ._engines import DEFAULT_ENGINE, get_engine
 from ._progress import Progress, ProgressTicker
 from ._errors import SinkError
 from ._records import Event, Profile, Record
-from ._schema import TABLES
+from ._metadata import Metadata, Namer
+from ._schema import NAMED_TABLES, TABLES, Table
 from ._shape import AUTO, check_layout
 from ._source import Source, SourceLike, open_source
 from .sinks import Sink, get_sink
@@ -38,6 +39,7 @@ class ConvertSummary:
     rows: dict[str, int] = field(default_factory=dict)
     extras: int = 0  # keys the format doc does not name (rows of the extras table)
     duplicate_events: int = 0  # events dropped by dedupe_events
+    unknown_ids: int = 0  # with names: distinct section/attribute/event IDs the metadata does not define
     bytes_read: int = 0
     bytes_json: int = 0
     seconds: float = 0.0
@@ -57,6 +59,8 @@ class ConvertSummary:
         parts = [f"{self.profiles:,} profiles", rows or "no rows", f"{self.extras:,} unknown keys"]
         if self.duplicate_events:
             parts.append(f"{self.duplicate_events:,} duplicate events dropped")
+        if self.unknown_ids:
+            parts.append(f"warning: {self.unknown_ids:,} IDs not in the metadata (left unnamed)")
         parts.append(f"{self.seconds:.1f} s, {self.mb_per_s:.1f} MB/s")
         return "; ".join(parts)
 
@@ -111,13 +115,16 @@ def convert(
     engine: str = DEFAULT_ENGINE,
     layout: str = AUTO,
     dedupe: bool = False,
+    names: Metadata | None = None,
     progress: Callable[[Progress], None] | None = None,
 ) -> ConvertSummary:
     """Convert an export into one file per table in ``out_dir``; return the summary.
 
     ``tables`` defaults to attributes and events, plus extras when unknown keys
-    occur; tables asked for explicitly always get a file, even when empty. On any
-    error every output is discarded and the error is raised: no partial files.
+    occur; tables asked for explicitly always get a file, even when empty. With
+    ``names``, the attributes and events tables get name columns from that
+    metadata. On any error every output is discarded and the error is raised:
+    no partial files.
     """
     check_layout(layout)
     factory = get_sink(format)
@@ -135,7 +142,8 @@ def convert(
         raise SinkError(f"cannot create output directory {out}: {exc.strerror or exc}") from None
 
     summary = ConvertSummary(format=format, engine=parser.name, rows={t: 0 for t in wanted})
-    run = _Run(out, factory, summary)
+    run = _Run(out, factory, summary, NAMED_TABLES if names is not None else TABLES)
+    namer = Namer(names) if names is not None else None
     start = time.perf_counter()
     with _gc_paused():
         try:
@@ -151,9 +159,9 @@ def convert(
                         events, dropped = dedupe_events(events)
                         summary.duplicate_events += dropped
                     if profile.attributes and "attributes" in run.buffers:
-                        run.add("attributes", profile.attributes)
+                        run.add("attributes", namer.attributes(profile.attributes) if namer else profile.attributes)
                     if events and "events" in run.buffers:
-                        run.add("events", events)
+                        run.add("events", namer.events(events) if namer else events)
                     if profile.extras:
                         summary.extras += len(profile.extras)
                         if write_extras:
@@ -166,6 +174,7 @@ def convert(
             run.abort()
             raise
     summary.seconds = time.perf_counter() - start
+    summary.unknown_ids = len(namer.unknown) if namer else 0
     summary.outputs = {name: sink_path for name, sink_path in run.paths.items()}
     return summary
 
@@ -187,8 +196,9 @@ def _gc_paused():
 class _Run:
     """The open sinks of one conversion and their pending batches."""
 
-    def __init__(self, out: Path, factory, summary: ConvertSummary):
+    def __init__(self, out: Path, factory, summary: ConvertSummary, tables: dict[str, Table]):
         self.out = out
+        self.tables = tables
         self.factory = factory
         self.summary = summary
         self.sinks: dict[str, Sink] = {}
@@ -197,7 +207,7 @@ class _Run:
 
     def sink(self, name: str) -> None:
         path = self.out / f"{name}.{self.factory.extension}"
-        self.sinks[name] = self.factory(path, TABLES[name])
+        self.sinks[name] = self.factory(path, self.tables[name])
         self.buffers[name] = []
         self.paths[name] = path
         self.summary.rows.setdefault(name, 0)

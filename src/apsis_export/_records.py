@@ -60,6 +60,24 @@ class Extra:
     value: JSONValue
 
 
+@dataclass(slots=True)
+class NamedAttribute(Attribute):
+    """An attribute with its names from :class:`~apsis_export.Metadata` (None where unknown)."""
+
+    section_name: str | None = None
+    attribute_name: str | None = None
+    is_tag: bool | None = None  # from the metadata, not inferred from a null value
+    declared_type: str | None = None
+
+
+@dataclass(slots=True)
+class NamedEvent(Event):
+    """An event with its names from :class:`~apsis_export.Metadata` (None where unknown)."""
+
+    section_name: str | None = None
+    type_name: str | None = None
+
+
 Record = Union[Attribute, Event, Extra]
 
 

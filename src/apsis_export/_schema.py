@@ -13,6 +13,7 @@ STRING = "string"  # text or null
 VALUE = "value"  # an attribute value: native in JSONL, text elsewhere (strings unquoted)
 JSON = "json"  # any JSON value: native in JSONL, compact JSON text elsewhere
 TIMESTAMP = "timestamp"  # ms since epoch: timestamp[ms, UTC] in Parquet, ISO 8601 text elsewhere
+BOOLEAN = "boolean"  # true/false or null: bool in Parquet and JSONL, true/false text in CSV
 
 
 @dataclass(frozen=True)
@@ -66,3 +67,15 @@ EXTRAS = Table(
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in (ATTRIBUTES, EVENTS, EXTRAS)}
+
+#: The tables with name columns from metadata (``--names``): the same columns, then the names.
+NAMED_TABLES: dict[str, Table] = {
+    "attributes": Table("attributes", ATTRIBUTES.columns + (
+        Column("section_name", STRING),
+        Column("attribute_name", STRING),
+        Column("is_tag", BOOLEAN),
+        Column("declared_type", STRING),
+    )),
+    "events": Table("events", EVENTS.columns + (Column("section_name", STRING), Column("type_name", STRING))),
+    "extras": EXTRAS,
+}

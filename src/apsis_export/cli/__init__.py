@@ -14,6 +14,7 @@ from ._convert import convert_command
 from ._fetch import fetch_command
 from ._generate import generate_command
 from ._inspect import inspect_command
+from ._metadata import metadata_command
 
 
 @click.group()
@@ -26,3 +27,4 @@ main.add_command(convert_command)
 main.add_command(fetch_command)
 main.add_command(generate_command)
 main.add_command(inspect_command)
+main.add_command(metadata_command)

@@ -11,6 +11,7 @@ import click
 from .._convert import DEFAULT_TABLES, Progress
 from .._engines import DEFAULT_ENGINE, ENGINE_NAMES
 from .._errors import ApsisExportError
+from .._metadata import Metadata
 from .._schema import TABLES
 from .._shape import LAYOUTS
 from ..sinks import sink_names
@@ -87,7 +88,8 @@ def convert_options(command=None, *, out_required: bool = True):
     """The options that choose what a conversion writes: shared by every command that converts.
 
     The command receives ``convert_kwargs``: the keyword arguments for
-    :func:`apsis_export.convert` (format, out_dir, tables, engine, layout, dedupe).
+    :func:`apsis_export.convert` (format, out_dir, tables, engine, layout, dedupe),
+    and ``names`` / ``metadata`` to resolve with :func:`load_names`.
     Use as ``@convert_options``, or ``@convert_options(out_required=False)`` where
     converting is optional (``out_dir`` is then None without ``--out``).
     """
@@ -121,10 +123,28 @@ def convert_options(command=None, *, out_required: bool = True):
                      help="Document layout: wrapped {\"profiles\": ...} or bare {KEY: ...}; auto detects it."),
         click.option("--engine", type=click.Choice(ENGINE_NAMES), default=DEFAULT_ENGINE, show_default=True,
                      help="Parse engine."),
+        click.option("--names", is_flag=True,
+                     help="Add name columns (section_name, attribute_name, is_tag, declared_type, type_name) "
+                          "from metadata."),
+        click.option("--metadata", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+                     help="Definitions for --names, saved by 'apsis-export metadata --save FILE'."),
     ]
     for option in reversed(options):
         wrapper = option(wrapper)
     return wrapper
+
+
+def load_names(names: bool, metadata: str | None, *, api=None) -> Metadata | None:
+    """The metadata for --names: from --metadata FILE, else from the API when a client is given."""
+    if metadata and not names:
+        raise click.UsageError("--metadata goes with --names")
+    if not names:
+        return None
+    if metadata:
+        return Metadata.load(metadata)
+    if api is None:
+        raise click.UsageError("--names needs --metadata FILE (save one with 'apsis-export metadata --save FILE')")
+    return Metadata.from_api(api)
 
 
 def run_with_progress(quiet: bool, job):

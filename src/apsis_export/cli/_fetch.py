@@ -8,23 +8,17 @@ from contextlib import contextmanager
 
 import click
 
-from ..fetch import EXPORT_PATH, REGIONS, Client, ExportRequest, HttpSettings
-from ._common import convert_options, friendly_errors, print_summary, run_with_progress
+from ..fetch import EXPORT_PATH, ExportRequest, HttpSettings
+from ._api import api_options
+from ._common import convert_options, friendly_errors, load_names, print_summary, run_with_progress
 
 _SECONDS = click.FloatRange(min=0, min_open=True)
 _REQUEST_OPTIONS = ("segment_filter", "attributes", "tags", "events", "start_at", "end_at")
-_CONVERT_ONLY = ("format", "tables", "dedupe_events", "layout", "engine")
+_CONVERT_ONLY = ("format", "tables", "dedupe_events", "layout", "engine", "names", "metadata")
 
 
 @click.command("fetch")
-@click.option("--base-url", metavar="URL", default=None,
-              help=f"API base URL [default: {REGIONS['eu']}, or {REGIONS['apac']} with --region apac].")
-@click.option("--region", type=click.Choice(list(REGIONS)), default="eu", show_default=True,
-              help="Which region's API, when --base-url is not given.")
-@click.option("--client-id", envvar="APSIS_CLIENT_ID", metavar="ID", help="API client ID [env: APSIS_CLIENT_ID].")
-@click.option("--client-secret", envvar="APSIS_CLIENT_SECRET", metavar="SECRET",
-              help="API client secret; better set APSIS_CLIENT_SECRET (an option shows in the process list). "
-                   "Never printed.")
+@api_options
 @click.option("--segment-filter", metavar="TEXT", help="Only this segment's profiles [default: all profiles].")
 @click.option("--attribute", "attributes", multiple=True, metavar="ID",
               help="Attribute to export (repeatable, up to 75).")
@@ -58,7 +52,7 @@ _CONVERT_ONLY = ("format", "tables", "dedupe_events", "layout", "engine")
               help="Path of the export request endpoint (inferred from the documentation).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress, log lines or summary; errors only.")
 @friendly_errors
-def fetch_command(base_url, region, client_id, client_secret, body_json, poll_url, save, convert_kwargs,
+def fetch_command(connect, body_json, poll_url, save, convert_kwargs, names, metadata,
                   poll_interval, max_poll_interval, max_wait, retries, restarts, timeout, no_gzip, export_path,
                   quiet, **request_options):
     """Request a profile export, wait until it is ready, and convert it (--out) and/or save it (--save).
@@ -81,20 +75,16 @@ def fetch_command(base_url, region, client_id, client_secret, body_json, poll_ur
         raise click.UsageError(f"{flags[requested[0]]} cannot go with {'--poll-url' if poll_url else '--body-json'}")
     if poll_url and body_json:
         raise click.UsageError("--body-json cannot go with --poll-url")
-    if not client_id:
-        raise click.UsageError("no client ID: pass --client-id or set APSIS_CLIENT_ID")
-    if not client_secret:
-        raise click.UsageError("no client secret: set APSIS_CLIENT_SECRET (or pass --client-secret)")
     try:
         settings = HttpSettings(poll_interval=poll_interval, max_poll_interval=max_poll_interval, max_wait=max_wait,
                                 retries=retries, download_retries=restarts, read_timeout=timeout, gzip=not no_gzip)
-        api = Client(base_url, region=region, client_id=client_id, client_secret=client_secret, settings=settings,
-                     export_path=export_path)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    api = connect(settings, export_path=export_path)
     request = body_json.read() if body_json else ExportRequest(**request_options)
 
     with api, _log_to_stderr(not quiet):
+        convert_kwargs["names"] = load_names(names, metadata, api=api)
         if poll_url is None:
             poll_url = api.request_export(request)
         if out_dir is not None:

@@ -26,6 +26,7 @@ from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError
 
 from .._convert import ConvertSummary, Progress, convert
 from .._engines import DEFAULT_ENGINE
+from .._metadata import Metadata
 from .._shape import AUTO
 from .._source import Source
 from ._auth import Secret, jwt_expiry
@@ -249,6 +250,7 @@ class Client:
         engine: str = DEFAULT_ENGINE,
         layout: str = AUTO,
         dedupe: bool = False,
+        names: Metadata | None = None,
         progress: Callable[[Progress], None] | None = None,
     ) -> ConvertSummary:
         """Convert an export while it downloads: same contract as :func:`apsis_export.convert`.
@@ -262,7 +264,7 @@ class Client:
         def job(body, stream: ExportStream) -> ConvertSummary:
             source = Source(body, name=poll_url, total_bytes=stream.content_length, closer=ExitStack())
             return convert(source, out_dir, format=format, tables=tables, engine=engine, layout=layout,
-                           dedupe=dedupe, progress=progress)
+                           dedupe=dedupe, names=names, progress=progress)
 
         return self._restarting(poll_url, job, save)
 

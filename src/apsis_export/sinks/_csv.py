@@ -8,11 +8,11 @@ from typing import Sequence
 
 from .._encode import iso_millis, json_text, value_text
 from .._records import Record
-from .._schema import JSON, STRING, TIMESTAMP, VALUE
+from .._schema import BOOLEAN, JSON, STRING, TIMESTAMP, VALUE
 from . import FileSink
 from ._columns import make_columnizer
 
-_ENCODERS = {STRING: None, VALUE: value_text, JSON: json_text, TIMESTAMP: iso_millis}
+_ENCODERS = {BOOLEAN: value_text, STRING: None, VALUE: value_text, JSON: json_text, TIMESTAMP: iso_millis}
 
 
 class CsvSink(FileSink):

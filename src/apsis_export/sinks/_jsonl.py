@@ -10,11 +10,11 @@ from typing import Sequence
 
 from .._encode import iso_millis, json_bytes
 from .._records import Record
-from .._schema import JSON, STRING, TIMESTAMP, VALUE
+from .._schema import BOOLEAN, JSON, STRING, TIMESTAMP, VALUE
 from . import FileSink
 from ._columns import make_columnizer
 
-_ENCODERS = {STRING: None, VALUE: None, JSON: None, TIMESTAMP: iso_millis}
+_ENCODERS = {BOOLEAN: None, STRING: None, VALUE: None, JSON: None, TIMESTAMP: iso_millis}
 
 
 class JsonlSink(FileSink):

@@ -14,14 +14,14 @@ import pyarrow.parquet as pq
 
 from .._encode import json_text, value_text
 from .._records import Record
-from .._schema import JSON, STRING, TIMESTAMP, VALUE, Table
+from .._schema import BOOLEAN, JSON, STRING, TIMESTAMP, VALUE, Table
 from . import FileSink
 from ._columns import make_columnizer
 
 ROW_GROUP_ROWS = 128 * 1024
 
-_ARROW_TYPES = {STRING: pa.string(), VALUE: pa.string(), JSON: pa.string(), TIMESTAMP: pa.timestamp("ms", tz="UTC")}
-_ENCODERS = {STRING: None, VALUE: value_text, JSON: json_text, TIMESTAMP: None}
+_ARROW_TYPES = {BOOLEAN: pa.bool_(), STRING: pa.string(), VALUE: pa.string(), JSON: pa.string(), TIMESTAMP: pa.timestamp("ms", tz="UTC")}
+_ENCODERS = {BOOLEAN: None, STRING: None, VALUE: value_text, JSON: json_text, TIMESTAMP: None}
 
 
 def arrow_schema(table: Table) -> pa.Schema:

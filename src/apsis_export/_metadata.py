@@ -1,0 +1,189 @@
+"""Names and declared types of sections, attributes, tags and event types.
+
+An export is keyed by opaque IDs. :class:`Metadata` holds the account's
+definitions — loaded from the API (``Client.sections()``, ``.attributes()``,
+``.tags()``, ``.events()``) or from a JSON file saved earlier, so conversions
+can run offline — and looks them up by any ID form: numeric ID, discriminator,
+or version ID. Which form keys the export file is not documented, so all are
+indexed. The attribute type's field name is not documented either: ``type``,
+``data_type``, ``dataType`` and ``value_type`` are tried, in that order.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import orjson
+
+from ._errors import ApsisExportError
+from ._records import Attribute, Event, NamedAttribute, NamedEvent
+
+FILE_FORMAT = "apsis-export metadata 1"
+_KINDS = ("attributes", "tags", "events")
+_TYPE_FIELDS = ("type", "data_type", "dataType", "value_type")
+
+
+class MetadataError(ApsisExportError):
+    """A metadata file that cannot be read or is not one apsis-export wrote."""
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One section, attribute, tag or event type as the API defines it."""
+
+    kind: str  # "section", "attribute", "tag" or "event"
+    name: str | None
+    discriminator: str | None
+    section: str | None = None  # the section's discriminator (None for a section)
+    declared_type: str | None = None  # attributes: text, boolean, date, timestamp, number, decimal...
+
+
+def _ids(item: dict[str, Any]) -> list[str]:
+    """Every ID an item may be known by: discriminator, ID and version IDs, as text."""
+    ids = [item.get("discriminator"), item.get("id")]
+    ids += [v.get("id") for v in item.get("versions") or () if isinstance(v, dict)]
+    return [str(i) for i in ids if i is not None and i != ""]
+
+
+class Metadata:
+    """Definitions looked up by any of their IDs; ``raw`` is what the API answered."""
+
+    def __init__(self, sections: list[dict[str, Any]]):
+        self.raw = sections
+        self._sections: dict[str, Definition] = {}
+        self._items: dict[str, dict[str, Definition | None]] = {"attribute": {}, "tag": {}, "event": {}}
+        self._scoped: dict[tuple[str, str, str], Definition] = {}
+        for section in sections:
+            if not isinstance(section, dict):
+                raise MetadataError(f"a section must be a JSON object, found {type(section).__name__}")
+            defn = Definition("section", section.get("name"), section.get("discriminator"))
+            for key in _ids(section):
+                self._sections[key] = defn
+            for plural in _KINDS:
+                kind = plural[:-1]
+                for item in section.get(plural) or ():
+                    declared = next((str(item[f]).lower() for f in _TYPE_FIELDS if item.get(f)), None) if kind == "attribute" else None
+                    item_defn = Definition(kind, item.get("name"), item.get("discriminator"), defn.discriminator, declared)
+                    for key in _ids(item):
+                        self._scoped[(kind, defn.discriminator or "", key)] = item_defn
+                        index = self._items[kind]
+                        index[key] = item_defn if index.get(key, item_defn) == item_defn else None  # None: ambiguous
+
+    # -- loading and saving ---------------------------------------------------------------------
+
+    @classmethod
+    def from_api(cls, client: Any) -> Metadata:
+        """Every section with its attributes, tags and events, from an ``apsis_export.Client``."""
+        sections = []
+        for section in client.sections():
+            discriminator = section.get("discriminator")
+            full = dict(section)
+            for plural in _KINDS:
+                full[plural] = getattr(client, plural)(discriminator) if discriminator else []
+            sections.append(full)
+        return cls(sections)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Metadata:
+        """Read a file written by :meth:`save`."""
+        try:
+            data = orjson.loads(Path(path).read_bytes())
+        except OSError as exc:
+            raise MetadataError(f"cannot read metadata {path}: {exc.strerror or exc}") from None
+        except orjson.JSONDecodeError as exc:
+            raise MetadataError(f"metadata {path} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict) or data.get("format") != FILE_FORMAT or not isinstance(data.get("sections"), list):
+            raise MetadataError(f"{path} is not a metadata file written by 'apsis-export metadata --save'")
+        return cls(data["sections"])
+
+    def to_json(self) -> str:
+        """The definitions as the JSON that :meth:`save` writes and :meth:`load` reads."""
+        return orjson.dumps({"format": FILE_FORMAT, "sections": self.raw}, option=orjson.OPT_INDENT_2).decode()
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the definitions as JSON (complete, or not at all)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+        try:
+            tmp.write_text(self.to_json(), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise MetadataError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return path
+
+    # -- lookups --------------------------------------------------------------------------------
+
+    def section(self, section_id: str) -> Definition | None:
+        return self._sections.get(section_id)
+
+    def _item(self, kinds: Iterable[str], section_id: str, item_id: str) -> Definition | None:
+        section = self._sections.get(section_id)
+        for kind in kinds:
+            if section is not None and (found := self._scoped.get((kind, section.discriminator or "", item_id))):
+                return found
+        for kind in kinds:
+            if found := self._items[kind].get(item_id):
+                return found
+        return None
+
+    def attribute(self, section_id: str, attribute_id: str) -> Definition | None:
+        """The attribute or tag ``attribute_id`` of a section (``kind`` tells which)."""
+        return self._item(("attribute", "tag"), section_id, attribute_id)
+
+    def event_type(self, section_id: str, type_id: str) -> Definition | None:
+        return self._item(("event",), section_id, type_id)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many sections, attributes, tags and event types are defined."""
+        return {"sections": len(self.raw), **{k: sum(len(s.get(k) or ()) for s in self.raw) for k in _KINDS}}
+
+
+class Namer:
+    """Adds names from metadata to records, and remembers the IDs it could not name."""
+
+    def __init__(self, metadata: Metadata):
+        self.metadata = metadata
+        self.unknown: set[tuple[str, str]] = set()  # (kind, id) the metadata does not define
+        self._attributes: dict[tuple[str, str], tuple] = {}
+        self._events: dict[tuple[str, str], tuple] = {}
+
+    def _section_name(self, section_id: str) -> str | None:
+        section = self.metadata.section(section_id)
+        if section is None:
+            self.unknown.add(("section", section_id))
+        return section.name if section else None
+
+    def attributes(self, records: Iterable[Attribute]) -> list[NamedAttribute]:
+        out = []
+        for r in records:
+            key = (r.section_id, r.attribute_id)
+            names = self._attributes.get(key)
+            if names is None:
+                defn = self.metadata.attribute(*key)
+                if defn is None:
+                    self.unknown.add(("attribute", r.attribute_id))
+                    names = (self._section_name(r.section_id), None, None, None)
+                else:
+                    names = (self._section_name(r.section_id), defn.name, defn.kind == "tag", defn.declared_type)
+                self._attributes[key] = names
+            out.append(NamedAttribute(r.profile_key, r.section_id, r.attribute_id, r.value, r.value_type, *names))
+        return out
+
+    def events(self, records: Iterable[Event]) -> list[NamedEvent]:
+        out = []
+        for r in records:
+            key = (r.section_id, r.type_id)
+            names = self._events.get(key)
+            if names is None:
+                defn = self.metadata.event_type(*key)
+                if defn is None:
+                    self.unknown.add(("event", r.type_id))
+                names = self._events[key] = (self._section_name(r.section_id), defn.name if defn else None)
+            out.append(NamedEvent(r.profile_key, r.section_id, r.correlation_id, r.type_id, r.source_event_time,
+                                  r.created_at, r.data, *names))
+        return out
