@@ -143,3 +143,16 @@ def test_a_file_that_is_not_metadata_is_one_line_exit_1(tmp_path):
     result = subprocess.run([sys.executable, "-m", "apsis_export", "convert", str(SAMPLE_DATA / "tiny.json"), "--out", str(tmp_path / "o"),
                              "--names", "--metadata", str(SAMPLE_DATA / "tiny.json")], capture_output=True, timeout=60)
     assert result.returncode == 1 and "is not a metadata file" in result.stderr.decode() and b"Traceback" not in result.stderr
+
+
+def test_inspect_names_the_ids(tmp_path):
+    data = apsis_export.inspect(SAMPLE_DATA / "tiny.json", names=sample_metadata()).to_dict()
+    assert {s["section_id"]: s["name"] for s in data["sections"]} == {EUROPE: "Europe", "usercreated.sections.newsletter-h4h3dpu3qi": None}
+    vip = next(a for a in data["attributes"] if a["attribute_id"] == "com.apsis1.tags.vip")
+    assert (vip["name"], vip["is_tag"]) == ("VIP", True)
+    assert [e["name"] for e in data["events"]] == ["Link click", None]
+    assert "name" not in apsis_export.inspect(SAMPLE_DATA / "tiny.json").to_dict()["sections"][0]
+    path = sample_metadata().save(tmp_path / "meta.json")
+    shown = subprocess.run([sys.executable, "-m", "apsis_export", "inspect", str(SAMPLE_DATA / "tiny.json"), "--metadata", str(path)],
+                           capture_output=True, timeout=60)
+    assert shown.returncode == 0 and "Link click" in shown.stdout.decode() and "VIP" in shown.stdout.decode()

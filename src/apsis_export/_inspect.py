@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ._encode import iso_millis
+from ._metadata import Metadata
 from ._engines import DEFAULT_ENGINE, get_engine
 from ._progress import Progress, ProgressTicker
 from ._shape import AUTO, check_layout
@@ -63,6 +64,22 @@ class InspectReport:
     unknown_keys: Counter = field(default_factory=Counter)  # key pattern -> occurrences
     bytes_json: int = 0
     seconds: float = 0.0
+    metadata: Metadata | None = None  # names the IDs in to_dict() when given
+
+    def _names(self, *, section: str | None = None, attribute: AttributeStats | None = None,
+               event: EventTypeStats | None = None) -> dict[str, Any]:
+        """Name fields for one entry, only when metadata was given."""
+        meta = self.metadata
+        if meta is None:
+            return {}
+        if section is not None:
+            found = meta.section(section)
+            return {"name": found.name if found else None}
+        if attribute is not None:
+            found = meta.attribute(attribute.section_id, attribute.attribute_id)
+            return {"name": found.name if found else None, "is_tag": found.kind == "tag" if found else None}
+        found = meta.event_type(event.section_id, event.type_id)
+        return {"name": found.name if found else None}
 
     @property
     def attribute_rows(self) -> int:
@@ -82,14 +99,14 @@ class InspectReport:
             "event_rows": self.event_rows,
             "unknown_key_rows": sum(self.unknown_keys.values()),
             "events_created": {"first": iso_millis(min(created, default=None)), "last": iso_millis(max(created, default=None))},
-            "sections": [{"section_id": s, "profiles": n} for s, n in self.sections.items()],
+            "sections": [{"section_id": s, **self._names(section=s), "profiles": n} for s, n in self.sections.items()],
             "attributes": [
-                {"section_id": a.section_id, "attribute_id": a.attribute_id, "profiles": a.profiles,
-                 "always_null": a.always_null, "value_types": dict(a.value_types)}
+                {"section_id": a.section_id, "attribute_id": a.attribute_id, **self._names(attribute=a),
+                 "profiles": a.profiles, "always_null": a.always_null, "value_types": dict(a.value_types)}
                 for a in self.attributes.values()
             ],
             "events": [
-                {"section_id": e.section_id, "type_id": e.type_id, "events": e.events, "profiles": e.profiles,
+                {"section_id": e.section_id, "type_id": e.type_id, **self._names(event=e), "events": e.events, "profiles": e.profiles,
                  "duplicates": e.duplicates, "unknown_source_time": e.unknown_source_time,
                  "created_at": {"first": iso_millis(e.first_created_at), "last": iso_millis(e.last_created_at)},
                  "source_event_time": {"first": iso_millis(e.first_source_event_time), "last": iso_millis(e.last_source_event_time)}}
@@ -114,14 +131,16 @@ def inspect(
     *,
     engine: str = DEFAULT_ENGINE,
     layout: str = AUTO,
+    names: Metadata | None = None,
     progress: Callable[[Progress], None] | None = None,
 ) -> InspectReport:
-    """Read a whole export and report what it holds (see :class:`InspectReport`)."""
+    """Read a whole export and report what it holds (see :class:`InspectReport`);
+    with ``names``, the report names the IDs."""
     check_layout(layout)
     parser = get_engine(engine)
     start = time.perf_counter()
     with open_source(source) as src:
-        report = InspectReport(source=src.name)
+        report = InspectReport(source=src.name, metadata=names)
         ticker = ProgressTicker(progress, src)
         rows = 0
         for profile in parser.profiles(src, layout=layout):

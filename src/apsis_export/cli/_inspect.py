@@ -8,6 +8,7 @@ import click
 
 from .._engines import DEFAULT_ENGINE, ENGINE_NAMES
 from .._inspect import InspectReport, inspect
+from .._metadata import Metadata
 from .._shape import LAYOUTS
 from ._common import friendly_errors, run_with_progress
 
@@ -32,21 +33,27 @@ def render(report: InspectReport) -> str:
     if first:
         lines.append(f"events created {first} .. {last}")
     lines += ["", "Sections"]
-    lines += _table(["section", "profiles", "%"], [[s, f"{c:,}", f"{100 * c / n:.1f}"] for s, c in report.sections.items()], {1, 2})
+    named = report.metadata is not None
+    name = (lambda entry: [entry["name"] or "?"]) if named else (lambda entry: [])  # noqa: E731
+    lines += _table(["section", *(["name"] if named else []), "profiles", "%"],
+                    [[s["section_id"], *name(s), f"{s['profiles']:,}", f"{100 * s['profiles'] / n:.1f}"] for s in data["sections"]],
+                    {1 + named, 2 + named})
     lines += ["", "Attributes and tags (always null: a tag, or never filled)"]
     lines += _table(
-        ["section", "attribute", "profiles", "%", "types"],
-        [[a.section_id, a.attribute_id, f"{a.profiles:,}", f"{100 * a.profiles / n:.1f}",
-          ", ".join(f"{t} {c:,}" for t, c in a.value_types.most_common())] for a in report.attributes.values()],
-        {2, 3},
+        ["section", "attribute", *(["name"] if named else []), "profiles", "%", "types"],
+        [[a["section_id"], a["attribute_id"], *name(a), f"{a['profiles']:,}", f"{100 * a['profiles'] / n:.1f}",
+          ", ".join(f"{t} {c:,}" for t, c in sorted(a["value_types"].items(), key=lambda tc: -tc[1]))]
+         for a in data["attributes"]],
+        {2 + named, 3 + named},
     )
     if report.events:
         lines += ["", "Events"]
         lines += _table(
-            ["section", "type", "events", "profiles", "duplicates", "no source time", "first created", "last created"],
-            [[e["section_id"], e["type_id"], f"{e['events']:,}", f"{e['profiles']:,}", f"{e['duplicates']:,}",
+            ["section", "type", *(["name"] if named else []), "events", "profiles", "duplicates", "no source time",
+             "first created", "last created"],
+            [[e["section_id"], e["type_id"], *name(e), f"{e['events']:,}", f"{e['profiles']:,}", f"{e['duplicates']:,}",
               f"{e['unknown_source_time']:,}", e["created_at"]["first"] or "", e["created_at"]["last"] or ""] for e in data["events"]],
-            {2, 3, 4, 5},
+            {2 + named, 3 + named, 4 + named, 5 + named},
         )
     if report.unknown_keys:
         lines += ["", "Unknown keys (written to the extras table)"]
@@ -59,10 +66,13 @@ def render(report: InspectReport) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for scripts).")
 @click.option("--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True, help="Document layout.")
 @click.option("--engine", type=click.Choice(ENGINE_NAMES), default=DEFAULT_ENGINE, show_default=True, help="Parse engine.")
+@click.option("--metadata", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="Name the IDs from this file ('apsis-export metadata --save FILE').")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @friendly_errors
-def inspect_command(input, as_json, layout, engine, quiet):
+def inspect_command(input, as_json, layout, engine, metadata, quiet):
     """Report what the export INPUT holds: profiles, sections, attribute and tag
     coverage, event counts per type and their time range, unknown keys."""
-    report = run_with_progress(quiet, lambda bar: inspect(input, engine=engine, layout=layout, progress=bar))
+    names = Metadata.load(metadata) if metadata else None
+    report = run_with_progress(quiet, lambda bar: inspect(input, engine=engine, layout=layout, names=names, progress=bar))
     click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if as_json else render(report))
