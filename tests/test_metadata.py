@@ -86,8 +86,8 @@ def test_convert_with_names_adds_typed_name_columns(tmp_path):
 def test_names_in_csv_are_text(tmp_path):
     apsis_export.convert(SAMPLE_DATA / "tiny.json", tmp_path, format="csv", names=sample_metadata(), tables=["attributes"])
     header, first = (tmp_path / "attributes.csv").read_text(encoding="utf-8").splitlines()[:2]
-    assert header.endswith(",section_name,attribute_name,is_tag,declared_type")
-    assert first.endswith(",Europe,Email,false,text")
+    assert header.endswith(',"section_name","attribute_name","is_tag","declared_type"')
+    assert first.endswith(',"Europe","Email",false,"text"')
 
 
 @pytest.fixture

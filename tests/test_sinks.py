@@ -94,6 +94,13 @@ def test_parquet_attribute_values_are_text_per_contract(tmp_path):
     assert values["10461"] == '["a","b"]'
 
 
+def test_csv_keeps_empty_text_apart_from_null(tmp_path, write_export):
+    path = write_export({"p": {"s": {"attributes": {"empty": {"value": ""}, "null": {"value": None}}}}})
+    apsis_export.convert(path, tmp_path, format="csv", tables=["attributes"])
+    lines = (tmp_path / "attributes.csv").read_bytes().split(b"\r\n")
+    assert lines[1] == b'"p","s","empty","","string"' and lines[2] == b'"p","s","null",,"null"'
+
+
 def test_csv_reads_back_equal_to_records(tmp_path):
     apsis_export.convert(TINY, tmp_path, format="csv")
     expected = expected_rows(TINY)
@@ -133,7 +140,7 @@ def test_asked_for_empty_table_still_gets_a_file(tmp_path, write_export, fmt):
     if fmt == "parquet":
         assert pq.read_table(tmp_path / "events.parquet").schema.names == list(apsis_export.TABLES["events"].column_names)
     elif fmt == "csv":
-        assert (tmp_path / "events.csv").read_bytes() == ",".join(apsis_export.TABLES["events"].column_names).encode() + b"\r\n"
+        assert (tmp_path / "events.csv").read_bytes() == ",".join(f'"{n}"' for n in apsis_export.TABLES["events"].column_names).encode() + b"\r\n"
     else:
         assert (tmp_path / "events.jsonl").read_bytes() == b""
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import Any
+from typing import Any, Sequence
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def _default(obj: Any) -> Any:
@@ -65,3 +67,10 @@ def iso_millis(ms: int | None) -> str | None:
     seconds, millis = divmod(ms, 1000)
     t = time.gmtime(seconds)
     return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, millis)
+
+
+def iso_millis_column(column: Sequence[int | None]) -> list[str | None]:
+    """:func:`iso_millis` for a whole column at once (vectorised in Arrow, several times faster)."""
+    text = pa.array(column, pa.timestamp("ms")).cast(pa.string())  # 2024-05-01 12:00:00.123
+    text = pc.replace_substring(text, " ", "T", max_replacements=1)
+    return pc.binary_join_element_wise(text, "Z", "").to_pylist()

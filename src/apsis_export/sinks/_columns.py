@@ -5,15 +5,23 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import Any, Callable, Optional, Sequence
 
+import pyarrow as pa
+
 from .._records import Record
 from .._schema import Table
 
-Encoder = Optional[Callable[[Any], Any]]
+#: Encodes a whole column at once (None: values kept as they are).
+ColumnEncoder = Optional[Callable[[Sequence[Any]], Sequence[Any]]]
 
 
-def make_columnizer(table: Table, encoders: dict[str, Encoder]) -> Callable[[Sequence[Record]], list[Sequence[Any]]]:
-    """A function from a batch of records to one sequence per column, each value
-    passed through ``encoders[column.kind]`` (None: values kept as they are)."""
+def each(encode: Callable[[Any], Any]) -> Callable[[Sequence[Any]], list[Any]]:
+    """A column encoder applying ``encode`` to every value."""
+    return lambda column: list(map(encode, column))
+
+
+def make_columnizer(table: Table, encoders: dict[str, ColumnEncoder]) -> Callable[[Sequence[Record]], list[Sequence[Any]]]:
+    """A function from a batch of records to one sequence per column, each column
+    passed through ``encoders[column.kind]``."""
     getter = attrgetter(*table.column_names)
     column_encoders = [encoders[c.kind] for c in table.columns]
 
@@ -21,6 +29,19 @@ def make_columnizer(table: Table, encoders: dict[str, Encoder]) -> Callable[[Seq
         if not records:
             return [() for _ in column_encoders]
         raw = zip(*map(getter, records))
-        return [col if enc is None else list(map(enc, col)) for enc, col in zip(column_encoders, raw)]
+        return [col if enc is None else enc(col) for enc, col in zip(column_encoders, raw)]
 
     return columns
+
+
+def make_batcher(table: Table, types: dict[str, pa.DataType], encoders: dict[str, ColumnEncoder]):
+    """The Arrow schema of ``table`` (an Arrow type per column kind) and a function
+    from a batch of records to a RecordBatch of that schema."""
+    schema = pa.schema([pa.field(c.name, types[c.kind]) for c in table.columns])
+    columns = make_columnizer(table, encoders)
+
+    def batch(records: Sequence[Record]) -> pa.RecordBatch:
+        arrays = [pa.array(col, type=field.type) for col, field in zip(columns(records), schema)]
+        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+    return schema, batch

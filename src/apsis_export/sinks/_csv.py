@@ -1,34 +1,41 @@
-"""CSV: RFC 4180 (CRLF, minimal quoting), UTF-8, a header row; null is an empty field."""
+"""CSV: RFC 4180 (CRLF line ends, ``"`` quoting), UTF-8, a header row.
+
+Written by Arrow's C++ CSV writer, which quotes every text field: an empty
+string is ``""`` and null is an empty field, so the two stay apart.
+"""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Sequence
 
-from .._encode import iso_millis, json_text, value_text
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from .._encode import iso_millis_column, json_text, value_text
 from .._records import Record
 from .._schema import BOOLEAN, JSON, STRING, TIMESTAMP, VALUE
 from . import FileSink
-from ._columns import make_columnizer
+from ._columns import each, make_batcher
 
-_ENCODERS = {BOOLEAN: value_text, STRING: None, VALUE: value_text, JSON: json_text, TIMESTAMP: iso_millis}
+_ARROW_TYPES = {BOOLEAN: pa.bool_(), STRING: pa.string(), VALUE: pa.string(), JSON: pa.string(), TIMESTAMP: pa.string()}
+_ENCODERS = {BOOLEAN: None, STRING: None, VALUE: each(value_text), JSON: each(json_text), TIMESTAMP: iso_millis_column}
+_OPTIONS = pa_csv.WriteOptions(include_header=True, quoting_style="needed", eol="\r\n")
 
 
 class CsvSink(FileSink):
     extension = "csv"
 
     def _open(self, path: Path) -> None:
-        self._file = open(path, "w", encoding="utf-8", newline="")
-        self._writer = csv.writer(self._file, lineterminator="\r\n")
-        self._writer.writerow(self.table.column_names)
-        self._columns = make_columnizer(self.table, _ENCODERS)
+        schema, self._batch = make_batcher(self.table, _ARROW_TYPES, _ENCODERS)
+        self._writer = pa_csv.CSVWriter(str(path), schema, write_options=_OPTIONS)
 
     def write(self, records: Sequence[Record]) -> None:
-        self._writer.writerows(zip(*self._columns(records)))
+        if records:
+            self._writer.write_batch(self._batch(records))
 
     def _finish(self) -> None:
-        self._file.close()
+        self._writer.close()
 
     def _discard(self) -> None:
-        self._file.close()
+        self._writer.close()

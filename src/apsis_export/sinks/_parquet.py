@@ -14,36 +14,29 @@ import pyarrow.parquet as pq
 
 from .._encode import json_text, value_text
 from .._records import Record
-from .._schema import BOOLEAN, JSON, STRING, TIMESTAMP, VALUE, Table
+from .._schema import BOOLEAN, JSON, STRING, TIMESTAMP, VALUE
 from . import FileSink
-from ._columns import make_columnizer
+from ._columns import each, make_batcher
 
 ROW_GROUP_ROWS = 128 * 1024
 
 _ARROW_TYPES = {BOOLEAN: pa.bool_(), STRING: pa.string(), VALUE: pa.string(), JSON: pa.string(), TIMESTAMP: pa.timestamp("ms", tz="UTC")}
-_ENCODERS = {BOOLEAN: None, STRING: None, VALUE: value_text, JSON: json_text, TIMESTAMP: None}
-
-
-def arrow_schema(table: Table) -> pa.Schema:
-    """The Arrow schema of a table as written to Parquet."""
-    return pa.schema([pa.field(c.name, _ARROW_TYPES[c.kind]) for c in table.columns])
+_ENCODERS = {BOOLEAN: None, STRING: None, VALUE: each(value_text), JSON: each(json_text), TIMESTAMP: None}
 
 
 class ParquetSink(FileSink):
     extension = "parquet"
 
     def _open(self, path: Path) -> None:
-        self._schema = arrow_schema(self.table)
+        self._schema, self._batch = make_batcher(self.table, _ARROW_TYPES, _ENCODERS)
         self._writer = pq.ParquetWriter(path, self._schema, compression="zstd")
-        self._columns = make_columnizer(self.table, _ENCODERS)
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
 
     def write(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        arrays = [pa.array(col, type=f.type) for col, f in zip(self._columns(records), self._schema)]
-        self._pending.append(pa.RecordBatch.from_arrays(arrays, schema=self._schema))
+        self._pending.append(self._batch(records))
         self._pending_rows += len(records)
         if self._pending_rows >= ROW_GROUP_ROWS:
             self._flush(final=False)
