@@ -257,3 +257,10 @@ def test_output_directory_that_is_a_file_is_a_sink_error(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(SinkError, match="cannot create output directory"):
         apsis_export.convert(TINY, blocker)
+
+
+def test_vectorised_iso_times_equal_the_scalar_ones():
+    from apsis_export._encode import iso_millis, iso_millis_column
+
+    values = [None, 0, -1, 999, 1000, 1714564800123, -62135596800000, 253402300799999, 951782400000, 4107542399999]
+    assert iso_millis_column(values) == [iso_millis(v) for v in values]
