@@ -63,6 +63,7 @@ class _Resumed:
     def __init__(self, source: Source, prefix: bytes, pending: bytes, start: int):
         self._source = source
         self._head = prefix + pending
+        self._head_pos = 0
         self._shift = start - len(prefix)
         self._offset = 0
         self._last = b""
@@ -81,8 +82,10 @@ class _Resumed:
         return self.json_offset - len(self._last), self._last
 
     def read(self, size: int = -1) -> bytes:
-        if self._head:
-            data, self._head = self._head[:size], self._head[size:]
+        if self._head_pos < len(self._head):
+            end = len(self._head) if size < 0 else self._head_pos + size
+            data = self._head[self._head_pos : end]
+            self._head_pos += len(data)
         else:
             data = self._source.read(size)
         self._last = data
@@ -110,6 +113,8 @@ class FastEngine:
 
 
 class _Scan:
+    """One pass of the fast path over one document: the block scan and the member state machine."""
+
     def __init__(self, source: Source, layout: str):
         self.source = source
         self.layout = layout
