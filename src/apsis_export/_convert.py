@@ -61,7 +61,7 @@ class ConvertSummary:
             parts.append(f"{self.duplicate_events:,} duplicate events dropped")
         if self.unknown_ids:
             parts.append(f"warning: {self.unknown_ids:,} IDs not in the metadata (left unnamed)")
-        parts.append(f"{self.seconds:.1f} s, {self.mb_per_s:.1f} MB/s")
+        parts.append(f"{self.seconds:.2f} s, {self.mb_per_s:.1f} MB/s")
         return "; ".join(parts)
 
 
