@@ -147,3 +147,21 @@ def test_progress_bar_on_a_terminal(tmp_path):
     profiles = sum(1 for p in apsis_export.read_profiles(SAMPLE_DATA / "small.json") if p.key is not None)
     assert f"100% {size / 1e6:,.1f}/{size / 1e6:,.1f} MB" in text and "MB/s" in text and f"{profiles} profiles" in text
     assert f"apsis-export: {profiles} profiles;" in text  # the summary follows the bar
+
+
+def test_interrupt_leaves_nothing_and_exits_130(tmp_path):
+    import signal
+    import time
+
+    apsis_export.generate(tmp_path / "big.json", size=60_000_000, seed=2)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "apsis_export", "convert", str(tmp_path / "big.json"), "--out", str(out), "-q"],
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not any(out.glob(".*.part")) and time.monotonic() < deadline:  # wait until it is writing
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stderr = proc.communicate(timeout=60)[1].decode()
+    assert proc.returncode == 130, stderr
+    assert stderr.strip() == "apsis-export: error: interrupted; nothing was written"
+    assert list(out.iterdir()) == []
