@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from .._errors import SinkError
 from .._records import Record
@@ -51,9 +51,22 @@ class FileSink:
     Subclasses set ``extension`` and implement ``_open(path)``, ``write``,
     ``_finish()`` (flush and close the temporary file) and ``_discard()``
     (close it without caring about its content).
+
+    A format may also split writing in two, so that ``--jobs`` can encode in
+    worker processes: ``encoder(table)`` returns a function from records to a
+    payload (picklable), and ``write_encoded(payload)`` writes one. Formats
+    without an encoder are written from the main process.
     """
 
     extension = ""
+
+    @classmethod
+    def encoder(cls, table: Table) -> Callable[[Sequence[Record]], Any] | None:
+        """A function from records to a payload for :meth:`write_encoded`; None if the format has none."""
+        return None
+
+    def write_encoded(self, payload: Any) -> None:
+        raise NotImplementedError
 
     def __init__(self, path: Path, table: Table):
         self.path = Path(path)

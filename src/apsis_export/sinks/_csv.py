@@ -7,14 +7,14 @@ string is ``""`` and null is an empty field, so the two stay apart.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from .._encode import iso_millis_column, json_text, value_text
 from .._records import Record
-from .._schema import BOOLEAN, JSON, STRING, TIMESTAMP, VALUE
+from .._schema import BOOLEAN, JSON, STRING, TIMESTAMP, VALUE, Table
 from . import FileSink
 from ._columns import each, make_batcher
 
@@ -26,13 +26,20 @@ _OPTIONS = pa_csv.WriteOptions(include_header=True, quoting_style="needed", eol=
 class CsvSink(FileSink):
     extension = "csv"
 
+    @classmethod
+    def encoder(cls, table: Table) -> Callable[[Sequence[Record]], pa.RecordBatch]:
+        return make_batcher(table, _ARROW_TYPES, _ENCODERS)[1]
+
     def _open(self, path: Path) -> None:
         schema, self._batch = make_batcher(self.table, _ARROW_TYPES, _ENCODERS)
         self._writer = pa_csv.CSVWriter(str(path), schema, write_options=_OPTIONS)
 
     def write(self, records: Sequence[Record]) -> None:
         if records:
-            self._writer.write_batch(self._batch(records))
+            self.write_encoded(self._batch(records))
+
+    def write_encoded(self, batch: pa.RecordBatch) -> None:
+        self._writer.write_batch(batch)
 
     def _finish(self) -> None:
         self._writer.close()

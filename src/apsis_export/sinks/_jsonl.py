@@ -8,13 +8,13 @@ template (``{"profile_key":%b,...}``): no dict per row.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import orjson
 
 from .._encode import iso_millis_column, json_bytes
 from .._records import Record
-from .._schema import BOOLEAN, JSON, STRING, TIMESTAMP, VALUE
+from .._schema import BOOLEAN, JSON, STRING, TIMESTAMP, VALUE, Table
 from . import FileSink
 from ._columns import each, make_columnizer
 
@@ -28,20 +28,35 @@ _ENCODERS = {
 }
 
 
+def _lines(table: Table) -> Callable[[Sequence[Record]], bytes]:
+    """A function from records to their JSON lines, newline-terminated."""
+    columns = make_columnizer(table, _ENCODERS)
+    template = b"{" + b",".join(_dumps(name) + b":%b" for name in table.column_names) + b"}"
+
+    def lines(records: Sequence[Record]) -> bytes:
+        if not records:
+            return b""
+        return b"\n".join([template % row for row in zip(*columns(records))]) + b"\n"
+
+    return lines
+
+
 class JsonlSink(FileSink):
     extension = "jsonl"
 
+    @classmethod
+    def encoder(cls, table: Table) -> Callable[[Sequence[Record]], bytes]:
+        return _lines(table)
+
     def _open(self, path: Path) -> None:
         self._file = open(path, "wb")
-        self._columns = make_columnizer(self.table, _ENCODERS)
-        fields = b",".join(_dumps(name) + b":%b" for name in self.table.column_names)
-        self._template = b"{" + fields + b"}"
+        self._lines = _lines(self.table)
 
     def write(self, records: Sequence[Record]) -> None:
-        if records:
-            template = self._template
-            lines = [template % row for row in zip(*self._columns(records))]
-            self._file.write(b"\n".join(lines) + b"\n")
+        self.write_encoded(self._lines(records))
+
+    def write_encoded(self, data: bytes) -> None:
+        self._file.write(data)
 
     def _finish(self) -> None:
         self._file.close()

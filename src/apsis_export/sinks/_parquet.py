@@ -7,14 +7,14 @@ small row groups.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._encode import json_text, value_text
 from .._records import Record
-from .._schema import BOOLEAN, JSON, STRING, TIMESTAMP, VALUE
+from .._schema import BOOLEAN, JSON, STRING, TIMESTAMP, VALUE, Table
 from . import FileSink
 from ._columns import each, make_batcher
 
@@ -27,6 +27,10 @@ _ENCODERS = {BOOLEAN: None, STRING: None, VALUE: each(value_text), JSON: each(js
 class ParquetSink(FileSink):
     extension = "parquet"
 
+    @classmethod
+    def encoder(cls, table: Table) -> Callable[[Sequence[Record]], pa.RecordBatch]:
+        return make_batcher(table, _ARROW_TYPES, _ENCODERS)[1]
+
     def _open(self, path: Path) -> None:
         self._schema, self._batch = make_batcher(self.table, _ARROW_TYPES, _ENCODERS)
         self._writer = pq.ParquetWriter(path, self._schema, compression="zstd")
@@ -34,10 +38,12 @@ class ParquetSink(FileSink):
         self._pending_rows = 0
 
     def write(self, records: Sequence[Record]) -> None:
-        if not records:
-            return
-        self._pending.append(self._batch(records))
-        self._pending_rows += len(records)
+        if records:
+            self.write_encoded(self._batch(records))
+
+    def write_encoded(self, batch: pa.RecordBatch) -> None:
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
         if self._pending_rows >= ROW_GROUP_ROWS:
             self._flush(final=False)
 
