@@ -116,6 +116,7 @@ def convert(
     layout: str = AUTO,
     dedupe: bool = False,
     names: Metadata | None = None,
+    jobs: int | None = 1,
     progress: Callable[[Progress], None] | None = None,
 ) -> ConvertSummary:
     """Convert an export into one file per table in ``out_dir``; return the summary.
@@ -123,8 +124,10 @@ def convert(
     ``tables`` defaults to attributes and events, plus extras when unknown keys
     occur; tables asked for explicitly always get a file, even when empty. With
     ``names``, the attributes and events tables get name columns from that
-    metadata. On any error every output is discarded and the error is raised:
-    no partial files.
+    metadata. ``jobs`` > 1 (None: one per core) decodes, maps and encodes
+    profiles in that many worker processes (fast engine, built-in formats);
+    the files are the same byte for byte. On any error every output is
+    discarded and the error is raised: no partial files.
     """
     check_layout(layout)
     factory = get_sink(format)
@@ -134,16 +137,17 @@ def convert(
     unknown = [t for t in wanted if t not in TABLES]
     if unknown:
         raise ValueError(f"unknown table {unknown[0]!r}; tables are {', '.join(TABLES)}")
-    write_extras = "extras" in wanted or not explicit
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SinkError(f"cannot create output directory {out}: {exc.strerror or exc}") from None
 
+    plan = Plan(format, tuple(wanted), "extras" in wanted or not explicit, dedupe, names is not None)
     summary = ConvertSummary(format=format, engine=parser.name, rows={t: 0 for t in wanted})
-    run = _Run(out, factory, summary, NAMED_TABLES if names is not None else TABLES)
-    namer = Namer(names) if names is not None else None
+    collector = Collector(plan, Namer(names) if names is not None else None)
+    run = _Run(out, factory, plan, summary)
+    workers = (os.cpu_count() or 1) if jobs is None else jobs
     start = time.perf_counter()
     with _gc_paused():
         try:
@@ -151,22 +155,16 @@ def convert(
                 run.sink(name)
             with open_source(source) as src:
                 ticker = ProgressTicker(progress, src)
-                for profile in parser.profiles(src, layout=layout):
-                    if profile.key is not None:
-                        summary.profiles += 1
-                    events = profile.events
-                    if dedupe and events:
-                        events, dropped = dedupe_events(events)
-                        summary.duplicate_events += dropped
-                    if profile.attributes and "attributes" in run.buffers:
-                        run.add("attributes", namer.attributes(profile.attributes) if namer else profile.attributes)
-                    if events and "events" in run.buffers:
-                        run.add("events", namer.events(events) if namer else events)
-                    if profile.extras:
-                        summary.extras += len(profile.extras)
-                        if write_extras:
-                            run.add("extras", profile.extras)
-                    ticker.tick(summary.profiles, summary.total_rows)
+                if workers > 1 and engine == "fast" and _encodes_elsewhere(factory):
+                    from ._parallel import convert_in_parallel
+
+                    convert_in_parallel(src, layout, workers, plan, names, collector, run, ticker)
+                else:
+                    for profile in parser.profiles(src, layout=layout):
+                        collector.add(profile)
+                        run.write(collector, full_only=True)
+                        ticker.tick(summary.profiles, summary.total_rows)
+                run.write(collector)
                 run.finish()
                 summary.bytes_read, summary.bytes_json = src.bytes_read, src.json_offset
                 ticker.tick(summary.profiles, summary.total_rows, final=True)
@@ -174,9 +172,15 @@ def convert(
             run.abort()
             raise
     summary.seconds = time.perf_counter() - start
-    summary.unknown_ids = len(namer.unknown) if namer else 0
-    summary.outputs = {name: sink_path for name, sink_path in run.paths.items()}
+    summary.unknown_ids = len(collector.namer.unknown) if collector.namer else 0
+    summary.outputs = dict(run.paths)
     return summary
+
+
+def _encodes_elsewhere(factory) -> bool:
+    """True when the format can encode in worker processes (see FileSink.encoder)."""
+    encoder = getattr(factory, "encoder", None)
+    return encoder is not None and encoder(TABLES["events"]) is not None
 
 
 @contextmanager
@@ -193,40 +197,96 @@ def _gc_paused():
             gc.enable()
 
 
-class _Run:
-    """The open sinks of one conversion and their pending batches."""
+@dataclass(frozen=True)
+class Plan:
+    """What a conversion writes: picklable, so --jobs workers can follow the same plan."""
 
-    def __init__(self, out: Path, factory, summary: ConvertSummary, tables: dict[str, Table]):
+    format: str
+    tables: tuple[str, ...]  # asked for, or the defaults
+    write_extras: bool  # the extras table is written (asked for, or tables left to their default)
+    dedupe: bool
+    named: bool
+
+    def table(self, name: str) -> Table:
+        return (NAMED_TABLES if self.named else TABLES)[name]
+
+
+class Collector:
+    """Per-profile work shared by the main process and --jobs workers: dedupe,
+    names, counts, and the records waiting for each table."""
+
+    def __init__(self, plan: Plan, namer: Namer | None):
+        self.plan = plan
+        self.namer = namer
+        self.records: dict[str, list[Record]] = {name: [] for name in plan.tables}
+        if plan.write_extras:
+            self.records.setdefault("extras", [])
+        self.profiles = self.extras = self.duplicates = 0
+
+    def add(self, profile: Profile) -> None:
+        records, namer = self.records, self.namer
+        if profile.key is not None:
+            self.profiles += 1
+        events = profile.events
+        if self.plan.dedupe and events:
+            events, dropped = dedupe_events(events)
+            self.duplicates += dropped
+        if profile.attributes and "attributes" in records:
+            records["attributes"].extend(namer.attributes(profile.attributes) if namer else profile.attributes)
+        if events and "events" in records:
+            records["events"].extend(namer.events(events) if namer else events)
+        if profile.extras:
+            self.extras += len(profile.extras)
+            if "extras" in records:
+                records["extras"].extend(profile.extras)
+
+    def take(self, full_only: bool = False) -> Iterator[tuple[str, list[Record]]]:
+        """The waiting records per table (only tables with a full batch if ``full_only``), emptied."""
+        for name, waiting in self.records.items():
+            if waiting and (not full_only or len(waiting) >= BATCH_ROWS):
+                self.records[name] = []
+                yield name, waiting
+
+
+class _Run:
+    """The open sinks of one conversion, and the summary of what they received."""
+
+    def __init__(self, out: Path, factory, plan: Plan, summary: ConvertSummary):
         self.out = out
-        self.tables = tables
         self.factory = factory
+        self.plan = plan
         self.summary = summary
         self.sinks: dict[str, Sink] = {}
-        self.buffers: dict[str, list[Record]] = {}
         self.paths: dict[str, Path] = {}
 
-    def sink(self, name: str) -> None:
-        path = self.out / f"{name}.{self.factory.extension}"
-        self.sinks[name] = self.factory(path, self.tables[name])
-        self.buffers[name] = []
-        self.paths[name] = path
-        self.summary.rows.setdefault(name, 0)
-
-    def add(self, name: str, records: list) -> None:
+    def sink(self, name: str) -> Sink:
         if name not in self.sinks:
-            self.sink(name)
-        buffer = self.buffers[name]
-        buffer.extend(records)
-        self.summary.rows[name] += len(records)
-        if len(buffer) >= BATCH_ROWS:
-            self.sinks[name].write(buffer)
-            self.buffers[name] = []
+            path = self.out / f"{name}.{self.factory.extension}"
+            self.sinks[name] = self.factory(path, self.plan.table(name))
+            self.paths[name] = path
+            self.summary.rows.setdefault(name, 0)
+        return self.sinks[name]
+
+    def count(self, collector: Collector) -> None:
+        """Move a collector's counts into the summary."""
+        summary = self.summary
+        summary.profiles += collector.profiles
+        summary.extras += collector.extras
+        summary.duplicate_events += collector.duplicates
+        collector.profiles = collector.extras = collector.duplicates = 0
+
+    def write(self, collector: Collector, *, full_only: bool = False) -> None:
+        """Write what the collector holds (only full batches if ``full_only``) and count it."""
+        self.count(collector)
+        for name, records in collector.take(full_only):
+            self.sink(name).write(records)
+            self.summary.rows[name] += len(records)
+
+    def write_encoded(self, name: str, payload, rows: int) -> None:
+        self.sink(name).write_encoded(payload)
+        self.summary.rows[name] += rows
 
     def finish(self) -> None:
-        for name, sink in self.sinks.items():
-            if self.buffers[name]:
-                sink.write(self.buffers[name])
-                self.buffers[name] = []
         for sink in self.sinks.values():
             sink.close()
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import bisect
 from decimal import Decimal
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Any, Iterator
 
 import msgspec
 import numpy as np
@@ -38,6 +39,8 @@ from ._exact import MAX_DEPTH, walk_document
 
 #: Bytes scanned per step; memory holds one block plus the profile being read.
 BLOCK_SIZE = 4 * 1024 * 1024
+#: With dispatch (--jobs), profile members are handed on in units of about this many bytes.
+UNIT_BYTES = 1024 * 1024
 
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
 _OPEN = (ord("{"), ord("["))
@@ -46,12 +49,49 @@ _WHITESPACE = b" \t\r\n"
 _DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
-class _Handover(Exception):
-    """The fast path meets something it leaves to the exact engine."""
+def decode_member(text) -> tuple[str, Any] | None:
+    """The (key, value) of one member's text (``"key": value``); None if msgspec refuses it."""
+    try:
+        decoded = _DECODER.decode(b"{" + text + b"}")
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    return next(iter(decoded.items())) if len(decoded) == 1 else None
 
-    def __init__(self, start: int, prefix: bytes, layout: str, auto_detected: bool, skip_first: bool = False):
-        self.start, self.prefix, self.layout, self.auto_detected = start, prefix, layout, auto_detected
-        self.skip_first = skip_first  # the prefix holds a placeholder member whose profile is dropped
+
+class _Handover(Exception):
+    """The fast path meets something it leaves to the exact engine: the rest of the
+    input from ``start``, read after a ``context`` that recreates where it stands."""
+
+    def __init__(self, start: int, context: bytes, layout: str, auto_detected: bool, placeholder: bytes = b""):
+        self.start, self.context, self.layout, self.auto_detected = start, context, layout, auto_detected
+        # After a comma, a placeholder member keeps the comma meaningful (a trailing one is an
+        # error); its profile is dropped. In "profiles" it repeats the previous key, which the
+        # exact engine names in errors found at the comma.
+        self.placeholder = placeholder
+
+    def prefix(self, previous_key: str) -> bytes:
+        if not self.placeholder:
+            return self.context
+        key = msgspec.json.encode(previous_key if self.context.startswith(b'{"profiles"') else "")
+        return self.context + key + self.placeholder
+
+
+def _member_handover(split: int, start: int, after_comma: bool, layout: str, auto_detected: bool) -> _Handover:
+    """The handover for the member of the top object (split 1) or of profiles (split 2) at ``start``."""
+    context = b'{"profiles":{' if split == 2 else b"{"
+    if after_comma:
+        placeholder = b":{}" if split == 2 or layout == BARE else b":0"
+        return _Handover(start - 1, context, layout, auto_detected, placeholder)
+    return _Handover(start, context, layout, auto_detected)
+
+
+def _resume(source: Source, handover: _Handover, pending: bytes, previous_key: str) -> Iterator[Profile]:
+    """The exact engine's profiles from the handover point on."""
+    resumed = _Resumed(source, handover.prefix(previous_key), pending, handover.start)
+    rest = walk_document(resumed, handover.layout, auto_detected=handover.auto_detected)  # type: ignore[arg-type]
+    if handover.placeholder:
+        next(rest, None)
+    return rest
 
 
 class _Resumed:
@@ -93,10 +133,75 @@ class _Resumed:
         return data
 
 
+@dataclass
+class Unit:
+    """Consecutive profile members as raw bytes, for a worker to decode (see UnitStream)."""
+
+    start: int  # offset in the input of data[0], the delimiter before the first member
+    data: bytes
+    members: list[tuple[int, int, bool]]  # (start, end, after a comma) of each member, within data
+    layout: str  # how each member maps: WRAPPED (a profile in "profiles") or BARE
+    auto_detected: bool  # the bare layout was detected: a member keyed "profiles" is ambiguous
+
+    def decode(self, index: int) -> tuple[str, Any] | None:
+        """Member ``index`` as (key, value); None when only the exact engine may read it."""
+        start, end, _ = self.members[index]
+        decoded = decode_member(self.data[start:end])
+        if decoded is not None and self.layout == BARE and self.auto_detected and decoded[0] == "profiles":
+            return None  # the exact engine reports the ambiguity
+        return decoded
+
+
+class ResumeExact:
+    """In a UnitStream: from here on the exact engine reads; ask for its profiles once
+    every earlier unit is written (the previous key is then known)."""
+
+    def __init__(self, source: Source, handover: _Handover, pending: bytes):
+        self._source, self._handover, self._pending = source, handover, pending
+
+    def profiles(self, previous_key: str) -> Iterator[Profile]:
+        return _resume(self._source, self._handover, self._pending, previous_key)
+
+
+class UnitStream:
+    """The fast path with decoding left to others (--jobs): yields Units of profile members,
+    Profiles where the main process must decode (top-level keys), and at most one
+    ResumeExact where the exact engine takes over."""
+
+    def __init__(self, source: Source, layout: str):
+        self.source = source
+        self.scan = _Scan(source, layout, dispatch=True)
+
+    def __iter__(self) -> Iterator[Unit | Profile | ResumeExact]:
+        scan = self.scan
+        try:
+            yield from scan.run()
+        except _Handover as h:
+            if scan.unit:
+                yield scan.flush_unit()
+            yield ResumeExact(self.source, h, bytes(scan.buf[h.start - scan.buf_start:]))
+
+    def resume_at(self, unit: Unit, index: int, later: list[Unit], previous_key: str) -> Iterator[Profile]:
+        """The exact engine's profiles from member ``index`` of ``unit`` on (a worker could not
+        decode it); ``later`` are the units dispatched after it, whose results are dropped."""
+        start, _, after_comma = unit.members[index]
+        split = 2 if unit.layout == WRAPPED else 1
+        handover = _member_handover(split, unit.start + start, after_comma, unit.layout, unit.auto_detected)
+        scan = self.scan
+        tail_from = later[-1].start + len(later[-1].data) if later else unit.start + len(unit.data)
+        pending = b"".join([unit.data[handover.start - unit.start:], *(u.data for u in later),
+                            bytes(scan.buf[tail_from - scan.buf_start:])])
+        return _resume(self.source, handover, pending, previous_key)
+
+
 class FastEngine:
     """Default engine: several times the exact engine's speed, the same records."""
 
     name = "fast"
+
+    def units(self, source: Source, *, layout: str = AUTO) -> UnitStream:
+        """The same walk, with profile members handed out as Units to decode elsewhere."""
+        return UnitStream(source, layout)
 
     def profiles(self, source: Source, *, layout: str = AUTO) -> Iterator[Profile]:
         scan = _Scan(source, layout)
@@ -104,19 +209,19 @@ class FastEngine:
             yield from scan.run()
         except _Handover as h:
             pending = bytes(scan.buf[h.start - scan.buf_start:])
-            resumed = _Resumed(source, h.prefix, pending, h.start)
             scan.buf = bytearray()
-            rest = walk_document(resumed, h.layout, auto_detected=h.auto_detected)  # type: ignore[arg-type]
-            if h.skip_first:
-                next(rest, None)
-            yield from rest
+            yield from _resume(source, h, pending, scan.last_key)
 
 
 class _Scan:
     """One pass of the fast path over one document: the block scan and the member state machine."""
 
-    def __init__(self, source: Source, layout: str):
+    def __init__(self, source: Source, layout: str, dispatch: bool = False):
         self.source = source
+        # With dispatch, profile members are not decoded here but gathered into Units.
+        self.dispatch = dispatch
+        self.unit: list[tuple[int, int, bool]] = []  # (start, end, after a comma) of each member
+        self.unit_start = self.unit_end = -1
         self.layout = layout
         self.auto_detected = False
         self.buf = bytearray()  # input bytes from buf_start on
@@ -141,14 +246,8 @@ class _Scan:
         from the start of the current member, with the prefix that recreates its context."""
         if start is None:
             if self.split and self.member_start >= 0:
-                prefix = b'{"profiles":{' if self.split == 2 else b"{"
-                if self.after_comma:  # keep the comma (a trailing one is an error): resume at it, after a placeholder
-                    # The placeholder repeats the previous key: the exact engine names it in errors.
-                    key = msgspec.json.encode(self.last_key if self.split == 2 else "")
-                    placeholder = key + (b":{}" if self.split == 2 or self.layout == BARE else b":0")
-                    return _Handover(self.member_start - 1, prefix + placeholder, self.layout, self.auto_detected, True)
-                start = self.member_start
-            elif self.split == 1:
+                return _member_handover(self.split, self.member_start, self.after_comma, self.layout, self.auto_detected)
+            if self.split == 1:
                 start, prefix = self.after_profiles, b'{"profiles":{}'
             else:
                 start, prefix = 0, b""
@@ -165,7 +264,8 @@ class _Scan:
             for pos, char, depth in self.tokens(block, base):
                 yield from self.token(pos, char, depth)
             # Keep what a handover may need: the current member and the delimiter before it.
-            keep = min(x for x in (self.member_start - 1, self.after_profiles, self.closed_at, base + len(block)) if x >= 0)
+            keep = min(x for x in (self.member_start - 1, self.after_profiles, self.closed_at, base + len(block),
+                                   self.unit_start if self.unit else -1) if x >= 0)
             if self.split == 0 and self.closed_at < 0:
                 keep = 0  # before the top object opens, keep everything for the exact engine
             del self.buf[: keep - self.buf_start]
@@ -174,6 +274,8 @@ class _Scan:
                 self.deep = self.deep[bisect.bisect_left(self.deep, keep):]
         if self.closed_at < 0:  # empty, truncated or not an object: the exact engine says which
             raise self.handover()
+        if self.unit:
+            yield self.flush_unit()
         tail = bytes(self.buf[self.closed_at - self.buf_start:])
         if tail.strip(_WHITESPACE):
             raise self.handover(self.closed_at, b"{}")
@@ -205,6 +307,14 @@ class _Scan:
                 raise self.handover()
             yield from self.member(pos, last=True)
             self.split, self.closed_at = 0, pos + 1
+
+    def flush_unit(self) -> Unit:
+        """The gathered members as one Unit (their bytes copied out), and a new one begun."""
+        start = self.unit_start
+        data = bytes(self.buf[start - self.buf_start : self.unit_end - self.buf_start])
+        members = [(s - start, e - start, after_comma) for s, e, after_comma in self.unit]
+        self.unit = []
+        return Unit(start, data, members, self.layout, self.auto_detected)
 
     def key_before(self, pos: int) -> str | None:
         """The key of the member whose value opens at ``pos`` (None if it cannot be read)."""
@@ -243,13 +353,20 @@ class _Scan:
             i = bisect.bisect_left(self.deep, start)
             if i < len(self.deep) and self.deep[i] < end:
                 raise self.handover()
-        try:
-            decoded = _DECODER.decode(b"{" + text + b"}")
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            raise self.handover() from None
-        if len(decoded) != 1:
+        if self.dispatch and (self.split == 2 or self.layout == BARE):
+            if not self.unit:
+                self.unit_start = start - 1  # from its delimiter: units tile the input
+            self.unit.append((start, end, self.after_comma))
+            self.unit_end = end
+            if end - self.unit_start >= UNIT_BYTES:
+                yield self.flush_unit()
+            return
+        if self.unit:
+            yield self.flush_unit()
+        decoded = decode_member(text)
+        if decoded is None:
             raise self.handover()
-        [(key, value)] = decoded.items()
+        key, value = decoded
         self.last_key = key
         if self.split == 2:
             yield profile_records(key, value, WRAPPED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from functools import partial, wraps
@@ -88,7 +89,7 @@ def convert_options(command=None, *, out_required: bool = True):
     """The options that choose what a conversion writes: shared by every command that converts.
 
     The command receives ``convert_kwargs``: the keyword arguments for
-    :func:`apsis_export.convert` (format, out_dir, tables, engine, layout, dedupe),
+    :func:`apsis_export.convert` (format, out_dir, tables, engine, layout, dedupe, jobs),
     and ``names`` / ``metadata`` to resolve with :func:`load_names`.
     Use as ``@convert_options``, or ``@convert_options(out_required=False)`` where
     converting is optional (``out_dir`` is then None without ``--out``).
@@ -97,7 +98,7 @@ def convert_options(command=None, *, out_required: bool = True):
         return partial(convert_options, out_required=out_required)
 
     @wraps(command)
-    def wrapper(*args, format, out_dir, tables, dedupe_events, layout, engine, **kwargs):
+    def wrapper(*args, format, out_dir, tables, dedupe_events, layout, engine, jobs, **kwargs):
         table_list = None
         if tables is not None:
             table_list = [t.strip() for t in tables.split(",") if t.strip()]
@@ -106,7 +107,7 @@ def convert_options(command=None, *, out_required: bool = True):
         if format not in sink_names():
             raise click.BadParameter(f"choose from {', '.join(sink_names())}", param_hint="--to")
         convert_kwargs = dict(format=format, out_dir=out_dir, tables=table_list, engine=engine, layout=layout,
-                              dedupe=dedupe_events)
+                              dedupe=dedupe_events, jobs=jobs)
         return command(*args, convert_kwargs=convert_kwargs, **kwargs)
 
     options = [
@@ -123,6 +124,8 @@ def convert_options(command=None, *, out_required: bool = True):
                      help="Document layout: wrapped {\"profiles\": ...} or bare {KEY: ...}; auto detects it."),
         click.option("--engine", type=click.Choice(ENGINE_NAMES), default=DEFAULT_ENGINE, show_default=True,
                      help="Parse engine."),
+        click.option("--jobs", "-j", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="all cores",
+                     help="Worker processes that decode and encode profiles (fast engine, built-in formats)."),
         click.option("--names", is_flag=True,
                      help="Add name columns (section_name, attribute_name, is_tag, declared_type, type_name) "
                           "from metadata."),

@@ -251,6 +251,7 @@ class Client:
         layout: str = AUTO,
         dedupe: bool = False,
         names: Metadata | None = None,
+        jobs: int | None = 1,
         progress: Callable[[Progress], None] | None = None,
     ) -> ConvertSummary:
         """Convert an export while it downloads: same contract as :func:`apsis_export.convert`.
@@ -264,7 +265,7 @@ class Client:
         def job(body, stream: ExportStream) -> ConvertSummary:
             source = Source(body, name=poll_url, total_bytes=stream.content_length, closer=ExitStack())
             return convert(source, out_dir, format=format, tables=tables, engine=engine, layout=layout,
-                           dedupe=dedupe, names=names, progress=progress)
+                           dedupe=dedupe, names=names, jobs=jobs, progress=progress)
 
         return self._restarting(poll_url, job, save)
 

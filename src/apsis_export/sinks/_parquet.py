@@ -49,7 +49,8 @@ class ParquetSink(FileSink):
 
     def _flush(self, *, final: bool) -> None:
         """Write whole row groups; on the final flush, the remainder too."""
-        table = pa.Table.from_batches(self._pending, schema=self._schema)
+        # One chunk per column: the file's bytes then do not depend on how records were batched.
+        table = pa.Table.from_batches(self._pending, schema=self._schema).combine_chunks()
         cut = len(table) if final else len(table) // ROW_GROUP_ROWS * ROW_GROUP_ROWS
         if cut:
             self._writer.write_table(table.slice(0, cut), row_group_size=ROW_GROUP_ROWS)

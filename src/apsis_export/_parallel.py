@@ -1,0 +1,155 @@
+"""--jobs: profiles decoded, mapped and encoded in worker processes, written in file order.
+
+The main process scans the input (the fast engine's UnitStream), sends each
+Unit of raw profile members to a pool, and writes the encoded results in the
+order the units were sent. A worker that meets a member only the exact engine
+may read stops there; the main process then writes what came before and lets
+the exact engine read the rest of the input from that member on, as the
+one-process fast engine does. Small inputs never start the pool: the first
+units are worked in the main process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._convert import Collector, Plan, _Run
+from ._engines._fast import FastEngine, ResumeExact, Unit, UnitStream
+from ._errors import InputError
+from ._metadata import Metadata, Namer
+from ._progress import ProgressTicker
+from ._records import Profile
+from ._shape import profile_records
+from ._source import Source
+from .sinks import get_sink
+
+#: Units worked in the main process before the pool is started.
+INLINE_UNITS = 4
+
+
+@dataclass
+class _Result:
+    payloads: dict[str, tuple[Any, int]]  # table -> (encoded records, rows)
+    profiles: int
+    extras: int
+    duplicates: int
+    unknown: set = field(default_factory=set)
+    last_key: str | None = None  # key of the last member mapped
+    stopped_at: int | None = None  # a member only the exact engine may read
+    error: tuple[str, int, str | None] | None = None  # (problem, offset, profile key) of a wrong shape
+
+
+_worker: dict[str, Any] = {}
+
+
+def _start(plan: Plan, metadata: list | None) -> None:
+    """Set a process up to work units (the pool's initializer)."""
+    factory = get_sink(plan.format)
+    _worker["plan"] = plan
+    _worker["metadata"] = Metadata(metadata) if metadata is not None else None
+    _worker["encoders"] = {name: factory.encoder(plan.table(name)) for name in (*plan.tables, "extras")}
+
+
+def _work(unit: Unit) -> _Result:
+    """Decode, map, dedupe, name and encode every member of a unit, as the main process would."""
+    metadata = _worker["metadata"]
+    collector = Collector(_worker["plan"], Namer(metadata) if metadata is not None else None)
+    result = _Result({}, 0, 0, 0)
+    for index, (_, end, _) in enumerate(unit.members):
+        decoded = unit.decode(index)
+        if decoded is None:
+            result.stopped_at = index
+            break
+        key, value = decoded
+        try:
+            profile = profile_records(key, value, unit.layout)
+        except InputError as exc:
+            result.error = (exc.problem, unit.start + end, exc.profile_key)
+            break
+        collector.add(profile)
+        result.last_key = key
+    encoders = _worker["encoders"]
+    result.payloads = {name: (encoders[name](records), len(records)) for name, records in collector.take()}
+    result.profiles, result.extras, result.duplicates = collector.profiles, collector.extras, collector.duplicates
+    result.unknown = collector.namer.unknown if collector.namer else set()
+    return result
+
+
+class _Stopped(Exception):
+    def __init__(self, unit: Unit, index: int, later: list[Unit], previous_key: str):
+        self.unit, self.index, self.later, self.previous_key = unit, index, later, previous_key
+
+
+def convert_in_parallel(src: Source, layout: str, jobs: int, plan: Plan, names: Metadata | None,
+                        collector: Collector, run: _Run, ticker: ProgressTicker) -> None:
+    """The body of :func:`apsis_export.convert` with ``jobs`` worker processes."""
+    stream: UnitStream = FastEngine().units(src, layout=layout)
+    initargs = (plan, names.raw if names is not None else None)
+    pool = None
+    in_flight: deque[tuple[Unit, Any]] = deque()
+    previous_key = ""
+    summary = run.summary
+
+    def write(unit: Unit, result: _Result) -> None:
+        nonlocal previous_key
+        run.write(collector)  # what the main process collected comes first
+        summary.profiles += result.profiles
+        summary.extras += result.extras
+        summary.duplicate_events += result.duplicates
+        if collector.namer is not None:
+            collector.namer.unknown |= result.unknown
+        for name, (payload, rows) in result.payloads.items():
+            run.write_encoded(name, payload, rows)
+        if result.error is not None:
+            problem, offset, key = result.error
+            raise InputError(problem, offset=offset, profile_key=key)
+        if result.stopped_at is not None:
+            later = [u for u, _ in in_flight]
+            key = result.last_key if result.stopped_at > 0 else previous_key
+            raise _Stopped(unit, result.stopped_at, later, key)
+        if result.last_key is not None:
+            previous_key = result.last_key
+        ticker.tick(summary.profiles, summary.total_rows)
+
+    def drain(keep: int = 0) -> None:
+        while len(in_flight) > keep:
+            unit, pending = in_flight.popleft()
+            write(unit, pending.get())
+
+    def serially(profiles) -> None:
+        for profile in profiles:
+            collector.add(profile)
+            run.write(collector, full_only=True)
+            ticker.tick(summary.profiles, summary.total_rows)
+
+    units = 0
+    try:
+        for item in stream:
+            if isinstance(item, Unit):
+                units += 1
+                if pool is None and units <= INLINE_UNITS:
+                    if units == 1:
+                        _start(*initargs)
+                    write(item, _work(item))
+                    continue
+                if pool is None:
+                    # fork: workers start at once with everything imported, and a script that
+                    # calls convert() needs no `if __name__ == "__main__"` guard.
+                    pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_start, initargs=initargs)
+                in_flight.append((item, pool.apply_async(_work, (item,))))
+                drain(keep=2 * jobs)
+            elif isinstance(item, ResumeExact):
+                drain()
+                serially(item.profiles(previous_key))
+            else:
+                drain()
+                serially([item])
+        drain()
+    except _Stopped as stop:
+        serially(stream.resume_at(stop.unit, stop.index, stop.later, stop.previous_key))
+    finally:
+        if pool is not None:
+            pool.terminate()
