@@ -126,7 +126,7 @@ def convert(
     ``names``, the attributes and events tables get name columns from that
     metadata. ``jobs`` > 1 (None: one per core) decodes, maps and encodes
     profiles in that many worker processes (fast engine, built-in formats);
-    the files are the same byte for byte. On any error every output is
+    the files hold the same rows in the same order. On any error every output is
     discarded and the error is raised: no partial files.
     """
     check_layout(layout)

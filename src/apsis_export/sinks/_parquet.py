@@ -49,8 +49,7 @@ class ParquetSink(FileSink):
 
     def _flush(self, *, final: bool) -> None:
         """Write whole row groups; on the final flush, the remainder too."""
-        # One chunk per column: the file's bytes then do not depend on how records were batched.
-        table = pa.Table.from_batches(self._pending, schema=self._schema).combine_chunks()
+        table = pa.Table.from_batches(self._pending, schema=self._schema)
         cut = len(table) if final else len(table) // ROW_GROUP_ROWS * ROW_GROUP_ROWS
         if cut:
             self._writer.write_table(table.slice(0, cut), row_group_size=ROW_GROUP_ROWS)
