@@ -111,8 +111,7 @@ def measure(cmd: list[str], *, timeout: float, rss_cap: int, log: Path) -> Measu
     if killed:
         result["error"] = killed[0]
     elif proc.returncode != 0:
-        tail = log.read_text(errors="replace").strip().splitlines()
-        result["error"] = (tail[-1] if tail else f"exit {proc.returncode}")[:300]
+        result["error"] = error_line(log) or f"exit {proc.returncode}"
     if text:
         try:
             result["output"] = json.loads(text.splitlines()[-1])
@@ -121,12 +120,19 @@ def measure(cmd: list[str], *, timeout: float, rss_cap: int, log: Path) -> Measu
     return result
 
 
+def error_line(log: Path) -> str | None:
+    """The line of a child's stderr naming its error: the last exception line, else the last line."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    named = [line for line in lines if "Error" in line.split(":", 1)[0] or "Exception" in line.split(":", 1)[0]]
+    return ((named or lines or [""])[-1])[:300] or None
+
+
 # ---------------------------------------------------------------- data
 
 
-# The harness itself never imports apsis_export or pyarrow: a child's ru_maxrss
-# counts the pages it shares with its parent between fork and exec, so the parent
-# stays small for the children's peak RSS to be their own.
+# The harness itself never imports apsis_export, pyarrow or matplotlib: a child's
+# ru_maxrss starts from its parent's memory (Linux carries the forked image's peak
+# over exec), so the parent stays small (~20 MB) for children's peaks to be their own.
 
 PACKAGE_INFO = """
 import hashlib, json, pathlib, apsis_export
@@ -366,6 +372,8 @@ def markdown(report: dict) -> str:
              "rows = attributes + events rows; peak RSS = the child's maximum resident set (wait4). "
              + (f"Files below {human(report['repeat_below'])}: median of {report['repeat']} interleaved runs."
               if report["repeat"] > 1 else "One run per job."), ""]
+    for note in report.get("notes", []):  # added by hand after a run, e.g. about its conditions
+        lines += [f"> {note}", ""]
     hl = report["headline"]
     if hl:
         names = [n for n in BASELINES if any(n in h["ratios"] for h in hl)]
@@ -378,7 +386,8 @@ def markdown(report: dict) -> str:
                 if n not in h["ratios"]:
                     cells.append("")
                 else:
-                    cells.append(fmt(h["ratios"][n], ".2f", "failed") + ("×" if h["ratios"][n] is not None else ""))
+                    x = h["ratios"][n]
+                    cells.append("failed" if x is None else (f"{x:.2f}×" if x >= 0.1 else f"{x:.2g}×"))
             lines.append(f"| {human(h['size'])} | {'gzip' if h['gzip'] else 'plain'} | {h['ours_mb_s']:.1f} | "
                          f"{fmt(h['ours_rows_s'], ',.0f')} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -482,18 +491,35 @@ def plot(report: dict, path: Path) -> bool:
 # ---------------------------------------------------------------- main
 
 
-def finish(report: dict, datas: dict, args, started: float) -> None:
+def finish(report: dict, datas: dict, args, started: float, measured: list[dict]) -> None:
+    report["results"] = list(measured)
+    if args.merge:
+        earlier = json.loads(Path(args.merge).read_text())
+        mine = {(r["size"], r["gzip"], r["job"]) for r in measured}
+        kept = [r for r in earlier["results"] if (r["size"], r["gzip"], r["job"]) not in mine]
+        for d in earlier["data"]:
+            datas.setdefault((d["size"], d["gzip"]), d)
+        order = list(BASELINES) + list(SINKS)
+        report["results"] = sorted(kept + list(measured), key=lambda r: (
+            r["size"], r["gzip"], r["kind"] == "ours", order.index(r["name"]) if r["name"] in order else 99))
+        report["data"] = list({(d["size"], d["gzip"]): d for d in earlier["data"] + report["data"]}.values())
+        done = {f"{human(r['size'])} {'gzip' if r['gzip'] else 'plain'} {r['job']}" for r in report["results"]}
+        report["skipped_jobs"] = sorted((set(earlier.get("skipped_jobs", [])) | set(report["skipped_jobs"])) - done)
     report["seconds"] = time.perf_counter() - started
     report["machine"]["load_avg_end"] = os.getloadavg()
     report["headline"] = headline(report["results"], report["reference"])
     report["failures"] = check(report["results"], datas, args.rss_margin)
 
 
-def write_report(report: dict, out: Path, quiet: bool = False) -> None:
+def write_report(report: dict, out: Path, quiet: bool = False, in_process: bool = False) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
     (out / "results.md").write_text(markdown(report))
-    plotted = plot(report, out / "results.png")
+    if in_process:
+        plotted = plot(report, out / "results.png")
+    else:  # matplotlib in the harness would grow it, and children inherit its peak RSS (see above)
+        plotted = subprocess.run([sys.executable, __file__, "--replot", str(out / "results.json"), "--out", str(out)],
+                                 capture_output=True).returncode == 0 and (out / "results.png").exists()
     if not quiet:
         print(f"wrote {out / 'results.json'}, {out / 'results.md'}"
               + (f", {out / 'results.png'}" if plotted else " (no plot: matplotlib not installed)"))
@@ -511,6 +537,9 @@ def main(argv=None) -> int:
     ap.add_argument("--skip", default="",
                     help="jobs to leave out, comma-separated SIZE:INPUT:JOB, e.g. 4GB:gzip:handwritten,4GB:gzip:convert:csv")
     ap.add_argument("--replot", metavar="RESULTS_JSON", help="only rewrite results.md/.png from a results.json")
+    ap.add_argument("--merge", metavar="RESULTS_JSON",
+                    help="add this run's jobs to an earlier run's results (same machine; jobs measured again replace "
+                         "the earlier ones; the headline keeps the earlier run's reference sink)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3, help="runs per job on small files (median) [%(default)s]")
     ap.add_argument("--repeat-below", default="500MB", help="files smaller than this are repeated [%(default)s]")
@@ -529,7 +558,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.replot:
         report = json.loads(Path(args.replot).read_text())
-        write_report(report, Path(args.out))
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.md").write_text(markdown(report))
+        if plot(report, out / "results.png"):
+            print(f"wrote {out / 'results.md'}, {out / 'results.png'}")
+        else:
+            print(f"wrote {out / 'results.md'} (no plot: matplotlib not installed)")
         return 0
 
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
@@ -559,12 +594,20 @@ def main(argv=None) -> int:
               "engine": args.engine, "options": args.options, "machine": machine(), "repeat": args.repeat,
               "repeat_below": args.repeat_below, "rss_margin": args.rss_margin, "reference": sinks[0] if sinks else None,
               "skipped_baselines": skipped, "data": [], "results": []}
+    if args.merge:
+        earlier = json.loads(Path(args.merge).read_text())
+        report["merged_from"] = {"date": earlier["date"], "command": earlier["command"],
+                                 "machine": earlier["machine"]}
+        report["reference"] = earlier["reference"]
+        report["notes"] = earlier.get("notes", [])
+        report["skipped_baselines"] = earlier.get("skipped_baselines", {})
     skip = set()
     for item in filter(None, (x.strip() for x in args.skip.split(","))):
         size_text, inp, job = item.split(":", 2)
         skip.add((parse_size(size_text), inp, job))
     report["skipped_jobs"] = sorted(f"{human(s)} {i} {j}" for s, i, j in skip)
     datas = {}
+    measured: list[dict] = []
     started = time.perf_counter()
     for size in sizes:
         for inp in inputs:
@@ -579,11 +622,11 @@ def main(argv=None) -> int:
             jobs += [f"convert:{s}" for s in sinks]
             jobs = [j for j in jobs if (size, inp, j) not in skip]
             label = f"{human(size).replace(' ', '')}-{inp}"
-            report["results"] += run_jobs(jobs, data, args, work, logs, label)
-            finish(report, datas, args, started)
+            measured += run_jobs(jobs, data, args, work, logs, label)
+            finish(report, datas, args, started, measured)
             if not args.check_only:  # after each file: a long run that is stopped keeps what it measured
                 write_report(report, Path(args.out), quiet=True)
-    finish(report, datas, args, started)
+    finish(report, datas, args, started, measured)
     print()
     print(markdown(report))
     if not args.check_only:
