@@ -19,6 +19,7 @@ from . import FileSink
 from ._columns import each, make_columnizer
 
 _dumps = orjson.dumps
+_STEP = 512  # records per step of encoding
 _ENCODERS = {
     BOOLEAN: each(_dumps),
     STRING: each(_dumps),
@@ -34,9 +35,12 @@ def _lines(table: Table) -> Callable[[Sequence[Record]], bytes]:
     template = b"{" + b",".join(_dumps(name) + b":%b" for name in table.column_names) + b"}"
 
     def lines(records: Sequence[Record]) -> bytes:
-        if not records:
-            return b""
-        return b"\n".join([template % row for row in zip(*columns(records))]) + b"\n"
+        out = []
+        # A little at a time: each small orjson result holds a few KiB of buffer until the
+        # line is formatted, so a whole 16k batch of them would hold hundreds of MB.
+        for start in range(0, len(records), _STEP):
+            out += [template % row for row in zip(*columns(records[start : start + _STEP]))]
+        return b"\n".join(out) + b"\n" if out else b""
 
     return lines
 
