@@ -360,9 +360,14 @@ def fmt(x, spec=",.1f", none="–"):
 def markdown(report: dict) -> str:
     m = report["machine"]
     v = m["versions"]
-    lines = [f"# apsis-export benchmark ({report['date']})", "",
-             f"Command: `{report['command']}`", "",
-             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM, {m['os']}, Python {m['python']}; "
+    runs = report.get("runs") or [{"date": report["date"], "command": report["command"]}]
+    lines = [f"# apsis-export benchmark ({runs[0]['date']})", ""]
+    if len(runs) == 1:
+        lines += [f"Command: `{runs[0]['command']}`", ""]
+    else:
+        lines += [f"Commands ({len(runs)} invocations, merged; a job measured again replaces the earlier one):", ""]
+        lines += [f"{i}. {r['date']}: `{r['command']}`" for i, r in enumerate(runs, 1)] + [""]
+    lines += [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM, {m['os']}, Python {m['python']}; "
              f"apsis-export {v.get('apsis_export')} (commit {m['git_commit']}{', modified' if m['git_dirty'] else ''}), "
              f"engine `{report['engine']}`; ijson {v.get('ijson')} ({v.get('ijson_backend')}), orjson {v.get('orjson')}, "
              f"pyarrow {v.get('pyarrow')}, duckdb {v.get('duckdb') or 'not installed'}, "
@@ -445,33 +450,50 @@ def plot(report: dict, path: Path) -> bool:
     sizes = sorted({r["size"] for r in results})
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 6))
     names = [f"ours: {s}" for s in SINKS] + list(BASELINES)
-    groups = [(s, gz) for s in sizes for gz in (False, True) if any(r["size"] == s and r["gzip"] == gz for r in results)]
+    cmap = plt.get_cmap("tab10")
+    color = {name: cmap(i) for i, name in enumerate(names)}
+    groups = [(s, gz) for s in sizes for gz in (False, True)
+              if any(r["size"] == s and r["gzip"] == gz for r in report["results"])]
     width = 0.8 / len(names)
-    colors = plt.get_cmap("tab10")
+
+    def label(r):
+        return f"ours: {r['name']}" if r["kind"] == "ours" else r["name"]
+
     for i, name in enumerate(names):
         xs, ys = [], []
         for g, (s, gz) in enumerate(groups):
-            for r in results:
-                label = f"ours: {r['name']}" if r["kind"] == "ours" else r["name"]
-                if label == name and r["size"] == s and r["gzip"] == gz:
-                    xs.append(g + (i - len(names) / 2) * width + width / 2)
-                    ys.append(r["mb_s"])
+            for r in report["results"]:
+                if label(r) == name and r["size"] == s and r["gzip"] == gz:
+                    x = g + (i - len(names) / 2) * width + width / 2
+                    if r["ok"]:
+                        xs.append(x)
+                        ys.append(r["mb_s"])
+                    else:
+                        ax1.text(x, 2.2, f"{name} failed", rotation=90, fontsize=7, ha="center", va="bottom",
+                                 color=color[name])
         if xs:
-            ax1.bar(xs, ys, width, label=name, color=colors(i), edgecolor="black" if name.startswith("ours") else None)
+            ax1.bar(xs, ys, width, label=name, color=color[name],
+                    edgecolor="black" if name.startswith("ours") else None)
     ax1.set_xticks(range(len(groups)))
     ax1.set_xticklabels([f"{human(s)}\n{'gzip' if gz else 'plain'}" for s, gz in groups])
     ax1.set_yscale("log")
+    ax1.set_ylim(bottom=2)
     ax1.set_ylabel("MB/s of JSON (log scale)")
     ax1.set_title("Throughput per sink and baseline")
     ax1.legend(fontsize=8, ncol=2)
     ax1.grid(axis="y", which="both", alpha=0.3)
     for (sink, gz), pts in sorted(rss_series(report["results"]).items()):
-        ax2.plot([s / 1e9 for s, _ in pts], [m for _, m in pts], marker="o",
-                 label=f"ours: {sink} {'gzip' if gz else 'plain'}")
-    for name in ("handwritten", "duckdb", "basic-parse"):
+        ax2.plot([s / 1e9 for s, _ in pts], [m for _, m in pts], marker="o", color=color[f"ours: {sink}"],
+                 linestyle=":" if gz else "-", label=f"ours: {sink} {'gzip' if gz else 'plain'}")
+    for name in ("handwritten", "duckdb"):
         pts = sorted((r["bytes_json"], r["peak_rss_mb"]) for r in results if r["name"] == name and not r["gzip"])
         if pts:
-            ax2.plot([s / 1e9 for s, _ in pts], [m for _, m in pts], marker="s", linestyle="--", label=f"{name} (plain)")
+            ax2.plot([s / 1e9 for s, _ in pts], [m for _, m in pts], marker="s", linestyle="--", color=color[name],
+                     label=f"{name} (plain)")
+        for r in report["results"]:
+            if r["name"] == name and not r["ok"] and not r["gzip"]:
+                ax2.plot([r["bytes_json"] / 1e9], [report.get("rss_cap_mb", 14000)], marker="x", markersize=10,
+                         color=color[name], linestyle="none", label=f"{name} failed at {human(r['size'])}")
     ax2.set_xscale("log")
     ax2.set_yscale("log")
     ax2.set_xlabel("file size, GB of JSON (log)")
@@ -502,7 +524,14 @@ def finish(report: dict, datas: dict, args, started: float, measured: list[dict]
         order = list(BASELINES) + list(SINKS)
         report["results"] = sorted(kept + list(measured), key=lambda r: (
             r["size"], r["gzip"], r["kind"] == "ours", order.index(r["name"]) if r["name"] in order else 99))
-        report["data"] = list({(d["size"], d["gzip"]): d for d in earlier["data"] + report["data"]}.values())
+        merged_data = {}
+        for d in earlier["data"] + report["data"]:
+            key = (d["size"], d["gzip"])
+            if key not in merged_data or not d.get("cached"):
+                merged_data[key] = d
+        report["data"] = list(merged_data.values())
+        report["runs"] = (earlier.get("runs") or [{"date": earlier["date"], "command": earlier["command"]}]) + [
+            {"date": report["date"], "command": report["command"]}]
         done = {f"{human(r['size'])} {'gzip' if r['gzip'] else 'plain'} {r['job']}" for r in report["results"]}
         report["skipped_jobs"] = sorted((set(earlier.get("skipped_jobs", [])) | set(report["skipped_jobs"])) - done)
     report["seconds"] = time.perf_counter() - started
