@@ -23,7 +23,7 @@ def peak_bytes(job) -> int:
 
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch):
-    """The fast engine reads 4 MiB blocks: shrink them so these small files span many."""
+    """The fast engine reads 1 MiB blocks: shrink them so these small files span many."""
     monkeypatch.setattr(_fast, "BLOCK_SIZE", 64 * 1024)
 
 

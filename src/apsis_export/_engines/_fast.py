@@ -38,7 +38,7 @@ from .._source import Source
 from ._exact import MAX_DEPTH, walk_document
 
 #: Bytes scanned per step; memory holds one block plus the profile being read.
-BLOCK_SIZE = 4 * 1024 * 1024
+BLOCK_SIZE = 1024 * 1024
 #: With dispatch (--jobs), profile members are handed on in units of about this many bytes.
 UNIT_BYTES = 1024 * 1024
 
