@@ -561,7 +561,7 @@ def main(argv=None) -> int:
     ap.add_argument("--inputs", default="plain,gzip", help="plain and/or gzip [%(default)s]")
     ap.add_argument("--baselines", default=",".join(BASELINES),
                     help="baselines to run, or 'none' [%(default)s]; missing modules are skipped")
-    ap.add_argument("--engine", default="exact", help="apsis-export engine [%(default)s]")
+    ap.add_argument("--engine", default="fast", help="apsis-export engine (the library default: fast) [%(default)s]")
     ap.add_argument("--options", default="", help="more apsis_export.convert keyword arguments, as JSON")
     ap.add_argument("--skip", default="",
                     help="jobs to leave out, comma-separated SIZE:INPUT:JOB, e.g. 4GB:gzip:handwritten,4GB:gzip:convert:csv")
