@@ -14,9 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import apsis_export
-from apsis_export import Attribute, Event, Extra, FileSink, InputError, SinkError
+from apsis_export import Attribute, Event, FileSink, InputError, SinkError
 from apsis_export import sinks as sinks_module
-from apsis_export._convert import _Run  # noqa: F401  (the pipeline under test)
 from apsis_export.sinks import _parquet
 
 from .conftest import SAMPLE_DATA

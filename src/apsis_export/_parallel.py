@@ -21,7 +21,6 @@ from ._engines._fast import FastEngine, ResumeExact, Unit, UnitStream
 from ._errors import InputError
 from ._metadata import Metadata, Namer
 from ._progress import ProgressTicker
-from ._records import Profile
 from ._shape import profile_records
 from ._source import Source
 from .sinks import get_sink

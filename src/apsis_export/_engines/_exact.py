@@ -8,7 +8,6 @@ by ``_shape``. Numbers stay exact: integers of any size as ``int``, others as
 
 from __future__ import annotations
 
-import sys
 import warnings
 from typing import Any, Iterator
 
@@ -16,7 +15,7 @@ import ijson
 
 from .._errors import InputError
 from .._records import Profile
-from .._shape import AUTO, BARE, WRAPPED, WRAPPER_KEYS, document_extra, is_bare_profile, json_kind, profile_records
+from .._shape import AUTO, BARE, WRAPPED, WRAPPER_KEYS, document_extra, is_bare_profile, profile_records
 from .._source import Source
 
 #: Values nested deeper than this are refused with a clear error (the JSON

@@ -45,3 +45,24 @@ def make_batcher(table: Table, types: dict[str, pa.DataType], encoders: dict[str
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
     return schema, batch
+
+
+class ArrowSink:
+    """Mixin for a FileSink that writes Arrow record batches: ``arrow_types`` and
+    ``encoders`` (per column kind) make the batches, here or in --jobs workers.
+    Subclasses open their writer in ``_open`` after calling ``_open_batches()``."""
+
+    arrow_types: dict[str, pa.DataType]
+    encoders: dict[str, ColumnEncoder]
+
+    @classmethod
+    def encoder(cls, table: Table) -> Callable[[Sequence[Record]], pa.RecordBatch]:
+        return make_batcher(table, cls.arrow_types, cls.encoders)[1]
+
+    def _open_batches(self) -> pa.Schema:
+        schema, self._batch = make_batcher(self.table, self.arrow_types, self.encoders)  # type: ignore[attr-defined]
+        return schema
+
+    def write(self, records: Sequence[Record]) -> None:
+        if records:
+            self.write_encoded(self._batch(records))  # type: ignore[attr-defined]

@@ -7,16 +7,14 @@ small row groups.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._encode import json_text, value_text
-from .._records import Record
-from .._schema import BOOLEAN, JSON, STRING, TIMESTAMP, VALUE, Table
+from .._schema import BOOLEAN, JSON, STRING, TIMESTAMP, VALUE
 from . import FileSink
-from ._columns import each, make_batcher
+from ._columns import ArrowSink, each
 
 ROW_GROUP_ROWS = 128 * 1024
 
@@ -24,22 +22,16 @@ _ARROW_TYPES = {BOOLEAN: pa.bool_(), STRING: pa.string(), VALUE: pa.string(), JS
 _ENCODERS = {BOOLEAN: None, STRING: None, VALUE: each(value_text), JSON: each(json_text), TIMESTAMP: None}
 
 
-class ParquetSink(FileSink):
+class ParquetSink(ArrowSink, FileSink):
     extension = "parquet"
-
-    @classmethod
-    def encoder(cls, table: Table) -> Callable[[Sequence[Record]], pa.RecordBatch]:
-        return make_batcher(table, _ARROW_TYPES, _ENCODERS)[1]
+    arrow_types = _ARROW_TYPES
+    encoders = _ENCODERS
 
     def _open(self, path: Path) -> None:
-        self._schema, self._batch = make_batcher(self.table, _ARROW_TYPES, _ENCODERS)
+        self._schema = self._open_batches()
         self._writer = pq.ParquetWriter(path, self._schema, compression="zstd")
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
-
-    def write(self, records: Sequence[Record]) -> None:
-        if records:
-            self.write_encoded(self._batch(records))
 
     def write_encoded(self, batch: pa.RecordBatch) -> None:
         self._pending.append(batch)
