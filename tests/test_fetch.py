@@ -515,7 +515,7 @@ def test_cli_faults_end_in_their_exit_codes(api, tmp_path, setup, code, message)
     result = cli(api, "--attribute", "1", "--max-wait", "0.3", "--out", str(tmp_path / "out"),
                  "--save", str(tmp_path / "x.gz"), "--debug")
     assert result.exit_code == code, result.output
-    assert f"apsis-export: error: " in result.stderr and message in result.stderr
+    assert "apsis-export: error: " in result.stderr and message in result.stderr
     assert SECRET not in result.output
     assert all_files(tmp_path) == []
 

@@ -19,7 +19,7 @@ from .conftest import SAMPLE_DATA
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
     a = apsis_export.generate(tmp_path / "a.json", size=200_000, seed=3)
     b = apsis_export.generate(tmp_path / "b.json", size=200_000, seed=3)
-    c = apsis_export.generate(tmp_path / "c.json", size=200_000, seed=4)
+    apsis_export.generate(tmp_path / "c.json", size=200_000, seed=4)
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
     assert (tmp_path / "a.json").read_bytes() != (tmp_path / "c.json").read_bytes()
     assert (a.profiles, a.attributes, a.events) == (b.profiles, b.attributes, b.events)

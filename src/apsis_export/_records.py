@@ -96,10 +96,6 @@ class Profile:
     events: list[Event] = field(default_factory=list)
     extras: list[Extra] = field(default_factory=list)
 
-    def records(self) -> list[Record]:
-        """All records of this profile: attributes, then events, then extras."""
-        return [*self.attributes, *self.events, *self.extras]
-
 
 #: The JSON type name of each Python type a parsed value can have.
 VALUE_TYPES = {
@@ -112,8 +108,3 @@ VALUE_TYPES = {
     dict: "object",
     list: "array",
 }
-
-
-def value_type(value: JSONValue) -> str:
-    """The JSON type name of ``value``: string, number, boolean, null, object or array."""
-    return VALUE_TYPES[type(value)]

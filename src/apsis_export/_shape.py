@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from ._errors import InputError
-from ._records import VALUE_TYPES, Attribute, Event, Extra, Profile, value_type
+from ._records import VALUE_TYPES, Attribute, Event, Extra, Profile
 
 WRAPPED = "wrapped"
 BARE = "bare"
@@ -42,7 +42,7 @@ def pointer(*parts: str) -> str:
 
 def json_kind(value: Any) -> str:
     """A short description of a JSON value's type, for error messages."""
-    return value_type(value) if type(value) in (str, int, Decimal, float, bool, type(None), dict, list) else type(value).__name__
+    return VALUE_TYPES.get(type(value), type(value).__name__)
 
 
 def is_bare_profile(value: Any) -> bool:
