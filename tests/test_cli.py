@@ -96,7 +96,7 @@ def test_debug_shows_the_traceback(tmp_path):
         ["convert", str(SAMPLE_DATA / "tiny.json")],
         ["convert", str(SAMPLE_DATA / "tiny.json"), "--out", "x", "--tables", "profiles"],
         ["convert", str(SAMPLE_DATA / "tiny.json"), "--out", "x", "--to", "xlsx"],
-        ["convert", str(SAMPLE_DATA / "tiny.json"), "--out", "x", "--layout", "sideways"],
+        ["convert", str(SAMPLE_DATA / "tiny.json"), "--out", "x", "--input-layout", "sideways"],
         ["frobnicate"],
     ],
 )

@@ -25,7 +25,7 @@ from .conftest import JSON_TEST_SUITE, SAMPLE_DATA
 
 def outcome(data: bytes, engine: str, layout: str = "auto"):
     try:
-        return ("ok", list(apsis_export.read_profiles(io.BytesIO(data), engine=engine, layout=layout)))
+        return ("ok", list(apsis_export.read_profiles(io.BytesIO(data), engine=engine, input_layout=layout)))
     except InputError as error:
         return ("error", error.problem, error.offset, error.profile_key)
 

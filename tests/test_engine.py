@@ -150,12 +150,12 @@ def test_profiles_key_after_bare_profiles_is_ambiguous(write_export):
     with pytest.raises(InputError, match="ambiguous layout"):
         records(write_export(doc))
     # ...and forcing the layout decides it.
-    assert [p.key for p in apsis_export.read_profiles(write_export(doc), layout="bare")] == ["p", "profiles"]
+    assert [p.key for p in apsis_export.read_profiles(write_export(doc), input_layout="bare")] == ["p", "profiles"]
 
 
 def test_forced_wrapped_layout_treats_other_keys_as_document_extras(write_export):
     doc = '{"p": {"s": {}}, "profiles": {"q": {"sections": {}}}}'
-    profiles = list(apsis_export.read_profiles(write_export(doc), layout="wrapped"))
+    profiles = list(apsis_export.read_profiles(write_export(doc), input_layout="wrapped"))
     assert [(p.key, [e.key for e in p.extras]) for p in profiles] == [(None, ["/p"]), ("q", [])]
 
 
@@ -204,7 +204,7 @@ def test_unknown_engine_and_layout_are_rejected():
     with pytest.raises(ValueError, match="unknown engine"):
         records(SAMPLE_DATA / "tiny.json", engine="nope")
     with pytest.raises(ValueError, match="layout"):
-        records(SAMPLE_DATA / "tiny.json", layout="sideways")
+        records(SAMPLE_DATA / "tiny.json", input_layout="sideways")
 
 
 def test_slow_ijson_backend_is_warned_about(monkeypatch):

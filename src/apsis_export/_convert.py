@@ -65,23 +65,25 @@ class ConvertSummary:
         return "; ".join(parts)
 
 
-def read_profiles(source: SourceLike | Source, *, engine: str = DEFAULT_ENGINE, layout: str = AUTO) -> Iterator[Profile]:
+def read_profiles(source: SourceLike | Source, *, engine: str = DEFAULT_ENGINE,
+                  input_layout: str = AUTO) -> Iterator[Profile]:
     """Yield each profile of an export with its records, in file order.
 
     A profile with ``key`` None carries document-level extras (e.g. ``metadata``).
     """
-    check_layout(layout)
+    check_layout(input_layout)
     parser = get_engine(engine)
     with open_source(source) as src:
-        yield from parser.profiles(src, layout=layout)
+        yield from parser.profiles(src, layout=input_layout)
 
 
-def read(source: SourceLike | Source, *, engine: str = DEFAULT_ENGINE, layout: str = AUTO) -> Iterator[Record]:
+def read(source: SourceLike | Source, *, engine: str = DEFAULT_ENGINE,
+         input_layout: str = AUTO) -> Iterator[Record]:
     """Yield every record (:class:`Attribute`, :class:`Event`, :class:`Extra`) of an export, in file order.
 
     ``source`` is a path, ``"-"`` for stdin, or a binary file object; gzip is detected.
     """
-    for profile in read_profiles(source, engine=engine, layout=layout):
+    for profile in read_profiles(source, engine=engine, input_layout=input_layout):
         yield from profile.attributes
         yield from profile.events
         yield from profile.extras
@@ -113,7 +115,7 @@ def convert(
     format: str = "parquet",
     tables: Iterable[str] | None = None,
     engine: str = DEFAULT_ENGINE,
-    layout: str = AUTO,
+    input_layout: str = AUTO,
     dedupe: bool = False,
     names: Metadata | None = None,
     jobs: int | None = 1,
@@ -129,7 +131,7 @@ def convert(
     the files hold the same rows in the same order. On any error every output is
     discarded and the error is raised: no partial files.
     """
-    check_layout(layout)
+    check_layout(input_layout)
     factory = get_sink(format)
     parser = get_engine(engine)
     explicit = tables is not None
@@ -158,9 +160,9 @@ def convert(
                 if workers > 1 and engine == "fast" and _encodes_elsewhere(factory):
                     from ._parallel import convert_in_parallel
 
-                    convert_in_parallel(src, layout, workers, plan, names, collector, run, ticker)
+                    convert_in_parallel(src, input_layout, workers, plan, names, collector, run, ticker)
                 else:
-                    for profile in parser.profiles(src, layout=layout):
+                    for profile in parser.profiles(src, layout=input_layout):
                         collector.add(profile)
                         run.write(collector, full_only=True)
                         ticker.tick(summary.profiles, summary.total_rows)

@@ -130,20 +130,20 @@ def inspect(
     source: SourceLike | Source,
     *,
     engine: str = DEFAULT_ENGINE,
-    layout: str = AUTO,
+    input_layout: str = AUTO,
     names: Metadata | None = None,
     progress: Callable[[Progress], None] | None = None,
 ) -> InspectReport:
     """Read a whole export and report what it holds (see :class:`InspectReport`);
     with ``names``, the report names the IDs."""
-    check_layout(layout)
+    check_layout(input_layout)
     parser = get_engine(engine)
     start = time.perf_counter()
     with open_source(source) as src:
         report = InspectReport(source=src.name, metadata=names)
         ticker = ProgressTicker(progress, src)
         rows = 0
-        for profile in parser.profiles(src, layout=layout):
+        for profile in parser.profiles(src, layout=input_layout):
             for extra in profile.extras:
                 report.unknown_keys[key_pattern(extra.key)] += 1
             if profile.key is None:

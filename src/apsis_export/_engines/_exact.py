@@ -149,7 +149,7 @@ class _Walk:
             if self.layout == BARE and key == "profiles" and self._auto_detected:
                 raise InputError(
                     "ambiguous layout: a top-level 'profiles' key after bare-layout profiles; "
-                    "pass layout 'wrapped' or 'bare' explicitly"
+                    "force it with --input-layout wrapped or bare (input_layout=...)"
                 )
             self.profile_key = key
             value = self._value(*next(events))

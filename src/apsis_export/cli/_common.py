@@ -89,7 +89,7 @@ def convert_options(command=None, *, out_required: bool = True):
     """The options that choose what a conversion writes: shared by every command that converts.
 
     The command receives ``convert_kwargs``: the keyword arguments for
-    :func:`apsis_export.convert` (format, out_dir, tables, engine, layout, dedupe, jobs),
+    :func:`apsis_export.convert` (format, out_dir, tables, engine, input_layout, dedupe, jobs),
     and ``names`` / ``metadata`` to resolve with :func:`load_names`.
     Use as ``@convert_options``, or ``@convert_options(out_required=False)`` where
     converting is optional (``out_dir`` is then None without ``--out``).
@@ -98,7 +98,7 @@ def convert_options(command=None, *, out_required: bool = True):
         return partial(convert_options, out_required=out_required)
 
     @wraps(command)
-    def wrapper(*args, format, out_dir, tables, dedupe_events, layout, engine, jobs, **kwargs):
+    def wrapper(*args, format, out_dir, tables, dedupe_events, input_layout, engine, jobs, **kwargs):
         table_list = None
         if tables is not None:
             table_list = [t.strip() for t in tables.split(",") if t.strip()]
@@ -106,7 +106,7 @@ def convert_options(command=None, *, out_required: bool = True):
                 raise click.BadParameter(f"choose from {', '.join(TABLES)}", param_hint="--tables")
         if format not in sink_names():
             raise click.BadParameter(f"choose from {', '.join(sink_names())}", param_hint="--to")
-        convert_kwargs = dict(format=format, out_dir=out_dir, tables=table_list, engine=engine, layout=layout,
+        convert_kwargs = dict(format=format, out_dir=out_dir, tables=table_list, engine=engine, input_layout=input_layout,
                               dedupe=dedupe_events, jobs=jobs)
         return command(*args, convert_kwargs=convert_kwargs, **kwargs)
 
@@ -120,7 +120,7 @@ def convert_options(command=None, *, out_required: bool = True):
                           f"[default: {','.join(DEFAULT_TABLES)}, plus extras when unknown keys occur]."),
         click.option("--dedupe-events", is_flag=True,
                      help="Drop events whose correlationId repeats within a profile+section."),
-        click.option("--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True,
+        click.option("--input-layout", type=click.Choice(LAYOUTS), default="auto", show_default=True,
                      help="Document layout: wrapped {\"profiles\": ...} or bare {KEY: ...}; auto detects it."),
         click.option("--engine", type=click.Choice(ENGINE_NAMES), default=DEFAULT_ENGINE, show_default=True,
                      help="Parse engine."),

@@ -14,7 +14,7 @@ from ._common import convert_options, friendly_errors, load_names, print_summary
 
 _SECONDS = click.FloatRange(min=0, min_open=True)
 _REQUEST_OPTIONS = ("segment_filter", "attributes", "tags", "events", "start_at", "end_at")
-_CONVERT_ONLY = ("format", "tables", "dedupe_events", "layout", "engine", "jobs", "names", "metadata")
+_CONVERT_ONLY = ("format", "tables", "dedupe_events", "input_layout", "engine", "jobs", "names", "metadata")
 
 
 @click.command("fetch")

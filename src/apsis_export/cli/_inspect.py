@@ -64,15 +64,16 @@ def render(report: InspectReport) -> str:
 @click.command("inspect")
 @click.argument("input", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for scripts).")
-@click.option("--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True, help="Document layout.")
+@click.option("--input-layout", type=click.Choice(LAYOUTS), default="auto", show_default=True,
+              help="Document layout: wrapped {\"profiles\": ...} or bare {KEY: ...}; auto detects it.")
 @click.option("--engine", type=click.Choice(ENGINE_NAMES), default=DEFAULT_ENGINE, show_default=True, help="Parse engine.")
 @click.option("--metadata", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
               help="Name the IDs from this file ('apsis-export metadata --save FILE').")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @friendly_errors
-def inspect_command(input, as_json, layout, engine, metadata, quiet):
+def inspect_command(input, as_json, input_layout, engine, metadata, quiet):
     """Report what the export INPUT holds: profiles, sections, attribute and tag
     coverage, event counts per type and their time range, unknown keys."""
     names = Metadata.load(metadata) if metadata else None
-    report = run_with_progress(quiet, lambda bar: inspect(input, engine=engine, layout=layout, names=names, progress=bar))
+    report = run_with_progress(quiet, lambda bar: inspect(input, engine=engine, input_layout=input_layout, names=names, progress=bar))
     click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if as_json else render(report))

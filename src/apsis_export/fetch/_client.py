@@ -17,17 +17,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import quote, urlsplit
 
 import orjson
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError
 
-from .._convert import ConvertSummary, Progress, convert
-from .._engines import DEFAULT_ENGINE
-from .._metadata import Metadata
-from .._shape import AUTO
+from .._convert import ConvertSummary, convert
 from .._source import Source
 from ._auth import Secret, jwt_expiry
 from ._body import ExportStream, SavedBody, _reason
@@ -245,27 +242,21 @@ class Client:
         out_dir: str | os.PathLike[str],
         *,
         save: str | os.PathLike[str] | None = None,
-        format: str = "parquet",
-        tables: Iterable[str] | None = None,
-        engine: str = DEFAULT_ENGINE,
-        layout: str = AUTO,
-        dedupe: bool = False,
-        names: Metadata | None = None,
-        jobs: int | None = 1,
-        progress: Callable[[Progress], None] | None = None,
+        **options: Any,
     ) -> ConvertSummary:
         """Convert an export while it downloads: same contract as :func:`apsis_export.convert`.
 
         ``export`` is a poll URL, or a request to send first (see :meth:`request_export`).
-        ``save`` also keeps the body, as :meth:`download` does. A cut body restarts the
-        download and the conversion (whose outputs were discarded) from the poll URL.
+        ``options`` are :func:`~apsis_export.convert`'s keyword arguments (format, tables,
+        names, jobs, progress...). ``save`` also keeps the body, as :meth:`download` does.
+        A cut body restarts the download and the conversion (whose outputs were
+        discarded) from the poll URL.
         """
         poll_url = export if isinstance(export, str) else self.request_export(export)
 
         def job(body, stream: ExportStream) -> ConvertSummary:
             source = Source(body, name=poll_url, total_bytes=stream.content_length, closer=ExitStack())
-            return convert(source, out_dir, format=format, tables=tables, engine=engine, layout=layout,
-                           dedupe=dedupe, names=names, jobs=jobs, progress=progress)
+            return convert(source, out_dir, **options)
 
         return self._restarting(poll_url, job, save)
 
