@@ -94,7 +94,8 @@ def test_debug_shows_the_traceback(tmp_path):
     [
         ["convert", "missing.json", "--out", "x"],
         ["convert", str(SAMPLE_DATA / "tiny.json")],
-        ["convert", str(SAMPLE_DATA / "tiny.json"), "--out", "x", "--tables", "profiles"],
+        ["convert", str(SAMPLE_DATA / "tiny.json"), "--out", "x", "--tables", "people"],
+        ["convert", "-", "--out", "x", "--layout", "wide"],
         ["convert", str(SAMPLE_DATA / "tiny.json"), "--out", "x", "--to", "xlsx"],
         ["convert", str(SAMPLE_DATA / "tiny.json"), "--out", "x", "--input-layout", "sideways"],
         ["frobnicate"],

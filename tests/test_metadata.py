@@ -71,8 +71,10 @@ def test_bad_metadata_file(tmp_path, content, message):
 def test_convert_with_names_adds_typed_name_columns(tmp_path):
     summary = apsis_export.convert(SAMPLE_DATA / "tiny.json", tmp_path, names=sample_metadata())
     attributes = pq.read_table(tmp_path / "attributes.parquet")
-    assert attributes.schema.names[-4:] == ["section_name", "attribute_name", "is_tag", "declared_type"]
-    assert str(attributes.schema.field("is_tag").type) == "bool"
+    assert attributes.schema.names[5:] == ["section_name", "attribute_name", "is_tag", "declared_type", "value_boolean",
+                                           "value_integer", "value_decimal", "value_date", "value_timestamp"]
+    assert [str(attributes.schema.field(n).type) for n in ("is_tag", "value_integer", "value_decimal", "value_date")] == \
+        ["bool", "int64", "decimal128(38, 10)", "date32[day]"]
     rows = {r["attribute_id"]: r for r in attributes.to_pylist() if r["profile_key"] == "anna@example.com"}
     assert (rows["10452"]["attribute_name"], rows["10452"]["is_tag"], rows["10452"]["declared_type"]) == ("Email", False, "text")
     assert (rows["com.apsis1.tags.vip"]["attribute_name"], rows["com.apsis1.tags.vip"]["is_tag"]) == ("VIP", True)
@@ -81,13 +83,29 @@ def test_convert_with_names_adds_typed_name_columns(tmp_path):
     assert [(e["type_id"], e["type_name"]) for e in events] == [("4381", "Link click"), ("4381", "Link click"), ("4390", None)]
     # Unknown: 8 attribute IDs (10453, 10456-10462) and the event type 4390.
     assert summary.unknown_ids == 9 and "9 IDs not in the metadata" in str(summary)
+    # Age is declared a number: 42 gets its int64 column; the 30-digit version does not fit
+    # int64, stays null there (the text value is kept) and is counted.
+    assert (rows["10454"]["value"], rows["10454"]["value_integer"]) == ("42", 42)
+    assert (rows["10455"]["value_integer"], rows["10455"]["value"]) == (None, "123456789012345678901234567890")
+    assert rows["10452"]["value_integer"] is None and rows["10452"]["value"].startswith("Zoë")
+    assert summary.type_mismatches == 1 and "1 values did not fit" in str(summary)
+
+
+def test_strict_types_fail_on_a_value_that_does_not_fit(tmp_path):
+    with pytest.raises(apsis_export.InputError, match=r"value '123456789012345678901234567890' of attribute '10455'.*"
+                                                       r"is not a number.*in profile 'anna@example.com'"):
+        apsis_export.convert(SAMPLE_DATA / "tiny.json", tmp_path, names=sample_metadata(), strict_types=True)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_names_in_csv_are_text(tmp_path):
     apsis_export.convert(SAMPLE_DATA / "tiny.json", tmp_path, format="csv", names=sample_metadata(), tables=["attributes"])
     header, first = (tmp_path / "attributes.csv").read_text(encoding="utf-8").splitlines()[:2]
-    assert header.endswith(',"section_name","attribute_name","is_tag","declared_type"')
-    assert first.endswith(',"Europe","Email",false,"text"')
+    assert header.endswith(',"section_name","attribute_name","is_tag","declared_type","value_boolean","value_integer",'
+                           '"value_decimal","value_date","value_timestamp"')
+    assert first.endswith(',"Europe","Email",false,"text",,,,,')
+    age = next(line for line in (tmp_path / "attributes.csv").read_text(encoding="utf-8").splitlines() if '"10454"' in line)
+    assert age.endswith(',"Age",false,"number",,42,,,')
 
 
 @pytest.fixture

@@ -16,15 +16,21 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from ._engines import DEFAULT_ENGINE, get_engine
 from ._progress import Progress, ProgressTicker
-from ._errors import SinkError
+from ._errors import OptionsError, SinkError
 from ._records import Event, Profile, Record
 from ._metadata import Metadata, Namer
 from ._schema import NAMED_TABLES, TABLES, Table
 from ._shape import AUTO, check_layout
 from ._source import Source, SourceLike, open_source
+from ._wide import PROFILES, WideRows, WideSchema
 from .sinks import Sink, get_sink
 
-DEFAULT_TABLES = ("attributes", "events")
+#: Tables written when none are named, per layout: long (one row per attribute) or
+#: wide (one row per profile and section, a column per attribute).
+LAYOUTS = {"long": ("attributes", "events"), "wide": (PROFILES, "events")}
+DEFAULT_TABLES = LAYOUTS["long"]
+#: Every table a conversion can write ("events" becomes one table per type with split_events).
+TABLE_NAMES = (*TABLES, PROFILES)
 #: Records per table handed to a sink at once.
 BATCH_ROWS = 16 * 1024
 
@@ -39,6 +45,7 @@ class ConvertSummary:
     rows: dict[str, int] = field(default_factory=dict)
     extras: int = 0  # keys the format doc does not name (rows of the extras table)
     duplicate_events: int = 0  # events dropped by dedupe_events
+    type_mismatches: int = 0  # values that did not fit their column's type (left null)
     unknown_ids: int = 0  # with names: distinct section/attribute/event IDs the metadata does not define
     bytes_read: int = 0
     bytes_json: int = 0
@@ -55,12 +62,14 @@ class ConvertSummary:
         return self.bytes_json / self.seconds / 1e6 if self.seconds > 0 else 0.0
 
     def __str__(self) -> str:
-        rows = ", ".join(f"{n:,} {t}" for t, n in self.rows.items())
+        rows = ", ".join(f"{n:,} {'profile+section rows' if t == PROFILES else t}" for t, n in self.rows.items())
         parts = [f"{self.profiles:,} profiles", rows or "no rows", f"{self.extras:,} unknown keys"]
         if self.duplicate_events:
             parts.append(f"{self.duplicate_events:,} duplicate events dropped")
         if self.unknown_ids:
             parts.append(f"warning: {self.unknown_ids:,} IDs not in the metadata (left unnamed)")
+        if self.type_mismatches:
+            parts.append(f"warning: {self.type_mismatches:,} values did not fit their column's type (left null)")
         parts.append(f"{self.seconds:.2f} s, {self.mb_per_s:.1f} MB/s")
         return "; ".join(parts)
 
@@ -116,6 +125,10 @@ def convert(
     tables: Iterable[str] | None = None,
     engine: str = DEFAULT_ENGINE,
     input_layout: str = AUTO,
+    layout: str = "long",
+    split_events: bool = False,
+    schema: WideSchema | None = None,
+    strict_types: bool = False,
     dedupe: bool = False,
     names: Metadata | None = None,
     jobs: int | None = 1,
@@ -123,37 +136,55 @@ def convert(
 ) -> ConvertSummary:
     """Convert an export into one file per table in ``out_dir``; return the summary.
 
-    ``tables`` defaults to attributes and events, plus extras when unknown keys
-    occur; tables asked for explicitly always get a file, even when empty. With
-    ``names``, the attributes and events tables get name columns from that
-    metadata. ``jobs`` > 1 (None: one per core) decodes, maps and encodes
-    profiles in that many worker processes (fast engine, built-in formats);
-    the files hold the same rows in the same order. On any error every output is
-    discarded and the error is raised: no partial files.
+    ``layout`` "long" writes the attributes table (one row per attribute), "wide"
+    the profiles table (one row per profile and section, a typed column per
+    attribute, a boolean column per tag); both write events. ``tables`` names the
+    tables instead (from ``TABLE_NAMES``); by default extras are added when unknown
+    keys occur, and tables asked for explicitly always get a file, even when empty.
+    ``split_events`` writes one ``events_<type>`` table per event type with the
+    ``data`` fields as typed columns. The wide columns come from ``schema``, else
+    from ``names`` (every attribute the metadata defines), else from a first pass
+    over the file (as do the split events' fields): that needs a path, not a stream.
+    With ``names``, tables get name columns and attribute values their declared
+    type. A value that does not fit its column's type is left null and counted,
+    or raises InputError with ``strict_types``.
+    ``jobs`` > 1 (None: one per core) decodes, maps and encodes profiles in that
+    many worker processes (fast engine, built-in formats); the files hold the same
+    rows in the same order. On any error every output is discarded and the error
+    is raised: no partial files.
     """
     check_layout(input_layout)
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
     factory = get_sink(format)
     parser = get_engine(engine)
     explicit = tables is not None
-    wanted = list(dict.fromkeys(tables)) if explicit else list(DEFAULT_TABLES)
-    unknown = [t for t in wanted if t not in TABLES]
+    wanted = list(dict.fromkeys(tables)) if explicit else list(LAYOUTS[layout])
+    unknown = [t for t in wanted if t not in TABLE_NAMES]
     if unknown:
-        raise ValueError(f"unknown table {unknown[0]!r}; tables are {', '.join(TABLES)}")
+        raise ValueError(f"unknown table {unknown[0]!r}; tables are {', '.join(TABLE_NAMES)}")
+    split_events = split_events and "events" in wanted
+    if schema is None and (PROFILES in wanted or split_events):
+        if names is not None and not split_events:
+            schema = WideSchema.from_metadata(names)
+        else:
+            schema = discover(source, engine=engine, input_layout=input_layout, names=names, progress=progress)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SinkError(f"cannot create output directory {out}: {exc.strerror or exc}") from None
 
-    plan = Plan(format, tuple(wanted), "extras" in wanted or not explicit, dedupe, names is not None)
-    summary = ConvertSummary(format=format, engine=parser.name, rows={t: 0 for t in wanted})
-    collector = Collector(plan, Namer(names) if names is not None else None)
+    plan = Plan(format, tuple(wanted), "extras" in wanted or not explicit, dedupe, names is not None,
+                schema, split_events, strict_types)
+    summary = ConvertSummary(format=format, engine=parser.name, rows={t: 0 for t in plan.outputs})
+    collector = Collector(plan, names)
     run = _Run(out, factory, plan, summary)
     workers = (os.cpu_count() or 1) if jobs is None else jobs
     start = time.perf_counter()
     with _gc_paused():
         try:
-            for name in wanted:
+            for name in plan.outputs:
                 run.sink(name)
             with open_source(source) as src:
                 ticker = ProgressTicker(progress, src)
@@ -177,6 +208,25 @@ def convert(
     summary.unknown_ids = len(collector.namer.unknown) if collector.namer else 0
     summary.outputs = dict(run.paths)
     return summary
+
+
+def discover(
+    source: SourceLike,
+    *,
+    engine: str = DEFAULT_ENGINE,
+    input_layout: str = AUTO,
+    names: Metadata | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> WideSchema:
+    """The wide layout's columns and the split events' fields, from a first pass over
+    a file (see :meth:`WideSchema.from_report`); ``source`` must be a path."""
+    if not isinstance(source, (str, os.PathLike)) or str(source) == "-":
+        raise OptionsError("the wide layout and split events need their columns before writing: from a first "
+                           "pass over a file (a path, not stdin or a stream), or for the wide layout alone "
+                           "from metadata (--names / names=) or a schema")
+    from ._inspect import inspect
+
+    return WideSchema.from_report(inspect(source, engine=engine, input_layout=input_layout, progress=progress), names)
 
 
 def _encodes_elsewhere(factory) -> bool:
@@ -208,8 +258,25 @@ class Plan:
     write_extras: bool  # the extras table is written (asked for, or tables left to their default)
     dedupe: bool
     named: bool
+    schema: WideSchema | None = None  # columns of the profiles and split events tables
+    split_events: bool = False
+    strict_types: bool = False
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The tables asked for, with events split into one table per type when asked."""
+        if not self.split_events:
+            return self.tables
+        out: list[str] = []
+        for name in self.tables:
+            out += [t.name for t in self.schema.event_tables] if name == "events" else [name]
+        return tuple(out)
 
     def table(self, name: str) -> Table:
+        if name == PROFILES:
+            return self.schema.profiles_table(self.named)
+        if self.split_events and name not in TABLES:
+            return self.schema.event_table(name, self.named)
         return (NAMED_TABLES if self.named else TABLES)[name]
 
 
@@ -217,13 +284,22 @@ class Collector:
     """Per-profile work shared by the main process and --jobs workers: dedupe,
     names, counts, and the records waiting for each table."""
 
-    def __init__(self, plan: Plan, namer: Namer | None):
+    def __init__(self, plan: Plan, names: Metadata | None):
         self.plan = plan
-        self.namer = namer
-        self.records: dict[str, list[Record]] = {name: [] for name in plan.tables}
+        self.namer = Namer(names, strict=plan.strict_types) if names is not None else None
+        self.wide = WideRows(plan.schema, self.namer, strict=plan.strict_types) if plan.schema is not None else None
+        self.records: dict[str, list[Record]] = {name: [] for name in plan.outputs}
         if plan.write_extras:
             self.records.setdefault("extras", [])
         self.profiles = self.extras = self.duplicates = 0
+
+    def take_mismatches(self) -> int:
+        """Values that did not fit their column's type since the last call."""
+        count = 0
+        for counter in (self.namer, self.wide):
+            if counter is not None:
+                count, counter.mismatches = count + counter.mismatches, 0
+        return count
 
     def add(self, profile: Profile) -> None:
         records, namer = self.records, self.namer
@@ -235,7 +311,12 @@ class Collector:
             self.duplicates += dropped
         if profile.attributes and "attributes" in records:
             records["attributes"].extend(namer.attributes(profile.attributes) if namer else profile.attributes)
-        if events and "events" in records:
+        if PROFILES in records and profile.key is not None:
+            records[PROFILES].extend(self.wide.profiles(profile))
+        if events and self.plan.split_events:
+            for name, row in self.wide.events(events):
+                records[name].append(row)
+        elif events and "events" in records:
             records["events"].extend(namer.events(events) if namer else events)
         if profile.extras:
             self.extras += len(profile.extras)
@@ -275,6 +356,7 @@ class _Run:
         summary.profiles += collector.profiles
         summary.extras += collector.extras
         summary.duplicate_events += collector.duplicates
+        summary.type_mismatches += collector.take_mismatches()
         collector.profiles = collector.extras = collector.duplicates = 0
 
     def write(self, collector: Collector, *, full_only: bool = False) -> None:

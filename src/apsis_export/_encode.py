@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import date as _date
 from decimal import Decimal
 from typing import Any, Sequence
 
@@ -16,6 +17,7 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} as JSON")
 
 
+_EPOCH_DAY = _date(1970, 1, 1).toordinal()
 _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
 
 
@@ -57,6 +59,16 @@ def value_text(value: Any) -> str | None:
     if kind is int or kind is Decimal:
         return str(value)
     return json_bytes(value).decode()
+
+
+def iso_date(days: int | None) -> str | None:
+    """Days since the epoch as an ISO 8601 date: 2024-05-01."""
+    return None if days is None else _date.fromordinal(_EPOCH_DAY + days).isoformat()
+
+
+def decimal_text(value: Decimal | None) -> str | None:
+    """An exact decimal with the digits as written."""
+    return None if value is None else str(value)
 
 
 def iso_millis(ms: int | None) -> str | None:

@@ -31,3 +31,9 @@ class InputError(ApsisExportError):
 
 class SinkError(ApsisExportError):
     """A sink could not be found, opened or written."""
+
+
+class OptionsError(ApsisExportError, ValueError):
+    """Options that cannot work together on this input (the CLI's usage error, exit 2)."""
+
+    exit_code = 2

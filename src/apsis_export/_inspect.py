@@ -17,7 +17,10 @@ from ._metadata import Metadata
 from ._engines import DEFAULT_ENGINE, get_engine
 from ._progress import Progress, ProgressTicker
 from ._shape import AUTO, check_layout
+from ._schema import DECIMAL
 from ._source import Source, SourceLike, open_source
+from ._types import ValueStats
+from ._wide import flatten
 
 
 @dataclass
@@ -28,6 +31,7 @@ class AttributeStats:
     attribute_id: str
     profiles: int = 0
     value_types: Counter = field(default_factory=Counter)
+    values: ValueStats = field(default_factory=ValueStats)  # the type its values fit (see _types.py)
 
     @property
     def always_null(self) -> bool:
@@ -49,6 +53,8 @@ class EventTypeStats:
     last_created_at: int | None = None
     first_source_event_time: int | None = None
     last_source_event_time: int | None = None
+    #: Every leaf path of the events' ``data`` (see _wide.flatten) and the type its values fit.
+    fields: dict[tuple[str, ...], ValueStats] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,20 +108,30 @@ class InspectReport:
             "sections": [{"section_id": s, **self._names(section=s), "profiles": n} for s, n in self.sections.items()],
             "attributes": [
                 {"section_id": a.section_id, "attribute_id": a.attribute_id, **self._names(attribute=a),
-                 "profiles": a.profiles, "always_null": a.always_null, "value_types": dict(a.value_types)}
+                 "profiles": a.profiles, "always_null": a.always_null, "value_types": dict(a.value_types),
+                 "type": _type_name(a.values)}
                 for a in self.attributes.values()
             ],
             "events": [
                 {"section_id": e.section_id, "type_id": e.type_id, **self._names(event=e), "events": e.events, "profiles": e.profiles,
                  "duplicates": e.duplicates, "unknown_source_time": e.unknown_source_time,
                  "created_at": {"first": iso_millis(e.first_created_at), "last": iso_millis(e.last_created_at)},
-                 "source_event_time": {"first": iso_millis(e.first_source_event_time), "last": iso_millis(e.last_source_event_time)}}
+                 "source_event_time": {"first": iso_millis(e.first_source_event_time), "last": iso_millis(e.last_source_event_time)},
+                 "fields": [{"field": ".".join(("data", *path)), "type": _type_name(values)} for path, values in e.fields.items()]}
                 for e in self.events.values()
             ],
             "unknown_keys": [{"key": k, "count": n} for k, n in self.unknown_keys.items()],
             "bytes_json": self.bytes_json,
             "seconds": round(self.seconds, 3),
         }
+
+
+def _type_name(values: ValueStats) -> str | None:
+    """The discovered type as shown: kind, with the scale of a decimal; None when only nulls were seen."""
+    if not values.any_value:
+        return None
+    kind, scale = values.kind()
+    return f"{kind}({scale})" if kind == DECIMAL else kind
 
 
 _EVENT_INDEX = re.compile(r"^/events/\d+/")
@@ -157,6 +173,7 @@ def inspect(
                 stats = report.attributes.get(key) or report.attributes.setdefault(key, AttributeStats(*key))
                 stats.profiles += 1
                 stats.value_types[attribute.value_type] += 1
+                stats.values.add(attribute.value)
             _count_events(report, profile.events)
             rows += len(profile.attributes) + len(profile.events)
             ticker.tick(report.profiles, rows)
@@ -181,6 +198,12 @@ def _count_events(report: InspectReport, events) -> None:
             if cid in seen_ids:
                 stats.duplicates += 1
             seen_ids.add(cid)
+        fields = stats.fields
+        for path, value in flatten(event.data):
+            values = fields.get(path)
+            if values is None:
+                values = fields[path] = ValueStats()
+            values.add(value)
         created, source_time = event.created_at, event.source_event_time
         if created is not None:
             if stats.first_created_at is None or created < stats.first_created_at:

@@ -18,8 +18,11 @@ from typing import Any, Iterable
 
 import orjson
 
-from ._errors import ApsisExportError
+from ._encode import value_text
+from ._errors import ApsisExportError, InputError
 from ._records import Attribute, Event, NamedAttribute, NamedEvent
+from ._schema import BOOLEAN, DATE, DECIMAL, INTEGER, TIMESTAMP
+from ._types import Mismatch, converter, declared_kind
 
 FILE_FORMAT = "apsis-export metadata 1"
 _KINDS = ("attributes", "tags", "events")
@@ -39,9 +42,11 @@ class Definition:
     discriminator: str | None
     section: str | None = None  # the section's discriminator (None for a section)
     declared_type: str | None = None  # attributes: text, boolean, date, timestamp, number, decimal...
+    ids: tuple[str, ...] = ()  # every ID it may be known by (see id_forms)
+    section_ids: tuple[str, ...] = ()  # every ID of its section
 
 
-def _ids(item: dict[str, Any]) -> list[str]:
+def id_forms(item: dict[str, Any]) -> list[str]:
     """Every ID an item may be known by: discriminator, ID and version IDs, as text."""
     ids = [item.get("discriminator"), item.get("id")]
     ids += [v.get("id") for v in item.get("versions") or () if isinstance(v, dict)]
@@ -56,18 +61,25 @@ class Metadata:
         self._sections: dict[str, Definition] = {}
         self._items: dict[str, dict[str, Definition | None]] = {"attribute": {}, "tag": {}, "event": {}}
         self._scoped: dict[tuple[str, str, str], Definition] = {}
+        #: Every attribute and tag definition, in the order the sections list them.
+        self.attributes_and_tags: list[Definition] = []
         for section in sections:
             if not isinstance(section, dict):
                 raise MetadataError(f"a section must be a JSON object, found {type(section).__name__}")
-            defn = Definition("section", section.get("name"), section.get("discriminator"))
-            for key in _ids(section):
+            section_ids = tuple(id_forms(section))
+            defn = Definition("section", section.get("name"), section.get("discriminator"), ids=section_ids)
+            for key in section_ids:
                 self._sections[key] = defn
             for plural in _KINDS:
                 kind = plural[:-1]
                 for item in section.get(plural) or ():
                     declared = next((str(item[f]).lower() for f in _TYPE_FIELDS if item.get(f)), None) if kind == "attribute" else None
-                    item_defn = Definition(kind, item.get("name"), item.get("discriminator"), defn.discriminator, declared)
-                    for key in _ids(item):
+                    ids = tuple(id_forms(item))
+                    item_defn = Definition(kind, item.get("name"), item.get("discriminator"), defn.discriminator, declared,
+                                           ids, section_ids)
+                    if kind != "event" and ids:
+                        self.attributes_and_tags.append(item_defn)
+                    for key in ids:
                         self._scoped[(kind, defn.discriminator or "", key)] = item_defn
                         index = self._items[kind]
                         index[key] = item_defn if index.get(key, item_defn) == item_defn else None  # None: ambiguous
@@ -143,16 +155,27 @@ class Metadata:
         return {"sections": len(self.raw), **{k: sum(len(s.get(k) or ()) for s in self.raw) for k in _KINDS}}
 
 
-class Namer:
-    """Adds names from metadata to records, and remembers the IDs it could not name."""
+#: The NamedAttribute field that holds a value converted to each declared kind.
+_TYPED_FIELD = {BOOLEAN: 0, INTEGER: 1, DECIMAL: 2, DATE: 3, TIMESTAMP: 4}
 
-    def __init__(self, metadata: Metadata):
+
+class Namer:
+    """Adds names (and values converted to their declared type) from metadata to records,
+    and remembers the IDs it could not name and counts the values that did not convert.
+
+    ``strict``: a value that does not fit its declared type raises InputError
+    instead of being counted (its typed column stays null either way).
+    """
+
+    def __init__(self, metadata: Metadata, *, strict: bool = False):
         self.metadata = metadata
+        self.strict = strict
         self.unknown: set[tuple[str, str]] = set()  # (kind, id) the metadata does not define
+        self.mismatches = 0  # values that did not fit their declared type
         self._attributes: dict[tuple[str, str], tuple] = {}
         self._events: dict[tuple[str, str], tuple] = {}
 
-    def _section_name(self, section_id: str) -> str | None:
+    def section_name(self, section_id: str) -> str | None:
         section = self.metadata.section(section_id)
         if section is None:
             self.unknown.add(("section", section_id))
@@ -162,28 +185,50 @@ class Namer:
         out = []
         for r in records:
             key = (r.section_id, r.attribute_id)
-            names = self._attributes.get(key)
-            if names is None:
+            found = self._attributes.get(key)
+            if found is None:
                 defn = self.metadata.attribute(*key)
                 if defn is None:
                     self.unknown.add(("attribute", r.attribute_id))
-                    names = (self._section_name(r.section_id), None, None, None)
+                    found = ((self.section_name(r.section_id), None, None, None), None, None)
                 else:
-                    names = (self._section_name(r.section_id), defn.name, defn.kind == "tag", defn.declared_type)
-                self._attributes[key] = names
-            out.append(NamedAttribute(r.profile_key, r.section_id, r.attribute_id, r.value, r.value_type, *names))
+                    names = (self.section_name(r.section_id), defn.name, defn.kind == "tag", defn.declared_type)
+                    kind, scale = declared_kind(defn.declared_type)
+                    slot = _TYPED_FIELD.get(kind) if defn.kind == "attribute" else None
+                    found = (names, slot, converter(kind, scale) if slot is not None else None)
+                self._attributes[key] = found
+            names, slot, convert = found
+            typed = [None] * 5
+            if slot is not None and r.value is not None:
+                typed[slot] = self.typed(convert, r, names[3])
+            out.append(NamedAttribute(r.profile_key, r.section_id, r.attribute_id, r.value, r.value_type, *names, *typed))
         return out
 
+    def typed(self, convert, record: Attribute, declared: str | None):
+        """``record.value`` converted, or None (counted, or InputError when strict) if it does not fit."""
+        try:
+            return convert(record.value)
+        except Mismatch:
+            if self.strict:
+                raise InputError(
+                    f"value {value_text(record.value)!r} of attribute {record.attribute_id!r} "
+                    f"(section {record.section_id!r}) is not a {declared or 'value of its type'}",
+                    profile_key=record.profile_key,
+                ) from None
+            self.mismatches += 1
+            return None
+
+    def event_names(self, section_id: str, type_id: str) -> tuple[str | None, str | None]:
+        """``(section_name, type_name)`` of an event."""
+        key = (section_id, type_id)
+        names = self._events.get(key)
+        if names is None:
+            defn = self.metadata.event_type(*key)
+            if defn is None:
+                self.unknown.add(("event", type_id))
+            names = self._events[key] = (self.section_name(section_id), defn.name if defn else None)
+        return names
+
     def events(self, records: Iterable[Event]) -> list[NamedEvent]:
-        out = []
-        for r in records:
-            key = (r.section_id, r.type_id)
-            names = self._events.get(key)
-            if names is None:
-                defn = self.metadata.event_type(*key)
-                if defn is None:
-                    self.unknown.add(("event", r.type_id))
-                names = self._events[key] = (self._section_name(r.section_id), defn.name if defn else None)
-            out.append(NamedEvent(r.profile_key, r.section_id, r.correlation_id, r.type_id, r.source_event_time,
-                                  r.created_at, r.data, *names))
-        return out
+        return [NamedEvent(r.profile_key, r.section_id, r.correlation_id, r.type_id, r.source_event_time,
+                           r.created_at, r.data, *self.event_names(r.section_id, r.type_id)) for r in records]

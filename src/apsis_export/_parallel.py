@@ -19,7 +19,7 @@ from typing import Any
 from ._convert import Collector, Plan, _Run
 from ._engines._fast import FastEngine, ResumeExact, Unit, UnitStream
 from ._errors import InputError
-from ._metadata import Metadata, Namer
+from ._metadata import Metadata
 from ._progress import ProgressTicker
 from ._shape import profile_records
 from ._source import Source
@@ -35,6 +35,7 @@ class _Result:
     profiles: int
     extras: int
     duplicates: int
+    mismatches: int = 0
     unknown: set = field(default_factory=set)
     last_key: str | None = None  # key of the last member mapped
     stopped_at: int | None = None  # a member only the exact engine may read
@@ -49,13 +50,13 @@ def _start(plan: Plan, metadata: list | None) -> None:
     factory = get_sink(plan.format)
     _worker["plan"] = plan
     _worker["metadata"] = Metadata(metadata) if metadata is not None else None
-    _worker["encoders"] = {name: factory.encoder(plan.table(name)) for name in (*plan.tables, "extras")}
+    _worker["encoders"] = {name: factory.encoder(plan.table(name)) for name in (*plan.outputs, "extras")}
 
 
 def _work(unit: Unit) -> _Result:
     """Decode, map, dedupe, name and encode every member of a unit, as the main process would."""
     metadata = _worker["metadata"]
-    collector = Collector(_worker["plan"], Namer(metadata) if metadata is not None else None)
+    collector = Collector(_worker["plan"], metadata)
     result = _Result({}, 0, 0, 0)
     for index, (_, end, _) in enumerate(unit.members):
         decoded = unit.decode(index)
@@ -73,6 +74,7 @@ def _work(unit: Unit) -> _Result:
     encoders = _worker["encoders"]
     result.payloads = {name: (encoders[name](records), len(records)) for name, records in collector.take()}
     result.profiles, result.extras, result.duplicates = collector.profiles, collector.extras, collector.duplicates
+    result.mismatches = collector.take_mismatches()
     result.unknown = collector.namer.unknown if collector.namer else set()
     return result
 
@@ -98,6 +100,7 @@ def convert_in_parallel(src: Source, layout: str, jobs: int, plan: Plan, names: 
         summary.profiles += result.profiles
         summary.extras += result.extras
         summary.duplicate_events += result.duplicates
+        summary.type_mismatches += result.mismatches
         if collector.namer is not None:
             collector.namer.unknown |= result.unknown
         for name, (payload, rows) in result.payloads.items():

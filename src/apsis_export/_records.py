@@ -68,6 +68,12 @@ class NamedAttribute(Attribute):
     attribute_name: str | None = None
     is_tag: bool | None = None  # from the metadata, not inferred from a null value
     declared_type: str | None = None
+    #: The value converted to its declared type (None unless declared so and convertible).
+    value_boolean: bool | None = None
+    value_integer: int | None = None
+    value_decimal: Decimal | None = None
+    value_date: int | None = None  # days since the Unix epoch
+    value_timestamp: int | None = None  # milliseconds since the Unix epoch
 
 
 @dataclass(slots=True)

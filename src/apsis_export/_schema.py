@@ -14,12 +14,20 @@ VALUE = "value"  # an attribute value: native in JSONL, text elsewhere (strings 
 JSON = "json"  # any JSON value: native in JSONL, compact JSON text elsewhere
 TIMESTAMP = "timestamp"  # ms since epoch: timestamp[ms, UTC] in Parquet, ISO 8601 text elsewhere
 BOOLEAN = "boolean"  # true/false or null: bool in Parquet and JSONL, true/false text in CSV
+# Typed values (see _types.py): what an attribute or event-data field is converted to.
+INTEGER = "integer"  # int64
+DECIMAL = "decimal"  # exact decimal: decimal128(38, Column.scale) in Parquet, digits as written elsewhere
+DATE = "date"  # days since epoch: date32 in Parquet, YYYY-MM-DD text elsewhere
+
+#: Digits after the point of a *declared* decimal attribute (discovered ones keep the most seen).
+DECLARED_DECIMAL_SCALE = 10
 
 
 @dataclass(frozen=True)
 class Column:
     name: str
     kind: str
+    scale: int = 0  # digits after the point, for DECIMAL columns
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,9 @@ class Table:
 
     name: str
     columns: tuple[Column, ...]
+    #: Rows are tuples of values in column order (tables whose columns depend on the data:
+    #: profiles, events_<type>), rather than records whose attributes are the column names.
+    tuple_rows: bool = False
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -75,6 +86,12 @@ NAMED_TABLES: dict[str, Table] = {
         Column("attribute_name", STRING),
         Column("is_tag", BOOLEAN),
         Column("declared_type", STRING),
+        # The value converted to its declared type, in the column of that type (see _types.py).
+        Column("value_boolean", BOOLEAN),
+        Column("value_integer", INTEGER),
+        Column("value_decimal", DECIMAL, scale=DECLARED_DECIMAL_SCALE),
+        Column("value_date", DATE),
+        Column("value_timestamp", TIMESTAMP),
     )),
     "events": Table("events", EVENTS.columns + (Column("section_name", STRING), Column("type_name", STRING))),
     "extras": EXTRAS,

@@ -9,11 +9,11 @@ from functools import partial, wraps
 
 import click
 
-from .._convert import DEFAULT_TABLES, Progress
+from .._convert import LAYOUTS as OUTPUT_LAYOUTS
+from .._convert import TABLE_NAMES, Progress
 from .._engines import DEFAULT_ENGINE, ENGINE_NAMES
 from .._errors import ApsisExportError
 from .._metadata import Metadata
-from .._schema import TABLES
 from .._shape import LAYOUTS
 from ..sinks import sink_names
 
@@ -89,7 +89,8 @@ def convert_options(command=None, *, out_required: bool = True):
     """The options that choose what a conversion writes: shared by every command that converts.
 
     The command receives ``convert_kwargs``: the keyword arguments for
-    :func:`apsis_export.convert` (format, out_dir, tables, engine, input_layout, dedupe, jobs),
+    :func:`apsis_export.convert` (format, out_dir, tables, layout, split_events, strict_types,
+    engine, input_layout, dedupe, jobs),
     and ``names`` / ``metadata`` to resolve with :func:`load_names`.
     Use as ``@convert_options``, or ``@convert_options(out_required=False)`` where
     converting is optional (``out_dir`` is then None without ``--out``).
@@ -98,16 +99,18 @@ def convert_options(command=None, *, out_required: bool = True):
         return partial(convert_options, out_required=out_required)
 
     @wraps(command)
-    def wrapper(*args, format, out_dir, tables, dedupe_events, input_layout, engine, jobs, **kwargs):
+    def wrapper(*args, format, out_dir, tables, layout, split_events, strict_types, dedupe_events, input_layout,
+                engine, jobs, **kwargs):
         table_list = None
         if tables is not None:
             table_list = [t.strip() for t in tables.split(",") if t.strip()]
-            if not table_list or any(t not in TABLES for t in table_list):
-                raise click.BadParameter(f"choose from {', '.join(TABLES)}", param_hint="--tables")
+            if not table_list or any(t not in TABLE_NAMES for t in table_list):
+                raise click.BadParameter(f"choose from {', '.join(TABLE_NAMES)}", param_hint="--tables")
         if format not in sink_names():
             raise click.BadParameter(f"choose from {', '.join(sink_names())}", param_hint="--to")
-        convert_kwargs = dict(format=format, out_dir=out_dir, tables=table_list, engine=engine, input_layout=input_layout,
-                              dedupe=dedupe_events, jobs=jobs)
+        convert_kwargs = dict(format=format, out_dir=out_dir, tables=table_list, layout=layout,
+                              split_events=split_events, strict_types=strict_types, engine=engine,
+                              input_layout=input_layout, dedupe=dedupe_events, jobs=jobs)
         return command(*args, convert_kwargs=convert_kwargs, **kwargs)
 
     options = [
@@ -115,9 +118,17 @@ def convert_options(command=None, *, out_required: bool = True):
                      help=f"Output format: {', '.join(sink_names())} (or a plugged-in sink)."),
         click.option("--out", "out_dir", required=out_required, type=click.Path(file_okay=False),
                      help="Directory for the tables (created if missing); one file per table."),
+        click.option("--layout", type=click.Choice(list(OUTPUT_LAYOUTS)), default="long", show_default=True,
+                     help="long: an attributes table, one row per attribute; wide: a profiles table, one row "
+                          "per profile and section with a typed column per attribute and tag."),
         click.option("--tables", default=None, metavar="LIST",
-                     help=f"Comma-separated tables from {','.join(TABLES)} "
-                          f"[default: {','.join(DEFAULT_TABLES)}, plus extras when unknown keys occur]."),
+                     help=f"Comma-separated tables from {','.join(TABLE_NAMES)} [default: "
+                          f"{' or '.join(','.join(t) for t in OUTPUT_LAYOUTS.values())} by --layout, "
+                          f"plus extras when unknown keys occur]."),
+        click.option("--split-events", is_flag=True,
+                     help="One events_<type> table per event type, the data fields as typed columns."),
+        click.option("--strict-types", is_flag=True,
+                     help="Fail on a value that does not fit its column's type (default: leave it null, count it)."),
         click.option("--dedupe-events", is_flag=True,
                      help="Drop events whose correlationId repeats within a profile+section."),
         click.option("--input-layout", type=click.Choice(LAYOUTS), default="auto", show_default=True,
@@ -128,7 +139,7 @@ def convert_options(command=None, *, out_required: bool = True):
                      help="Worker processes that decode and encode profiles (fast engine, built-in formats)."),
         click.option("--names", is_flag=True,
                      help="Add name columns (section_name, attribute_name, is_tag, declared_type, type_name) "
-                          "from metadata."),
+                          "and values typed as declared, from metadata; wide columns are named."),
         click.option("--metadata", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
                      help="Definitions for --names, saved by 'apsis-export metadata --save FILE'."),
     ]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from operator import attrgetter
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
 import pyarrow as pa
 
 from .._records import Record
-from .._schema import Table
+from .._schema import Column, Table
 
 #: Encodes a whole column at once (None: values kept as they are).
 ColumnEncoder = Optional[Callable[[Sequence[Any]], Sequence[Any]]]
@@ -22,22 +22,30 @@ def each(encode: Callable[[Any], Any]) -> Callable[[Sequence[Any]], list[Any]]:
 def make_columnizer(table: Table, encoders: dict[str, ColumnEncoder]) -> Callable[[Sequence[Record]], list[Sequence[Any]]]:
     """A function from a batch of records to one sequence per column, each column
     passed through ``encoders[column.kind]``."""
-    getter = attrgetter(*table.column_names)
+    getter = None if table.tuple_rows else attrgetter(*table.column_names)
     column_encoders = [encoders[c.kind] for c in table.columns]
 
     def columns(records: Sequence[Record]) -> list[Sequence[Any]]:
         if not records:
             return [() for _ in column_encoders]
-        raw = zip(*map(getter, records))
+        raw = zip(*records) if getter is None else zip(*map(getter, records))
         return [col if enc is None else enc(col) for enc, col in zip(column_encoders, raw)]
 
     return columns
 
 
-def make_batcher(table: Table, types: dict[str, pa.DataType], encoders: dict[str, ColumnEncoder]):
+#: The Arrow type of a column kind: a type, or a function of the column (decimals need its scale).
+ArrowType = Union[pa.DataType, Callable[[Column], pa.DataType]]
+
+
+def make_batcher(table: Table, types: dict[str, ArrowType], encoders: dict[str, ColumnEncoder]):
     """The Arrow schema of ``table`` (an Arrow type per column kind) and a function
     from a batch of records to a RecordBatch of that schema."""
-    schema = pa.schema([pa.field(c.name, types[c.kind]) for c in table.columns])
+    fields = []
+    for column in table.columns:
+        kind_type = types[column.kind]
+        fields.append(pa.field(column.name, kind_type if isinstance(kind_type, pa.DataType) else kind_type(column)))
+    schema = pa.schema(fields)
     columns = make_columnizer(table, encoders)
 
     def batch(records: Sequence[Record]) -> pa.RecordBatch:
@@ -52,7 +60,7 @@ class ArrowSink:
     ``encoders`` (per column kind) make the batches, here or in --jobs workers.
     Subclasses open their writer in ``_open`` after calling ``_open_batches()``."""
 
-    arrow_types: dict[str, pa.DataType]
+    arrow_types: dict[str, ArrowType]
     encoders: dict[str, ColumnEncoder]
 
     @classmethod

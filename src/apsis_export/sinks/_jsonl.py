@@ -12,9 +12,9 @@ from typing import Callable, Sequence
 
 import orjson
 
-from .._encode import iso_millis_column, json_bytes
+from .._encode import iso_date, iso_millis_column, json_bytes
 from .._records import Record
-from .._schema import BOOLEAN, JSON, STRING, TIMESTAMP, VALUE, Table
+from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE, Table
 from . import FileSink
 from ._columns import each, make_columnizer
 
@@ -26,6 +26,9 @@ _ENCODERS = {
     VALUE: each(json_bytes),  # numbers exact, whatever their size
     JSON: each(json_bytes),
     TIMESTAMP: lambda column: list(map(_dumps, iso_millis_column(column))),
+    INTEGER: each(_dumps),
+    DECIMAL: each(json_bytes),  # a number with the digits as written
+    DATE: each(lambda days: _dumps(iso_date(days))),
 }
 
 

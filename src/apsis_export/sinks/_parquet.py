@@ -12,14 +12,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._encode import json_text, value_text
-from .._schema import BOOLEAN, JSON, STRING, TIMESTAMP, VALUE
+from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE
+from .._types import DECIMAL_PRECISION
 from . import FileSink
 from ._columns import ArrowSink, each
 
 ROW_GROUP_ROWS = 128 * 1024
 
-_ARROW_TYPES = {BOOLEAN: pa.bool_(), STRING: pa.string(), VALUE: pa.string(), JSON: pa.string(), TIMESTAMP: pa.timestamp("ms", tz="UTC")}
-_ENCODERS = {BOOLEAN: None, STRING: None, VALUE: each(value_text), JSON: each(json_text), TIMESTAMP: None}
+_ARROW_TYPES = {
+    BOOLEAN: pa.bool_(), STRING: pa.string(), VALUE: pa.string(), JSON: pa.string(),
+    TIMESTAMP: pa.timestamp("ms", tz="UTC"), INTEGER: pa.int64(), DATE: pa.date32(),
+    DECIMAL: lambda column: pa.decimal128(DECIMAL_PRECISION, column.scale),
+}
+_ENCODERS = {BOOLEAN: None, STRING: None, VALUE: each(value_text), JSON: each(json_text), TIMESTAMP: None,
+             INTEGER: None, DATE: None, DECIMAL: None}
 
 
 class ParquetSink(ArrowSink, FileSink):

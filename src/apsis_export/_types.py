@@ -1,0 +1,210 @@
+"""Typed values: an attribute's declared type, a column's discovered type, and the
+conversion of a parsed JSON value to either.
+
+APSIS One declares an attribute as text, boolean, date (``YYYY-MM-DD``),
+timestamp, number or decimal number. The value in the export file is whatever
+JSON the API wrote (a string, a number, true/false); :func:`converter` turns it
+into the column's type or raises :class:`Mismatch`. The converted values are
+what every sink understands: ``bool``, ``int`` (int64), :class:`~decimal.Decimal`
+(digits kept), days since the epoch for dates, milliseconds since the epoch
+for timestamps, and text.
+
+Without metadata, :class:`ValueStats` discovers a type from the values seen:
+only JSON booleans make a boolean, only JSON numbers an integer or decimal,
+only strings a date, timestamp or text. A string never becomes a number (a
+postcode ``"01234"`` stays text).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+from decimal import Context, Decimal, Inexact, InvalidOperation
+from typing import Any, Callable
+
+from ._encode import value_text
+from ._schema import BOOLEAN, DATE, DECIMAL, DECLARED_DECIMAL_SCALE, INTEGER, STRING, TIMESTAMP
+
+#: Digits of a decimal column in Parquet (decimal128).
+DECIMAL_PRECISION = 38
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIMESTAMP_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:[Zz]|[+-][0-9]{2}:?[0-9]{2})?")
+
+#: Declared type names (lower case, as the metadata may spell them) → column kind.
+_DECLARED = {
+    "text": STRING, "string": STRING,
+    "boolean": BOOLEAN, "bool": BOOLEAN,
+    "number": INTEGER, "integer": INTEGER, "int": INTEGER, "long": INTEGER,
+    "decimal": DECIMAL, "decimal number": DECIMAL, "decimal_number": DECIMAL, "decimalnumber": DECIMAL,
+    "float": DECIMAL, "double": DECIMAL,
+    "date": DATE,
+    "timestamp": TIMESTAMP, "datetime": TIMESTAMP, "date_time": TIMESTAMP, "date time": TIMESTAMP,
+}
+
+
+class Mismatch(ValueError):
+    """A value that does not fit its column's type."""
+
+
+def declared_kind(declared_type: str | None) -> tuple[str, int]:
+    """The column kind and decimal scale for a declared attribute type; unknown or
+    missing types are text (every value fits)."""
+    kind = _DECLARED.get((declared_type or "").strip().lower(), STRING)
+    return kind, DECLARED_DECIMAL_SCALE if kind == DECIMAL else 0
+
+
+def _boolean(value: Any) -> bool:
+    if value is True or value is False:
+        return value
+    if type(value) is str and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise Mismatch
+
+
+def _integer(value: Any) -> int:
+    kind = type(value)
+    if kind is int:
+        number = value
+    elif kind is Decimal and value.is_finite() and value == value.to_integral_value():
+        number = int(value)
+    elif kind is str and _INTEGER_TEXT.fullmatch(value.strip()):
+        number = int(value.strip())
+    else:
+        raise Mismatch
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise Mismatch
+    return number
+
+
+def _decimal(scale: int) -> Callable[[Any], Decimal]:
+    quantum = Decimal(1).scaleb(-scale)
+    context = Context(prec=DECIMAL_PRECISION, traps=[Inexact, InvalidOperation])
+
+    def convert(value: Any) -> Decimal:
+        kind = type(value)
+        if kind is int:
+            number = Decimal(value)
+        elif kind is Decimal:
+            number = value
+        elif kind is str and _NUMBER_TEXT.fullmatch(value.strip()):
+            number = Decimal(value.strip())
+        else:
+            raise Mismatch
+        try:  # fits decimal128(38, scale) without rounding?
+            context.quantize(number, quantum)
+        except (Inexact, InvalidOperation):
+            raise Mismatch from None
+        return number  # the digits as written; Parquet rescales exactly
+
+    return convert
+
+
+def _date(value: Any) -> int:
+    if type(value) is str and _DATE_TEXT.fullmatch(value):
+        try:
+            return date.fromisoformat(value).toordinal() - _EPOCH_DAY
+        except ValueError:
+            pass
+    raise Mismatch
+
+
+def _timestamp(value: Any) -> int:
+    """ISO 8601 text (no offset: UTC) or milliseconds since the epoch → milliseconds (floored)."""
+    kind = type(value)
+    if kind is int:
+        return value
+    if kind is str and _TIMESTAMP_TEXT.fullmatch(value):
+        try:
+            moment = datetime.fromisoformat(value.replace(",", "."))
+        except ValueError:
+            raise Mismatch from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        delta = moment - _EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    raise Mismatch
+
+
+def converter(kind: str, scale: int = 0) -> Callable[[Any], Any]:
+    """A function from a non-null parsed value to ``kind``'s value; raises :class:`Mismatch`."""
+    if kind == STRING:
+        return value_text
+    if kind == DECIMAL:
+        return _decimal(scale)
+    return {BOOLEAN: _boolean, INTEGER: _integer, DATE: _date, TIMESTAMP: _timestamp}[kind]
+
+
+def _fits(convert: Callable[[Any], Any], value: Any) -> bool:
+    try:
+        convert(value)
+    except Mismatch:
+        return False
+    return True
+
+
+class ValueStats:
+    """The type of a column discovered from its values: see the module docstring."""
+
+    __slots__ = ("seen", "strings_dates", "strings_timestamps", "numbers_int64", "scale", "integer_digits")
+
+    def __init__(self) -> None:
+        self.seen: set[type] = set()  # Python types of the non-null values
+        self.strings_dates = self.strings_timestamps = self.numbers_int64 = True
+        self.scale = self.integer_digits = 0
+
+    def add(self, value: Any) -> None:
+        kind = type(value)
+        if value is None:
+            return
+        self.seen.add(kind)
+        if kind is str:
+            if self.strings_dates and not _fits(_date, value):
+                self.strings_dates = False
+            if self.strings_timestamps and not _fits(_timestamp, value):
+                self.strings_timestamps = False
+        elif kind is int:
+            if self.numbers_int64 and not _INT64_MIN <= value <= _INT64_MAX:
+                self.numbers_int64 = False
+            self.integer_digits = max(self.integer_digits, len(str(abs(value))))
+        elif kind is Decimal:
+            self.numbers_int64 = False
+            exponent = value.as_tuple().exponent
+            if isinstance(exponent, int):  # not NaN/Infinity (the parsers never give those)
+                self.scale = max(self.scale, -exponent)
+                self.integer_digits = max(self.integer_digits, value.adjusted() + 1)
+
+    def merge(self, other: ValueStats) -> None:
+        self.seen |= other.seen
+        self.strings_dates &= other.strings_dates
+        self.strings_timestamps &= other.strings_timestamps
+        self.numbers_int64 &= other.numbers_int64
+        self.scale = max(self.scale, other.scale)
+        self.integer_digits = max(self.integer_digits, other.integer_digits)
+
+    @property
+    def any_value(self) -> bool:
+        """False when every value was null (a tag, or an attribute nobody filled)."""
+        return bool(self.seen)
+
+    def kind(self) -> tuple[str, int]:
+        """The discovered column kind and decimal scale (text when the values disagree)."""
+        seen = self.seen
+        if seen == {bool}:
+            return BOOLEAN, 0
+        if seen and seen <= {int, Decimal}:
+            if self.numbers_int64:
+                return INTEGER, 0
+            if self.scale + max(self.integer_digits, 1) <= DECIMAL_PRECISION:
+                return DECIMAL, self.scale
+        if seen == {str}:
+            if self.strings_dates:
+                return DATE, 0
+            if self.strings_timestamps:
+                return TIMESTAMP, 0
+        return STRING, 0
