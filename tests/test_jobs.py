@@ -43,7 +43,7 @@ def convert_both(tmp_path, source, **kw):
     one = apsis_export.convert(source, tmp_path / "one", jobs=1, **kw)
     two = apsis_export.convert(source, tmp_path / "two", jobs=2, **kw)
     assert files(tmp_path / "two") == files(tmp_path / "one")
-    for field in ("profiles", "rows", "extras", "duplicate_events", "unknown_ids", "bytes_json"):
+    for field in ("profiles", "rows", "extras", "duplicate_events", "unknown_ids", "type_mismatches", "bytes_json"):
         assert getattr(two, field) == getattr(one, field), field
     return two
 
@@ -60,6 +60,17 @@ def test_bare_layout_dedupe_and_names(tmp_path):
     stats = apsis_export.generate(tmp_path / "bare.json", size=200_000, seed=3, layout="bare")
     convert_both(tmp_path / "a", stats.path, format="jsonl", dedupe=True)
     convert_both(tmp_path / "b", SAMPLE_DATA / "tiny.json", format="jsonl", names=sample_metadata())
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_wide_layout_and_split_events(tmp_path, fmt):
+    from apsis_export._generate import generated_metadata
+
+    stats = apsis_export.generate(tmp_path / "g.json", size=300_000, seed=4)
+    summary = convert_both(tmp_path / "a", stats.path, format=fmt, layout="wide", split_events=True)
+    assert summary.rows["profiles"] == stats.sections
+    named = convert_both(tmp_path / "b", stats.path, format=fmt, layout="wide", names=generated_metadata())
+    assert named.type_mismatches > 0  # numbers beyond int64, counted in the workers too
 
 
 def big_export(bad_profile: int | None = None, bad: str = "") -> bytes:

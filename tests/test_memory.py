@@ -41,15 +41,17 @@ def test_engine_memory_is_flat_with_ten_times_the_profiles(tmp_path, engine):
     assert large_peak < small_peak * 1.5, (small_peak, large_peak)
 
 
-def test_conversion_memory_is_flat_once_buffers_are_full(tmp_path, monkeypatch):
-    # Buffers are bounded by rows (batch and row group), so shrink them until a small file fills them.
-    monkeypatch.setattr(_parquet, "ROW_GROUP_ROWS", 2000)
-    monkeypatch.setattr(_convert, "BATCH_ROWS", 500)
+@pytest.mark.parametrize("options,rows", [({}, 2000), ({"layout": "wide", "split_events": True}, 400)], ids=["long", "wide"])
+def test_conversion_memory_is_flat_once_buffers_are_full(tmp_path, monkeypatch, options, rows):
+    # Buffers are bounded by rows (batch and row group), so shrink them until a small file fills them
+    # (the wide table has about 2 rows per profile where the attributes table has 40).
+    monkeypatch.setattr(_parquet, "ROW_GROUP_ROWS", rows)
+    monkeypatch.setattr(_convert, "BATCH_ROWS", rows // 4)
     small = apsis_export.generate(tmp_path / "small.json", size=800_000, seed=5)
     large = apsis_export.generate(tmp_path / "large.json", size=8_000_000, seed=5)
 
     def convert(path, out):
-        return lambda: apsis_export.convert(path, tmp_path / out, format="parquet")
+        return lambda: apsis_export.convert(path, tmp_path / out, format="parquet", **options)
 
     small_peak, large_peak = peak_bytes(convert(small.path, "a")), peak_bytes(convert(large.path, "b"))
     assert large_peak < small_peak * 1.5, (small_peak, large_peak)

@@ -8,15 +8,16 @@
 ...     api.fetch_and_convert(apsis_export.ExportRequest(attributes=["10462"]), "out/")
 """
 
-from ._convert import ConvertSummary, Progress, convert, dedupe_events, read, read_profiles
+from ._convert import TABLE_NAMES, ConvertSummary, Progress, convert, dedupe_events, discover, read, read_profiles
 from ._engines import ENGINE_NAMES
-from ._errors import ApsisExportError, InputError, SinkError
-from ._generate import GenerateStats, generate
+from ._errors import ApsisExportError, InputError, OptionsError, SinkError
+from ._generate import GenerateStats, generate, generated_metadata
 from ._inspect import AttributeStats, EventTypeStats, InspectReport, inspect
 from ._metadata import Definition, Metadata, MetadataError
 from ._records import Attribute, Event, Extra, NamedAttribute, NamedEvent, Profile, Record
 from ._schema import TABLES, Column, Table
 from ._source import Source, open_source
+from ._wide import AttributeColumn, DataField, EventTable, WideSchema
 from .fetch import (
     ApiError,
     AuthError,
@@ -38,15 +39,18 @@ __all__ = [
     "ApiError",
     "ApsisExportError",
     "Attribute",
+    "AttributeColumn",
     "AttributeStats",
     "AuthError",
     "Client",
     "Column",
     "ConvertSummary",
+    "DataField",
     "Definition",
     "DownloadError",
     "ENGINE_NAMES",
     "Event",
+    "EventTable",
     "EventTypeStats",
     "ExportFailedError",
     "ExportGoneError",
@@ -63,6 +67,7 @@ __all__ = [
     "MetadataError",
     "NamedAttribute",
     "NamedEvent",
+    "OptionsError",
     "Profile",
     "Progress",
     "Record",
@@ -70,11 +75,15 @@ __all__ = [
     "SinkError",
     "Source",
     "TABLES",
+    "TABLE_NAMES",
     "Table",
     "WaitTimeoutError",
+    "WideSchema",
     "convert",
     "dedupe_events",
+    "discover",
     "generate",
+    "generated_metadata",
     "get_sink",
     "inspect",
     "open_source",

@@ -31,7 +31,7 @@ LAYOUTS = {"long": ("attributes", "events"), "wide": (PROFILES, "events")}
 DEFAULT_TABLES = LAYOUTS["long"]
 #: Every table a conversion can write ("events" becomes one table per type with split_events).
 TABLE_NAMES = (*TABLES, PROFILES)
-#: Records per table handed to a sink at once.
+#: Records per table handed to a sink at once (fewer for a wide table: Table.scaled_rows).
 BATCH_ROWS = 16 * 1024
 
 
@@ -291,6 +291,7 @@ class Collector:
         self.records: dict[str, list[Record]] = {name: [] for name in plan.outputs}
         if plan.write_extras:
             self.records.setdefault("extras", [])
+        self.batch_rows = {name: plan.table(name).scaled_rows(BATCH_ROWS) for name in self.records}
         self.profiles = self.extras = self.duplicates = 0
 
     def take_mismatches(self) -> int:
@@ -326,7 +327,7 @@ class Collector:
     def take(self, full_only: bool = False) -> Iterator[tuple[str, list[Record]]]:
         """The waiting records per table (only tables with a full batch if ``full_only``), emptied."""
         for name, waiting in self.records.items():
-            if waiting and (not full_only or len(waiting) >= BATCH_ROWS):
+            if waiting and (not full_only or len(waiting) >= self.batch_rows[name]):
                 self.records[name] = []
                 yield name, waiting
 

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import orjson
 
+from ._metadata import Metadata
+
 _SECTIONS = (
     "usercreated.sections.europe-r6tz73a27t",
     "usercreated.sections.newsletter-h4h3dpu3qi",
@@ -161,6 +163,39 @@ def _section_body(draw: _Draw, attributes: tuple[int, int], events: tuple[int, i
             for _ in range(n_events)
         ]
     return orjson.dumps(body), len(attrs), tags, n_events
+
+
+_DECLARED_TYPES = ("text", "boolean", "date", "timestamp", "number", "decimal number")
+_EVENT_NAMES = ("Email opened", "Link clicked", "Form submitted", "Purchase")
+
+
+def generated_metadata(sections: int = 3) -> Metadata:
+    """Definitions matching what :func:`generate` writes, as the API would give them.
+
+    Attribute ``10000 + 7k + t`` is declared with type ``t`` (text, boolean, date,
+    timestamp, number, decimal number) and keyed in the file by its version ID;
+    tags are ``tag.N``. The generator draws attributes for any section, but the
+    definitions put them all in the first section (as APSIS scopes each to one).
+    ``sections`` is the generator's maximum sections per profile.
+    """
+    names = [*_SECTIONS, *(f"usercreated.sections.extra-{i}" for i in range(len(_SECTIONS), sections))]
+    defined = []
+    for n, discriminator in enumerate(names):
+        section = {"id": n + 1, "discriminator": discriminator, "name": discriminator.split(".")[-1].split("-")[0].title(),
+                   "attributes": [], "tags": [], "events": []}
+        if n == 0:
+            section["attributes"] = [
+                {"discriminator": f"usercreated.attributes.a{k}-{_DECLARED_TYPES[t].replace(' ', '-')}",
+                 "name": f"{_DECLARED_TYPES[t].split()[0]} {k}", "type": _DECLARED_TYPES[t],
+                 "versions": [{"id": str(10000 + k * 7 + t)}]}
+                for k in range(75) for t in range(len(_DECLARED_TYPES))
+            ]
+            section["tags"] = [{"discriminator": f"usercreated.tags.t{n}", "name": f"Tag {n}", "versions": [{"id": f"tag.{n}"}]}
+                               for n in range(1, 26)]
+            section["events"] = [{"discriminator": f"usercreated.events.e{type_id}", "name": name, "versions": [{"id": type_id}]}
+                                 for type_id, name in zip(_EVENT_TYPES, _EVENT_NAMES)]
+        defined.append(section)
+    return Metadata(defined)
 
 
 def generate(

@@ -20,7 +20,7 @@ from ._shape import AUTO, check_layout
 from ._schema import DECIMAL
 from ._source import Source, SourceLike, open_source
 from ._types import ValueStats
-from ._wide import flatten
+from ._wide import data_fields
 
 
 @dataclass
@@ -53,7 +53,7 @@ class EventTypeStats:
     last_created_at: int | None = None
     first_source_event_time: int | None = None
     last_source_event_time: int | None = None
-    #: Every leaf path of the events' ``data`` (see _wide.flatten) and the type its values fit.
+    #: Every field path of the events' ``data`` (see _wide.data_fields) and the type its values fit.
     fields: dict[tuple[str, ...], ValueStats] = field(default_factory=dict)
 
 
@@ -199,7 +199,7 @@ def _count_events(report: InspectReport, events) -> None:
                 stats.duplicates += 1
             seen_ids.add(cid)
         fields = stats.fields
-        for path, value in flatten(event.data):
+        for path, value in data_fields(event.data):
             values = fields.get(path)
             if values is None:
                 values = fields[path] = ValueStats()

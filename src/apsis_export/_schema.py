@@ -23,6 +23,10 @@ DATE = "date"  # days since epoch: date32 in Parquet, YYYY-MM-DD text elsewhere
 DECLARED_DECIMAL_SCALE = 10
 
 
+#: Batches and row groups of a table wider than this get proportionally fewer rows.
+NARROW_COLUMNS = 16
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -43,6 +47,11 @@ class Table:
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    def scaled_rows(self, rows: int) -> int:
+        """``rows`` for a table of up to NARROW_COLUMNS columns, proportionally fewer for a
+        wider one (the wide layout's profiles table): buffers then hold about as many values."""
+        return max(1, rows * NARROW_COLUMNS // max(NARROW_COLUMNS, len(self.columns)))
 
 
 ATTRIBUTES = Table(

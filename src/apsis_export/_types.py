@@ -34,7 +34,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 _NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_TIMESTAMP_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:[Zz]|[+-][0-9]{2}:?[0-9]{2})?")
+_TIMESTAMP_TEXT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:[Zz]|[+-][0-9]{2}:?[0-9]{2})?)?"
+)
 
 #: Declared type names (lower case, as the metadata may spell them) → column kind.
 _DECLARED = {
@@ -115,7 +117,8 @@ def _date(value: Any) -> int:
 
 
 def _timestamp(value: Any) -> int:
-    """ISO 8601 text (no offset: UTC) or milliseconds since the epoch → milliseconds (floored)."""
+    """ISO 8601 text (no offset: UTC; a date alone: its midnight) or milliseconds since the
+    epoch → milliseconds since the epoch (sub-millisecond digits dropped)."""
     kind = type(value)
     if kind is int:
         return value

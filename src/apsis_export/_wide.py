@@ -204,12 +204,21 @@ def _rest(column: AttributeColumn) -> tuple:
     return (column.ids, column.kind, column.scale, column.is_tag, column.sections, column.declared_type)
 
 
-def flatten(value: Any, path: tuple[str, ...] = ()) -> Iterable[tuple[tuple[str, ...], Any]]:
-    """``(path, value)`` for every leaf of a JSON value: non-empty objects are walked,
-    anything else (arrays and empty objects too) is a leaf."""
+def data_fields(data: Any) -> Iterable[tuple[tuple[str, ...], Any]]:
+    """``(path, value)`` for every field of an event's ``data``: objects are walked, and
+    anything else is a field (arrays, and empty objects below the top). ``data`` that
+    is not an object is one field with the path ``()`` (column ``data``), unless null."""
+    if type(data) is dict:
+        for key, item in data.items():
+            yield from _leaves(item, (key,))
+    elif data is not None:
+        yield (), data
+
+
+def _leaves(value: Any, path: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], Any]]:
     if type(value) is dict and value:
         for key, item in value.items():
-            yield from flatten(item, (*path, key))
+            yield from _leaves(item, (*path, key))
     else:
         yield path, value
 
@@ -236,7 +245,7 @@ class WideRows:
             return convert(value)
         except Mismatch:
             if self.strict:
-                raise InputError(f"value {value_text(value)!r} of {what} does not fit its column's type",
+                raise InputError(f"value {value_text(value)!r} for {what} does not fit its type",
                                  profile_key=profile_key) from None
             self.mismatches += 1
             return None
@@ -251,8 +260,7 @@ class WideRows:
             if n is None:
                 raise InputError(
                     f"attribute {record.attribute_id!r} of section {record.section_id!r} has no column in the "
-                    f"wide layout (columns came from {self.schema.source}); without --metadata a first pass "
-                    f"over the file finds every attribute", profile_key=profile.key)
+                    f"wide layout (columns came from {self.schema.source})", profile_key=profile.key)
             values = present.get(record.section_id)
             if values is None:
                 values = present[record.section_id] = [_ABSENT] * width
@@ -265,7 +273,7 @@ class WideRows:
             for n, convert in self._typed:
                 value = values[n]
                 values[n] = None if value is _ABSENT else self._convert(
-                    convert, value, f"attribute {self.schema.attributes[n].ids[0]!r}", profile.key)
+                    convert, value, f"column {self.schema.attributes[n].name!r}", profile.key)
             head = (profile.key, section_id)
             if self.namer is not None:
                 head += (self.namer.section_name(section_id),)
@@ -282,13 +290,13 @@ class WideRows:
                                  f"{self.schema.source})", profile_key=event.profile_key)
             index, converters = self._fields[table.name]
             values = [None] * len(converters)
-            for path, value in flatten(event.data):
+            for path, value in data_fields(event.data):
                 n = index.get(path)
                 if n is None:
                     raise InputError(f"event data field {'.'.join(('data', *path))!r} of type {event.type_id!r} "
                                      f"has no column (columns came from {self.schema.source})",
                                      profile_key=event.profile_key)
-                values[n] = self._convert(converters[n], value, f"event field {'.'.join(('data', *path))!r}",
+                values[n] = self._convert(converters[n], value, f"column {'.'.join(('data', *path))!r} of {table.name}",
                                           event.profile_key)
             head = (event.profile_key, event.section_id, event.correlation_id, event.type_id,
                     event.source_event_time, event.created_at)

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from .._generate import generate
+from .._generate import generate, generated_metadata
 from ._common import friendly_errors, parse_size
 
 
@@ -40,11 +40,13 @@ def _parse_range(ctx, param, text: str) -> tuple[int, int]:
               help="Share of attributes that are tags (null values).")
 @click.option("--pool", default=2048, show_default=True, type=click.IntRange(min=1),
               help="Distinct pre-rendered section bodies (more: more variety, slower start).")
+@click.option("--metadata", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also save definitions that name and type what is generated (for --names --metadata FILE).")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not print the counts.")
 @friendly_errors
-def generate_command(out, size, compress, seed, layout, sections, attributes, events, tag_ratio, pool, as_json,
-                     quiet):
+def generate_command(out, size, compress, seed, layout, sections, attributes, events, tag_ratio, pool, metadata,
+                     as_json, quiet):
     """Write a synthetic export to OUT; print the exact counts written.
 
     A conversion of OUT gives exactly these rows: attributes (tags included),
@@ -54,6 +56,8 @@ def generate_command(out, size, compress, seed, layout, sections, attributes, ev
     stats = generate(out, size=parse_size(size), gzip=compress, seed=seed, layout=layout, sections=sections,
                      attributes=attributes, events=events, tag_ratio=tag_ratio, pool=pool)
     seconds = time.perf_counter() - start
+    if metadata:
+        generated_metadata(sections[1]).save(metadata)
     if as_json:
         click.echo(json.dumps({"path": str(stats.path), "bytes_json": stats.bytes_json, "profiles": stats.profiles,
                                "sections": stats.sections, "attributes": stats.attributes, "tags": stats.tags,

@@ -1,4 +1,5 @@
-"""Parquet: zstd, a schema fixed at open, row groups of ROW_GROUP_ROWS rows.
+"""Parquet: zstd, a schema fixed at open, row groups of ROW_GROUP_ROWS rows (fewer
+for a wide table, see Table.scaled_rows).
 
 Batches are buffered until a row group is full, so small batches never make
 small row groups.
@@ -38,19 +39,21 @@ class ParquetSink(ArrowSink, FileSink):
         self._writer = pq.ParquetWriter(path, self._schema, compression="zstd")
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
+        self._group_rows = self.table.scaled_rows(ROW_GROUP_ROWS)
 
     def write_encoded(self, batch: pa.RecordBatch) -> None:
         self._pending.append(batch)
         self._pending_rows += batch.num_rows
-        if self._pending_rows >= ROW_GROUP_ROWS:
+        if self._pending_rows >= self._group_rows:
             self._flush(final=False)
 
     def _flush(self, *, final: bool) -> None:
         """Write whole row groups; on the final flush, the remainder too."""
         table = pa.Table.from_batches(self._pending, schema=self._schema)
-        cut = len(table) if final else len(table) // ROW_GROUP_ROWS * ROW_GROUP_ROWS
+        rows = self._group_rows
+        cut = len(table) if final else len(table) // rows * rows
         if cut:
-            self._writer.write_table(table.slice(0, cut), row_group_size=ROW_GROUP_ROWS)
+            self._writer.write_table(table.slice(0, cut), row_group_size=rows)
         rest = table.slice(cut)
         self._pending, self._pending_rows = rest.to_batches(), len(rest)
 
