@@ -5,6 +5,7 @@ Back-off delays are scaled down (FAST), never skipped: every wait really happens
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 import socket
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+import urllib.parse
 from email.utils import formatdate
 from pathlib import Path
 
@@ -589,3 +591,37 @@ def test_cli_needs_credentials(api):
 def test_convert_still_requires_out():
     result = CliRunner().invoke(main, ["convert", str(SAMPLE / "small.json.gz")])
     assert result.exit_code == 2 and "--out" in result.stderr
+
+
+# ---- wide layout and split events ------------------------------------------------------
+
+
+def test_wide_columns_come_from_the_request_in_one_pass(api, tmp_path):
+    doc = {"profiles": {"anna": {"sections": {"s1": {"attributes": {"10462": {"value": "a@x"}, "t1": {"value": None}}}}},
+                        "bob": {"sections": {"s1": {"attributes": {"10462": {"value": "b@x"}}}}}}}
+    api.export_json = orjson.dumps(doc)
+    api.export_gzip = gzip.compress(api.export_json)
+    result = cli(api, "--attribute", "10462", "--attribute", "10470", "--tag", "t1", "--layout", "wide", "--to", "jsonl",
+                 "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    rows = [orjson.loads(line) for line in (tmp_path / "out" / "profiles.jsonl").read_bytes().splitlines()]
+    assert rows == [{"profile_key": "anna", "section_id": "s1", "10462": "a@x", "10470": None, "t1": True},
+                    {"profile_key": "bob", "section_id": "s1", "10462": "b@x", "10470": None, "t1": False}]
+    assert [s.path for s in api.seen if s.method == "GET"].count(urllib.parse.urlsplit(api.poll_url).path) == 1
+
+
+def test_split_events_need_save_and_nothing_is_requested_without_it(api, tmp_path):
+    result = cli(api, "--attribute", "10462", "--split-events", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert "need a first pass over the whole file" in result.stderr and "--save FILE" in result.stderr
+    assert not [s for s in api.seen if s.method == "POST" and "exports" in s.path]
+    assert all_files(tmp_path) == []
+
+
+def test_split_events_convert_the_saved_file(api, tmp_path):
+    result = cli(api, "--attribute", "10462", "--split-events", "--save", str(tmp_path / "e.json.gz"),
+                 "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    apsis_export.convert(tmp_path / "e.json.gz", tmp_path / "direct", split_events=True)
+    assert read_tables(tmp_path / "out") == read_tables(tmp_path / "direct")
+    assert {"events_4381", "events_5012"} <= set(read_tables(tmp_path / "out"))

@@ -165,10 +165,10 @@ def convert(
         raise ValueError(f"unknown table {unknown[0]!r}; tables are {', '.join(TABLE_NAMES)}")
     split_events = split_events and "events" in wanted
     if schema is None and (PROFILES in wanted or split_events):
-        if names is not None and not split_events:
-            schema = WideSchema.from_metadata(names)
-        else:
+        if needs_first_pass(layout, tables, split_events, schema, names):
             schema = discover(source, engine=engine, input_layout=input_layout, names=names, progress=progress)
+        else:
+            schema = WideSchema.from_metadata(names)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -208,6 +208,14 @@ def convert(
     summary.unknown_ids = len(collector.namer.unknown) if collector.namer else 0
     summary.outputs = dict(run.paths)
     return summary
+
+
+def needs_first_pass(layout: str = "long", tables: Iterable[str] | None = None, split_events: bool = False,
+                     schema: WideSchema | None = None, names: Metadata | None = None) -> bool:
+    """True when :func:`convert` with these options reads the input twice: a first pass
+    discovers the wide columns (no metadata) or the split events' data fields."""
+    wanted = list(tables) if tables is not None else list(LAYOUTS.get(layout, ()))
+    return schema is None and ((split_events and "events" in wanted) or (PROFILES in wanted and names is None))
 
 
 def discover(

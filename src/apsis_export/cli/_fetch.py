@@ -85,16 +85,15 @@ def fetch_command(connect, body_json, poll_url, save, convert_kwargs, names, met
 
     with api, _log_to_stderr(not quiet):
         convert_kwargs["names"] = load_names(names, metadata, api=api)
-        if poll_url is None:
-            poll_url = api.request_export(request)
+        export = poll_url or request  # the request's attribute and tag lists give the wide layout's columns
         if out_dir is not None:
             summary = run_with_progress(
-                quiet, lambda bar: api.fetch_and_convert(poll_url, save=save, progress=bar, **convert_kwargs)
+                quiet, lambda bar: api.fetch_and_convert(export, save=save, progress=bar, **convert_kwargs)
             )
             if not quiet:
                 print_summary(summary)
         else:
-            api.download(poll_url, save)
+            api.download(poll_url or api.request_export(request), save)
     if save is not None and not quiet:
         click.echo(f"apsis-export: saved {save}", err=True)
 

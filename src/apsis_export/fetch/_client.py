@@ -24,7 +24,9 @@ import orjson
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError
 
-from .._convert import ConvertSummary, convert
+from .._convert import LAYOUTS, ConvertSummary, convert, needs_first_pass
+from .._errors import OptionsError
+from .._wide import PROFILES, WideSchema
 from .._source import Source
 from ._auth import Secret, jwt_expiry
 from ._body import ExportStream, SavedBody, _reason
@@ -251,8 +253,25 @@ class Client:
         names, jobs, progress...). ``save`` also keeps the body, as :meth:`download` does.
         A cut body restarts the download and the conversion (whose outputs were
         discarded) from the poll URL.
+
+        The wide layout takes its columns from an :class:`ExportRequest`'s attributes and
+        tags (named and typed with ``names``). Where columns must be discovered instead
+        (split events; a poll URL or raw body without ``names``), the body is saved to
+        ``save`` first and that file converted: ``save`` is then required.
         """
+        options = dict(options)
+        if (isinstance(export, ExportRequest) and (export.attributes or export.tags) and options.get("schema") is None
+                and (PROFILES in (options.get("tables") or LAYOUTS[options.get("layout", "long")]))):
+            options["schema"] = WideSchema.from_request(export.attributes, export.tags, options.get("names"))
+        first_pass = needs_first_pass(options.get("layout", "long"), options.get("tables"),
+                                      options.get("split_events", False), options.get("schema"), options.get("names"))
+        if first_pass and save is None:
+            raise OptionsError("these tables need a first pass over the whole file to find their columns: "
+                               "save the download (--save FILE / save=) and it is converted from there")
         poll_url = export if isinstance(export, str) else self.request_export(export)
+        if first_pass:
+            self.download(poll_url, save)
+            return convert(save, out_dir, **options)
 
         def job(body, stream: ExportStream) -> ConvertSummary:
             source = Source(body, name=poll_url, total_bytes=stream.content_length, closer=ExitStack())
