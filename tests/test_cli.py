@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 import subprocess
 import sys
@@ -117,6 +119,25 @@ def test_generate_then_convert_agree_on_counts(tmp_path):
     attributes = len((tmp_path / "out" / "attributes.jsonl").read_bytes().splitlines())
     events = len((tmp_path / "out" / "events.jsonl").read_bytes().splitlines())
     assert f"{attributes:,} attributes" in line and f"{events:,} events" in line
+
+
+def test_wide_named_layout_with_split_events_from_the_command_line(tmp_path):
+    made = run("generate", tmp_path / "g.json", "--size", "300KB", "--seed", "5", "--metadata", tmp_path / "meta.json", "--json")
+    assert made.returncode == 0, made.stderr
+    stats = json.loads(made.stdout)
+    result = run("convert", tmp_path / "g.json", "--layout", "wide", "--split-events", "--names", "--metadata",
+                 tmp_path / "meta.json", "--to", "csv", "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["events_email_opened.csv", "events_form_submitted.csv", "events_link_clicked.csv",
+                     "events_purchase.csv", "extras.csv", "profiles.csv"]
+    with open(tmp_path / "out" / "profiles.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == stats["sections"]
+    assert list(rows[0])[:5] == ["profile_key", "section_id", "section_name", "text 0", "boolean 0"]
+    summary = result.stderr.decode()
+    assert f"{stats['sections']:,} profile+section rows" in summary
+    assert "values did not fit their column's type (left null)" in summary  # numbers beyond int64
 
 
 def test_version():

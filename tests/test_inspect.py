@@ -35,6 +35,15 @@ def test_inspect_of_the_tiny_sample():
     opens = report.events[("usercreated.sections.europe-r6tz73a27t", "4390")]
     assert opens.unknown_source_time == 1 and opens.first_source_event_time is None
     assert dict(report.unknown_keys) == {"/attributes/10462/history": 1, "/topics": 1, "/metadata": 1}
+    # The types the wide layout and split events would give, as --json shows them.
+    data = report.to_dict()
+    types = {a["attribute_id"]: a["type"] for a in data["attributes"]}
+    assert types == {"com.apsis1.attributes.email": "string", "10452": "string", "10453": "boolean", "10454": "integer",
+                     "10455": "decimal(0)", "10456": "decimal(2)", "10457": "date", "10458": "timestamp", "10459": None,
+                     "com.apsis1.tags.vip": None, "10460": "string", "10461": "string", "10462": "string"}
+    assert [e["fields"] for e in data["events"]] == [
+        [{"field": "data.url", "type": "string"}, {"field": "data.campaignId", "type": "integer"},
+         {"field": "data.price", "type": "decimal(2)"}], []]
 
 
 def test_event_positions_are_generalised_in_unknown_keys(write_export):
@@ -59,5 +68,6 @@ def test_inspect_table_on_the_terminal_and_bad_input():
     text = result.stdout.decode()
     assert result.returncode == 0 and "3 profiles (1 without attributes or events)" in text
     assert "com.apsis1.attributes.email" in text and "/topics" in text
+    assert "decimal(2)" in text and "data.campaignId" in text
     bad = subprocess.run([sys.executable, "-m", "apsis_export", "inspect", "-"], input=b"[]", capture_output=True, timeout=60)
     assert bad.returncode == 1 and "must be a JSON object" in bad.stderr.decode() and b"Traceback" not in bad.stderr

@@ -38,11 +38,13 @@ def render(report: InspectReport) -> str:
     lines += _table(["section", *(["name"] if named else []), "profiles", "%"],
                     [[s["section_id"], *name(s), f"{s['profiles']:,}", f"{100 * s['profiles'] / n:.1f}"] for s in data["sections"]],
                     {1 + named, 2 + named})
-    lines += ["", "Attributes and tags (always null: a tag, or never filled)"]
+    lines += ["", "Attributes and tags (always null: a tag, or never filled; wide type: the column --layout wide "
+                  "discovers)"]
     lines += _table(
-        ["section", "attribute", *(["name"] if named else []), "profiles", "%", "types"],
+        ["section", "attribute", *(["name"] if named else []), "profiles", "%", "JSON types", "wide type"],
         [[a["section_id"], a["attribute_id"], *name(a), f"{a['profiles']:,}", f"{100 * a['profiles'] / n:.1f}",
-          ", ".join(f"{t} {c:,}" for t, c in sorted(a["value_types"].items(), key=lambda tc: -tc[1]))]
+          ", ".join(f"{t} {c:,}" for t, c in sorted(a["value_types"].items(), key=lambda tc: -tc[1])),
+          a["type"] or "tag"]
          for a in data["attributes"]],
         {2 + named, 3 + named},
     )
@@ -55,6 +57,10 @@ def render(report: InspectReport) -> str:
               f"{e['unknown_source_time']:,}", e["created_at"]["first"] or "", e["created_at"]["last"] or ""] for e in data["events"]],
             {2 + named, 3 + named, 4 + named, 5 + named},
         )
+        fields = [[e["section_id"], e["type_id"], f["field"], f["type"] or "null"] for e in data["events"] for f in e["fields"]]
+        if fields:
+            lines += ["", "Event data fields (columns with --split-events)"]
+            lines += _table(["section", "type", "field", "type"], fields, set())
     if report.unknown_keys:
         lines += ["", "Unknown keys (written to the extras table)"]
         lines += _table(["key", "count"], [[k, f"{c:,}"] for k, c in report.unknown_keys.items()], {1})
