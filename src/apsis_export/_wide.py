@@ -13,7 +13,7 @@ the type its values fit; see ``_types.py``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from ._encode import value_text
@@ -109,33 +109,24 @@ class WideSchema:
         if metadata is not None:
             attributes = cls.from_metadata(metadata).attributes
         else:
-            merged: dict[str, tuple[Any, list[str]]] = {}
+            values_of: dict[str, ValueStats] = {}
+            sections_of: dict[str, list[str]] = {}
             for (section_id, attribute_id), stats in report.attributes.items():
-                if attribute_id in merged:
-                    merged[attribute_id][0].merge(stats.values)
-                    merged[attribute_id][1].append(section_id)
-                else:
-                    values = ValueStats()
-                    values.merge(stats.values)
-                    merged[attribute_id] = (values, [section_id])
+                _merge(values_of, attribute_id, stats.values)
+                sections_of.setdefault(attribute_id, []).append(section_id)
             columns = []
-            for attribute_id, (values, sections) in merged.items():
+            for attribute_id, values in values_of.items():
+                sections = tuple(sections_of[attribute_id])
                 if values.any_value:
-                    kind, scale = values.kind()
-                    columns.append(AttributeColumn(attribute_id, (attribute_id,), kind, scale, sections=tuple(sections)))
+                    columns.append(AttributeColumn(attribute_id, (attribute_id,), *values.kind(), sections=sections))
                 else:  # only ever null: a tag (or an attribute nobody filled: a tag column says "present")
-                    columns.append(AttributeColumn(attribute_id, (attribute_id,), BOOLEAN, is_tag=True,
-                                                   sections=tuple(sections)))
+                    columns.append(AttributeColumn(attribute_id, (attribute_id,), BOOLEAN, is_tag=True, sections=sections))
             attributes = _uniquely_named(columns)
-        fields: dict[str, dict[tuple[str, ...], Any]] = {}
+        fields: dict[str, dict[tuple[str, ...], ValueStats]] = {}
         for (_, type_id), stats in report.events.items():
             per_type = fields.setdefault(type_id, {})
             for path, values in stats.fields.items():
-                if path in per_type:
-                    per_type[path].merge(values)
-                else:
-                    per_type[path] = merged_values = ValueStats()
-                    merged_values.merge(values)
+                _merge(per_type, path, values)
         tables = []
         taken: set[str] = set()
         for type_id, per_type in fields.items():
@@ -158,6 +149,13 @@ class WideSchema:
         if named:
             fixed += [Column("section_name", STRING), Column("type_name", STRING)]
         return Table(table.name, (*fixed, *(Column(f.name, f.kind, f.scale) for f in table.fields)), tuple_rows=True)
+
+
+def _merge(merged: dict[Any, ValueStats], key: Any, values: ValueStats) -> None:
+    """Add ``values`` to the stats ``merged[key]`` (new if missing)."""
+    if key not in merged:
+        merged[key] = ValueStats()
+    merged[key].merge(values)
 
 
 def _column(defn: Definition, ids: tuple[str, ...]) -> AttributeColumn:
@@ -196,12 +194,8 @@ def _uniquely_named(columns: Sequence[AttributeColumn]) -> tuple[AttributeColumn
     for column in columns:
         name = column.name if column.name not in clashing else f"{column.name}_{_slug(column.ids[0])}"
         name = _unique(name, taken, column.ids[0])
-        out.append(column if name == column.name else AttributeColumn(name, *_rest(column)))
+        out.append(column if name == column.name else replace(column, name=name))
     return tuple(out)
-
-
-def _rest(column: AttributeColumn) -> tuple:
-    return (column.ids, column.kind, column.scale, column.is_tag, column.sections, column.declared_type)
 
 
 def data_fields(data: Any) -> Iterable[tuple[tuple[str, ...], Any]]:
