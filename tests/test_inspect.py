@@ -24,7 +24,7 @@ def test_inspect_agrees_with_the_generator(tmp_path):
 
 
 def test_inspect_of_the_tiny_sample():
-    report = apsis_export.inspect(SAMPLE_DATA / "tiny.json")
+    report = apsis_export.inspect(SAMPLE_DATA / "tiny.json", event_fields=True)
     assert (report.profiles, report.empty_profiles) == (3, 1)
     assert dict(report.sections) == {"usercreated.sections.europe-r6tz73a27t": 2, "usercreated.sections.newsletter-h4h3dpu3qi": 1}
     email = report.attributes[("usercreated.sections.europe-r6tz73a27t", "com.apsis1.attributes.email")]
@@ -64,7 +64,8 @@ def test_inspect_json_from_the_command_line():
 
 
 def test_inspect_table_on_the_terminal_and_bad_input():
-    result = subprocess.run([sys.executable, "-m", "apsis_export", "inspect", str(SAMPLE_DATA / "tiny.json")], capture_output=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "apsis_export", "inspect", str(SAMPLE_DATA / "tiny.json"), "--event-fields"],
+                            capture_output=True, timeout=60)
     text = result.stdout.decode()
     assert result.returncode == 0 and "3 profiles (1 without attributes or events)" in text
     assert "com.apsis1.attributes.email" in text and "/topics" in text

@@ -166,7 +166,8 @@ def convert(
     split_events = split_events and "events" in wanted
     if schema is None and (PROFILES in wanted or split_events):
         if needs_first_pass(layout, tables, split_events, schema, names):
-            schema = discover(source, engine=engine, input_layout=input_layout, names=names, progress=progress)
+            schema = discover(source, engine=engine, input_layout=input_layout, names=names,
+                              event_fields=split_events, progress=progress)
         else:
             schema = WideSchema.from_metadata(names)
     out = Path(out_dir)
@@ -224,17 +225,19 @@ def discover(
     engine: str = DEFAULT_ENGINE,
     input_layout: str = AUTO,
     names: Metadata | None = None,
+    event_fields: bool = True,
     progress: Callable[[Progress], None] | None = None,
 ) -> WideSchema:
-    """The wide layout's columns and the split events' fields, from a first pass over
-    a file (see :meth:`WideSchema.from_report`); ``source`` must be a path."""
+    """The wide layout's columns and (``event_fields``) the split events' fields, from a
+    first pass over a file (see :meth:`WideSchema.from_report`); ``source`` must be a path."""
     if not isinstance(source, (str, os.PathLike)) or str(source) == "-":
         raise OptionsError("the wide layout and split events need their columns before writing: from a first "
                            "pass over a file (a path, not stdin or a stream), or for the wide layout alone "
                            "from metadata (--names / names=) or a schema")
     from ._inspect import inspect
 
-    return WideSchema.from_report(inspect(source, engine=engine, input_layout=input_layout, progress=progress), names)
+    report = inspect(source, engine=engine, input_layout=input_layout, event_fields=event_fields, progress=progress)
+    return WideSchema.from_report(report, names)
 
 
 def _encodes_elsewhere(factory) -> bool:

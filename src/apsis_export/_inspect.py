@@ -53,7 +53,8 @@ class EventTypeStats:
     last_created_at: int | None = None
     first_source_event_time: int | None = None
     last_source_event_time: int | None = None
-    #: Every field path of the events' ``data`` (see _wide.data_fields) and the type its values fit.
+    #: With inspect(event_fields=True): every field path of the events' ``data``
+    #: (see _wide.data_fields) and the type its values fit.
     fields: dict[tuple[str, ...], ValueStats] = field(default_factory=dict)
 
 
@@ -71,6 +72,7 @@ class InspectReport:
     bytes_json: int = 0
     seconds: float = 0.0
     metadata: Metadata | None = None  # names the IDs in to_dict() when given
+    event_fields: bool = False  # the events' data fields were looked for (EventTypeStats.fields)
 
     def _names(self, *, section: str | None = None, attribute: AttributeStats | None = None,
                event: EventTypeStats | None = None) -> dict[str, Any]:
@@ -117,7 +119,8 @@ class InspectReport:
                  "duplicates": e.duplicates, "unknown_source_time": e.unknown_source_time,
                  "created_at": {"first": iso_millis(e.first_created_at), "last": iso_millis(e.last_created_at)},
                  "source_event_time": {"first": iso_millis(e.first_source_event_time), "last": iso_millis(e.last_source_event_time)},
-                 "fields": [{"field": ".".join(("data", *path)), "type": _type_name(values)} for path, values in e.fields.items()]}
+                 **({"fields": [{"field": ".".join(("data", *path)), "type": _type_name(values)}
+                                for path, values in e.fields.items()]} if self.event_fields else {})}
                 for e in self.events.values()
             ],
             "unknown_keys": [{"key": k, "count": n} for k, n in self.unknown_keys.items()],
@@ -148,15 +151,18 @@ def inspect(
     engine: str = DEFAULT_ENGINE,
     input_layout: str = AUTO,
     names: Metadata | None = None,
+    event_fields: bool = False,
     progress: Callable[[Progress], None] | None = None,
 ) -> InspectReport:
     """Read a whole export and report what it holds (see :class:`InspectReport`);
-    with ``names``, the report names the IDs."""
+    with ``names``, the report names the IDs. ``event_fields`` also finds every field
+    of the events' ``data`` and its type (what --split-events makes columns of): it
+    makes the pass about 1.6x slower on event-heavy files, so it is asked for."""
     check_layout(input_layout)
     parser = get_engine(engine)
     start = time.perf_counter()
     with open_source(source) as src:
-        report = InspectReport(source=src.name, metadata=names)
+        report = InspectReport(source=src.name, metadata=names, event_fields=event_fields)
         ticker = ProgressTicker(progress, src)
         rows = 0
         for profile in parser.profiles(src, layout=input_layout):
@@ -174,7 +180,7 @@ def inspect(
                 stats.profiles += 1
                 stats.value_types[attribute.value_type] += 1
                 stats.values.add(attribute.value)
-            _count_events(report, profile.events)
+            _count_events(report, profile.events, event_fields)
             rows += len(profile.attributes) + len(profile.events)
             ticker.tick(report.profiles, rows)
         report.bytes_json = src.json_offset
@@ -183,7 +189,7 @@ def inspect(
     return report
 
 
-def _count_events(report: InspectReport, events) -> None:
+def _count_events(report: InspectReport, events, event_fields: bool) -> None:
     seen_types: set[tuple[str, str]] = set()
     seen_ids: set[tuple[str, str]] = set()
     for event in events:
@@ -198,12 +204,13 @@ def _count_events(report: InspectReport, events) -> None:
             if cid in seen_ids:
                 stats.duplicates += 1
             seen_ids.add(cid)
-        fields = stats.fields
-        for path, value in data_fields(event.data):
-            values = fields.get(path)
-            if values is None:
-                values = fields[path] = ValueStats()
-            values.add(value)
+        if event_fields:
+            fields = stats.fields
+            for path, value in data_fields(event.data):
+                values = fields.get(path)
+                if values is None:
+                    values = fields[path] = ValueStats()
+                values.add(value)
         created, source_time = event.created_at, event.source_event_time
         if created is not None:
             if stats.first_created_at is None or created < stats.first_created_at:

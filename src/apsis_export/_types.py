@@ -154,56 +154,92 @@ def _fits(convert: Callable[[Any], Any], value: Any) -> bool:
 class ValueStats:
     """The type of a column discovered from its values: see the module docstring."""
 
-    __slots__ = ("seen", "strings_dates", "strings_timestamps", "numbers_int64", "scale", "integer_digits")
+    __slots__ = ("seen", "settled", "strings_dates", "strings_timestamps", "lowest", "highest", "decimals", "scale",
+                 "decimal_digits", "_waiting")
+
+    #: Values learnt from at once (see add).
+    BATCH = 512
 
     def __init__(self) -> None:
+        self._waiting: list[Any] = []
         self.seen: set[type] = set()  # Python types of the non-null values
-        self.strings_dates = self.strings_timestamps = self.numbers_int64 = True
-        self.scale = self.integer_digits = 0
+        self.settled: set[type] = {type(None)}  # types whose further values can change nothing
+        self.strings_dates = self.strings_timestamps = True
+        self.lowest = self.highest = 0  # integers seen
+        self.decimals = False  # a non-integer number seen
+        self.scale = self.decimal_digits = 0  # most digits after / before the point of those
 
     def add(self, value: Any) -> None:
-        kind = type(value)
-        if value is None:
+        """Learn from a value: kept until BATCH are waiting, then learnt from together
+        (the per-value work then runs in C: this is called for every value of a file)."""
+        waiting = self._waiting
+        waiting.append(value)
+        if len(waiting) >= self.BATCH:
+            self._learn()
+
+    def _learn(self) -> None:
+        if self._waiting:
+            self._add_many(self._waiting)
+            self._waiting = []
+
+    def _add_many(self, values: list[Any]) -> None:
+        kinds = set(map(type, values))
+        if kinds <= self.settled:
             return
-        self.seen.add(kind)
-        if kind is str:
-            if self.strings_dates and not _fits(_date, value):
-                self.strings_dates = False
-            if self.strings_timestamps and not _fits(_timestamp, value):
-                self.strings_timestamps = False
-        elif kind is int:
-            if self.numbers_int64 and not _INT64_MIN <= value <= _INT64_MAX:
-                self.numbers_int64 = False
-            self.integer_digits = max(self.integer_digits, len(str(abs(value))))
-        elif kind is Decimal:
-            self.numbers_int64 = False
-            exponent = value.as_tuple().exponent
-            if isinstance(exponent, int):  # not NaN/Infinity (the parsers never give those)
-                self.scale = max(self.scale, -exponent)
-                self.integer_digits = max(self.integer_digits, value.adjusted() + 1)
+        for kind in kinds - self.settled:
+            self.seen.add(kind)
+            if kind is str:
+                for value in values:
+                    if type(value) is str:
+                        if self.strings_dates and not _fits(_date, value):
+                            self.strings_dates = False
+                        if self.strings_timestamps and not _fits(_timestamp, value):
+                            self.strings_timestamps = False
+                        if not (self.strings_dates or self.strings_timestamps):
+                            self.settled.add(str)
+                            break
+            elif kind is int:
+                numbers = [v for v in values if type(v) is int]
+                self.lowest, self.highest = min(self.lowest, *numbers), max(self.highest, *numbers)
+            elif kind is Decimal:
+                self.decimals = True
+                for value in values:
+                    exponent = value.as_tuple().exponent if type(value) is Decimal else None
+                    if isinstance(exponent, int):  # not NaN/Infinity (the parsers never give those)
+                        self.scale = max(self.scale, -exponent)
+                        self.decimal_digits = max(self.decimal_digits, value.adjusted() + 1)
+            else:  # bool, dict, list: the type is all there is to learn
+                self.settled.add(kind)
 
     def merge(self, other: ValueStats) -> None:
+        self._learn()
+        other._learn()
         self.seen |= other.seen
+        self.settled |= other.settled
         self.strings_dates &= other.strings_dates
         self.strings_timestamps &= other.strings_timestamps
-        self.numbers_int64 &= other.numbers_int64
+        self.lowest, self.highest = min(self.lowest, other.lowest), max(self.highest, other.highest)
+        self.decimals |= other.decimals
         self.scale = max(self.scale, other.scale)
-        self.integer_digits = max(self.integer_digits, other.integer_digits)
+        self.decimal_digits = max(self.decimal_digits, other.decimal_digits)
 
     @property
     def any_value(self) -> bool:
         """False when every value was null (a tag, or an attribute nobody filled)."""
+        self._learn()
         return bool(self.seen)
 
     def kind(self) -> tuple[str, int]:
         """The discovered column kind and decimal scale (text when the values disagree)."""
+        self._learn()
         seen = self.seen
         if seen == {bool}:
             return BOOLEAN, 0
         if seen and seen <= {int, Decimal}:
-            if self.numbers_int64:
+            if not self.decimals and _INT64_MIN <= self.lowest and self.highest <= _INT64_MAX:
                 return INTEGER, 0
-            if self.scale + max(self.integer_digits, 1) <= DECIMAL_PRECISION:
+            integer_digits = max(len(str(self.highest)), len(str(-self.lowest)), self.decimal_digits)
+            if self.scale + integer_digits <= DECIMAL_PRECISION:
                 return DECIMAL, self.scale
         if seen == {str}:
             if self.strings_dates:

@@ -198,23 +198,23 @@ def _uniquely_named(columns: Sequence[AttributeColumn]) -> tuple[AttributeColumn
     return tuple(out)
 
 
-def data_fields(data: Any) -> Iterable[tuple[tuple[str, ...], Any]]:
+def data_fields(data: Any) -> list[tuple[tuple[str, ...], Any]]:
     """``(path, value)`` for every field of an event's ``data``: objects are walked, and
     anything else is a field (arrays, and empty objects below the top). ``data`` that
     is not an object is one field with the path ``()`` (column ``data``), unless null."""
-    if type(data) is dict:
-        for key, item in data.items():
-            yield from _leaves(item, (key,))
-    elif data is not None:
-        yield (), data
+    if type(data) is not dict:
+        return [] if data is None else [((), data)]
+    fields: list[tuple[tuple[str, ...], Any]] = []
+    _walk(data, (), fields)
+    return fields
 
 
-def _leaves(value: Any, path: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], Any]]:
-    if type(value) is dict and value:
-        for key, item in value.items():
-            yield from _leaves(item, (*path, key))
-    else:
-        yield path, value
+def _walk(data: dict, path: tuple[str, ...], fields: list[tuple[tuple[str, ...], Any]]) -> None:
+    for key, value in data.items():
+        if type(value) is dict and value:
+            _walk(value, (*path, key), fields)
+        else:
+            fields.append(((*path, key), value))
 
 
 class WideRows:

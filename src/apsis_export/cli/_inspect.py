@@ -57,7 +57,7 @@ def render(report: InspectReport) -> str:
               f"{e['unknown_source_time']:,}", e["created_at"]["first"] or "", e["created_at"]["last"] or ""] for e in data["events"]],
             {2 + named, 3 + named, 4 + named, 5 + named},
         )
-        fields = [[e["section_id"], e["type_id"], f["field"], f["type"] or "null"] for e in data["events"] for f in e["fields"]]
+        fields = [[e["section_id"], e["type_id"], f["field"], f["type"] or "null"] for e in data["events"] for f in e.get("fields", ())]
         if fields:
             lines += ["", "Event data fields (columns with --split-events)"]
             lines += _table(["section", "type", "field", "type"], fields, set())
@@ -75,11 +75,14 @@ def render(report: InspectReport) -> str:
 @click.option("--engine", type=click.Choice(ENGINE_NAMES), default=DEFAULT_ENGINE, show_default=True, help="Parse engine.")
 @click.option("--metadata", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
               help="Name the IDs from this file ('apsis-export metadata --save FILE').")
+@click.option("--event-fields", is_flag=True,
+              help="Also list every field of the events' data with its type (the --split-events columns; slower).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @friendly_errors
-def inspect_command(input, as_json, input_layout, engine, metadata, quiet):
+def inspect_command(input, as_json, input_layout, engine, metadata, event_fields, quiet):
     """Report what the export INPUT holds: profiles, sections, attribute and tag
     coverage, event counts per type and their time range, unknown keys."""
     names = Metadata.load(metadata) if metadata else None
-    report = run_with_progress(quiet, lambda bar: inspect(input, engine=engine, input_layout=input_layout, names=names, progress=bar))
+    report = run_with_progress(quiet, lambda bar: inspect(input, engine=engine, input_layout=input_layout, names=names,
+                                                               event_fields=event_fields, progress=bar))
     click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if as_json else render(report))
