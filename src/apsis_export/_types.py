@@ -155,13 +155,9 @@ class ValueStats:
     """The type of a column discovered from its values: see the module docstring."""
 
     __slots__ = ("seen", "settled", "strings_dates", "strings_timestamps", "lowest", "highest", "decimals", "scale",
-                 "decimal_digits", "_waiting")
-
-    #: Values learnt from at once (see add).
-    BATCH = 512
+                 "decimal_digits")
 
     def __init__(self) -> None:
-        self._waiting: list[Any] = []
         self.seen: set[type] = set()  # Python types of the non-null values
         self.settled: set[type] = {type(None)}  # types whose further values can change nothing
         self.strings_dates = self.strings_timestamps = True
@@ -170,50 +166,34 @@ class ValueStats:
         self.scale = self.decimal_digits = 0  # most digits after / before the point of those
 
     def add(self, value: Any) -> None:
-        """Learn from a value: kept until BATCH are waiting, then learnt from together
-        (the per-value work then runs in C: this is called for every value of a file)."""
-        waiting = self._waiting
-        waiting.append(value)
-        if len(waiting) >= self.BATCH:
-            self._learn()
-
-    def _learn(self) -> None:
-        if self._waiting:
-            self._add_many(self._waiting)
-            self._waiting = []
-
-    def _add_many(self, values: list[Any]) -> None:
-        kinds = set(map(type, values))
-        if kinds <= self.settled:
+        """Learn from one value (called for every value of a file: the common case, a
+        type whose further values can change nothing, returns at once)."""
+        kind = type(value)
+        if kind in self.settled:
             return
-        for kind in kinds - self.settled:
-            self.seen.add(kind)
-            if kind is str:
-                for value in values:
-                    if type(value) is str:
-                        if self.strings_dates and not _fits(_date, value):
-                            self.strings_dates = False
-                        if self.strings_timestamps and not _fits(_timestamp, value):
-                            self.strings_timestamps = False
-                        if not (self.strings_dates or self.strings_timestamps):
-                            self.settled.add(str)
-                            break
-            elif kind is int:
-                numbers = [v for v in values if type(v) is int]
-                self.lowest, self.highest = min(self.lowest, *numbers), max(self.highest, *numbers)
-            elif kind is Decimal:
-                self.decimals = True
-                for value in values:
-                    exponent = value.as_tuple().exponent if type(value) is Decimal else None
-                    if isinstance(exponent, int):  # not NaN/Infinity (the parsers never give those)
-                        self.scale = max(self.scale, -exponent)
-                        self.decimal_digits = max(self.decimal_digits, value.adjusted() + 1)
-            else:  # bool, dict, list: the type is all there is to learn
-                self.settled.add(kind)
+        self.seen.add(kind)
+        if kind is str:
+            if self.strings_dates and not _fits(_date, value):
+                self.strings_dates = False
+            if self.strings_timestamps and not _fits(_timestamp, value):
+                self.strings_timestamps = False
+            if not (self.strings_dates or self.strings_timestamps):
+                self.settled.add(str)
+        elif kind is int:
+            if value > self.highest:
+                self.highest = value
+            elif value < self.lowest:
+                self.lowest = value
+        elif kind is Decimal:
+            self.decimals = True
+            exponent = value.as_tuple().exponent
+            if isinstance(exponent, int):  # not NaN/Infinity (the parsers never give those)
+                self.scale = max(self.scale, -exponent)
+                self.decimal_digits = max(self.decimal_digits, value.adjusted() + 1)
+        else:  # bool, dict, list: the type is all there is to learn
+            self.settled.add(kind)
 
     def merge(self, other: ValueStats) -> None:
-        self._learn()
-        other._learn()
         self.seen |= other.seen
         self.settled |= other.settled
         self.strings_dates &= other.strings_dates
@@ -226,12 +206,10 @@ class ValueStats:
     @property
     def any_value(self) -> bool:
         """False when every value was null (a tag, or an attribute nobody filled)."""
-        self._learn()
         return bool(self.seen)
 
     def kind(self) -> tuple[str, int]:
         """The discovered column kind and decimal scale (text when the values disagree)."""
-        self._learn()
         seen = self.seen
         if seen == {bool}:
             return BOOLEAN, 0
