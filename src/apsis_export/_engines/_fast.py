@@ -9,7 +9,9 @@ How it works, block by block (numpy over the raw bytes):
 3. a small state machine walks the few tokens that split members of the top
    object (depth 1) and of ``profiles`` (depth 2), and decodes each member —
    one profile, or one top-level key — with msgspec (numbers exact: integers of
-   any size, non-integers as Decimal of the digits written).
+   any size, non-integers as Decimal of the digits written). A profile in the
+   common shape decodes straight into typed structs (``_shape.TYPED_PROFILES``,
+   checked by msgspec as it decodes); any other, into plain values.
 
 Each decoded profile goes through the same ``_shape`` mapping as the exact
 engine, so the records are identical by construction. Anything out of the
@@ -33,7 +35,8 @@ import numpy as np
 
 from .._errors import InputError
 from .._records import Profile
-from .._shape import AUTO, BARE, WRAPPED, WRAPPER_KEYS, document_extra, is_bare_profile, profile_records
+from .._shape import (AUTO, BARE, TYPED_PROFILES, WRAPPED, WRAPPER_KEYS, document_extra, is_bare_profile,
+                      profile_records, typed_profile_records)
 from .._source import Source
 from ._exact import MAX_DEPTH, walk_document
 
@@ -47,6 +50,7 @@ _OPEN = (ord("{"), ord("["))
 _LBRACE, _RBRACE, _LBRACKET, _RBRACKET, _COMMA = (ord(c) for c in "{}[],")
 _WHITESPACE = b" \t\r\n"
 _DECODER = msgspec.json.Decoder(float_hook=Decimal)
+_TYPED_DECODERS = {layout: msgspec.json.Decoder(dict[str, kind], float_hook=Decimal) for layout, kind in TYPED_PROFILES.items()}
 
 
 def decode_member(text) -> tuple[str, Any] | None:
@@ -56,6 +60,27 @@ def decode_member(text) -> tuple[str, Any] | None:
     except (msgspec.DecodeError, UnicodeDecodeError):
         return None
     return next(iter(decoded.items())) if len(decoded) == 1 else None
+
+
+def read_profile(text, layout: str, ambiguous: bool = False) -> Profile | None:
+    """The records of one profile member's text (``"key": value``) in ``layout``; None where only
+    the exact engine may read it: msgspec refuses it, or (``ambiguous``) a bare profile keyed
+    "profiles". A wrong shape raises InputError, as :func:`profile_records` does.
+
+    The common shape decodes straight into typed structs; the rest as plain values.
+    """
+    try:
+        ((key, value),) = _TYPED_DECODERS[layout].decode(b"{" + text + b"}").items()
+        records = typed_profile_records
+    except (msgspec.DecodeError, UnicodeDecodeError, ValueError):  # ValidationError is a DecodeError
+        decoded = decode_member(text)
+        if decoded is None:
+            return None
+        key, value = decoded
+        records = profile_records
+    if ambiguous and key == "profiles":
+        return None  # the exact engine reports the ambiguity
+    return records(key, value, layout)
 
 
 class _Handover(Exception):
@@ -143,13 +168,10 @@ class Unit:
     layout: str  # how each member maps: WRAPPED (a profile in "profiles") or BARE
     auto_detected: bool  # the bare layout was detected: a member keyed "profiles" is ambiguous
 
-    def decode(self, index: int) -> tuple[str, Any] | None:
-        """Member ``index`` as (key, value); None when only the exact engine may read it."""
+    def profile(self, index: int) -> Profile | None:
+        """The records of member ``index`` (see :func:`read_profile`); None when only the exact engine may read it."""
         start, end, _ = self.members[index]
-        decoded = decode_member(self.data[start:end])
-        if decoded is not None and self.layout == BARE and self.auto_detected and decoded[0] == "profiles":
-            return None  # the exact engine reports the ambiguity
-        return decoded
+        return read_profile(self.data[start:end], self.layout, self.layout == BARE and self.auto_detected)
 
 
 class ResumeExact:
@@ -363,15 +385,19 @@ class _Scan:
             return
         if self.unit:
             yield self.flush_unit()
+        layout = self.layout
+        if self.split == 2 or layout == BARE:
+            profile = read_profile(text, WRAPPED if self.split == 2 else BARE, layout == BARE and self.auto_detected)
+            if profile is None:
+                raise self.handover()
+            self.last_key = profile.key
+            yield profile
+            return
         decoded = decode_member(text)
         if decoded is None:
             raise self.handover()
         key, value = decoded
         self.last_key = key
-        if self.split == 2:
-            yield profile_records(key, value, WRAPPED)
-            return
-        layout = self.layout
         if layout == AUTO and key in WRAPPER_KEYS:
             self.layout = layout = WRAPPED
         if layout == WRAPPED:
@@ -379,15 +405,10 @@ class _Scan:
                 raise self.handover()
             yield document_extra(key, value)
             return
-        if layout == BARE and key == "profiles" and self.auto_detected:
-            raise self.handover()  # ambiguous layout: the exact engine says so
-        if layout == AUTO:
-            self.layout = BARE if is_bare_profile(value) else WRAPPED
-            self.auto_detected = True
-            if self.layout == WRAPPED:
-                yield document_extra(key, value)
-                return
-        yield profile_records(key, value, BARE)
+        # AUTO: the first top-level key decides.
+        self.layout = BARE if is_bare_profile(value) else WRAPPED
+        self.auto_detected = True
+        yield document_extra(key, value) if self.layout == WRAPPED else profile_records(key, value, BARE)
 
     # -- the vectorised scan -----------------------------------------------------------------
 
