@@ -10,8 +10,8 @@ import pyarrow as pa
 from .._records import Record
 from .._schema import Column, Table
 
-#: Encodes a whole column at once (None: values kept as they are).
-ColumnEncoder = Optional[Callable[[Sequence[Any]], Sequence[Any]]]
+#: Encodes a whole column at once, to values or an Arrow array (None: values kept as they are).
+ColumnEncoder = Optional[Callable[[Sequence[Any]], Union[Sequence[Any], pa.Array]]]
 
 
 def each(encode: Callable[[Any], Any]) -> Callable[[Sequence[Any]], list[Any]]:
@@ -49,7 +49,8 @@ def make_batcher(table: Table, types: dict[str, ArrowType], encoders: dict[str, 
     columns = make_columnizer(table, encoders)
 
     def batch(records: Sequence[Record]) -> pa.RecordBatch:
-        arrays = [pa.array(col, type=field.type) for col, field in zip(columns(records), schema)]
+        arrays = [col if isinstance(col, pa.Array) else pa.array(col, type=field.type)
+                  for col, field in zip(columns(records), schema)]
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
     return schema, batch

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .._encode import json_text, value_text
+from .._encode import json_array, value_text
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE
 from .._types import DECIMAL_PRECISION
 from . import FileSink
@@ -24,7 +24,7 @@ _ARROW_TYPES = {
     TIMESTAMP: pa.timestamp("ms", tz="UTC"), INTEGER: pa.int64(), DATE: pa.date32(),
     DECIMAL: lambda column: pa.decimal128(DECIMAL_PRECISION, column.scale),
 }
-_ENCODERS = {BOOLEAN: None, STRING: None, VALUE: each(value_text), JSON: each(json_text), TIMESTAMP: None,
+_ENCODERS = {BOOLEAN: None, STRING: None, VALUE: each(value_text), JSON: json_array, TIMESTAMP: None,
              INTEGER: None, DATE: None, DECIMAL: None}
 
 
