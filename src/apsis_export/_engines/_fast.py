@@ -415,17 +415,14 @@ class _Scan:
     def tokens(self, block: bytes, base: int) -> list[tuple[int, int, int]]:
         """The member-splitting tokens of one block as (offset, byte, depth)."""
         a = np.frombuffer(block, dtype=np.uint8)
-        quotes = np.flatnonzero(a == _QUOTE)
-        if len(quotes):
-            escaped = self._escaped(a, quotes)
-            if escaped is not None:
-                quotes = quotes[~escaped]
-        self._carry_backslashes(a)
-        structural = np.flatnonzero((a == _LBRACE) | (a == _RBRACE) | (a == _LBRACKET) | (a == _RBRACKET) | (a == _COMMA))
+        quotes = a == _QUOTE
+        quotes[self._escaped_quotes(a)] = False
         # A structural byte is outside strings when an even number of real quotes precede it.
-        before = np.searchsorted(quotes, structural) + (1 if self.in_string else 0)
-        structural = structural[(before & 1) == 0]
-        self.in_string = bool((len(quotes) + self.in_string) & 1)
+        inside = _prefix_parity(quotes)
+        structural = (a == _LBRACE) | (a == _RBRACE) | (a == _LBRACKET) | (a == _RBRACKET) | (a == _COMMA)
+        structural &= inside == self.in_string  # the parity before the block flips the meaning
+        structural = np.flatnonzero(structural)
+        self.in_string = bool(inside[-1]) != self.in_string
         chars = a[structural]
         step = np.zeros(len(structural), dtype=np.int64)
         step[(chars == _LBRACE) | (chars == _LBRACKET)] = 1
@@ -442,32 +439,38 @@ class _Scan:
         depth = np.where(closes, after, before_depth)[keep]
         return list(zip((structural[keep] + base).tolist(), chars[keep].tolist(), depth.tolist()))
 
-    def _escaped(self, a: np.ndarray, quotes: np.ndarray) -> np.ndarray | None:
-        """Which quotes are escaped (preceded by an odd run of backslashes), or None if none are."""
-        prev = quotes - 1
-        candidates = np.flatnonzero(a[np.maximum(prev, 0)] == _BACKSLASH)
-        candidates = candidates[prev[candidates] >= 0].tolist()
-        if quotes[0] == 0 and self.backslashes & 1:
-            candidates.insert(0, 0)
-        if not candidates:
-            return None
-        escaped = np.zeros(len(quotes), dtype=bool)
-        data = a
-        for i in candidates:
-            j = int(quotes[i]) - 1
-            run = 0
-            while j >= 0 and data[j] == _BACKSLASH:
-                run += 1
-                j -= 1
-            if j < 0:
-                run += self.backslashes
-            escaped[i] = bool(run & 1)
-        return escaped
+    def _escaped_quotes(self, a: np.ndarray) -> np.ndarray:
+        """Offsets in ``a`` of the quotes escaped by an odd run of backslashes (a run may begin
+        in earlier blocks); remembers the run that ends this block."""
+        carry, n = self.backslashes, len(a)
+        first = [0] if carry & 1 and a[0] == _QUOTE else []  # escaped by the run ending the previous block
+        backslashes = np.flatnonzero(a == _BACKSLASH)
+        if not len(backslashes):
+            self.backslashes = 0
+            return np.array(first, dtype=np.intp)
+        # Each run of consecutive backslashes: its first and last offset, and its length.
+        breaks = np.flatnonzero(np.diff(backslashes) != 1)
+        firsts = backslashes[np.concatenate(([0], breaks + 1))]
+        lasts = backslashes[np.concatenate((breaks, [len(backslashes) - 1]))]
+        lengths = lasts - firsts + 1
+        if firsts[0] == 0:
+            lengths[0] += carry
+        self.backslashes = int(lengths[-1]) if lasts[-1] == n - 1 else 0
+        after = lasts + 1
+        after = after[(after < n) & ((lengths & 1) == 1)]
+        return np.concatenate((first, after[a[after] == _QUOTE])).astype(np.intp)
 
-    def _carry_backslashes(self, a: np.ndarray) -> None:
-        """Remember the backslash run that ends this block (it may escape the next block's first quote)."""
-        n = len(a)
-        run = 0
-        while run < n and a[n - 1 - run] == _BACKSLASH:
-            run += 1
-        self.backslashes = run + (self.backslashes if run == n else 0)
+
+def _prefix_parity(flags: np.ndarray) -> np.ndarray:
+    """For each position, whether an odd number of ``flags`` (bool) are set up to and including it.
+
+    A prefix XOR on 64-bit words (log-step shifts within each word, then each word's
+    carry from the parity of all before it): several times faster than a cumulative sum.
+    """
+    words = np.packbits(flags, bitorder="little")
+    words = np.concatenate((words, np.zeros(-len(words) % 8, np.uint8))).view("<u8")
+    for shift in (1, 2, 4, 8, 16, 32):
+        words ^= words << np.uint64(shift)
+    odd_before = np.bitwise_xor.accumulate(words >> np.uint64(63))  # each word's top bit: its own parity
+    words[1:] ^= np.uint64(0) - odd_before[:-1]  # all ones where the words before hold an odd count
+    return np.unpackbits(words.view(np.uint8), count=len(flags), bitorder="little").view(bool)
