@@ -86,6 +86,11 @@ def value_text(value: Any) -> str | None:
     return json_bytes(value).decode()
 
 
+def value_texts(column: Sequence[Any]) -> list[str | None]:
+    """:func:`value_text` of each value of a column; strings and nulls, the most common, pass as they are."""
+    return [v if v is None or type(v) is str else value_text(v) for v in column]
+
+
 def iso_date(days: int | None) -> str | None:
     """Days since the epoch as an ISO 8601 date: 2024-05-01."""
     return None if days is None else _date.fromordinal(_EPOCH_DAY + days).isoformat()
