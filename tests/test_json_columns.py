@@ -68,4 +68,4 @@ def test_jsonl_lines_equal_row_by_row_encoding(events):
             fields.append(orjson.dumps(column.name) + b":" + text)
         return b"{" + b",".join(fields) + b"}\n"
 
-    assert _lines(EVENTS)(events) == b"".join(map(line, events))
+    assert bytes(_lines(EVENTS)(events)) == b"".join(map(line, events))

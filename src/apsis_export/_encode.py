@@ -49,19 +49,20 @@ _COLUMN_ENCODER = msgspec.json.Encoder(decimal_format="number")
 _NEWLINE, _N = ord("\n"), ord("n")
 
 
-def json_array(column: Sequence[Any], *, nulls: bool = True) -> pa.Array:
-    """:func:`json_bytes` of every value of a column as one Arrow string array, from a
-    single msgspec call for the whole column. With ``nulls``, None is null (a missing
-    value, not the text ``null``); without, it is the text ``null``."""
+def json_array(column: Sequence[Any], *, nulls: bool = True, large: bool = False) -> pa.Array:
+    """:func:`json_bytes` of every value of a column as one Arrow string array (``large``:
+    large_string), from a single msgspec call for the whole column. With ``nulls``, None
+    is null (a missing value, not the text ``null``); without, it is the text ``null``."""
+    kind, offset_type = (pa.large_string(), np.int64) if large else (pa.string(), np.int32)
     try:
         lines = _COLUMN_ENCODER.encode_lines(column)  # each value's JSON, then a newline
     except (TypeError, ValueError):  # e.g. a lone surrogate: value by value, with json_bytes' error
         lines = None
-    if lines is None or len(lines) >= 2**31:  # (the offsets below are 32-bit)
-        return pa.array([None if v is None and nulls else json_bytes(v).decode() for v in column], pa.string())
+    if lines is None or (not large and len(lines) >= 2**31):  # (too long for 32-bit offsets)
+        return pa.array([None if v is None and nulls else json_bytes(v).decode() for v in column], kind)
     # Compact JSON holds no raw newline: the n-th newline ends the n-th value.
     ends = np.flatnonzero(np.frombuffer(lines, np.uint8) == _NEWLINE)
-    offsets = np.zeros(len(ends) + 1, np.int32)
+    offsets = np.zeros(len(ends) + 1, offset_type)
     offsets[1:] = ends - np.arange(len(ends))
     data = lines.replace(b"\n", b"")
     buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
@@ -70,7 +71,7 @@ def json_array(column: Sequence[Any], *, nulls: bool = True) -> pa.Array:
         valid = ~((offsets[1:] - starts == 4) & (np.frombuffer(data, np.uint8)[starts] == _N))  # not "null"
         if not valid.all():
             buffers[0] = pa.py_buffer(np.packbits(valid, bitorder="little"))
-    return pa.Array.from_buffers(pa.string(), len(ends), buffers)
+    return pa.Array.from_buffers(kind, len(ends), buffers)
 
 
 def value_text(value: Any) -> str | None:

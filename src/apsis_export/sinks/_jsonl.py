@@ -23,7 +23,7 @@ from . import FileSink
 from ._columns import make_columnizer
 
 _dumps = orjson.dumps
-_json = partial(json_array, nulls=False)  # numbers exact, whatever their size; None as null
+_json = partial(json_array, nulls=False, large=True)  # numbers exact, whatever their size; None as null
 _ENCODERS = {
     BOOLEAN: _json,
     STRING: _json,
@@ -32,11 +32,11 @@ _ENCODERS = {
     TIMESTAMP: iso_millis_json,
     INTEGER: _json,
     DECIMAL: _json,  # a number with the digits as written
-    DATE: lambda column: pa.array([_dumps(iso_date(days)) for days in column], pa.binary()),
+    DATE: lambda column: pa.array([_dumps(iso_date(days)) for days in column], pa.large_binary()),
 }
 
 
-def _lines(table: Table) -> Callable[[Sequence[Record]], bytes]:
+def _lines(table: Table) -> Callable[[Sequence[Record]], pa.Buffer | bytes]:
     """A function from records to their JSON lines, newline-terminated."""
     import pyarrow.compute as pc  # here: loading Arrow's compute kernels costs memory Parquet runs do not need
 
@@ -45,32 +45,26 @@ def _lines(table: Table) -> Callable[[Sequence[Record]], bytes]:
     keys = [pa.scalar(text, pa.large_binary()) for text in [b"{" + names[0]] + [b"," + name for name in names[1:]]]
     end, separator = pa.scalar(b"}\n", pa.large_binary()), pa.scalar(b"", pa.large_binary())
 
-    def lines(records: Sequence[Record]) -> bytes:
+    def lines(records: Sequence[Record]) -> pa.Buffer | bytes:
         if not records:
             return b""
         parts = []
         for key, column in zip(keys, columns(records)):
-            parts += [key, column.cast(pa.large_binary())]
-        return _values_bytes(pc.binary_join_element_wise(*parts, end, separator))
+            parts += [key, column.cast(pa.large_binary())]  # 64-bit offsets: no size limit on a batch
+        joined = pc.binary_join_element_wise(*parts, end, separator)
+        # The lines back to back: the slice of the result's data they occupy (no copy).
+        _, offsets, data = joined.buffers()
+        start, stop = np.frombuffer(offsets, np.int64)[[joined.offset, joined.offset + len(joined)]].tolist()
+        return data.slice(start, stop - start)
 
     return lines
-
-
-def _values_bytes(array: pa.Array | pa.ChunkedArray) -> bytes:
-    """The values of a large_binary array back to back: the slice of its data buffer they occupy."""
-    out = []
-    for chunk in array.chunks if isinstance(array, pa.ChunkedArray) else [array]:
-        _, offsets, data = chunk.buffers()
-        start, end = np.frombuffer(offsets, np.int64)[[chunk.offset, chunk.offset + len(chunk)]].tolist()
-        out.append(data.slice(start, end - start).to_pybytes())
-    return b"".join(out)
 
 
 class JsonlSink(FileSink):
     extension = "jsonl"
 
     @classmethod
-    def encoder(cls, table: Table) -> Callable[[Sequence[Record]], bytes]:
+    def encoder(cls, table: Table) -> Callable[[Sequence[Record]], pa.Buffer | bytes]:
         return _lines(table)
 
     def _open(self, path: Path) -> None:
@@ -80,7 +74,7 @@ class JsonlSink(FileSink):
     def write(self, records: Sequence[Record]) -> None:
         self.write_encoded(self._lines(records))
 
-    def write_encoded(self, data: bytes) -> None:
+    def write_encoded(self, data: pa.Buffer | bytes) -> None:
         self._file.write(data)
 
     def _finish(self) -> None:
