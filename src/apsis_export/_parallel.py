@@ -21,7 +21,6 @@ from ._engines._fast import FastEngine, ResumeExact, Unit, UnitStream
 from ._errors import InputError
 from ._metadata import Metadata
 from ._progress import ProgressTicker
-from ._shape import profile_records
 from ._source import Source
 from .sinks import get_sink
 
@@ -59,18 +58,16 @@ def _work(unit: Unit) -> _Result:
     collector = Collector(_worker["plan"], metadata)
     result = _Result({}, 0, 0, 0)
     for index, (_, end, _) in enumerate(unit.members):
-        decoded = unit.decode(index)
-        if decoded is None:
-            result.stopped_at = index
-            break
-        key, value = decoded
         try:
-            profile = profile_records(key, value, unit.layout)
+            profile = unit.profile(index)
         except InputError as exc:
             result.error = (exc.problem, unit.start + end, exc.profile_key)
             break
+        if profile is None:
+            result.stopped_at = index
+            break
         collector.add(profile)
-        result.last_key = key
+        result.last_key = profile.key
     encoders = _worker["encoders"]
     result.payloads = {name: (encoders[name](records), len(records)) for name, records in collector.take()}
     result.profiles, result.extras, result.duplicates = collector.profiles, collector.extras, collector.duplicates

@@ -8,7 +8,9 @@ value (as plain Python JSON values, numbers exact) and hand them to
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Optional
+
+import msgspec
 
 from ._errors import InputError
 from ._records import VALUE_TYPES, Attribute, Event, Extra, Profile
@@ -27,6 +29,38 @@ _MAX_MS = 253_402_300_799_999
 
 _MISSING = object()
 _EVENT_FIELDS = frozenset(("correlationId", "sourceEventTime", "typeId", "createdAt", "data"))
+
+
+_Millis = Annotated[int, msgspec.Meta(ge=_MIN_MS, le=_MAX_MS)]
+
+
+# The common shape as msgspec types. A profile that decodes into them (unknown keys are
+# refused, types and time ranges checked while decoding) maps by typed_profile_records to
+# the records profile_records gives the same JSON, without further checks; anything else
+# fails to decode and is left to profile_records. gc=False: they never form cycles.
+class TypedAttribute(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    value: Any
+
+
+class TypedEvent(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    typeId: str
+    correlationId: Optional[str] = None
+    sourceEventTime: Optional[_Millis] = None  # missing or null: as profile_records, None
+    createdAt: Optional[_Millis] = None
+    data: Any = None
+
+
+class TypedSection(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    attributes: dict[str, TypedAttribute] = {}
+    events: list[TypedEvent] = []
+
+
+class TypedWrapped(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    sections: dict[str, TypedSection] = {}
+
+
+#: The msgspec type of a profile's value in the common shape, per layout.
+TYPED_PROFILES = {WRAPPED: TypedWrapped, BARE: dict[str, TypedSection]}
 
 
 def check_layout(layout: str) -> None:
@@ -76,6 +110,19 @@ def profile_records(key: str, value: Any, layout: str) -> Profile:
         else:
             for section_id, section in item.items():
                 _section_records(profile, section_id, section)
+    return profile
+
+
+def typed_profile_records(key: str, value: Any, layout: str) -> Profile:
+    """:func:`profile_records` for a value decoded as ``TYPED_PROFILES[layout]``."""
+    profile = Profile(key)
+    section_ids, attributes, events, types = profile.section_ids, profile.attributes, profile.events, VALUE_TYPES
+    for section_id, section in (value.sections if layout == WRAPPED else value).items():
+        section_ids.append(section_id)
+        attributes += [Attribute(key, section_id, attribute_id, entry.value, types[type(entry.value)])
+                       for attribute_id, entry in section.attributes.items()]
+        events += [Event(key, section_id, e.correlationId, e.typeId, e.sourceEventTime or None, e.createdAt, e.data)
+                   for e in section.events]
     return profile
 
 

@@ -9,7 +9,9 @@ How it works, block by block (numpy over the raw bytes):
 3. a small state machine walks the few tokens that split members of the top
    object (depth 1) and of ``profiles`` (depth 2), and decodes each member —
    one profile, or one top-level key — with msgspec (numbers exact: integers of
-   any size, non-integers as Decimal of the digits written).
+   any size, non-integers as Decimal of the digits written). A profile in the
+   common shape decodes straight into typed structs (``_shape.TYPED_PROFILES``,
+   checked by msgspec as it decodes); any other, into plain values.
 
 Each decoded profile goes through the same ``_shape`` mapping as the exact
 engine, so the records are identical by construction. Anything out of the
@@ -33,7 +35,8 @@ import numpy as np
 
 from .._errors import InputError
 from .._records import Profile
-from .._shape import AUTO, BARE, WRAPPED, WRAPPER_KEYS, document_extra, is_bare_profile, profile_records
+from .._shape import (AUTO, BARE, TYPED_PROFILES, WRAPPED, WRAPPER_KEYS, document_extra, is_bare_profile,
+                      profile_records, typed_profile_records)
 from .._source import Source
 from ._exact import MAX_DEPTH, walk_document
 
@@ -47,6 +50,7 @@ _OPEN = (ord("{"), ord("["))
 _LBRACE, _RBRACE, _LBRACKET, _RBRACKET, _COMMA = (ord(c) for c in "{}[],")
 _WHITESPACE = b" \t\r\n"
 _DECODER = msgspec.json.Decoder(float_hook=Decimal)
+_TYPED_DECODERS = {layout: msgspec.json.Decoder(dict[str, kind], float_hook=Decimal) for layout, kind in TYPED_PROFILES.items()}
 
 
 def decode_member(text) -> tuple[str, Any] | None:
@@ -56,6 +60,27 @@ def decode_member(text) -> tuple[str, Any] | None:
     except (msgspec.DecodeError, UnicodeDecodeError):
         return None
     return next(iter(decoded.items())) if len(decoded) == 1 else None
+
+
+def read_profile(text, layout: str, ambiguous: bool = False) -> Profile | None:
+    """The records of one profile member's text (``"key": value``) in ``layout``; None where only
+    the exact engine may read it: msgspec refuses it, or (``ambiguous``) a bare profile keyed
+    "profiles". A wrong shape raises InputError, as :func:`profile_records` does.
+
+    The common shape decodes straight into typed structs; the rest as plain values.
+    """
+    try:
+        ((key, value),) = _TYPED_DECODERS[layout].decode(b"{" + text + b"}").items()
+        records = typed_profile_records
+    except (msgspec.DecodeError, UnicodeDecodeError, ValueError):  # ValidationError is a DecodeError
+        decoded = decode_member(text)
+        if decoded is None:
+            return None
+        key, value = decoded
+        records = profile_records
+    if ambiguous and key == "profiles":
+        return None  # the exact engine reports the ambiguity
+    return records(key, value, layout)
 
 
 class _Handover(Exception):
@@ -143,13 +168,10 @@ class Unit:
     layout: str  # how each member maps: WRAPPED (a profile in "profiles") or BARE
     auto_detected: bool  # the bare layout was detected: a member keyed "profiles" is ambiguous
 
-    def decode(self, index: int) -> tuple[str, Any] | None:
-        """Member ``index`` as (key, value); None when only the exact engine may read it."""
+    def profile(self, index: int) -> Profile | None:
+        """The records of member ``index`` (see :func:`read_profile`); None when only the exact engine may read it."""
         start, end, _ = self.members[index]
-        decoded = decode_member(self.data[start:end])
-        if decoded is not None and self.layout == BARE and self.auto_detected and decoded[0] == "profiles":
-            return None  # the exact engine reports the ambiguity
-        return decoded
+        return read_profile(self.data[start:end], self.layout, self.layout == BARE and self.auto_detected)
 
 
 class ResumeExact:
@@ -363,15 +385,19 @@ class _Scan:
             return
         if self.unit:
             yield self.flush_unit()
+        layout = self.layout
+        if self.split == 2 or layout == BARE:
+            profile = read_profile(text, WRAPPED if self.split == 2 else BARE, layout == BARE and self.auto_detected)
+            if profile is None:
+                raise self.handover()
+            self.last_key = profile.key
+            yield profile
+            return
         decoded = decode_member(text)
         if decoded is None:
             raise self.handover()
         key, value = decoded
         self.last_key = key
-        if self.split == 2:
-            yield profile_records(key, value, WRAPPED)
-            return
-        layout = self.layout
         if layout == AUTO and key in WRAPPER_KEYS:
             self.layout = layout = WRAPPED
         if layout == WRAPPED:
@@ -379,32 +405,24 @@ class _Scan:
                 raise self.handover()
             yield document_extra(key, value)
             return
-        if layout == BARE and key == "profiles" and self.auto_detected:
-            raise self.handover()  # ambiguous layout: the exact engine says so
-        if layout == AUTO:
-            self.layout = BARE if is_bare_profile(value) else WRAPPED
-            self.auto_detected = True
-            if self.layout == WRAPPED:
-                yield document_extra(key, value)
-                return
-        yield profile_records(key, value, BARE)
+        # AUTO: the first top-level key decides.
+        self.layout = BARE if is_bare_profile(value) else WRAPPED
+        self.auto_detected = True
+        yield document_extra(key, value) if self.layout == WRAPPED else profile_records(key, value, BARE)
 
     # -- the vectorised scan -----------------------------------------------------------------
 
     def tokens(self, block: bytes, base: int) -> list[tuple[int, int, int]]:
         """The member-splitting tokens of one block as (offset, byte, depth)."""
         a = np.frombuffer(block, dtype=np.uint8)
-        quotes = np.flatnonzero(a == _QUOTE)
-        if len(quotes):
-            escaped = self._escaped(a, quotes)
-            if escaped is not None:
-                quotes = quotes[~escaped]
-        self._carry_backslashes(a)
-        structural = np.flatnonzero((a == _LBRACE) | (a == _RBRACE) | (a == _LBRACKET) | (a == _RBRACKET) | (a == _COMMA))
+        quotes = a == _QUOTE
+        quotes[self._escaped_quotes(a)] = False
         # A structural byte is outside strings when an even number of real quotes precede it.
-        before = np.searchsorted(quotes, structural) + (1 if self.in_string else 0)
-        structural = structural[(before & 1) == 0]
-        self.in_string = bool((len(quotes) + self.in_string) & 1)
+        inside = _prefix_parity(quotes)
+        structural = (a == _LBRACE) | (a == _RBRACE) | (a == _LBRACKET) | (a == _RBRACKET) | (a == _COMMA)
+        structural &= inside == self.in_string  # the parity before the block flips the meaning
+        structural = np.flatnonzero(structural)
+        self.in_string = bool(inside[-1]) != self.in_string
         chars = a[structural]
         step = np.zeros(len(structural), dtype=np.int64)
         step[(chars == _LBRACE) | (chars == _LBRACKET)] = 1
@@ -421,32 +439,38 @@ class _Scan:
         depth = np.where(closes, after, before_depth)[keep]
         return list(zip((structural[keep] + base).tolist(), chars[keep].tolist(), depth.tolist()))
 
-    def _escaped(self, a: np.ndarray, quotes: np.ndarray) -> np.ndarray | None:
-        """Which quotes are escaped (preceded by an odd run of backslashes), or None if none are."""
-        prev = quotes - 1
-        candidates = np.flatnonzero(a[np.maximum(prev, 0)] == _BACKSLASH)
-        candidates = candidates[prev[candidates] >= 0].tolist()
-        if quotes[0] == 0 and self.backslashes & 1:
-            candidates.insert(0, 0)
-        if not candidates:
-            return None
-        escaped = np.zeros(len(quotes), dtype=bool)
-        data = a
-        for i in candidates:
-            j = int(quotes[i]) - 1
-            run = 0
-            while j >= 0 and data[j] == _BACKSLASH:
-                run += 1
-                j -= 1
-            if j < 0:
-                run += self.backslashes
-            escaped[i] = bool(run & 1)
-        return escaped
+    def _escaped_quotes(self, a: np.ndarray) -> np.ndarray:
+        """Offsets in ``a`` of the quotes escaped by an odd run of backslashes (a run may begin
+        in earlier blocks); remembers the run that ends this block."""
+        carry, n = self.backslashes, len(a)
+        first = [0] if carry & 1 and a[0] == _QUOTE else []  # escaped by the run ending the previous block
+        backslashes = np.flatnonzero(a == _BACKSLASH)
+        if not len(backslashes):
+            self.backslashes = 0
+            return np.array(first, dtype=np.intp)
+        # Each run of consecutive backslashes: its first and last offset, and its length.
+        breaks = np.flatnonzero(np.diff(backslashes) != 1)
+        firsts = backslashes[np.concatenate(([0], breaks + 1))]
+        lasts = backslashes[np.concatenate((breaks, [len(backslashes) - 1]))]
+        lengths = lasts - firsts + 1
+        if firsts[0] == 0:
+            lengths[0] += carry
+        self.backslashes = int(lengths[-1]) if lasts[-1] == n - 1 else 0
+        after = lasts + 1
+        after = after[(after < n) & ((lengths & 1) == 1)]
+        return np.concatenate((first, after[a[after] == _QUOTE])).astype(np.intp)
 
-    def _carry_backslashes(self, a: np.ndarray) -> None:
-        """Remember the backslash run that ends this block (it may escape the next block's first quote)."""
-        n = len(a)
-        run = 0
-        while run < n and a[n - 1 - run] == _BACKSLASH:
-            run += 1
-        self.backslashes = run + (self.backslashes if run == n else 0)
+
+def _prefix_parity(flags: np.ndarray) -> np.ndarray:
+    """For each position, whether an odd number of ``flags`` (bool) are set up to and including it.
+
+    A prefix XOR on 64-bit words (log-step shifts within each word, then each word's
+    carry from the parity of all before it): several times faster than a cumulative sum.
+    """
+    words = np.packbits(flags, bitorder="little")
+    words = np.concatenate((words, np.zeros(-len(words) % 8, np.uint8))).view("<u8")
+    for shift in (1, 2, 4, 8, 16, 32):
+        words ^= words << np.uint64(shift)
+    odd_before = np.bitwise_xor.accumulate(words >> np.uint64(63))  # each word's top bit: its own parity
+    words[1:] ^= np.uint64(0) - odd_before[:-1]  # all ones where the words before hold an odd count
+    return np.unpackbits(words.view(np.uint8), count=len(flags), bitorder="little").view(bool)

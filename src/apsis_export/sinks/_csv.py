@@ -11,14 +11,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from .._encode import decimal_text, iso_millis_column, json_text, value_text
+from .._encode import decimal_text, iso_millis_column, json_array, value_texts
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE
 from . import FileSink
 from ._columns import ArrowSink, each
 
 _ARROW_TYPES = {BOOLEAN: pa.bool_(), STRING: pa.string(), VALUE: pa.string(), JSON: pa.string(), TIMESTAMP: pa.string(),
                 INTEGER: pa.int64(), DATE: pa.date32(), DECIMAL: pa.string()}
-_ENCODERS = {BOOLEAN: None, STRING: None, VALUE: each(value_text), JSON: each(json_text), TIMESTAMP: iso_millis_column,
+_ENCODERS = {BOOLEAN: None, STRING: None, VALUE: value_texts, JSON: json_array, TIMESTAMP: iso_millis_column,
              INTEGER: None, DATE: None, DECIMAL: each(decimal_text)}
 _OPTIONS = pa_csv.WriteOptions(include_header=True, quoting_style="needed", eol="\r\n")
 

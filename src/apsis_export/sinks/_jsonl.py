@@ -1,49 +1,61 @@
 """JSONL: one compact JSON object per line, UTF-8 without ASCII escaping.
 
 Values keep their JSON types (numbers exact); times are ISO 8601 text. Each
-column is turned into JSON text at once, then every line is filled into a
-template (``{"profile_key":%b,...}``): no dict per row.
+column is turned into an Arrow array of JSON texts at once, then Arrow joins
+them with the keys (``{"profile_key":`` ... ``}``) into the lines: no Python
+work per row.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import orjson
+import pyarrow as pa
 
-from .._encode import iso_date, iso_millis_column, json_bytes
+from .._encode import iso_date, iso_millis_json, json_array
 from .._records import Record
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE, Table
 from . import FileSink
-from ._columns import each, make_columnizer
+from ._columns import make_columnizer
 
 _dumps = orjson.dumps
-_STEP = 512  # records per step of encoding
+_json = partial(json_array, nulls=False, large=True)  # numbers exact, whatever their size; None as null
 _ENCODERS = {
-    BOOLEAN: each(_dumps),
-    STRING: each(_dumps),
-    VALUE: each(json_bytes),  # numbers exact, whatever their size
-    JSON: each(json_bytes),
-    TIMESTAMP: lambda column: list(map(_dumps, iso_millis_column(column))),
-    INTEGER: each(_dumps),
-    DECIMAL: each(json_bytes),  # a number with the digits as written
-    DATE: each(lambda days: _dumps(iso_date(days))),
+    BOOLEAN: _json,
+    STRING: _json,
+    VALUE: _json,
+    JSON: _json,
+    TIMESTAMP: iso_millis_json,
+    INTEGER: _json,
+    DECIMAL: _json,  # a number with the digits as written
+    DATE: lambda column: pa.array([_dumps(iso_date(days)) for days in column], pa.large_binary()),
 }
 
 
-def _lines(table: Table) -> Callable[[Sequence[Record]], bytes]:
+def _lines(table: Table) -> Callable[[Sequence[Record]], pa.Buffer | bytes]:
     """A function from records to their JSON lines, newline-terminated."""
-    columns = make_columnizer(table, _ENCODERS)
-    template = b"{" + b",".join(_dumps(name) + b":%b" for name in table.column_names) + b"}"
+    import pyarrow.compute as pc  # here: loading Arrow's compute kernels costs memory Parquet runs do not need
 
-    def lines(records: Sequence[Record]) -> bytes:
-        out = []
-        # A little at a time: each small orjson result holds a few KiB of buffer until the
-        # line is formatted, so a whole 16k batch of them would hold hundreds of MB.
-        for start in range(0, len(records), _STEP):
-            out += [template % row for row in zip(*columns(records[start : start + _STEP]))]
-        return b"\n".join(out) + b"\n" if out else b""
+    columns = make_columnizer(table, _ENCODERS)
+    names = [_dumps(name) + b":" for name in table.column_names]
+    keys = [pa.scalar(text, pa.large_binary()) for text in [b"{" + names[0]] + [b"," + name for name in names[1:]]]
+    end, separator = pa.scalar(b"}\n", pa.large_binary()), pa.scalar(b"", pa.large_binary())
+
+    def lines(records: Sequence[Record]) -> pa.Buffer | bytes:
+        if not records:
+            return b""
+        parts = []
+        for key, column in zip(keys, columns(records)):
+            parts += [key, column.cast(pa.large_binary())]  # 64-bit offsets: no size limit on a batch
+        joined = pc.binary_join_element_wise(*parts, end, separator)
+        # The lines back to back: the slice of the result's data they occupy (no copy).
+        _, offsets, data = joined.buffers()
+        start, stop = np.frombuffer(offsets, np.int64)[[joined.offset, joined.offset + len(joined)]].tolist()
+        return data.slice(start, stop - start)
 
     return lines
 
@@ -52,7 +64,7 @@ class JsonlSink(FileSink):
     extension = "jsonl"
 
     @classmethod
-    def encoder(cls, table: Table) -> Callable[[Sequence[Record]], bytes]:
+    def encoder(cls, table: Table) -> Callable[[Sequence[Record]], pa.Buffer | bytes]:
         return _lines(table)
 
     def _open(self, path: Path) -> None:
@@ -62,7 +74,7 @@ class JsonlSink(FileSink):
     def write(self, records: Sequence[Record]) -> None:
         self.write_encoded(self._lines(records))
 
-    def write_encoded(self, data: bytes) -> None:
+    def write_encoded(self, data: pa.Buffer | bytes) -> None:
         self._file.write(data)
 
     def _finish(self) -> None:

@@ -12,11 +12,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .._encode import json_text, value_text
+from .._encode import json_array, value_texts
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE
 from .._types import DECIMAL_PRECISION
 from . import FileSink
-from ._columns import ArrowSink, each
+from ._columns import ArrowSink
 
 ROW_GROUP_ROWS = 128 * 1024
 #: A wide table's row groups hold this many times the values of a narrow one's. The writer
@@ -32,7 +32,7 @@ _ARROW_TYPES = {
     TIMESTAMP: pa.timestamp("ms", tz="UTC"), INTEGER: pa.int64(), DATE: pa.date32(),
     DECIMAL: lambda column: pa.decimal128(DECIMAL_PRECISION, column.scale),
 }
-_ENCODERS = {BOOLEAN: None, STRING: None, VALUE: each(value_text), JSON: each(json_text), TIMESTAMP: None,
+_ENCODERS = {BOOLEAN: None, STRING: None, VALUE: value_texts, JSON: json_array, TIMESTAMP: None,
              INTEGER: None, DATE: None, DECIMAL: None}
 
 
