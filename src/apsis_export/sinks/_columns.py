@@ -22,6 +22,8 @@ def _by_attribute(names: Sequence[str]) -> Callable[[Sequence[Record]], list[lis
     """A function from records to the list of each named attribute's values: one list
     comprehension per column, generated (as dataclasses generate ``__init__``) because
     it reads slotted records about twice as fast as attrgetter and zip."""
+    if not all(name.isidentifier() for name in names):  # record attributes, never data-made names
+        raise ValueError(f"column names of record tables must be identifiers: {list(names)}")
     return eval("lambda records: [" + "".join(f"[r.{name} for r in records], " for name in names) + "]")
 
 
