@@ -529,8 +529,10 @@ def finish(report: dict, datas: dict, args, started: float, measured: list[dict]
             if key not in merged_data or not d.get("cached"):
                 merged_data[key] = d
         report["data"] = list(merged_data.values())
-        report["runs"] = (earlier.get("runs") or [{"date": earlier["date"], "command": earlier["command"]}]) + [
-            {"date": report["date"], "command": report["command"]}]
+        earlier_runs = earlier.get("runs") or [{"date": earlier["date"], "command": earlier["command"]}]
+        this_run = {"date": report["date"], "command": report["command"]}
+        # The results file is rewritten as jobs finish, so it may already list this run.
+        report["runs"] = earlier_runs + ([this_run] if this_run not in earlier_runs else [])
         done = {f"{human(r['size'])} {'gzip' if r['gzip'] else 'plain'} {r['job']}" for r in report["results"]}
         report["skipped_jobs"] = sorted((set(earlier.get("skipped_jobs", [])) | set(report["skipped_jobs"])) - done)
     report["seconds"] = time.perf_counter() - started
