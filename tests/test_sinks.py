@@ -212,6 +212,35 @@ def test_a_sink_failing_mid_run_aborts_every_sink(tmp_path):
         sinks_module._registry.pop("boom")
 
 
+def test_interrupted_while_a_sink_opens_leaves_nothing(tmp_path):
+    """Ctrl-C can arrive after a sink created its file but before anyone holds the sink."""
+
+    class Interrupted(FileSink):
+        extension = "int"
+
+        def _open(self, path):
+            self._f = open(path, "w")
+            if self.table.name == "events":  # the second table: attributes is open already
+                raise KeyboardInterrupt
+
+        def write(self, records):
+            pass
+
+        def _finish(self):
+            self._f.close()
+
+        def _discard(self):
+            self._f.close()
+
+    apsis_export.register_sink("int", Interrupted)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            apsis_export.convert(TINY, tmp_path, format="int")
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        sinks_module._registry.pop("int")
+
+
 def test_unknown_format_names_the_choices():
     with pytest.raises(SinkError, match="unknown format 'xlsx'; available: csv, jsonl, parquet"):
         apsis_export.get_sink("xlsx")

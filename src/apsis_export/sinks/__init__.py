@@ -75,9 +75,11 @@ class FileSink:
         self._state = "open"
         try:
             self._open(self._tmp)
-        except OSError as exc:
+        except BaseException as exc:  # Ctrl-C while opening too: nobody else knows the file yet
             self._remove(self._tmp)
-            raise SinkError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            if isinstance(exc, OSError):
+                raise SinkError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            raise
 
     def _open(self, path: Path) -> None:
         raise NotImplementedError
