@@ -105,23 +105,24 @@ class WideSchema:
     def from_report(cls, report: InspectReport, metadata: Metadata | None = None) -> WideSchema:
         """The attributes, tags and event data fields an :func:`~apsis_export.inspect` pass found,
         in the order first seen. With ``metadata``, the attribute columns are the metadata's
-        (see :meth:`from_metadata`) and event tables are named by their type's name."""
-        if metadata is not None:
-            attributes = cls.from_metadata(metadata).attributes
-        else:
-            values_of: dict[str, ValueStats] = {}
-            sections_of: dict[str, list[str]] = {}
-            for (section_id, attribute_id), stats in report.attributes.items():
+        (see :meth:`from_metadata`), then any attribute found that it does not define (named by
+        ID, typed as discovered), and event tables are named by their type's name."""
+        defined = cls.from_metadata(metadata).attributes if metadata is not None else ()
+        known = {i for column in defined for i in column.ids}
+        values_of: dict[str, ValueStats] = {}
+        sections_of: dict[str, list[str]] = {}
+        for (section_id, attribute_id), stats in report.attributes.items():
+            if attribute_id not in known:
                 _merge(values_of, attribute_id, stats.values)
                 sections_of.setdefault(attribute_id, []).append(section_id)
-            columns = []
-            for attribute_id, values in values_of.items():
-                sections = tuple(sections_of[attribute_id])
-                if values.any_value:
-                    columns.append(AttributeColumn(attribute_id, (attribute_id,), *values.kind(), sections=sections))
-                else:  # only ever null: a tag (or an attribute nobody filled: a tag column says "present")
-                    columns.append(AttributeColumn(attribute_id, (attribute_id,), BOOLEAN, is_tag=True, sections=sections))
-            attributes = _uniquely_named(columns)
+        columns = list(defined)
+        for attribute_id, values in values_of.items():
+            sections = tuple(sections_of[attribute_id])
+            if values.any_value:
+                columns.append(AttributeColumn(attribute_id, (attribute_id,), *values.kind(), sections=sections))
+            else:  # only ever null: a tag (or an attribute nobody filled: a tag column says "present")
+                columns.append(AttributeColumn(attribute_id, (attribute_id,), BOOLEAN, is_tag=True, sections=sections))
+        attributes = _uniquely_named(columns)
         fields: dict[str, dict[tuple[str, ...], ValueStats]] = {}
         for (_, type_id), stats in report.events.items():
             per_type = fields.setdefault(type_id, {})
@@ -133,7 +134,7 @@ class WideSchema:
             defn = metadata.event_type("", type_id) if metadata is not None else None
             name = _unique(f"events_{_slug(defn.name if defn and defn.name else type_id)}", taken, type_id)
             tables.append(EventTable(name, (type_id,), tuple(DataField(path, *values.kind()) for path, values in per_type.items())))
-        return cls(attributes, tuple(tables), DISCOVERED if metadata is None else FROM_METADATA)
+        return cls(attributes, tuple(tables), DISCOVERED)
 
     # -- the tables -----------------------------------------------------------------------------
 
@@ -252,12 +253,15 @@ class WideRows:
         for record in profile.attributes:
             n = column_of.get(record.attribute_id)
             if n is None:
+                hint = "; save fresh metadata or convert without --names" if self.schema.source == FROM_METADATA else ""
                 raise InputError(
                     f"attribute {record.attribute_id!r} of section {record.section_id!r} has no column in the "
-                    f"wide layout (columns came from {self.schema.source})", profile_key=profile.key)
+                    f"wide layout (columns came from {self.schema.source}{hint})", profile_key=profile.key)
             values = present.get(record.section_id)
             if values is None:
                 values = present[record.section_id] = [_ABSENT] * width
+            elif values[n] is not _ABSENT:
+                raise InputError(self._same_column(profile, record, n), profile_key=profile.key)
             values[n] = record.value
         rows = []
         for section_id in profile.section_ids:
@@ -273,6 +277,14 @@ class WideRows:
                 head += (self.namer.section_name(section_id),)
             rows.append(head + tuple(values))
         return rows
+
+    def _same_column(self, profile: Profile, record: Any, n: int) -> str:
+        """The error for two attributes of one section that are one column (two IDs of one definition)."""
+        column = self.schema.attributes[n]
+        first = next(a.attribute_id for a in profile.attributes
+                     if a.section_id == record.section_id and a.attribute_id in column.ids)
+        return (f"attributes {first!r} and {record.attribute_id!r} of section {record.section_id!r} both fill "
+                f"column {column.name!r} (two IDs of one definition); the long layout keeps both")
 
     def events(self, events: Sequence[Event]) -> Iterable[tuple[str, tuple]]:
         """``(table name, row)`` per event."""
