@@ -164,6 +164,7 @@ def convert(
     if unknown:
         raise ValueError(f"unknown table {unknown[0]!r}; tables are {', '.join(TABLE_NAMES)}")
     split_events = split_events and "events" in wanted
+    start = time.perf_counter()  # the summary's time includes a first pass
     if schema is None and (PROFILES in wanted or split_events):
         if needs_first_pass(layout, tables, split_events, schema, names):
             schema = discover(source, engine=engine, input_layout=input_layout, names=names,
@@ -182,7 +183,6 @@ def convert(
     collector = Collector(plan, names)
     run = _Run(out, factory, plan, summary)
     workers = (os.cpu_count() or 1) if jobs is None else jobs
-    start = time.perf_counter()
     with _gc_paused():
         try:
             for name in plan.outputs:
