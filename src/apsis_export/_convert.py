@@ -20,10 +20,11 @@ from ._errors import OptionsError, SinkError
 from ._records import Event, Profile, Record
 from ._metadata import Metadata, Namer
 from ._schema import NAMED_TABLES, TABLES, Table
-from ._shape import AUTO, check_layout
+from ._shape import AUTO, ColumnsInto, check_layout
 from ._source import Source, SourceLike, open_source
 from ._wide import PROFILES, WideRows, WideSchema
 from .sinks import Sink, get_sink
+from .sinks._columns import Columns
 
 #: Tables written when none are named, per layout: long (one row per attribute) or
 #: wide (one row per profile and section, a column per attribute).
@@ -177,8 +178,10 @@ def convert(
     except OSError as exc:
         raise SinkError(f"cannot create output directory {out}: {exc.strerror or exc}") from None
 
+    columnar = (engine == "fast" and getattr(factory, "accepts_columns", False) and not dedupe and names is None
+                and PROFILES not in wanted and not split_events)
     plan = Plan(format, tuple(wanted), "extras" in wanted or not explicit, dedupe, names is not None,
-                schema, split_events, strict_types)
+                schema, split_events, strict_types, columnar)
     summary = ConvertSummary(format=format, engine=parser.name, rows={t: 0 for t in plan.outputs})
     collector = Collector(plan, names)
     run = _Run(out, factory, plan, summary)
@@ -194,7 +197,8 @@ def convert(
 
                     convert_in_parallel(src, input_layout, workers, plan, names, collector, run, ticker)
                 else:
-                    for profile in parser.profiles(src, layout=input_layout):
+                    options = {"into": collector.into} if collector.into is not None else {}
+                    for profile in parser.profiles(src, layout=input_layout, **options):
                         collector.add(profile)
                         run.write(collector, full_only=True)
                         ticker.tick(summary.profiles, summary.total_rows)
@@ -272,6 +276,9 @@ class Plan:
     schema: WideSchema | None = None  # columns of the profiles and split events tables
     split_events: bool = False
     strict_types: bool = False
+    #: The fast engine maps typed profiles straight to the columns of the attributes and events
+    #: tables, and sinks get Columns (no per-record work: no dedupe, names, wide or split tables).
+    columnar: bool = False
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -293,13 +300,19 @@ class Plan:
 
 class Collector:
     """Per-profile work shared by the main process and --jobs workers: dedupe,
-    names, counts, and the records waiting for each table."""
+    names, counts, and the records waiting for each table.
+
+    With ``plan.columnar`` the attributes and events wait as :class:`Columns`: the fast
+    engine appends typed profiles to them through ``into``, and the records of any other
+    profile are appended by :meth:`add`.
+    """
 
     def __init__(self, plan: Plan, names: Metadata | None):
         self.plan = plan
         self.namer = Namer(names, strict=plan.strict_types) if names is not None else None
         self.wide = WideRows(plan.schema, self.namer, strict=plan.strict_types) if plan.schema is not None else None
-        self.records: dict[str, list[Record]] = {name: [] for name in plan.outputs}
+        self.into = ColumnsInto() if plan.columnar else None
+        self.records: dict[str, list[Record] | Columns] = {name: self._empty(name) for name in plan.outputs}
         if plan.write_extras:
             self.records.setdefault("extras", [])
         self.batch_rows = {name: plan.table(name).scaled_rows(BATCH_ROWS) for name in self.records}
@@ -339,8 +352,16 @@ class Collector:
         """The waiting records per table (only tables with a full batch if ``full_only``), emptied."""
         for name, waiting in self.records.items():
             if waiting and (not full_only or len(waiting) >= self.batch_rows[name]):
-                self.records[name] = []
+                self.records[name] = self._empty(name)
                 yield name, waiting
+
+    def _empty(self, name: str) -> list[Record] | Columns:
+        """A new batch for table ``name``: Columns (also set in ``into``) on the columnar path."""
+        if self.into is None or name not in ("attributes", "events"):
+            return []
+        columns = Columns(self.plan.table(name))
+        setattr(self.into, name, columns.lists)
+        return columns
 
 
 class _Run:

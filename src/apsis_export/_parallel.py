@@ -59,7 +59,7 @@ def _work(unit: Unit) -> _Result:
     result = _Result({}, 0, 0, 0)
     for index, (_, end, _) in enumerate(unit.members):
         try:
-            profile = unit.profile(index)
+            profile = unit.profile(index, collector.into)
         except InputError as exc:
             result.error = (exc.problem, unit.start + end, exc.profile_key)
             break

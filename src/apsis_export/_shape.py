@@ -8,6 +8,7 @@ value (as plain Python JSON values, numbers exact) and hand them to
 from __future__ import annotations
 
 from decimal import Decimal
+from dataclasses import dataclass, fields
 from typing import Annotated, Any, Optional
 
 import msgspec
@@ -35,9 +36,9 @@ _Millis = Annotated[int, msgspec.Meta(ge=_MIN_MS, le=_MAX_MS)]
 
 
 # The common shape as msgspec types. A profile that decodes into them (unknown keys are
-# refused, types and time ranges checked while decoding) maps by typed_profile_records to
-# the records profile_records gives the same JSON, without further checks; anything else
-# fails to decode and is left to profile_records. gc=False: they never form cycles.
+# refused, types and time ranges checked while decoding) maps by typed_profile_columns to the
+# columns of the records profile_records gives the same JSON, without further checks; anything
+# else fails to decode and is left to profile_records. gc=False: they never form cycles.
 class TypedAttribute(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     value: Any
 
@@ -113,17 +114,53 @@ def profile_records(key: str, value: Any, layout: str) -> Profile:
     return profile
 
 
-def typed_profile_records(key: str, value: Any, layout: str) -> Profile:
-    """:func:`profile_records` for a value decoded as ``TYPED_PROFILES[layout]``."""
-    profile = Profile(key)
-    section_ids, attributes, events, types = profile.section_ids, profile.attributes, profile.events, VALUE_TYPES
+@dataclass
+class ColumnsInto:
+    """Where :func:`typed_profile_columns` appends: one list per column of the attributes
+    and of the events table (in column order, which is the order of the fields of Attribute
+    and Event), or None for a table not wanted."""
+
+    attributes: list[list[Any]] | None = None
+    events: list[list[Any]] | None = None
+
+
+def typed_profile_columns(key: str, value: Any, layout: str, into: ColumnsInto) -> list[str]:
+    """Map a value decoded as ``TYPED_PROFILES[layout]`` to the columns of its attributes and
+    events, appended to ``into``; return its section IDs. The one mapping of the typed path:
+    :func:`typed_profile_records` makes records from it."""
+    section_ids = []
+    attributes, events, types = into.attributes, into.events, VALUE_TYPES
     for section_id, section in (value.sections if layout == WRAPPED else value).items():
         section_ids.append(section_id)
-        attributes += [Attribute(key, section_id, attribute_id, entry.value, types[type(entry.value)])
-                       for attribute_id, entry in section.attributes.items()]
-        events += [Event(key, section_id, e.correlationId, e.typeId, e.sourceEventTime or None, e.createdAt, e.data)
-                   for e in section.events]
-    return profile
+        entries = section.attributes
+        if entries and attributes is not None:
+            keys, sections, ids, values, value_types = attributes
+            count = len(entries)
+            keys += [key] * count
+            sections += [section_id] * count
+            ids += entries
+            new = [entry.value for entry in entries.values()]
+            values += new
+            value_types += [types[type(v)] for v in new]
+        items = section.events
+        if items and events is not None:
+            keys, sections, cids, type_ids, source_times, created, data = events
+            count = len(items)
+            keys += [key] * count
+            sections += [section_id] * count
+            cids += [e.correlationId for e in items]
+            type_ids += [e.typeId for e in items]
+            source_times += [e.sourceEventTime or None for e in items]  # 0 means unknown
+            created += [e.createdAt for e in items]
+            data += [e.data for e in items]
+    return section_ids
+
+
+def typed_profile_records(key: str, value: Any, layout: str) -> Profile:
+    """:func:`profile_records` for a value decoded as ``TYPED_PROFILES[layout]``."""
+    lists = ColumnsInto([[] for _ in fields(Attribute)], [[] for _ in fields(Event)])
+    section_ids = typed_profile_columns(key, value, layout, lists)
+    return Profile(key, section_ids, list(map(Attribute, *lists.attributes)), list(map(Event, *lists.events)))
 
 
 def _section_records(profile: Profile, section_id: str, section: Any) -> None:

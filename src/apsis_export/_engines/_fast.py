@@ -35,8 +35,8 @@ import numpy as np
 
 from .._errors import InputError
 from .._records import Profile
-from .._shape import (AUTO, BARE, TYPED_PROFILES, WRAPPED, WRAPPER_KEYS, document_extra, is_bare_profile,
-                      profile_records, typed_profile_records)
+from .._shape import (AUTO, BARE, TYPED_PROFILES, WRAPPED, WRAPPER_KEYS, ColumnsInto, document_extra,
+                      is_bare_profile, profile_records, typed_profile_columns, typed_profile_records)
 from .._source import Source
 from ._exact import MAX_DEPTH, walk_document
 
@@ -62,25 +62,31 @@ def decode_member(text) -> tuple[str, Any] | None:
     return next(iter(decoded.items())) if len(decoded) == 1 else None
 
 
-def read_profile(text, layout: str, ambiguous: bool = False) -> Profile | None:
+def read_profile(text, layout: str, ambiguous: bool = False, into: ColumnsInto | None = None) -> Profile | None:
     """The records of one profile member's text (``"key": value``) in ``layout``; None where only
     the exact engine may read it: msgspec refuses it, or (``ambiguous``) a bare profile keyed
     "profiles". A wrong shape raises InputError, as :func:`profile_records` does.
 
-    The common shape decodes straight into typed structs; the rest as plain values.
+    The common shape decodes straight into typed structs; the rest as plain values. With
+    ``into`` (the columnar path), a typed profile's attributes and events are appended to its
+    columns instead, and the profile returned holds its key and section IDs only.
     """
     try:
         ((key, value),) = _TYPED_DECODERS[layout].decode(b"{" + text + b"}").items()
-        records = typed_profile_records
+        typed = True
     except (msgspec.DecodeError, UnicodeDecodeError, ValueError):  # ValidationError is a DecodeError
         decoded = decode_member(text)
         if decoded is None:
             return None
         key, value = decoded
-        records = profile_records
+        typed = False
     if ambiguous and key == "profiles":
         return None  # the exact engine reports the ambiguity
-    return records(key, value, layout)
+    if not typed:
+        return profile_records(key, value, layout)
+    if into is None:
+        return typed_profile_records(key, value, layout)
+    return Profile(key, typed_profile_columns(key, value, layout, into))
 
 
 class _Handover(Exception):
@@ -168,10 +174,11 @@ class Unit:
     layout: str  # how each member maps: WRAPPED (a profile in "profiles") or BARE
     auto_detected: bool  # the bare layout was detected: a member keyed "profiles" is ambiguous
 
-    def profile(self, index: int) -> Profile | None:
-        """The records of member ``index`` (see :func:`read_profile`); None when only the exact engine may read it."""
+    def profile(self, index: int, into: ColumnsInto | None = None) -> Profile | None:
+        """The records of member ``index`` (see :func:`read_profile`, also for ``into``); None when
+        only the exact engine may read it."""
         start, end, _ = self.members[index]
-        return read_profile(self.data[start:end], self.layout, self.layout == BARE and self.auto_detected)
+        return read_profile(self.data[start:end], self.layout, self.layout == BARE and self.auto_detected, into)
 
 
 class ResumeExact:
@@ -225,8 +232,10 @@ class FastEngine:
         """The same walk, with profile members handed out as Units to decode elsewhere."""
         return UnitStream(source, layout)
 
-    def profiles(self, source: Source, *, layout: str = AUTO) -> Iterator[Profile]:
-        scan = _Scan(source, layout)
+    def profiles(self, source: Source, *, layout: str = AUTO, into: ColumnsInto | None = None) -> Iterator[Profile]:
+        """See :class:`Engine`; with ``into``, profiles of the common shape yield their attributes
+        and events as columns there (see :func:`read_profile`), each before its profile is yielded."""
+        scan = _Scan(source, layout, into=into)
         try:
             yield from scan.run()
         except _Handover as h:
@@ -238,8 +247,9 @@ class FastEngine:
 class _Scan:
     """One pass of the fast path over one document: the block scan and the member state machine."""
 
-    def __init__(self, source: Source, layout: str, dispatch: bool = False):
+    def __init__(self, source: Source, layout: str, dispatch: bool = False, into: ColumnsInto | None = None):
         self.source = source
+        self.into = into  # where typed profiles map to columns (see read_profile)
         # With dispatch, profile members are not decoded here but gathered into Units.
         self.dispatch = dispatch
         self.unit: list[tuple[int, int, bool]] = []  # (start, end, after a comma) of each member
@@ -387,7 +397,8 @@ class _Scan:
             yield self.flush_unit()
         layout = self.layout
         if self.split == 2 or layout == BARE:
-            profile = read_profile(text, WRAPPED if self.split == 2 else BARE, layout == BARE and self.auto_detected)
+            profile = read_profile(text, WRAPPED if self.split == 2 else BARE, layout == BARE and self.auto_detected,
+                                   self.into)
             if profile is None:
                 raise self.handover()
             self.last_key = profile.key

@@ -29,7 +29,9 @@ class Sink(Protocol):
     """One table being written in one format.
 
     Made as ``factory(path, table)``: open with the final path and schema.
-    The factory has an ``extension`` attribute (``"parquet"``) naming files.
+    The factory has an ``extension`` attribute (``"parquet"``) naming files. A factory
+    with ``accepts_columns`` true may also be handed batches as
+    :class:`~apsis_export.sinks._columns.Columns` (the columnar path of a plain conversion).
     """
 
     def write(self, records: Sequence[Record]) -> None:

@@ -1,7 +1,12 @@
-"""Records to columns of values, encoded per column kind: the step all built-in sinks share."""
+"""Records to columns of values, encoded per column kind: the step all built-in sinks share.
+
+A batch is records, or (the columnar path) a :class:`Columns` that already holds the values
+of each column: the same encoders then apply to its lists.
+"""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Callable, Optional, Sequence, Union
 
 import pyarrow as pa
@@ -18,7 +23,8 @@ def each(encode: Callable[[Any], Any]) -> Callable[[Sequence[Any]], list[Any]]:
     return lambda column: list(map(encode, column))
 
 
-def _by_attribute(names: Sequence[str]) -> Callable[[Sequence[Record]], list[list[Any]]]:
+@lru_cache(maxsize=None)
+def _by_attribute(names: tuple[str, ...]) -> Callable[[Sequence[Record]], list[list[Any]]]:
     """A function from records to the list of each named attribute's values: one list
     comprehension per column, generated (as dataclasses generate ``__init__``) because
     it reads slotted records about twice as fast as attrgetter and zip."""
@@ -27,16 +33,40 @@ def _by_attribute(names: Sequence[str]) -> Callable[[Sequence[Record]], list[lis
     return eval("lambda records: [" + "".join(f"[r.{name} for r in records], " for name in names) + "]")
 
 
-def make_columnizer(table: Table, encoders: dict[str, ColumnEncoder]) -> Callable[[Sequence[Record]], list[Sequence[Any]]]:
-    """A function from a batch of records to one sequence per column, each column
-    passed through ``encoders[column.kind]``."""
+class Columns:
+    """A batch of a record table's rows as one list of values per column, in column order
+    (``lists``): what the columnar path hands sinks instead of records. Built-in sinks
+    accept either (their factories say so with ``accepts_columns``)."""
+
+    __slots__ = ("lists", "_read")
+
+    def __init__(self, table: Table):
+        self.lists: list[list[Any]] = [[] for _ in table.columns]
+        self._read = _by_attribute(table.column_names)
+
+    def __len__(self) -> int:
+        return len(self.lists[0])
+
+    def extend(self, records: Sequence[Record]) -> None:
+        """Append the rows of ``records`` (of this table's record type)."""
+        for values, column in zip(self.lists, self._read(records)):
+            values += column
+
+
+Batch = Union[Sequence[Record], Columns]
+
+
+def make_columnizer(table: Table, encoders: dict[str, ColumnEncoder]) -> Callable[[Batch], list[Sequence[Any]]]:
+    """A function from a batch (records or :class:`Columns`) to one sequence per column,
+    each column passed through ``encoders[column.kind]``."""
     read = (lambda records: zip(*records)) if table.tuple_rows else _by_attribute(table.column_names)
     column_encoders = [encoders[c.kind] for c in table.columns]
 
-    def columns(records: Sequence[Record]) -> list[Sequence[Any]]:
-        if not records:
+    def columns(batch: Batch) -> list[Sequence[Any]]:
+        if not batch:
             return [() for _ in column_encoders]
-        return [col if enc is None else enc(col) for enc, col in zip(column_encoders, read(records))]
+        lists = batch.lists if type(batch) is Columns else read(batch)
+        return [col if enc is None else enc(col) for enc, col in zip(column_encoders, lists)]
 
     return columns
 
@@ -55,7 +85,7 @@ def make_batcher(table: Table, types: dict[str, ArrowType], encoders: dict[str, 
     schema = pa.schema(fields)
     columns = make_columnizer(table, encoders)
 
-    def batch(records: Sequence[Record]) -> pa.RecordBatch:
+    def batch(records: Batch) -> pa.RecordBatch:
         arrays = [col if isinstance(col, pa.Array) else pa.array(col, type=field.type)
                   for col, field in zip(columns(records), schema)]
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
@@ -70,15 +100,16 @@ class ArrowSink:
 
     arrow_types: dict[str, ArrowType]
     encoders: dict[str, ColumnEncoder]
+    accepts_columns = True
 
     @classmethod
-    def encoder(cls, table: Table) -> Callable[[Sequence[Record]], pa.RecordBatch]:
+    def encoder(cls, table: Table) -> Callable[[Batch], pa.RecordBatch]:
         return make_batcher(table, cls.arrow_types, cls.encoders)[1]
 
     def _open_batches(self) -> pa.Schema:
         schema, self._batch = make_batcher(self.table, self.arrow_types, self.encoders)  # type: ignore[attr-defined]
         return schema
 
-    def write(self, records: Sequence[Record]) -> None:
+    def write(self, records: Batch) -> None:
         if records:
             self.write_encoded(self._batch(records))  # type: ignore[attr-defined]

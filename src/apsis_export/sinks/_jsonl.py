@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import orjson
 import pyarrow as pa
 
 from .._encode import iso_date, iso_millis_json, json_array
-from .._records import Record
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE, Table
 from . import FileSink
-from ._columns import make_columnizer
+from ._columns import Batch, make_columnizer
 
 _dumps = orjson.dumps
 _json = partial(json_array, nulls=False, large=True)  # numbers exact, whatever their size; None as null
@@ -36,8 +35,8 @@ _ENCODERS = {
 }
 
 
-def _lines(table: Table) -> Callable[[Sequence[Record]], pa.Buffer | bytes]:
-    """A function from records to their JSON lines, newline-terminated."""
+def _lines(table: Table) -> Callable[[Batch], pa.Buffer | bytes]:
+    """A function from a batch (records or Columns) to its JSON lines, newline-terminated."""
     import pyarrow.compute as pc  # here: loading Arrow's compute kernels costs memory Parquet runs do not need
 
     columns = make_columnizer(table, _ENCODERS)
@@ -45,7 +44,7 @@ def _lines(table: Table) -> Callable[[Sequence[Record]], pa.Buffer | bytes]:
     keys = [pa.scalar(text, pa.large_binary()) for text in [b"{" + names[0]] + [b"," + name for name in names[1:]]]
     end, separator = pa.scalar(b"}\n", pa.large_binary()), pa.scalar(b"", pa.large_binary())
 
-    def lines(records: Sequence[Record]) -> pa.Buffer | bytes:
+    def lines(records: Batch) -> pa.Buffer | bytes:
         if not records:
             return b""
         parts = []
@@ -62,16 +61,17 @@ def _lines(table: Table) -> Callable[[Sequence[Record]], pa.Buffer | bytes]:
 
 class JsonlSink(FileSink):
     extension = "jsonl"
+    accepts_columns = True
 
     @classmethod
-    def encoder(cls, table: Table) -> Callable[[Sequence[Record]], pa.Buffer | bytes]:
+    def encoder(cls, table: Table) -> Callable[[Batch], pa.Buffer | bytes]:
         return _lines(table)
 
     def _open(self, path: Path) -> None:
         self._file = open(path, "wb")
         self._lines = _lines(self.table)
 
-    def write(self, records: Sequence[Record]) -> None:
+    def write(self, records: Batch) -> None:
         self.write_encoded(self._lines(records))
 
     def write_encoded(self, data: pa.Buffer | bytes) -> None:
