@@ -22,6 +22,7 @@ from ._metadata import Metadata, Namer
 from ._schema import NAMED_TABLES, TABLES, Table
 from ._shape import AUTO, ColumnsInto, check_layout
 from ._source import Source, SourceLike, open_source
+from ._types import TypedValues
 from ._wide import PROFILES, WideRows, WideSchema
 from .sinks import Sink, get_sink
 from .sinks._columns import Columns
@@ -309,8 +310,9 @@ class Collector:
 
     def __init__(self, plan: Plan, names: Metadata | None):
         self.plan = plan
-        self.namer = Namer(names, strict=plan.strict_types) if names is not None else None
-        self.wide = WideRows(plan.schema, self.namer, strict=plan.strict_types) if plan.schema is not None else None
+        self.values = TypedValues(plan.strict_types)  # shared by the named and the wide tables
+        self.namer = Namer(names, self.values) if names is not None else None
+        self.wide = WideRows(plan.schema, self.namer, self.values) if plan.schema is not None else None
         self.into = ColumnsInto() if plan.columnar else None
         self.records: dict[str, list[Record] | Columns] = {name: self._empty(name) for name in plan.outputs}
         if plan.write_extras:
@@ -320,10 +322,7 @@ class Collector:
 
     def take_mismatches(self) -> int:
         """Values that did not fit their column's type since the last call."""
-        count = 0
-        for counter in (self.namer, self.wide):
-            if counter is not None:
-                count, counter.mismatches = count + counter.mismatches, 0
+        count, self.values.mismatches = self.values.mismatches, 0
         return count
 
     def add(self, profile: Profile) -> None:

@@ -18,11 +18,10 @@ from typing import Any, Iterable
 
 import orjson
 
-from ._encode import value_text
-from ._errors import ApsisExportError, InputError
+from ._errors import ApsisExportError
 from ._records import Attribute, Event, NamedAttribute, NamedEvent
 from ._schema import BOOLEAN, DATE, DECIMAL, INTEGER, TIMESTAMP
-from ._types import Mismatch, converter, declared_kind
+from ._types import TypedValues, converter, declared_kind
 
 FILE_FORMAT = "apsis-export metadata 1"
 _KINDS = ("attributes", "tags", "events")
@@ -163,15 +162,13 @@ class Namer:
     """Adds names (and values converted to their declared type) from metadata to records,
     and remembers the IDs it could not name and counts the values that did not convert.
 
-    ``strict``: a value that does not fit its declared type raises InputError
-    instead of being counted (its typed column stays null either way).
+    ``values`` converts and deals with values that do not fit (see TypedValues).
     """
 
-    def __init__(self, metadata: Metadata, *, strict: bool = False):
+    def __init__(self, metadata: Metadata, values: TypedValues | None = None):
         self.metadata = metadata
-        self.strict = strict
+        self.values = values if values is not None else TypedValues()
         self.unknown: set[tuple[str, str]] = set()  # (kind, id) the metadata does not define
-        self.mismatches = 0  # values that did not fit their declared type
         self._attributes: dict[tuple[str, str], tuple] = {}
         self._events: dict[tuple[str, str], tuple] = {}
 
@@ -190,33 +187,21 @@ class Namer:
                 defn = self.metadata.attribute(*key)
                 if defn is None:
                     self.unknown.add(("attribute", r.attribute_id))
-                    found = ((self.section_name(r.section_id), None, None, None), None, None)
+                    found = ((self.section_name(r.section_id), None, None, None), None, None, "")
                 else:
                     names = (self.section_name(r.section_id), defn.name, defn.kind == "tag", defn.declared_type)
                     kind, scale = declared_kind(defn.declared_type)
                     slot = _TYPED_FIELD.get(kind) if defn.kind == "attribute" else None
-                    found = (names, slot, converter(kind, scale) if slot is not None else None)
+                    what = (f"of attribute {r.attribute_id!r} (section {r.section_id!r}) "
+                            f"is not a {defn.declared_type or 'value of its type'}")
+                    found = (names, slot, converter(kind, scale) if slot is not None else None, what)
                 self._attributes[key] = found
-            names, slot, convert = found
+            names, slot, convert, what = found
             typed = [None] * 5
             if slot is not None and r.value is not None:
-                typed[slot] = self.typed(convert, r, names[3])
+                typed[slot] = self.values.convert(convert, r.value, what, r.profile_key)
             out.append(NamedAttribute(r.profile_key, r.section_id, r.attribute_id, r.value, r.value_type, *names, *typed))
         return out
-
-    def typed(self, convert, record: Attribute, declared: str | None):
-        """``record.value`` converted, or None (counted, or InputError when strict) if it does not fit."""
-        try:
-            return convert(record.value)
-        except Mismatch:
-            if self.strict:
-                raise InputError(
-                    f"value {value_text(record.value)!r} of attribute {record.attribute_id!r} "
-                    f"(section {record.section_id!r}) is not a {declared or 'value of its type'}",
-                    profile_key=record.profile_key,
-                ) from None
-            self.mismatches += 1
-            return None
 
     def event_names(self, section_id: str, type_id: str) -> tuple[str | None, str | None]:
         """``(section_name, type_name)`` of an event."""

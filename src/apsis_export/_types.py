@@ -23,6 +23,7 @@ from decimal import Context, Decimal, Inexact, InvalidOperation
 from typing import Any, Callable
 
 from ._encode import value_text
+from ._errors import InputError
 from ._schema import BOOLEAN, DATE, DECIMAL, DECLARED_DECIMAL_SCALE, INTEGER, STRING, TIMESTAMP
 
 #: Digits of a decimal column in Parquet (decimal128).
@@ -52,6 +53,27 @@ _DECLARED = {
 
 class Mismatch(ValueError):
     """A value that does not fit its column's type."""
+
+
+class TypedValues:
+    """Converts values to their column's type and deals with those that do not fit: left
+    null and counted in ``mismatches``, or with ``strict`` an InputError. One per conversion
+    (or --jobs unit), shared by the named long tables and the wide ones."""
+
+    def __init__(self, strict: bool = False):
+        self.strict = strict
+        self.mismatches = 0
+
+    def convert(self, convert: Callable[[Any], Any], value: Any, what: str, profile_key: str | None) -> Any:
+        """``convert(value)``, or None if it does not fit; ``what`` ends the error after the
+        value (e.g. "for column 'Age' does not fit its type"): built once per column, not per value."""
+        try:
+            return convert(value)
+        except Mismatch:
+            if self.strict:
+                raise InputError(f"value {value_text(value)!r} {what}", profile_key=profile_key) from None
+            self.mismatches += 1
+            return None
 
 
 def declared_kind(declared_type: str | None) -> tuple[str, int]:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from ._encode import value_text
 from ._errors import InputError
 from ._metadata import Definition, Metadata, Namer
 from ._records import Event, Profile
 from ._schema import BOOLEAN, EVENTS, STRING, Column, Table
-from ._types import Mismatch, ValueStats, converter, declared_kind
+from ._types import TypedValues, ValueStats, converter, declared_kind
 
 if TYPE_CHECKING:
     from ._inspect import InspectReport
@@ -221,29 +220,19 @@ def _walk(data: dict, path: tuple[str, ...], fields: list[tuple[tuple[str, ...],
 class WideRows:
     """Rows of the profiles table and of the split events tables, from a profile's records."""
 
-    def __init__(self, schema: WideSchema, namer: Namer | None, *, strict: bool = False):
+    def __init__(self, schema: WideSchema, namer: Namer | None, values: TypedValues):
         self.schema = schema
         self.namer = namer
-        self.strict = strict
-        self.mismatches = 0
+        self.values = values
         self._column_of = {i: n for n, c in enumerate(schema.attributes) for i in c.ids}
         self._tags = [(n, frozenset(c.sections)) for n, c in enumerate(schema.attributes) if c.is_tag]
-        self._typed = [(n, converter(c.kind, c.scale)) for n, c in enumerate(schema.attributes) if not c.is_tag]
+        self._typed = [(n, converter(c.kind, c.scale), f"for column {c.name!r} does not fit its type")
+                       for n, c in enumerate(schema.attributes) if not c.is_tag]
         self._table_of = {i: t for t in schema.event_tables for i in t.type_ids}
-        self._fields = {t.name: ({f.path: n for n, f in enumerate(t.fields)}, [converter(f.kind, f.scale) for f in t.fields])
+        self._fields = {t.name: ({f.path: n for n, f in enumerate(t.fields)},
+                                 [(converter(f.kind, f.scale), f"for column {f.name!r} of {t.name} does not fit its type")
+                                  for f in t.fields])
                         for t in schema.event_tables}
-
-    def _convert(self, convert: Callable[[Any], Any], value: Any, what: str, profile_key: str | None) -> Any:
-        if value is None:
-            return None
-        try:
-            return convert(value)
-        except Mismatch:
-            if self.strict:
-                raise InputError(f"value {value_text(value)!r} for {what} does not fit its type",
-                                 profile_key=profile_key) from None
-            self.mismatches += 1
-            return None
 
     def profiles(self, profile: Profile) -> list[tuple]:
         """One row per section of the profile (sections without attributes too)."""
@@ -268,10 +257,10 @@ class WideRows:
             values = present.get(section_id) or [_ABSENT] * width
             for n, sections in self._tags:
                 values[n] = values[n] is not _ABSENT or (None if sections and section_id not in sections else False)
-            for n, convert in self._typed:
+            for n, convert, what in self._typed:
                 value = values[n]
-                values[n] = None if value is _ABSENT else self._convert(
-                    convert, value, f"column {self.schema.attributes[n].name!r}", profile.key)
+                values[n] = None if value is _ABSENT or value is None else self.values.convert(
+                    convert, value, what, profile.key)
             head = (profile.key, section_id)
             if self.namer is not None:
                 head += (self.namer.section_name(section_id),)
@@ -295,15 +284,16 @@ class WideRows:
                 raise InputError(f"event type {event.type_id!r} has no events table (tables came from "
                                  f"{self.schema.source})", profile_key=event.profile_key)
             index, converters = self._fields[table.name]
-            values = [None] * len(converters)
+            values: list[Any] = [None] * len(converters)
             for path, value in data_fields(event.data):
                 n = index.get(path)
                 if n is None:
                     raise InputError(f"event data field {'.'.join(('data', *path))!r} of type {event.type_id!r} "
                                      f"has no column (columns came from {self.schema.source})",
                                      profile_key=event.profile_key)
-                values[n] = self._convert(converters[n], value, f"column {'.'.join(('data', *path))!r} of {table.name}",
-                                          event.profile_key)
+                if value is not None:
+                    convert, what = converters[n]
+                    values[n] = self.values.convert(convert, value, what, event.profile_key)
             head = (event.profile_key, event.section_id, event.correlation_id, event.type_id,
                     event.source_event_time, event.created_at)
             if namer is not None:
