@@ -288,7 +288,7 @@ def test_output_directory_that_is_a_file_is_a_sink_error(tmp_path):
 
 
 def test_vectorised_iso_times_equal_the_scalar_ones():
-    from apsis_export._encode import iso_millis, iso_millis_column
+    from apsis_export._encode import iso_millis, iso_millis_array
 
     values = [None, 0, -1, 999, 1000, 1714564800123, -62135596800000, 253402300799999, 951782400000, 4107542399999]
-    assert iso_millis_column(values) == [iso_millis(v) for v in values]
+    assert iso_millis_array(values).to_pylist() == [iso_millis(v) for v in values]

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from ._engines import DEFAULT_ENGINE, get_engine
+from ._engines import _compiled
+from ._engines._compiled import NativeColumns
 from ._progress import Progress, ProgressTicker
 from ._errors import OptionsError, SinkError
 from ._records import Event, Profile, Record
@@ -313,7 +315,8 @@ class Collector:
         self.values = TypedValues(plan.strict_types)  # shared by the named and the wide tables
         self.namer = Namer(names, self.values) if names is not None else None
         self.wide = WideRows(plan.schema, self.namer, self.values) if plan.schema is not None else None
-        self.into = ColumnsInto() if plan.columnar else None
+        self.native = _native_step(plan)
+        self.into = ColumnsInto(native=self.native) if plan.columnar else None
         self.records: dict[str, list[Record] | Columns] = {name: self._empty(name) for name in plan.outputs}
         if plan.write_extras:
             self.records.setdefault("extras", [])
@@ -327,6 +330,8 @@ class Collector:
 
     def add(self, profile: Profile) -> None:
         records, namer = self.records, self.namer
+        if self.native is not None and (profile.attributes or profile.events):
+            self._take_native()  # its rows come before this profile's
         if profile.key is not None:
             self.profiles += 1
         events = profile.events
@@ -349,18 +354,46 @@ class Collector:
 
     def take(self, full_only: bool = False) -> Iterator[tuple[str, list[Record]]]:
         """The waiting records per table (only tables with a full batch if ``full_only``), emptied."""
+        if self.native is not None:
+            attribute_rows, event_rows = self.native.rows
+            if (attribute_rows or event_rows) and (not full_only or self._full("attributes", attribute_rows)
+                                                   or self._full("events", event_rows)):
+                self._take_native()
         for name, waiting in self.records.items():
             if waiting and (not full_only or len(waiting) >= self.batch_rows[name]):
                 self.records[name] = self._empty(name)
                 yield name, waiting
 
+    def _full(self, name: str, native_rows: int) -> bool:
+        waiting = self.records.get(name)
+        return waiting is not None and len(waiting) + native_rows >= self.batch_rows[name]
+
+    def _take_native(self) -> None:
+        """Move the compiled step's rows into the batches, after what they hold."""
+        for name, arrays in zip(("attributes", "events"), self.native.take()):
+            if name in self.records and len(arrays[0]):
+                self.records[name].extend_arrays(arrays)
+
     def _empty(self, name: str) -> list[Record] | Columns:
-        """A new batch for table ``name``: Columns (also set in ``into``) on the columnar path."""
+        """A new batch for table ``name``: Columns on the columnar path (their lists also set
+        in ``into`` unless the compiled step takes the typed profiles)."""
         if self.into is None or name not in ("attributes", "events"):
             return []
         columns = Columns(self.plan.table(name))
-        setattr(self.into, name, columns.lists)
+        if self.native is None:
+            setattr(self.into, name, columns.lists)
         return columns
+
+
+def _native_step(plan: Plan) -> NativeColumns | None:
+    """The compiled step for a columnar plan whose sink takes its arrays, when it is built."""
+    if not plan.columnar or not _compiled.AVAILABLE:
+        return None
+    factory = get_sink(plan.format)
+    if getattr(factory, "native_encoders", None) is None:
+        return None
+    return NativeColumns(json=factory.native_json, attributes="attributes" in plan.outputs,
+                         events="events" in plan.outputs)
 
 
 class _Run:

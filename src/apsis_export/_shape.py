@@ -122,6 +122,9 @@ class ColumnsInto:
 
     attributes: list[list[Any]] | None = None
     events: list[list[Any]] | None = None
+    #: The compiled step (a NativeColumns), when it takes the typed profiles instead: the
+    #: profiles it refuses then come as records, which the collector writes after its rows.
+    native: Any = None
 
 
 def typed_profile_columns(key: str, value: Any, layout: str, into: ColumnsInto) -> list[str]:

@@ -38,6 +38,7 @@ from .._records import Profile
 from .._shape import (AUTO, BARE, TYPED_PROFILES, WRAPPED, WRAPPER_KEYS, ColumnsInto, document_extra,
                       is_bare_profile, profile_records, typed_profile_columns, typed_profile_records)
 from .._source import Source
+from . import _compiled
 from ._exact import MAX_DEPTH, walk_document
 
 #: Bytes scanned per step; memory holds one block plus the profile being read.
@@ -69,8 +70,16 @@ def read_profile(text, layout: str, ambiguous: bool = False, into: ColumnsInto |
 
     The common shape decodes straight into typed structs; the rest as plain values. With
     ``into`` (the columnar path), a typed profile's attributes and events are appended to its
-    columns instead, and the profile returned holds its key and section IDs only.
+    columns instead, and the profile returned holds its key and section IDs only; with
+    ``into.native``, the compiled step appends them as Arrow columns, and a profile it refuses
+    comes back as records.
     """
+    native = into.native if into is not None else None
+    if native is not None:
+        found = native.add(text, layout == WRAPPED, ambiguous)
+        if found is not None:
+            return Profile(*found)
+        into = None
     try:
         ((key, value),) = _TYPED_DECODERS[layout].decode(b"{" + text + b"}").items()
         typed = True
@@ -425,6 +434,12 @@ class _Scan:
 
     def tokens(self, block: bytes, base: int) -> list[tuple[int, int, int]]:
         """The member-splitting tokens of one block as (offset, byte, depth)."""
+        if _compiled.scan is not None:  # the same rules in one C loop
+            tokens, deep, self.in_string, odd, self.depth = _compiled.scan(
+                block, base, self.in_string, self.backslashes & 1, self.depth, MAX_DEPTH - 8)
+            self.backslashes = int(odd)
+            self.deep += deep
+            return tokens
         a = np.frombuffer(block, dtype=np.uint8)
         quotes = a == _QUOTE
         quotes[self._escaped_quotes(a)] = False

@@ -34,39 +34,68 @@ def _by_attribute(names: tuple[str, ...]) -> Callable[[Sequence[Record]], list[l
 
 
 class Columns:
-    """A batch of a record table's rows as one list of values per column, in column order
-    (``lists``): what the columnar path hands sinks instead of records. Built-in sinks
-    accept either (their factories say so with ``accepts_columns``)."""
+    """A batch of a record table's rows column by column: what the columnar path hands
+    sinks instead of records. Built-in sinks accept either (their factories say so with
+    ``accepts_columns``).
 
-    __slots__ = ("lists", "_read")
+    Rows come in parts, in row order: one list of values per column (``lists``, rows mapped
+    in Python), or one Arrow array per column made by the compiled step (see
+    ``_engines/_compiled.py``), which sinks encode with their ``native_encoders``.
+    """
+
+    __slots__ = ("lists", "_parts", "_part_rows", "_read")
 
     def __init__(self, table: Table):
         self.lists: list[list[Any]] = [[] for _ in table.columns]
+        self._parts: list[list[Any]] = []
+        self._part_rows = 0
         self._read = _by_attribute(table.column_names)
 
     def __len__(self) -> int:
-        return len(self.lists[0])
+        return self._part_rows + len(self.lists[0])
 
     def extend(self, records: Sequence[Record]) -> None:
         """Append the rows of ``records`` (of this table's record type)."""
         for values, column in zip(self.lists, self._read(records)):
             values += column
 
+    def extend_arrays(self, arrays: list[pa.Array]) -> None:
+        """Append rows the compiled step made, one Arrow array per column."""
+        if self.lists[0]:
+            self._parts.append(self.lists)
+            self._part_rows += len(self.lists[0])
+            self.lists = [[] for _ in self.lists]
+        self._parts.append(arrays)
+        self._part_rows += len(arrays[0])
+
+    def parts(self) -> list[list[Any]]:
+        """The rows in order: lists of values, or lists of Arrow arrays (a native part)."""
+        return self._parts + [self.lists] if self.lists[0] or not self._parts else self._parts
+
 
 Batch = Union[Sequence[Record], Columns]
 
 
-def make_columnizer(table: Table, encoders: dict[str, ColumnEncoder]) -> Callable[[Batch], list[Sequence[Any]]]:
-    """A function from a batch (records or :class:`Columns`) to one sequence per column,
-    each column passed through ``encoders[column.kind]``."""
+def _is_native(part: list[Any]) -> bool:
+    return isinstance(part[0], pa.Array)
+
+
+def make_columnizer(table: Table, encoders: dict[str, ColumnEncoder],
+                    native_encoders: dict[str, ColumnEncoder] | None = None) -> Callable[[Batch], list[list[Sequence[Any]]]]:
+    """A function from a batch (records or :class:`Columns`) to its parts in row order, each
+    one sequence per column: values passed through ``encoders[column.kind]``, or Arrow arrays
+    of a native part passed through ``native_encoders[column.kind]`` (absent: kept)."""
     read = (lambda records: zip(*records)) if table.tuple_rows else _by_attribute(table.column_names)
     column_encoders = [encoders[c.kind] for c in table.columns]
+    native = [(native_encoders or {}).get(c.kind) for c in table.columns]
 
-    def columns(batch: Batch) -> list[Sequence[Any]]:
+    def columns(batch: Batch) -> list[list[Sequence[Any]]]:
         if not batch:
-            return [() for _ in column_encoders]
-        lists = batch.lists if type(batch) is Columns else read(batch)
-        return [col if enc is None else enc(col) for enc, col in zip(column_encoders, lists)]
+            return [[() for _ in column_encoders]]
+        if type(batch) is not Columns:
+            return [[col if enc is None else enc(col) for enc, col in zip(column_encoders, read(batch))]]
+        return [[col if enc is None else enc(col) for enc, col in zip(native if _is_native(part) else column_encoders, part)]
+                for part in batch.parts()]
 
     return columns
 
@@ -75,7 +104,8 @@ def make_columnizer(table: Table, encoders: dict[str, ColumnEncoder]) -> Callabl
 ArrowType = Union[pa.DataType, Callable[[Column], pa.DataType]]
 
 
-def make_batcher(table: Table, types: dict[str, ArrowType], encoders: dict[str, ColumnEncoder]):
+def make_batcher(table: Table, types: dict[str, ArrowType], encoders: dict[str, ColumnEncoder],
+                 native_encoders: dict[str, ColumnEncoder] | None = None):
     """The Arrow schema of ``table`` (an Arrow type per column kind) and a function
     from a batch of records to a RecordBatch of that schema."""
     fields = []
@@ -83,11 +113,12 @@ def make_batcher(table: Table, types: dict[str, ArrowType], encoders: dict[str, 
         kind_type = types[column.kind]
         fields.append(pa.field(column.name, kind_type if isinstance(kind_type, pa.DataType) else kind_type(column)))
     schema = pa.schema(fields)
-    columns = make_columnizer(table, encoders)
+    columns = make_columnizer(table, encoders, native_encoders)
 
     def batch(records: Batch) -> pa.RecordBatch:
-        arrays = [col if isinstance(col, pa.Array) else pa.array(col, type=field.type)
-                  for col, field in zip(columns(records), schema)]
+        parts = [[col if isinstance(col, pa.Array) else pa.array(col, type=field.type) for col, field in zip(part, schema)]
+                 for part in columns(records)]
+        arrays = parts[0] if len(parts) == 1 else [pa.concat_arrays(list(chunks)) for chunks in zip(*parts)]
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
     return schema, batch
@@ -101,13 +132,18 @@ class ArrowSink:
     arrow_types: dict[str, ArrowType]
     encoders: dict[str, ColumnEncoder]
     accepts_columns = True
+    #: Encoders of the compiled step's arrays, text columns in text mode (native_json false);
+    #: None: this sink takes no such arrays, and profiles are mapped in Python.
+    native_encoders: Optional[dict[str, ColumnEncoder]] = None
+    native_json = False
 
     @classmethod
     def encoder(cls, table: Table) -> Callable[[Batch], pa.RecordBatch]:
-        return make_batcher(table, cls.arrow_types, cls.encoders)[1]
+        return make_batcher(table, cls.arrow_types, cls.encoders, cls.native_encoders)[1]
 
     def _open_batches(self) -> pa.Schema:
-        schema, self._batch = make_batcher(self.table, self.arrow_types, self.encoders)  # type: ignore[attr-defined]
+        schema, self._batch = make_batcher(self.table, self.arrow_types, self.encoders,  # type: ignore[attr-defined]
+                                           self.native_encoders)
         return schema
 
     def write(self, records: Batch) -> None:

@@ -11,14 +11,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from .._encode import decimal_text, iso_millis_column, json_array, value_texts
+from .._encode import decimal_text, iso_millis_array, json_array, value_texts
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE
 from . import FileSink
 from ._columns import ArrowSink, each
 
 _ARROW_TYPES = {BOOLEAN: pa.bool_(), STRING: pa.string(), VALUE: pa.string(), JSON: pa.string(), TIMESTAMP: pa.string(),
                 INTEGER: pa.int64(), DATE: pa.date32(), DECIMAL: pa.string()}
-_ENCODERS = {BOOLEAN: None, STRING: None, VALUE: value_texts, JSON: json_array, TIMESTAMP: iso_millis_column,
+_ENCODERS = {BOOLEAN: None, STRING: None, VALUE: value_texts, JSON: json_array, TIMESTAMP: iso_millis_array,
              INTEGER: None, DATE: None, DECIMAL: each(decimal_text)}
 _OPTIONS = pa_csv.WriteOptions(include_header=True, quoting_style="needed", eol="\r\n")
 
@@ -27,6 +27,7 @@ class CsvSink(ArrowSink, FileSink):
     extension = "csv"
     arrow_types = _ARROW_TYPES
     encoders = _ENCODERS
+    native_encoders = {TIMESTAMP: iso_millis_array}
 
     def _open(self, path: Path) -> None:
         self._writer = pa_csv.CSVWriter(str(path), self._open_batches(), write_options=_OPTIONS)

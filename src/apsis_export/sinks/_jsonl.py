@@ -39,22 +39,26 @@ def _lines(table: Table) -> Callable[[Batch], pa.Buffer | bytes]:
     """A function from a batch (records or Columns) to its JSON lines, newline-terminated."""
     import pyarrow.compute as pc  # here: loading Arrow's compute kernels costs memory Parquet runs do not need
 
-    columns = make_columnizer(table, _ENCODERS)
+    columns = make_columnizer(table, _ENCODERS, JsonlSink.native_encoders)
     names = [_dumps(name) + b":" for name in table.column_names]
     keys = [pa.scalar(text, pa.large_binary()) for text in [b"{" + names[0]] + [b"," + name for name in names[1:]]]
     end, separator = pa.scalar(b"}\n", pa.large_binary()), pa.scalar(b"", pa.large_binary())
 
-    def lines(records: Batch) -> pa.Buffer | bytes:
-        if not records:
-            return b""
-        parts = []
-        for key, column in zip(keys, columns(records)):
-            parts += [key, column.cast(pa.large_binary())]  # 64-bit offsets: no size limit on a batch
-        joined = pc.binary_join_element_wise(*parts, end, separator)
+    def part_lines(part: list[pa.Array]) -> pa.Buffer:
+        pieces = []
+        for key, column in zip(keys, part):
+            pieces += [key, column.cast(pa.large_binary())]  # 64-bit offsets: no size limit on a batch
+        joined = pc.binary_join_element_wise(*pieces, end, separator)
         # The lines back to back: the slice of the result's data they occupy (no copy).
         _, offsets, data = joined.buffers()
         start, stop = np.frombuffer(offsets, np.int64)[[joined.offset, joined.offset + len(joined)]].tolist()
         return data.slice(start, stop - start)
+
+    def lines(records: Batch) -> pa.Buffer | bytes:
+        if not records:
+            return b""
+        parts = [part_lines(part) for part in columns(records)]
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     return lines
 
@@ -62,6 +66,9 @@ def _lines(table: Table) -> Callable[[Batch], pa.Buffer | bytes]:
 class JsonlSink(FileSink):
     extension = "jsonl"
     accepts_columns = True
+    #: The compiled step writes every text column as JSON already; times come as int64 ms.
+    native_json = True
+    native_encoders = {TIMESTAMP: iso_millis_json}
 
     @classmethod
     def encoder(cls, table: Table) -> Callable[[Batch], pa.Buffer | bytes]:

@@ -40,6 +40,7 @@ class ParquetSink(ArrowSink, FileSink):
     extension = "parquet"
     arrow_types = _ARROW_TYPES
     encoders = _ENCODERS
+    native_encoders = {TIMESTAMP: lambda millis: millis.view(_ARROW_TYPES[TIMESTAMP])}  # int64 ms
 
     def _open(self, path: Path) -> None:
         self._schema = self._open_batches()

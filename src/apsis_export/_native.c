@@ -1,0 +1,907 @@
+/* The fast engine's compiled step: one profile member's text, in the common shape,
+ * straight to the bytes of Arrow columns of the attributes and events tables.
+ *
+ * What it accepts it maps exactly as msgspec decoding into _shape.TYPED_PROFILES and
+ * _shape.typed_profile_columns do, then the sinks' encoders (value text, compact JSON as
+ * orjson writes it). Anything else -- an unknown key, a repeated key, an exponent or "-0",
+ * a decimal Python would print in E notation, a lone surrogate, invalid UTF-8, deep
+ * nesting, any syntax error -- is rejected: Builder.add rolls back what it appended and
+ * returns None, and the Python path reads that profile as before. So this code never has
+ * to agree with the other engines on anything it is unsure of: it may only say no.
+ *
+ * Two output modes: text (Parquet, CSV: strings as they are, null as null) and json
+ * (JSONL: every text column as its JSON text, null as the text null).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define OK 0
+#define REJECT -1
+#define NOMEM -2
+
+#define MAX_DEPTH 64   /* nesting below an event's data or an attribute's value */
+#define MAX_KEYS 64    /* members of one object below data/value checked for repeats */
+
+static const int64_t MIN_MS = -62135596800000LL;  /* years 1..9999, as _shape._Millis */
+static const int64_t MAX_MS = 253402300799999LL;
+
+/* ---- growable byte buffers and columns ------------------------------------------ */
+
+typedef struct { char *p; size_t len, cap; } Buf;
+
+static int buf_grow(Buf *b, size_t extra) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra) cap *= 2;
+    char *n = PyMem_Realloc(b->p, cap);
+    if (!n) { PyErr_NoMemory(); return NOMEM; }
+    b->p = n; b->cap = cap;
+    return OK;
+}
+#define RESERVE(b, n) do { if ((b)->len + (n) > (b)->cap && buf_grow((b), (n)) != OK) return NOMEM; } while (0)
+
+static inline int buf_put(Buf *b, const void *s, size_t n) {
+    RESERVE(b, n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return OK;
+}
+
+typedef struct { Buf data, offsets, valid; Py_ssize_t rows, nulls; } StrCol;  /* offsets: int32 */
+typedef struct { Buf values, valid; Py_ssize_t nulls; } IntCol;                /* values: int64 */
+
+static int strcol_init(StrCol *c) {
+    int32_t zero = 0;
+    return buf_put(&c->offsets, &zero, sizeof zero);
+}
+
+/* End the row whose bytes were appended to c->data since the last row. */
+static int strcol_end_row(StrCol *c, int valid) {
+    if (c->data.len > INT32_MAX) return REJECT;  /* a batch too long for 32-bit offsets */
+    int32_t end = (int32_t)c->data.len;
+    char v = (char)valid;
+    if (buf_put(&c->offsets, &end, sizeof end) || buf_put(&c->valid, &v, 1)) return NOMEM;
+    c->rows++;
+    c->nulls += !valid;
+    return OK;
+}
+
+static int strcol_row(StrCol *c, const char *s, size_t n, int valid) {
+    if (buf_put(&c->data, s, n)) return NOMEM;
+    return strcol_end_row(c, valid);
+}
+
+static int intcol_row(IntCol *c, int64_t value, int valid) {
+    char v = (char)valid;
+    if (buf_put(&c->values, &value, sizeof value) || buf_put(&c->valid, &v, 1)) return NOMEM;
+    c->nulls += !valid;
+    return OK;
+}
+
+typedef struct { size_t data, offsets, valid; Py_ssize_t rows, nulls; } StrMark;
+typedef struct { size_t values, valid; Py_ssize_t nulls; } IntMark;
+
+static StrMark strcol_mark(StrCol *c) { StrMark m = {c->data.len, c->offsets.len, c->valid.len, c->rows, c->nulls}; return m; }
+static void strcol_reset(StrCol *c, StrMark m) {
+    c->data.len = m.data; c->offsets.len = m.offsets; c->valid.len = m.valid; c->rows = m.rows; c->nulls = m.nulls;
+}
+static IntMark intcol_mark(IntCol *c) { IntMark m = {c->values.len, c->valid.len, c->nulls}; return m; }
+static void intcol_reset(IntCol *c, IntMark m) { c->values.len = m.values; c->valid.len = m.valid; c->nulls = m.nulls; }
+
+/* ---- the builder ---------------------------------------------------------------- */
+
+enum { A_KEY, A_SECTION, A_ID, A_VALUE, A_TYPE, A_COLUMNS };
+enum { E_KEY, E_SECTION, E_CORRELATION, E_TYPE, E_DATA, E_STRINGS };
+enum { E_SOURCE_TIME, E_CREATED, E_INTS };
+
+typedef struct {
+    PyObject_HEAD
+    int json, attributes, events;
+    StrCol a[A_COLUMNS];
+    StrCol e[E_STRINGS];
+    IntCol t[E_INTS];
+    Buf key, section, sections, scratch, scratch2, type, data;  /* per-profile working space */
+    int32_t *slots;  /* hash set of attribute rows of the current section */
+    size_t nslots;
+} Builder;
+
+typedef struct { const unsigned char *s, *end; Builder *b; } P;
+
+static inline void ws(P *p) {
+    while (p->s < p->end && (*p->s == ' ' || *p->s == '\n' || *p->s == '\r' || *p->s == '\t')) p->s++;
+}
+
+static inline int expect(P *p, char c) {
+    ws(p);
+    if (p->s < p->end && *p->s == (unsigned char)c) { p->s++; return OK; }
+    return REJECT;
+}
+
+/* ---- strings -------------------------------------------------------------------- */
+
+static int put_utf8(Buf *out, uint32_t cp) {
+    char u[4];
+    size_t n;
+    if (cp < 0x80) { u[0] = (char)cp; n = 1; }
+    else if (cp < 0x800) { u[0] = (char)(0xC0 | (cp >> 6)); u[1] = (char)(0x80 | (cp & 0x3F)); n = 2; }
+    else if (cp < 0x10000) {
+        u[0] = (char)(0xE0 | (cp >> 12)); u[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); u[2] = (char)(0x80 | (cp & 0x3F)); n = 3;
+    } else {
+        u[0] = (char)(0xF0 | (cp >> 18)); u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); u[3] = (char)(0x80 | (cp & 0x3F)); n = 4;
+    }
+    return buf_put(out, u, n);
+}
+
+/* Length of the valid UTF-8 sequence (strict, as Python decodes) at s, 0 if invalid. */
+static inline int utf8_len(const unsigned char *s, const unsigned char *end) {
+    unsigned char c = s[0];
+    int n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) { n = 3; if (c == 0xE0) lo = 0xA0; else if (c == 0xED) hi = 0x9F; }
+    else if (c >= 0xF0 && c <= 0xF4) { n = 4; if (c == 0xF0) lo = 0x90; else if (c == 0xF4) hi = 0x8F; }
+    else return 0;
+    if (end - s < n) return 0;
+    if (s[1] < lo || s[1] > hi) return 0;
+    for (int i = 2; i < n; i++) if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+    return n;
+}
+
+static int hex4(const unsigned char *s, uint32_t *out) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = s[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= c - '0';
+        else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+        else return REJECT;
+    }
+    *out = v;
+    return OK;
+}
+
+/* A JSON string at p (after whitespace) decoded to UTF-8, appended to out. */
+static int parse_string(P *p, Buf *out) {
+    ws(p);
+    if (p->s >= p->end || *p->s != '"') return REJECT;
+    const unsigned char *s = p->s + 1, *end = p->end;
+    for (;;) {
+        const unsigned char *run = s;
+        while (s < end && *s >= 0x20 && *s != '"' && *s != '\\' && *s < 0x80) s++;
+        if (s > run && buf_put(out, run, s - run)) return NOMEM;
+        if (s >= end) return REJECT;
+        unsigned char c = *s;
+        if (c == '"') { p->s = s + 1; return OK; }
+        if (c < 0x20) return REJECT;
+        if (c >= 0x80) {
+            int n = utf8_len(s, end);
+            if (!n) return REJECT;
+            if (buf_put(out, s, n)) return NOMEM;
+            s += n;
+            continue;
+        }
+        /* a backslash */
+        if (end - s < 2) return REJECT;
+        char e = (char)s[1];
+        const char *simple = NULL;
+        switch (e) {
+            case '"': simple = "\""; break;
+            case '\\': simple = "\\"; break;
+            case '/': simple = "/"; break;
+            case 'b': simple = "\b"; break;
+            case 'f': simple = "\f"; break;
+            case 'n': simple = "\n"; break;
+            case 'r': simple = "\r"; break;
+            case 't': simple = "\t"; break;
+        }
+        if (simple) {
+            if (buf_put(out, simple, 1)) return NOMEM;
+            s += 2;
+            continue;
+        }
+        if (e != 'u' || end - s < 6) return REJECT;
+        uint32_t cp;
+        if (hex4(s + 2, &cp)) return REJECT;
+        s += 6;
+        if (cp >= 0xDC00 && cp <= 0xDFFF) return REJECT;  /* a lone low surrogate */
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            uint32_t low;
+            if (end - s < 6 || s[0] != '\\' || s[1] != 'u' || hex4(s + 2, &low) || low < 0xDC00 || low > 0xDFFF)
+                return REJECT;  /* a lone high surrogate */
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            s += 6;
+        }
+        if (put_utf8(out, cp)) return NOMEM;
+    }
+}
+
+/* UTF-8 text as a JSON string the way orjson and msgspec write it: only ", \ and
+ * control characters escaped (\b \t \n \f \r by name, the rest as lowercase \u00xx). */
+static int put_json_string(Buf *out, const char *s, size_t n) {
+    static const char hexd[] = "0123456789abcdef";
+    RESERVE(out, n + 2);
+    out->p[out->len++] = '"';
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        if (buf_put(out, s + run, i - run)) return NOMEM;
+        run = i + 1;
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t len = 2;
+        switch (c) {
+            case '"': esc[1] = '"'; break;
+            case '\\': esc[1] = '\\'; break;
+            case '\b': esc[1] = 'b'; break;
+            case '\t': esc[1] = 't'; break;
+            case '\n': esc[1] = 'n'; break;
+            case '\f': esc[1] = 'f'; break;
+            case '\r': esc[1] = 'r'; break;
+            default:
+                esc[1] = 'u'; esc[2] = '0'; esc[3] = '0'; esc[4] = hexd[c >> 4]; esc[5] = hexd[c & 15]; len = 6;
+        }
+        if (buf_put(out, esc, len)) return NOMEM;
+    }
+    if (buf_put(out, s + run, n - run)) return NOMEM;
+    return buf_put(out, "\"", 1);
+}
+
+/* ---- numbers and literals ------------------------------------------------------- */
+
+/* A JSON number at p appended as written, where that is its text in Python (str of the
+ * int, or of the Decimal msgspec's float_hook makes): no exponent, not "-0", and no
+ * decimal below 1e-6 that str(Decimal) would write in E notation. */
+static int parse_number(P *p, Buf *out) {
+    const unsigned char *s = p->s, *start = s, *end = p->end;
+    if (s < end && *s == '-') s++;
+    if (s >= end) return REJECT;
+    int zero_int = 0;
+    if (*s == '0') { s++; zero_int = 1; }
+    else if (*s >= '1' && *s <= '9') { while (s < end && *s >= '0' && *s <= '9') s++; }
+    else return REJECT;
+    if (s - start > 4000) return REJECT;  /* beyond what Python converts int to str */
+    if (s < end && *s == '.') {
+        s++;
+        const unsigned char *frac = s;
+        while (s < end && *s >= '0' && *s <= '9') s++;
+        if (s == frac) return REJECT;
+        if (zero_int && s - frac >= 6 && memcmp(frac, "000000", 6) == 0) return REJECT;
+    } else if (zero_int && *start == '-') {
+        return REJECT;  /* -0: Python's int has no sign for zero */
+    }
+    if (s < end && (*s == 'e' || *s == 'E')) return REJECT;
+    p->s = s;
+    return buf_put(out, start, s - start);
+}
+
+/* A JSON integer for a time: null (*valid = 0) or an integer within years 1..9999. */
+static int parse_millis(P *p, int64_t *value, int *valid) {
+    ws(p);
+    const unsigned char *s = p->s, *end = p->end;
+    if (end - s >= 4 && memcmp(s, "null", 4) == 0) { p->s = s + 4; *value = 0; *valid = 0; return OK; }
+    int negative = 0;
+    if (s < end && *s == '-') { negative = 1; s++; }
+    const unsigned char *digits = s;
+    int64_t v = 0;
+    while (s < end && *s >= '0' && *s <= '9') {
+        if (s - digits >= 15) return REJECT;  /* beyond any time in range */
+        v = v * 10 + (*s - '0');
+        s++;
+    }
+    if (s == digits || (*digits == '0' && s - digits > 1)) return REJECT;
+    if (s < end && (*s == '.' || *s == 'e' || *s == 'E')) return REJECT;
+    if (negative) { if (v == 0) return REJECT; v = -v; }
+    if (v < MIN_MS || v > MAX_MS) return REJECT;
+    p->s = s;
+    *value = v;
+    *valid = 1;
+    return OK;
+}
+
+static int literal(P *p, const char *word, size_t n) {
+    if ((size_t)(p->end - p->s) < n || memcmp(p->s, word, n) != 0) return REJECT;
+    p->s += n;
+    return OK;
+}
+
+/* ---- any value as compact JSON -------------------------------------------------- */
+
+static int compact(P *p, Buf *out, int depth);
+
+/* An object's members below data/value, keys checked for repeats (compared as the
+ * canonical JSON text written to out, which is one text per string). */
+static int compact_object(P *p, Buf *out, int depth) {
+    size_t starts[MAX_KEYS], lens[MAX_KEYS];
+    int count = 0, r;
+    if (buf_put(out, "{", 1)) return NOMEM;
+    ws(p);
+    if (p->s < p->end && *p->s == '}') { p->s++; return buf_put(out, "}", 1); }
+    for (;;) {
+        if (count == MAX_KEYS) return REJECT;
+        Buf *key = &p->b->scratch2;
+        key->len = 0;
+        if ((r = parse_string(p, key))) return r;
+        size_t start = out->len;
+        if ((r = put_json_string(out, key->p, key->len))) return r;
+        size_t len = out->len - start;
+        for (int i = 0; i < count; i++)
+            if (lens[i] == len && memcmp(out->p + starts[i], out->p + start, len) == 0) return REJECT;
+        starts[count] = start; lens[count] = len; count++;
+        if (expect(p, ':')) return REJECT;
+        if (buf_put(out, ":", 1)) return NOMEM;
+        if ((r = compact(p, out, depth + 1))) return r;
+        ws(p);
+        if (p->s >= p->end) return REJECT;
+        if (*p->s == '}') { p->s++; return buf_put(out, "}", 1); }
+        if (*p->s != ',') return REJECT;
+        p->s++;
+        if (buf_put(out, ",", 1)) return NOMEM;
+    }
+}
+
+static int compact_array(P *p, Buf *out, int depth) {
+    int r;
+    if (buf_put(out, "[", 1)) return NOMEM;
+    ws(p);
+    if (p->s < p->end && *p->s == ']') { p->s++; return buf_put(out, "]", 1); }
+    for (;;) {
+        if ((r = compact(p, out, depth + 1))) return r;
+        ws(p);
+        if (p->s >= p->end) return REJECT;
+        if (*p->s == ']') { p->s++; return buf_put(out, "]", 1); }
+        if (*p->s != ',') return REJECT;
+        p->s++;
+        if (buf_put(out, ",", 1)) return NOMEM;
+    }
+}
+
+/* Any JSON value at p as compact JSON (as orjson/msgspec encode what msgspec decoded). */
+static int compact(P *p, Buf *out, int depth) {
+    int r;
+    if (depth > MAX_DEPTH) return REJECT;
+    ws(p);
+    if (p->s >= p->end) return REJECT;
+    switch (*p->s) {
+        case '{': p->s++; return compact_object(p, out, depth);
+        case '[': p->s++; return compact_array(p, out, depth);
+        case '"': {
+            Buf *text = &p->b->scratch;
+            size_t mark = text->len;
+            if ((r = parse_string(p, text))) return r;
+            r = put_json_string(out, text->p + mark, text->len - mark);
+            text->len = mark;
+            return r;
+        }
+        case 't': if (literal(p, "true", 4)) return REJECT; return buf_put(out, "true", 4);
+        case 'f': if (literal(p, "false", 5)) return REJECT; return buf_put(out, "false", 5);
+        case 'n': if (literal(p, "null", 4)) return REJECT; return buf_put(out, "null", 4);
+        default: return parse_number(p, out);
+    }
+}
+
+/* ---- the common shape ----------------------------------------------------------- */
+
+/* Append one text cell: as it is (text mode), or as a JSON string (json mode). */
+static int text_cell(Builder *b, StrCol *c, const char *s, size_t n) {
+    int r = b->json ? put_json_string(&c->data, s, n) : buf_put(&c->data, s, n);
+    return r ? r : strcol_end_row(c, 1);
+}
+
+static int null_cell(Builder *b, StrCol *c) {
+    if (b->json) return strcol_row(c, "null", 4, 1);
+    return strcol_row(c, "", 0, 0);
+}
+
+static int key_is(Buf *key, const char *word) {
+    size_t n = strlen(word);
+    return key->len == n && memcmp(key->p, word, n) == 0;
+}
+
+static uint64_t hash_bytes(const char *s, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* True if the attribute ID of row `row` (the last row of column A_ID) repeats one of
+ * the rows of this section from `first` on: a repeated key the typed decode would merge. */
+static int repeated_id(Builder *b, Py_ssize_t first, Py_ssize_t row) {
+    StrCol *ids = &b->a[A_ID];
+    const int32_t *offsets = (const int32_t *)ids->offsets.p;
+    Py_ssize_t count = row - first + 1;
+    if ((size_t)count * 2 > b->nslots) {  /* grow the table and put this section's rows back */
+        size_t n = b->nslots ? b->nslots : 64;
+        while ((size_t)count * 2 > n) n *= 2;
+        int32_t *slots = PyMem_Realloc(b->slots, n * sizeof *slots);
+        if (!slots) { PyErr_NoMemory(); return NOMEM; }
+        b->slots = slots;
+        b->nslots = n;
+        memset(slots, 0xFF, n * sizeof *slots);
+        for (Py_ssize_t r = first; r < row; r++) {
+            size_t mask = n - 1, i = hash_bytes(ids->data.p + offsets[r], offsets[r + 1] - offsets[r]) & mask;
+            while (slots[i] >= 0) i = (i + 1) & mask;
+            slots[i] = (int32_t)(r - first);
+        }
+    }
+    const char *s = ids->data.p + offsets[row];
+    size_t n = offsets[row + 1] - offsets[row], mask = b->nslots - 1, i = hash_bytes(s, n) & mask;
+    while (b->slots[i] >= 0) {
+        Py_ssize_t other = first + b->slots[i];
+        if ((size_t)(offsets[other + 1] - offsets[other]) == n && memcmp(ids->data.p + offsets[other], s, n) == 0)
+            return REJECT;
+        i = (i + 1) & mask;
+    }
+    b->slots[i] = (int32_t)(row - first);
+    return OK;
+}
+
+static const char *TYPE_NAMES[][2] = {  /* {text, json} of each value_type */
+    {"string", "\"string\""}, {"number", "\"number\""}, {"boolean", "\"boolean\""},
+    {"null", "\"null\""}, {"object", "\"object\""}, {"array", "\"array\""},
+};
+enum { T_STRING, T_NUMBER, T_BOOLEAN, T_NULL, T_OBJECT, T_ARRAY };
+
+/* The value of {"value": V}: its cell in A_VALUE, and its type. */
+static int attribute_value(P *p, StrCol *values, int *type) {
+    Builder *b = p->b;
+    Buf *out = &values->data;
+    int r;
+    ws(p);
+    if (p->s >= p->end) return REJECT;
+    switch (*p->s) {
+        case '"': {
+            *type = T_STRING;
+            if (!b->json) { if ((r = parse_string(p, out))) return r; return strcol_end_row(values, 1); }
+            break;  /* json mode: compact() writes it as a JSON string */
+        }
+        case '{': *type = T_OBJECT; break;
+        case '[': *type = T_ARRAY; break;
+        case 't': case 'f': *type = T_BOOLEAN; break;
+        case 'n':
+            *type = T_NULL;
+            if (literal(p, "null", 4)) return REJECT;
+            return null_cell(b, values);
+        default: *type = T_NUMBER;
+    }
+    if ((r = compact(p, out, 1))) return r;
+    return strcol_end_row(values, 1);
+}
+
+static int parse_attributes(P *p) {
+    Builder *b = p->b;
+    int r, keep = b->attributes;
+    Py_ssize_t first = b->a[A_ID].rows;
+    if (b->nslots > 1024) { PyMem_Free(b->slots); b->slots = NULL; b->nslots = 0; }  /* after a huge section */
+    if (b->nslots) memset(b->slots, 0xFF, b->nslots * sizeof *b->slots);
+    if (expect(p, '{')) return REJECT;
+    ws(p);
+    if (p->s < p->end && *p->s == '}') { p->s++; return OK; }
+    for (;;) {
+        Buf *id = &b->scratch;
+        id->len = 0;
+        if ((r = parse_string(p, id))) return r;
+        if (expect(p, ':') || expect(p, '{')) return REJECT;
+        Buf *field = &b->scratch2;
+        field->len = 0;
+        if ((r = parse_string(p, field))) return r;
+        if (!key_is(field, "value") || expect(p, ':')) return REJECT;
+        if (keep) {
+            int type;
+            Py_ssize_t row = b->a[A_ID].rows;
+            if ((r = text_cell(b, &b->a[A_ID], id->p, id->len))) return r;
+            if ((r = repeated_id(b, first, row))) return r;
+            if ((r = text_cell(b, &b->a[A_KEY], b->key.p, b->key.len))) return r;
+            if ((r = text_cell(b, &b->a[A_SECTION], b->section.p, b->section.len))) return r;
+            if ((r = attribute_value(p, &b->a[A_VALUE], &type))) return r;
+            const char *name = TYPE_NAMES[type][b->json];
+            if ((r = strcol_row(&b->a[A_TYPE], name, strlen(name), 1))) return r;
+        } else {
+            b->data.len = 0;
+            if ((r = compact(p, &b->data, 1))) return r;  /* checked, not kept */
+        }
+        if (expect(p, '}')) return REJECT;  /* any other member: an unknown or repeated field */
+        ws(p);
+        if (p->s >= p->end) return REJECT;
+        if (*p->s == '}') { p->s++; return OK; }
+        if (*p->s != ',') return REJECT;
+        p->s++;
+    }
+}
+
+enum { F_CORRELATION = 1, F_SOURCE_TIME = 2, F_TYPE = 4, F_CREATED = 8, F_DATA = 16 };
+
+static int parse_event(P *p) {
+    Builder *b = p->b;
+    int r, seen = 0, source_valid = 0, created_valid = 0, correlation_null = 1, data_null = 1;
+    int64_t source = 0, created = 0;
+    Buf *correlation = &b->scratch, *type = &b->type, *data = &b->data;
+    correlation->len = type->len = data->len = 0;
+    if (expect(p, '{')) return REJECT;
+    for (;;) {
+        Buf *field = &b->scratch2;
+        field->len = 0;
+        if ((r = parse_string(p, field))) return r;  /* also refuses {} (no typeId) */
+        if (expect(p, ':')) return REJECT;
+        int bit;
+        if (key_is(field, "correlationId")) bit = F_CORRELATION;
+        else if (key_is(field, "sourceEventTime")) bit = F_SOURCE_TIME;
+        else if (key_is(field, "typeId")) bit = F_TYPE;
+        else if (key_is(field, "createdAt")) bit = F_CREATED;
+        else if (key_is(field, "data")) bit = F_DATA;
+        else return REJECT;
+        if (seen & bit) return REJECT;
+        seen |= bit;
+        ws(p);
+        int is_null = p->s < p->end && *p->s == 'n';
+        switch (bit) {
+            case F_CORRELATION:
+                if (is_null) { if (literal(p, "null", 4)) return REJECT; break; }
+                if ((r = parse_string(p, correlation))) return r;
+                correlation_null = 0;
+                break;
+            case F_TYPE:
+                if ((r = parse_string(p, type))) return r;
+                break;
+            case F_SOURCE_TIME:
+                if ((r = parse_millis(p, &source, &source_valid))) return r;
+                if (source == 0) source_valid = 0;  /* 0 means unknown, as in typed_profile_columns */
+                break;
+            case F_CREATED:
+                if ((r = parse_millis(p, &created, &created_valid))) return r;
+                break;
+            case F_DATA:
+                if (is_null) { if (literal(p, "null", 4)) return REJECT; break; }
+                if ((r = compact(p, data, 1))) return r;
+                data_null = 0;
+                break;
+        }
+        ws(p);
+        if (p->s >= p->end) return REJECT;
+        if (*p->s == '}') break;
+        if (*p->s != ',') return REJECT;
+        p->s++;
+    }
+    p->s++;
+    if (!(seen & F_TYPE)) return REJECT;
+    if (!b->events) return OK;
+    if ((r = text_cell(b, &b->e[E_KEY], b->key.p, b->key.len))) return r;
+    if ((r = text_cell(b, &b->e[E_SECTION], b->section.p, b->section.len))) return r;
+    r = correlation_null ? null_cell(b, &b->e[E_CORRELATION])
+                         : text_cell(b, &b->e[E_CORRELATION], correlation->p, correlation->len);
+    if (r) return r;
+    if ((r = text_cell(b, &b->e[E_TYPE], type->p, type->len))) return r;
+    r = data_null ? null_cell(b, &b->e[E_DATA]) : strcol_row(&b->e[E_DATA], data->p, data->len, 1);
+    if (r) return r;
+    if ((r = intcol_row(&b->t[E_SOURCE_TIME], source, source_valid))) return r;
+    return intcol_row(&b->t[E_CREATED], created, created_valid);
+}
+
+static int parse_events(P *p) {
+    int r;
+    if (expect(p, '[')) return REJECT;
+    ws(p);
+    if (p->s < p->end && *p->s == ']') { p->s++; return OK; }
+    for (;;) {
+        if ((r = parse_event(p))) return r;
+        ws(p);
+        if (p->s >= p->end) return REJECT;
+        if (*p->s == ']') { p->s++; return OK; }
+        if (*p->s != ',') return REJECT;
+        p->s++;
+    }
+}
+
+static int parse_section(P *p) {
+    Builder *b = p->b;
+    int r, seen = 0;
+    if (expect(p, '{')) return REJECT;
+    ws(p);
+    if (p->s < p->end && *p->s == '}') { p->s++; return OK; }
+    for (;;) {
+        Buf *field = &b->scratch2;
+        field->len = 0;
+        if ((r = parse_string(p, field))) return r;
+        if (expect(p, ':')) return REJECT;
+        if (key_is(field, "attributes")) {
+            if (seen & 1) return REJECT;
+            seen |= 1;
+            if ((r = parse_attributes(p))) return r;
+        } else if (key_is(field, "events")) {
+            if (seen & 2) return REJECT;
+            seen |= 2;
+            if ((r = parse_events(p))) return r;
+        } else {
+            return REJECT;
+        }
+        ws(p);
+        if (p->s >= p->end) return REJECT;
+        if (*p->s == '}') { p->s++; return OK; }
+        if (*p->s != ',') return REJECT;
+        p->s++;
+    }
+}
+
+/* {section ID: section, ...}; each ID is kept in b->sections as a 4-byte length and bytes. */
+static int parse_sections(P *p) {
+    Builder *b = p->b;
+    int r;
+    if (expect(p, '{')) return REJECT;
+    ws(p);
+    if (p->s < p->end && *p->s == '}') { p->s++; return OK; }
+    for (;;) {
+        b->section.len = 0;
+        if ((r = parse_string(p, &b->section))) return r;
+        if (b->section.len > INT32_MAX) return REJECT;
+        int32_t n = (int32_t)b->section.len;
+        for (size_t at = 0; at < b->sections.len;) {  /* a repeated section ID */
+            int32_t m;
+            memcpy(&m, b->sections.p + at, sizeof m);
+            if (m == n && memcmp(b->sections.p + at + sizeof m, b->section.p, n) == 0) return REJECT;
+            at += sizeof m + m;
+        }
+        if (buf_put(&b->sections, &n, sizeof n) || buf_put(&b->sections, b->section.p, n)) return NOMEM;
+        if (expect(p, ':')) return REJECT;
+        if ((r = parse_section(p))) return r;
+        ws(p);
+        if (p->s >= p->end) return REJECT;
+        if (*p->s == '}') { p->s++; return OK; }
+        if (*p->s != ',') return REJECT;
+        p->s++;
+    }
+}
+
+static int parse_profile(P *p, int wrapped, int ambiguous) {
+    Builder *b = p->b;
+    int r;
+    b->key.len = b->sections.len = 0;
+    if ((r = parse_string(p, &b->key))) return r;
+    if (ambiguous && key_is(&b->key, "profiles")) return REJECT;
+    if (expect(p, ':')) return REJECT;
+    if (!wrapped) {
+        if ((r = parse_sections(p))) return r;
+    } else {
+        if (expect(p, '{')) return REJECT;
+        ws(p);
+        if (p->s < p->end && *p->s == '}') p->s++;
+        else {
+            Buf *field = &b->scratch2;
+            field->len = 0;
+            if ((r = parse_string(p, field))) return r;
+            if (!key_is(field, "sections") || expect(p, ':')) return REJECT;
+            if ((r = parse_sections(p))) return r;
+            if (expect(p, '}')) return REJECT;  /* another member: unknown or repeated */
+        }
+    }
+    ws(p);
+    return p->s == p->end ? OK : REJECT;
+}
+
+/* ---- the structural scan -------------------------------------------------------- */
+
+/* scan(block, base, in_string, odd_backslashes, depth, deep_from): _fast._Scan.tokens in one
+ * loop, with the same rules: a quote is escaped when an odd run of backslashes precedes it
+ * (in or out of strings), and every unescaped quote flips in/out of a string. Returns
+ * (tokens, deep, in_string, odd_backslashes, depth): tokens as (offset, byte, depth) of the
+ * opens at depth 0/1, closes back to 0/1 (their depth after) and commas at depth 1/2; deep
+ * the offsets of structural bytes whose depth after them is above deep_from. */
+static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args) {
+    Py_buffer view;
+    long long base;
+    int in_string, odd, deep_from;
+    long long depth;
+    if (!PyArg_ParseTuple(args, "y*LppLi", &view, &base, &in_string, &odd, &depth, &deep_from)) return NULL;
+    const unsigned char *a = view.buf;
+    Py_ssize_t n = view.len;
+    PyObject *tokens = PyList_New(0), *deep = PyList_New(0);
+    if (!tokens || !deep) goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = a[i];
+        if (in_string) {  /* skip to the next quote or backslash */
+            if (!odd) {
+                while (i < n && a[i] != '"' && a[i] != '\\') i++;
+                if (i == n) break;
+                c = a[i];
+            }
+            if (c == '\\') { odd = !odd; continue; }
+            if (c == '"' && !odd) in_string = 0;
+            odd = 0;
+            continue;
+        }
+        if (c == '\\') { odd = !odd; continue; }
+        if (c == '"') { if (!odd) in_string = 1; odd = 0; continue; }
+        odd = 0;
+        long long before = depth, reported;
+        int keep;
+        if (c == '{' || c == '[') { depth++; keep = before <= 1; reported = before; }
+        else if (c == '}' || c == ']') { depth--; keep = depth <= 1; reported = depth; }
+        else if (c == ',') { keep = before == 1 || before == 2; reported = before; }
+        else continue;
+        if (depth > deep_from) {
+            PyObject *at = PyLong_FromLongLong(base + i);
+            if (!at || PyList_Append(deep, at)) { Py_XDECREF(at); goto fail; }
+            Py_DECREF(at);
+        }
+        if (keep) {
+            PyObject *token = Py_BuildValue("(LiL)", base + i, (int)c, reported);
+            if (!token || PyList_Append(tokens, token)) { Py_XDECREF(token); goto fail; }
+            Py_DECREF(token);
+        }
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(NNOOL)", tokens, deep, in_string ? Py_True : Py_False, odd ? Py_True : Py_False, depth);
+fail:
+    PyBuffer_Release(&view);
+    Py_XDECREF(tokens);
+    Py_XDECREF(deep);
+    return NULL;
+}
+
+static PyMethodDef module_methods[] = {
+    {"scan", scan, METH_VARARGS, "scan(block, base, in_string, odd_backslashes, depth, deep_from): see _native.c."},
+    {NULL}};
+
+/* ---- Python interface ----------------------------------------------------------- */
+
+static void builder_free_buffers(Builder *b) {
+    Buf *bufs[] = {&b->key, &b->section, &b->sections, &b->scratch, &b->scratch2, &b->type, &b->data};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) PyMem_Free(bufs[i]->p);
+    for (int i = 0; i < A_COLUMNS; i++) { PyMem_Free(b->a[i].data.p); PyMem_Free(b->a[i].offsets.p); PyMem_Free(b->a[i].valid.p); }
+    for (int i = 0; i < E_STRINGS; i++) { PyMem_Free(b->e[i].data.p); PyMem_Free(b->e[i].offsets.p); PyMem_Free(b->e[i].valid.p); }
+    for (int i = 0; i < E_INTS; i++) { PyMem_Free(b->t[i].values.p); PyMem_Free(b->t[i].valid.p); }
+    PyMem_Free(b->slots);
+}
+
+static void Builder_dealloc(Builder *b) {
+    builder_free_buffers(b);
+    Py_TYPE(b)->tp_free((PyObject *)b);
+}
+
+static int Builder_init(Builder *b, PyObject *args, PyObject *kwds) {
+    static char *names[] = {"json", "attributes", "events", NULL};
+    int json, attributes = 1, events = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "p|pp", names, &json, &attributes, &events)) return -1;
+    builder_free_buffers(b);
+    memset((char *)b + sizeof(PyObject), 0, sizeof *b - sizeof(PyObject));
+    b->json = json; b->attributes = attributes; b->events = events;
+    for (int i = 0; i < A_COLUMNS; i++) if (strcol_init(&b->a[i])) return -1;
+    for (int i = 0; i < E_STRINGS; i++) if (strcol_init(&b->e[i])) return -1;
+    return 0;
+}
+
+static PyObject *Builder_add(Builder *b, PyObject *args) {
+    Py_buffer view;
+    int wrapped, ambiguous;
+    if (!PyArg_ParseTuple(args, "y*pp", &view, &wrapped, &ambiguous)) return NULL;
+    StrMark am[A_COLUMNS], em[E_STRINGS];
+    IntMark tm[E_INTS];
+    for (int i = 0; i < A_COLUMNS; i++) am[i] = strcol_mark(&b->a[i]);
+    for (int i = 0; i < E_STRINGS; i++) em[i] = strcol_mark(&b->e[i]);
+    for (int i = 0; i < E_INTS; i++) tm[i] = intcol_mark(&b->t[i]);
+    P p = {(const unsigned char *)view.buf, (const unsigned char *)view.buf + view.len, b};
+    int r = parse_profile(&p, wrapped, ambiguous);
+    PyBuffer_Release(&view);
+    if (r == OK) {
+        PyObject *sections = PyList_New(0);
+        if (!sections) goto fail;
+        for (size_t at = 0; at < b->sections.len;) {
+            int32_t n;
+            memcpy(&n, b->sections.p + at, sizeof n);
+            PyObject *id = PyUnicode_DecodeUTF8(b->sections.p + at + sizeof n, n, "strict");
+            if (!id || PyList_Append(sections, id)) { Py_XDECREF(id); Py_DECREF(sections); goto fail; }
+            Py_DECREF(id);
+            at += sizeof n + n;
+        }
+        PyObject *key = PyUnicode_DecodeUTF8(b->key.p, b->key.len, "strict");
+        if (!key) { Py_DECREF(sections); goto fail; }
+        return Py_BuildValue("(NN)", key, sections);
+    }
+fail:
+    for (int i = 0; i < A_COLUMNS; i++) strcol_reset(&b->a[i], am[i]);
+    for (int i = 0; i < E_STRINGS; i++) strcol_reset(&b->e[i], em[i]);
+    for (int i = 0; i < E_INTS; i++) intcol_reset(&b->t[i], tm[i]);
+    if (r == NOMEM || PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* Validity bytes (one per row) as an Arrow bitmap, or None when no row is null. */
+static PyObject *bitmap(const Buf *valid, Py_ssize_t nulls) {
+    if (!nulls) Py_RETURN_NONE;
+    size_t rows = valid->len;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (rows + 7) / 8);
+    if (!out) return NULL;
+    unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(out);
+    memset(bits, 0, (rows + 7) / 8);
+    for (size_t i = 0; i < rows; i++) if (valid->p[i]) bits[i >> 3] |= (unsigned char)(1 << (i & 7));
+    return out;
+}
+
+static PyObject *bytes_of(const Buf *b) { return PyBytes_FromStringAndSize(b->p ? b->p : "", (Py_ssize_t)b->len); }
+
+static PyObject *take_strings(StrCol *c) {
+    PyObject *out = Py_BuildValue("(NNN)", bitmap(&c->valid, c->nulls), bytes_of(&c->offsets), bytes_of(&c->data));
+    c->data.len = c->valid.len = 0;
+    c->offsets.len = sizeof(int32_t);
+    c->rows = c->nulls = 0;
+    return out;
+}
+
+static PyObject *take_ints(IntCol *c) {
+    PyObject *out = Py_BuildValue("(NN)", bitmap(&c->valid, c->nulls), bytes_of(&c->values));
+    c->values.len = c->valid.len = 0;
+    c->nulls = 0;
+    return out;
+}
+
+static PyObject *Builder_take(Builder *b, PyObject *Py_UNUSED(ignored)) {
+    Py_ssize_t arows = b->a[A_KEY].rows, erows = b->e[E_KEY].rows;
+    PyObject *a = PyTuple_New(A_COLUMNS), *e = PyTuple_New(E_STRINGS + E_INTS);
+    if (!a || !e) goto fail;
+    for (int i = 0; i < A_COLUMNS; i++) {
+        PyObject *col = take_strings(&b->a[i]);
+        if (!col) goto fail;
+        PyTuple_SET_ITEM(a, i, col);
+    }
+    /* events in table order: key, section, correlation, type, source time, created, data */
+    int order[] = {E_KEY, E_SECTION, E_CORRELATION, E_TYPE, -1, -2, E_DATA};
+    for (int i = 0; i < 7; i++) {
+        PyObject *col = order[i] >= 0 ? take_strings(&b->e[order[i]])
+                                      : take_ints(&b->t[order[i] == -1 ? E_SOURCE_TIME : E_CREATED]);
+        if (!col) goto fail;
+        PyTuple_SET_ITEM(e, i, col);
+    }
+    return Py_BuildValue("(nNnN)", arows, a, erows, e);
+fail:
+    Py_XDECREF(a);
+    Py_XDECREF(e);
+    return NULL;
+}
+
+static PyObject *Builder_rows(Builder *b, void *Py_UNUSED(closure)) {
+    return Py_BuildValue("(nn)", b->a[A_KEY].rows, b->e[E_KEY].rows);
+}
+
+static PyMethodDef Builder_methods[] = {
+    {"add", (PyCFunction)Builder_add, METH_VARARGS,
+     "add(text, wrapped, ambiguous): append the columns of one profile member (\"key\": value) of the "
+     "wrapped or bare layout; (key, section IDs), or None if the profile is not one this code maps "
+     "(nothing appended then). ambiguous: refuse a profile keyed \"profiles\"."},
+    {"take", (PyCFunction)Builder_take, METH_NOARGS,
+     "take(): (attribute rows, attribute column buffers, event rows, event column buffers), emptied."},
+    {NULL}};
+
+static PyGetSetDef Builder_getset[] = {
+    {"rows", (getter)Builder_rows, NULL, "(attribute rows, event rows) waiting", NULL},
+    {NULL}};
+
+static PyTypeObject BuilderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "apsis_export._native.Builder",
+    .tp_basicsize = sizeof(Builder),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Builder(json, attributes=True, events=True): Arrow column buffers of the attributes "
+              "and events of profiles in the common shape; json: every text column as JSON (JSONL).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Builder_init,
+    .tp_dealloc = (destructor)Builder_dealloc,
+    .tp_methods = Builder_methods,
+    .tp_getset = Builder_getset,
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "apsis_export._native",
+                                    "The fast engine's compiled step (see _native.c).", -1, module_methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__native(void) {
+    if (PyType_Ready(&BuilderType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    Py_INCREF(&BuilderType);
+    if (PyModule_AddObject(m, "Builder", (PyObject *)&BuilderType) < 0) {
+        Py_DECREF(&BuilderType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
