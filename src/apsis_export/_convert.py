@@ -152,9 +152,11 @@ def convert(
     With ``names``, tables get name columns and attribute values their declared
     type. A value that does not fit its column's type is left null and counted,
     or raises InputError with ``strict_types``.
-    ``jobs`` > 1 (None: one per core) decodes, maps and encodes profiles in that
-    many worker processes (fast engine, built-in formats); the files hold the same
-    rows in the same order. On any error every output is discarded and the error
+    ``jobs`` > 1 decodes, maps and encodes profiles in that many worker processes
+    (fast engine, built-in formats); the files hold the same rows in the same order.
+    None picks: one process where the compiled step maps the profiles (it keeps two
+    cores busy, parsing beside the sink's writer thread, and workers would only add
+    copying), else one worker per core. On any error every output is discarded and the error
     is raised: no partial files.
     """
     check_layout(input_layout)
@@ -188,7 +190,7 @@ def convert(
     summary = ConvertSummary(format=format, engine=parser.name, rows={t: 0 for t in plan.outputs})
     collector = Collector(plan, names)
     run = _Run(out, factory, plan, summary)
-    workers = (os.cpu_count() or 1) if jobs is None else jobs
+    workers = jobs if jobs is not None else 1 if collector.native is not None else (os.cpu_count() or 1)
     with _gc_paused():
         try:
             for name in plan.outputs:
@@ -434,6 +436,13 @@ class _Run:
     def write_encoded(self, name: str, payload, rows: int) -> None:
         self.sink(name).write_encoded(payload)
         self.summary.rows[name] += rows
+
+    def drain(self) -> None:
+        """Let sinks that write on a thread of their own finish what they hold and end it."""
+        for sink in self.sinks.values():
+            drain = getattr(sink, "drain", None)
+            if drain is not None:
+                drain()
 
     def finish(self) -> None:
         for sink in self.sinks.values():

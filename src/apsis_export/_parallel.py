@@ -136,7 +136,9 @@ def convert_in_parallel(src: Source, layout: str, jobs: int, plan: Plan, names: 
                     continue
                 if pool is None:
                     # fork: workers start at once with everything imported, and a script that
-                    # calls convert() needs no `if __name__ == "__main__"` guard.
+                    # calls convert() needs no `if __name__ == "__main__"` guard. No thread may
+                    # run then (one holding a lock would leave it locked in the workers).
+                    run.drain()
                     pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_start, initargs=initargs)
                 in_flight.append((item, pool.apply_async(_work, (item,))))
                 drain(keep=2 * jobs)

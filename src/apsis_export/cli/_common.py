@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 from functools import partial, wraps
@@ -135,8 +134,10 @@ def convert_options(command=None, *, out_required: bool = True):
                      help="Document layout: wrapped {\"profiles\": ...} or bare {KEY: ...}; auto detects it."),
         click.option("--engine", type=click.Choice(ENGINE_NAMES), default=DEFAULT_ENGINE, show_default=True,
                      help="Parse engine."),
-        click.option("--jobs", "-j", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="all cores",
-                     help="Worker processes that decode and encode profiles (fast engine, built-in formats)."),
+        click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, show_default="auto",
+                     help="Worker processes that decode and encode profiles (fast engine, built-in formats). "
+                          "auto: one process where the compiled step does a plain conversion (it uses two "
+                          "cores already), else all cores."),
         click.option("--names", is_flag=True,
                      help="Add name columns (section_name, attribute_name, is_tag, declared_type, type_name) "
                           "and values typed as declared, from metadata; wide columns are named."),

@@ -14,6 +14,7 @@ import pyarrow.csv as pa_csv
 from .._encode import decimal_text, iso_millis_array, json_array, value_texts
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE
 from . import FileSink
+from ._background import BackgroundWriter
 from ._columns import ArrowSink, each
 
 _ARROW_TYPES = {BOOLEAN: pa.bool_(), STRING: pa.string(), VALUE: pa.string(), JSON: pa.string(), TIMESTAMP: pa.string(),
@@ -31,12 +32,19 @@ class CsvSink(ArrowSink, FileSink):
 
     def _open(self, path: Path) -> None:
         self._writer = pa_csv.CSVWriter(str(path), self._open_batches(), write_options=_OPTIONS)
+        self._background = BackgroundWriter()  # batches are formatted and written on its thread
 
     def write_encoded(self, batch: pa.RecordBatch) -> None:
-        self._writer.write_batch(batch)
+        self._background.submit(self._writer.write_batch, batch)
+
+    def drain(self) -> None:
+        """Wait until every batch handed on is written (and the writer thread ends)."""
+        self._background.drain()
 
     def _finish(self) -> None:
+        self._background.drain()
         self._writer.close()
 
     def _discard(self) -> None:
+        self._background.stop()
         self._writer.close()

@@ -16,6 +16,7 @@ from .._encode import json_array, value_texts
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE
 from .._types import DECIMAL_PRECISION
 from . import FileSink
+from ._background import BackgroundWriter
 from ._columns import ArrowSink
 
 ROW_GROUP_ROWS = 128 * 1024
@@ -45,6 +46,7 @@ class ParquetSink(ArrowSink, FileSink):
     def _open(self, path: Path) -> None:
         self._schema = self._open_batches()
         self._writer = pq.ParquetWriter(path, self._schema, compression="zstd")
+        self._background = BackgroundWriter()  # row groups are encoded and compressed on its thread
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
         self._group_rows = min(ROW_GROUP_ROWS, self.table.scaled_rows(WIDE_GROUP_FACTOR * ROW_GROUP_ROWS))
@@ -61,14 +63,20 @@ class ParquetSink(ArrowSink, FileSink):
         rows = self._group_rows
         cut = len(table) if final else len(table) // rows * rows
         if cut:
-            self._writer.write_table(table.slice(0, cut), row_group_size=rows)
+            self._background.submit(self._writer.write_table, table.slice(0, cut), row_group_size=rows)
         rest = table.slice(cut)
         self._pending, self._pending_rows = rest.to_batches(), len(rest)
 
+    def drain(self) -> None:
+        """Wait until every row group handed on is written (and the writer thread ends)."""
+        self._background.drain()
+
     def _finish(self) -> None:
         self._flush(final=True)
+        self._background.drain()
         self._writer.close()
 
     def _discard(self) -> None:
         self._pending = []
+        self._background.stop()
         self._writer.close()

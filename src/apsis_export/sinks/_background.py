@@ -1,0 +1,50 @@
+"""Writing beside the parsing: Arrow's Parquet and CSV writers release the GIL while
+they encode and compress, so a sink hands them its batches on a thread of its own and
+the main thread reads on. With the compiled step that is the other half of the work:
+one process then keeps two cores busy.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable
+
+#: Writes queued at most per sink (one running, or waiting while the next batch is made):
+#: bounds the memory of batches handed on.
+DEPTH = 1
+
+
+class BackgroundWriter:
+    """Calls run in order on one thread. An error is raised in the caller's thread at the
+    next :meth:`submit` or at :meth:`drain`; the caller then aborts."""
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: deque[Future] = deque()
+
+    def submit(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Queue ``call(*args, **kwargs)``, first waiting while DEPTH calls are queued."""
+        while len(self._pending) >= DEPTH:
+            self._pending.popleft().result()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apsis-export-writer")
+        self._pending.append(self._executor.submit(call, *args, **kwargs))
+
+    def drain(self) -> None:
+        """Wait for every queued call and end the thread (a later submit starts another),
+        raising the first error: before a close, and before --jobs forks its workers."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Drop the calls not started, wait for the running one, end the thread; no errors."""
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
