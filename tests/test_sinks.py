@@ -292,3 +292,49 @@ def test_vectorised_iso_times_equal_the_scalar_ones():
 
     values = [None, 0, -1, 999, 1000, 1714564800123, -62135596800000, 253402300799999, 951782400000, 4107542399999]
     assert iso_millis_array(values).to_pylist() == [iso_millis(v) for v in values]
+
+
+def test_background_writer_runs_calls_in_order_and_raises_the_first_error():
+    from apsis_export.sinks._background import BackgroundWriter
+
+    done: list[int] = []
+    writer = BackgroundWriter()
+    for n in range(5):
+        writer.submit(done.append, n)
+    writer.drain()
+    assert done == [0, 1, 2, 3, 4]
+
+    def fail():
+        raise OSError(28, "No space left on device")
+
+    writer.submit(fail)  # a later call then meets the error in the caller's thread
+    with pytest.raises(OSError, match="No space left"):
+        writer.submit(done.append, 5)
+        writer.drain()
+    writer.stop()  # safe after the error, and twice
+    writer.stop()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_an_error_on_the_writer_thread_fails_the_run_and_leaves_nothing(tmp_path, monkeypatch, fmt):
+    from apsis_export.sinks import _background
+
+    submit = _background.BackgroundWriter.submit
+    calls = []
+
+    def failing_submit(self, call, *args, **kwargs):
+        calls.append(call)
+
+        def fail(*_args, **_kwargs):
+            raise OSError(28, "No space left on device")
+
+        return submit(self, fail if len(calls) == 2 else call, *args, **kwargs)
+
+    monkeypatch.setattr(_background.BackgroundWriter, "submit", failing_submit)
+    monkeypatch.setattr(_parquet, "ROW_GROUP_ROWS", 100)  # many row groups from the sample
+    monkeypatch.setattr(apsis_export._convert, "BATCH_ROWS", 100)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="No space left"):
+        apsis_export.convert(SAMPLE_DATA / "small.json.gz", out, format=fmt, jobs=1)
+    assert len(calls) >= 2
+    assert list(out.iterdir()) == []

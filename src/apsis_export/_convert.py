@@ -323,6 +323,8 @@ class Collector:
         if plan.write_extras:
             self.records.setdefault("extras", [])
         self.batch_rows = {name: plan.table(name).scaled_rows(BATCH_ROWS) for name in self.records}
+        # The compiled step's rows are taken when they fill a batch of their own.
+        self._native_batch = tuple(self.batch_rows.get(name, BATCH_ROWS) for name in ("attributes", "events"))
         self.profiles = self.extras = self.duplicates = 0
 
     def take_mismatches(self) -> int:
@@ -358,17 +360,14 @@ class Collector:
         """The waiting records per table (only tables with a full batch if ``full_only``), emptied."""
         if self.native is not None:
             attribute_rows, event_rows = self.native.rows
-            if (attribute_rows or event_rows) and (not full_only or self._full("attributes", attribute_rows)
-                                                   or self._full("events", event_rows)):
+            full_attributes, full_events = self._native_batch
+            if (attribute_rows or event_rows) and (not full_only or attribute_rows >= full_attributes
+                                                   or event_rows >= full_events):
                 self._take_native()
         for name, waiting in self.records.items():
             if waiting and (not full_only or len(waiting) >= self.batch_rows[name]):
                 self.records[name] = self._empty(name)
                 yield name, waiting
-
-    def _full(self, name: str, native_rows: int) -> bool:
-        waiting = self.records.get(name)
-        return waiting is not None and len(waiting) + native_rows >= self.batch_rows[name]
 
     def _take_native(self) -> None:
         """Move the compiled step's rows into the batches, after what they hold."""
