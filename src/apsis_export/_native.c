@@ -163,6 +163,36 @@ static int hex4(const unsigned char *s, uint32_t *out) {
     return OK;
 }
 
+/* Word-at-a-time tests: a byte of x is zero / below 0x20 / 0x80 or above (no false negatives). */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+#define HAS_ZERO(x) (((x) - ONES) & ~(x) & HIGHS)
+#define HAS_BYTE(x, c) HAS_ZERO((x) ^ (ONES * (c)))
+
+/* Past the bytes from s that a JSON string holds as they are: printable ASCII but " and \. */
+static inline const unsigned char *skip_plain(const unsigned char *s, const unsigned char *end) {
+    while (end - s >= 8) {
+        uint64_t x;
+        memcpy(&x, s, 8);
+        if (HAS_BYTE(x, '"') | HAS_BYTE(x, '\\') | ((x - ONES * 0x20) & ~x & HIGHS) | (x & HIGHS)) break;
+        s += 8;
+    }
+    while (s < end && *s >= 0x20 && *s != '"' && *s != '\\' && *s < 0x80) s++;
+    return s;
+}
+
+/* Past the bytes from s that are neither " nor \ (the scan's view of a string). */
+static inline const unsigned char *skip_to_quote(const unsigned char *s, const unsigned char *end) {
+    while (end - s >= 8) {
+        uint64_t x;
+        memcpy(&x, s, 8);
+        if (HAS_BYTE(x, '"') | HAS_BYTE(x, '\\')) break;
+        s += 8;
+    }
+    while (s < end && *s != '"' && *s != '\\') s++;
+    return s;
+}
+
 /* A JSON string at p (after whitespace) decoded to UTF-8, appended to out. */
 static int parse_string(P *p, Buf *out) {
     ws(p);
@@ -170,7 +200,7 @@ static int parse_string(P *p, Buf *out) {
     const unsigned char *s = p->s + 1, *end = p->end;
     for (;;) {
         const unsigned char *run = s;
-        while (s < end && *s >= 0x20 && *s != '"' && *s != '\\' && *s < 0x80) s++;
+        s = skip_plain(s, end);
         if (s > run && buf_put(out, run, s - run)) return NOMEM;
         if (s >= end) return REJECT;
         unsigned char c = *s;
@@ -368,6 +398,12 @@ static int compact(P *p, Buf *out, int depth) {
         case '{': p->s++; return compact_object(p, out, depth);
         case '[': p->s++; return compact_array(p, out, depth);
         case '"': {
+            const unsigned char *close = skip_plain(p->s + 1, p->end);
+            if (close < p->end && *close == '"') {  /* nothing to decode: its JSON is the input's */
+                r = buf_put(out, p->s, close + 1 - p->s);
+                p->s = close + 1;
+                return r;
+            }
             Buf *text = &p->b->scratch;
             size_t mark = text->len;
             if ((r = parse_string(p, text))) return r;
@@ -701,7 +737,7 @@ static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args) {
         unsigned char c = a[i];
         if (in_string) {  /* skip to the next quote or backslash */
             if (!odd) {
-                while (i < n && a[i] != '"' && a[i] != '\\') i++;
+                i = skip_to_quote(a + i, a + n) - a;
                 if (i == n) break;
                 c = a[i];
             }
