@@ -717,6 +717,9 @@ static int parse_profile(P *p, int wrapped, int ambiguous) {
 
 /* ---- the structural scan -------------------------------------------------------- */
 
+/* 1 backslash, 2 quote, 3 open, 4 close, 5 comma; 0 the rest. */
+static const unsigned char SCAN_CLASS[256] = {['\\'] = 1, ['"'] = 2, ['{'] = 3, ['['] = 3, ['}'] = 4, [']'] = 4, [','] = 5};
+
 /* scan(block, base, in_string, odd_backslashes, depth, deep_from): _fast._Scan.tokens in one
  * loop, with the same rules: a quote is escaped when an odd run of backslashes precedes it
  * (in or out of strings), and every unescaped quote flips in/out of a string. Returns
@@ -733,35 +736,44 @@ static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args) {
     Py_ssize_t n = view.len;
     PyObject *tokens = PyList_New(0), *deep = PyList_New(0);
     if (!tokens || !deep) goto fail;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = a[i];
+    Py_ssize_t i = 0;
+    while (i < n) {
+        unsigned char c;
         if (in_string) {  /* skip to the next quote or backslash */
             if (!odd) {
                 i = skip_to_quote(a + i, a + n) - a;
                 if (i == n) break;
-                c = a[i];
             }
+            c = a[i++];
             if (c == '\\') { odd = !odd; continue; }
             if (c == '"' && !odd) in_string = 0;
             odd = 0;
             continue;
         }
-        if (c == '\\') { odd = !odd; continue; }
-        if (c == '"') { if (!odd) in_string = 1; odd = 0; continue; }
+        if (!odd) {  /* skip the bytes that matter to nobody */
+            while (i < n && !SCAN_CLASS[a[i]]) i++;
+            if (i == n) break;
+        }
+        Py_ssize_t at = i++;
+        c = a[at];
+        switch (SCAN_CLASS[c]) {
+            case 0: odd = 0; continue;  /* after a backslash */
+            case 1: odd = !odd; continue;
+            case 2: if (!odd) in_string = 1; odd = 0; continue;
+        }
         odd = 0;
         long long before = depth, reported;
         int keep;
-        if (c == '{' || c == '[') { depth++; keep = before <= 1; reported = before; }
-        else if (c == '}' || c == ']') { depth--; keep = depth <= 1; reported = depth; }
-        else if (c == ',') { keep = before == 1 || before == 2; reported = before; }
-        else continue;
+        if (SCAN_CLASS[c] == 3) { depth++; keep = before <= 1; reported = before; }
+        else if (SCAN_CLASS[c] == 4) { depth--; keep = depth <= 1; reported = depth; }
+        else { keep = before == 1 || before == 2; reported = before; }
         if (depth > deep_from) {
-            PyObject *at = PyLong_FromLongLong(base + i);
-            if (!at || PyList_Append(deep, at)) { Py_XDECREF(at); goto fail; }
-            Py_DECREF(at);
+            PyObject *offset = PyLong_FromLongLong(base + at);
+            if (!offset || PyList_Append(deep, offset)) { Py_XDECREF(offset); goto fail; }
+            Py_DECREF(offset);
         }
         if (keep) {
-            PyObject *token = Py_BuildValue("(LiL)", base + i, (int)c, reported);
+            PyObject *token = Py_BuildValue("(LiL)", base + at, (int)c, reported);
             if (!token || PyList_Append(tokens, token)) { Py_XDECREF(token); goto fail; }
             Py_DECREF(token);
         }
