@@ -37,6 +37,9 @@ DEFAULT_TABLES = LAYOUTS["long"]
 TABLE_NAMES = (*TABLES, PROFILES)
 #: Records per table handed to a sink at once (fewer for a wide table: Table.scaled_rows).
 BATCH_ROWS = 16 * 1024
+#: Profiles between two looks at whether a batch is full (a look costs more than a profile
+#: of the compiled step); a profile with a batch's worth of rows is looked at at once.
+WRITE_EVERY = 16
 
 
 @dataclass
@@ -203,10 +206,11 @@ def convert(
                     convert_in_parallel(src, input_layout, workers, plan, names, collector, run, ticker)
                 else:
                     options = {"into": collector.into} if collector.into is not None else {}
-                    for profile in parser.profiles(src, layout=input_layout, **options):
+                    for n, profile in enumerate(parser.profiles(src, layout=input_layout, **options), 1):
                         collector.add(profile)
-                        run.write(collector, full_only=True)
-                        ticker.tick(summary.profiles, summary.total_rows)
+                        if n % WRITE_EVERY == 0 or len(profile.attributes) + len(profile.events) >= BATCH_ROWS:
+                            run.write(collector, full_only=True)
+                            ticker.tick(summary.profiles, summary.total_rows)
                 run.write(collector)
                 run.finish()
                 summary.bytes_read, summary.bytes_json = src.bytes_read, src.json_offset
