@@ -218,3 +218,57 @@ def test_every_inflater_reads_the_same_and_fails_the_same(inflater, monkeypatch)
     # Every byte that could be inflated was parsed first: the error sits where the good data ends.
     good = zlib.decompressobj(31).decompress(packed[:cut])
     assert error.offset == len(good)
+
+
+@pytest.mark.parametrize("engine", ["fast", "exact"])
+@pytest.mark.parametrize("damage", ["truncated", "checksum"])
+def test_gzip_read_ahead_fails_as_reading_in_step(tmp_path, write_export, engine, damage):
+    """convert() inflates gzip on a read-ahead thread: the same error, at the same offset, as
+    reading without it, and nothing left behind."""
+    packed = bytearray((SAMPLE_DATA / "small.json.gz").read_bytes())
+    if damage == "truncated":
+        packed = packed[: len(packed) // 2]
+    else:
+        packed[-8] ^= 0xFF
+    path = write_export(bytes(packed), name="bad.json.gz")
+    expected = error_of(path, engine=engine)
+    with pytest.raises(InputError) as info:
+        apsis_export.convert(path, tmp_path / "out", engine=engine, jobs=1)
+    assert (info.value.problem, info.value.offset) == (expected.problem, expected.offset)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_gzip_read_ahead_hands_every_byte_in_order():
+    from apsis_export._source import open_source
+
+    data = json.dumps({"profiles": {f"p{i}": {"sections": {}} for i in range(50_000)}}).encode()
+    with open_source(__import__("io").BytesIO(gzip.compress(data))) as source:
+        source.read_ahead()
+        parts, size = [], 1
+        while chunk := source.read(size):
+            parts.append(chunk)
+            size = size * 3 % 70_001 + 1  # reads of every size, smaller and larger than a step
+        assert b"".join(parts) == data and source.json_offset == len(data)
+
+
+@pytest.mark.parametrize("inflater", ["zlib", "isal", "zlib-ng"])
+@pytest.mark.parametrize("step", [1000, 65536, 300_000])
+def test_truncated_gzip_hands_every_good_byte_whatever_the_read_size(inflater, step, monkeypatch):
+    """isal may hold inflated bytes past a read's limit with no input left: they still come
+    before the truncation error (found with the exact engine's 64 KiB reads)."""
+    import zlib
+
+    from apsis_export import _source
+
+    module = {"zlib": lambda: zlib, "isal": lambda: pytest.importorskip("isal.isal_zlib"),
+              "zlib-ng": lambda: pytest.importorskip("zlib_ng.zlib_ng")}[inflater]()
+    monkeypatch.setattr(_source, "_ZLIB", module)
+    packed = (SAMPLE_DATA / "small.json.gz").read_bytes()
+    cut = packed[: len(packed) // 2]
+    good = zlib.decompressobj(31).decompress(cut)
+    with _source.open_source(__import__("io").BytesIO(cut)) as source:
+        parts = []
+        with pytest.raises(InputError, match="truncated gzip"):
+            while chunk := source.read(step):
+                parts.append(chunk)
+        assert b"".join(parts) == good

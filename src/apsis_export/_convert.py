@@ -205,6 +205,7 @@ def convert(
 
                     convert_in_parallel(src, input_layout, workers, plan, names, collector, run, ticker)
                 else:
+                    src.read_ahead()
                     options = {"into": collector.into} if collector.into is not None else {}
                     for n, profile in enumerate(parser.profiles(src, layout=input_layout, **options), 1):
                         collector.add(profile)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import os
+import queue
 import sys
+import threading
 import zlib
 from contextlib import ExitStack
 from pathlib import Path
@@ -73,6 +75,9 @@ class _Inflater:
                 self._member = self._zlib.decompressobj(31)
                 self._input = rest
             if not self._input:
+                held = self._member.decompress(b"", size)  # isal may hold output past max_length
+                if held:
+                    return held
                 self._input = self._raw.read(_INFLATE_STEP)
                 if not self._input:
                     raise EOFError("the compressed stream ends before its end marker")
@@ -80,6 +85,63 @@ class _Inflater:
             self._input = self._member.unconsumed_tail
             if out:
                 return out
+
+
+class _ReadAhead:
+    """A stream read on a thread of its own, a few steps ahead of the parser: inflating gzip
+    (isal and zlib release the GIL) then runs beside the parsing. What the stream raises
+    arrives in order, after every byte read before it."""
+
+    def __init__(self, stream, step: int = _INFLATE_STEP, depth: int = 4):
+        self._queue: queue.Queue = queue.Queue(depth)
+        self._stopping = threading.Event()
+        self._chunk, self._at, self._done = b"", 0, False
+        self._thread = threading.Thread(target=self._run, args=(stream, step), daemon=True,
+                                        name="apsis-export-read-ahead")
+        self._thread.start()
+
+    def _run(self, stream, step: int) -> None:
+        try:
+            while not self._stopping.is_set():
+                data = stream.read(step)
+                self._put(data)
+                if not data:
+                    return
+        except BaseException as exc:  # handed to the reader, in order
+            self._put(exc)
+
+    def _put(self, item) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, size: int = -1) -> bytes:
+        if self._at >= len(self._chunk):
+            if self._done:
+                return b""
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self._done = True
+                raise item
+            if not item:
+                self._done = True
+                return b""
+            self._chunk, self._at = item, 0
+        if self._at == 0 and (size < 0 or size >= len(self._chunk)):
+            data = self._chunk
+        else:
+            end = len(self._chunk) if size < 0 else self._at + size
+            data = self._chunk[self._at : end]
+        self._at += len(data)
+        return data
+
+    def stop(self) -> None:
+        """Stop the thread (it may be waiting on a read that cannot be interrupted: not waited for long)."""
+        self._stopping.set()
+        self._thread.join(timeout=1)
 
 
 class _CountingRaw(io.RawIOBase):
@@ -118,6 +180,13 @@ class Source:
         self._stream = _Inflater(buffered) if self.compressed else buffered
         self._json_offset = 0
         self._last_chunk = b""  # the latest bytes handed to the parser, to locate its errors
+
+    def read_ahead(self) -> None:
+        """Inflate gzip input on a thread of its own from now on (a no-op for plain input).
+        Not with --jobs: no thread may run when workers are forked."""
+        if self.compressed and not isinstance(self._stream, _ReadAhead):
+            self._stream = _ReadAhead(self._stream)
+            self._closer.callback(self._stream.stop)
 
     @property
     def bytes_read(self) -> int:
