@@ -872,7 +872,7 @@ def scan_blocks(blocks: list[bytes], state: tuple[bool, int, int], compiled: boo
 @given(st.lists(st.sampled_from([b'"', b"\\", b"{", b"}", b"[", b"]", b",", b" ", b"a", b":", b"\\\\", b'\\"',
                                  b"\xff", b"{{{{", b"]]]]"]), max_size=150),
        st.lists(st.integers(0, 400), max_size=8), st.booleans(), st.integers(0, 3), st.integers(-3, 4),
-       st.integers(1, 12))
+       st.integers(-2, 12))
 def test_compiled_scan_equals_numpy_scan(pieces, cuts, in_string, backslashes, depth, max_depth):
     data = b"".join(pieces)
     points = sorted({0, len(data), *(c for c in cuts if c < len(data))})
@@ -971,8 +971,14 @@ def test_with_jobs(tmp_path, monkeypatch):
     both(stats.path, tmp_path, format="parquet", jobs=2)
     mixed = tmp_path / "mixed.json"  # every tricky profile the Python fast path maps, accepted or not
     mixed.write_bytes(document([(name, value) for name, value, _ in clean_cases(WRAPPED)], WRAPPED))
+    # and where a worker meets a profile only the exact engine reads (it then reads the rest)
+    ordinary = as_value(ORDINARY, WRAPPED)
+    handover = tmp_path / "handover.json"
+    handover.write_bytes(document([(f"p{i}", ordinary) for i in range(30)] + [("x", as_value(attr(r'"\ud800"'), WRAPPED))]
+                                  + [(f"q{i}", ordinary) for i in range(30)], WRAPPED))
     for fmt in FORMATS:
         both(mixed, tmp_path, format=fmt, jobs=2)
+        both(handover, tmp_path, format=fmt, jobs=2)
 
 
 def document(members: list[tuple[str, bytes]], layout: str) -> bytes:
@@ -1036,6 +1042,30 @@ def test_other_tricky_profiles_in_a_document(tmp_path, layout):
         # an unterminated string hides the rest of the document from the scan: no member to add
         assert accepted(calls, "tricky") == ([] if name == "unterminated" else [expected]), name
         assert accepted(calls, "after") in ([True], []), name  # []: the exact engine read on
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_batches_of_compiled_and_python_rows(tmp_path, fmt):
+    """More rows than a batch (BATCH_ROWS) holds, compiled and Python-mapped profiles mixed:
+    batches of native and list parts, and Parquet row groups, as without the compiled step."""
+    ordinary = '{"s": {"attributes": {%s}, "events": [{"typeId": "t", "createdAt": %%d, "data": [%%d]}]}}' % ", ".join(
+        '"a%d": {"value": %d}' % (i, i) for i in range(7))
+    refused = '{"s": {"attributes": {"a": {"value": 1, "history": []}}, "events": [{"typeId": 5, "createdAt": %d}]}}'
+    members = [(f"p{i}", ((refused % i) if i % 97 == 0 else (ordinary % (i, i))).encode()) for i in range(3000)]
+    (tmp_path / "doc.json").write_bytes(document(members, BARE))
+    calls = both(tmp_path / "doc.json", tmp_path, format=fmt, input_layout="bare")
+    assert sum(found is None for _, found in calls) == 31 and len(calls) == 3000
+
+
+def test_small_blocks(tmp_path, monkeypatch):
+    """The compiled scan carries its state across blocks of any size."""
+    ordinary = as_value(ORDINARY, WRAPPED)
+    members = [("first", ordinary)] + [(name, value) for name, value, _ in clean_cases(WRAPPED) if len(value) < 300][::3]
+    (tmp_path / "doc.json").write_bytes(document(members, WRAPPED))
+    for size in (1, 7, 64):
+        monkeypatch.setattr(_fast, "BLOCK_SIZE", size)
+        calls = both(tmp_path / "doc.json", tmp_path, format="jsonl")
+        assert accepted(calls, "first") == [True]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
