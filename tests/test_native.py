@@ -205,6 +205,10 @@ TRICKY: list[tuple[str, str | bytes, bool]] = [
     ("ordinary", ORDINARY, True),
     ("empty", "{}", True),
     ("empty-section", '{"s": {}}', True),
+    ("empty-ids", '{"": {"attributes": {"": {"value": ""}}, "events": [{"typeId": "", "correlationId": "", "data": ""}]}, '
+                  '"s": {"attributes": {"": {"value": ""}, "a": {"value": ""}}}}', True),
+    ("repeated-empty-section", '{"": {}, "": {}}', False),
+    ("repeated-empty-attribute", '{"": {"attributes": {"": {"value": ""}, "": {"value": 1}}}}', False),
     ("empty-parts", '{"s": {"attributes": {}, "events": []}, "t": {"events": [], "attributes": {}}}', True),
     ("whitespace", spaced(ORDINARY), True),
     ("whitespace-crlf", spaced(ORDINARY, "\r\n"), True),

@@ -42,6 +42,7 @@ static int buf_grow(Buf *b, size_t extra) {
 #define RESERVE(b, n) do { if ((b)->len + (n) > (b)->cap && buf_grow((b), (n)) != OK) return NOMEM; } while (0)
 
 static inline int buf_put(Buf *b, const void *s, size_t n) {
+    if (!n) return OK;  /* s and b->p may be NULL then: memcpy must not see them */
     RESERVE(b, n);
     memcpy(b->p + b->len, s, n);
     b->len += n;
@@ -473,7 +474,7 @@ static int repeated_id(Builder *b, Py_ssize_t first, Py_ssize_t row) {
     size_t n = offsets[row + 1] - offsets[row], mask = b->nslots - 1, i = hash_bytes(s, n) & mask;
     while (b->slots[i] >= 0) {
         Py_ssize_t other = first + b->slots[i];
-        if ((size_t)(offsets[other + 1] - offsets[other]) == n && memcmp(ids->data.p + offsets[other], s, n) == 0)
+        if ((size_t)(offsets[other + 1] - offsets[other]) == n && (!n || memcmp(ids->data.p + offsets[other], s, n) == 0))
             return REJECT;
         i = (i + 1) & mask;
     }
@@ -682,7 +683,7 @@ static int parse_sections(P *p) {
         for (size_t at = 0; at < b->sections.len;) {  /* a repeated section ID */
             int32_t m;
             memcpy(&m, b->sections.p + at, sizeof m);
-            if (m == n && memcmp(b->sections.p + at + sizeof m, b->section.p, n) == 0) return REJECT;
+            if (m == n && (!n || memcmp(b->sections.p + at + sizeof m, b->section.p, n) == 0)) return REJECT;
             at += sizeof m + m;
         }
         if (buf_put(&b->sections, &n, sizeof n) || buf_put(&b->sections, b->section.p, n)) return NOMEM;
