@@ -170,12 +170,21 @@ static int hex4(const unsigned char *s, uint32_t *out) {
 #define HAS_ZERO(x) (((x) - ONES) & ~(x) & HIGHS)
 #define HAS_BYTE(x, c) HAS_ZERO((x) ^ (ONES * (c)))
 
+/* The first flagged byte of a word: the lowest flag is exact (a false flag can only
+ * come from a borrow out of a truly flagged byte below it). */
+#if defined(__GNUC__) || defined(__clang__)
+#define FIRST_FLAGGED(m) ((size_t)__builtin_ctzll(m) >> 3)
+#else
+static inline size_t FIRST_FLAGGED(uint64_t m) { size_t i = 0; while (!(m & 0x80)) { m >>= 8; i++; } return i; }
+#endif
+
 /* Past the bytes from s that a JSON string holds as they are: printable ASCII but " and \. */
 static inline const unsigned char *skip_plain(const unsigned char *s, const unsigned char *end) {
     while (end - s >= 8) {
         uint64_t x;
         memcpy(&x, s, 8);
-        if (HAS_BYTE(x, '"') | HAS_BYTE(x, '\\') | ((x - ONES * 0x20) & ~x & HIGHS) | (x & HIGHS)) break;
+        uint64_t m = HAS_BYTE(x, '"') | HAS_BYTE(x, '\\') | ((x - ONES * 0x20) & ~x & HIGHS) | (x & HIGHS);
+        if (m) return s + FIRST_FLAGGED(m);
         s += 8;
     }
     while (s < end && *s >= 0x20 && *s != '"' && *s != '\\' && *s < 0x80) s++;
@@ -187,7 +196,8 @@ static inline const unsigned char *skip_to_quote(const unsigned char *s, const u
     while (end - s >= 8) {
         uint64_t x;
         memcpy(&x, s, 8);
-        if (HAS_BYTE(x, '"') | HAS_BYTE(x, '\\')) break;
+        uint64_t m = HAS_BYTE(x, '"') | HAS_BYTE(x, '\\');
+        if (m) return s + FIRST_FLAGGED(m);
         s += 8;
     }
     while (s < end && *s != '"' && *s != '\\') s++;
@@ -260,7 +270,8 @@ static int put_json_string(Buf *out, const char *s, size_t n) {
         while (n - i >= 8) {  /* a word at a time past bytes kept as they are */
             uint64_t x;
             memcpy(&x, s + i, 8);
-            if (HAS_BYTE(x, '"') | HAS_BYTE(x, '\\') | ((x - ONES * 0x20) & ~x & HIGHS)) break;
+            uint64_t m = HAS_BYTE(x, '"') | HAS_BYTE(x, '\\') | ((x - ONES * 0x20) & ~x & HIGHS);
+            if (m) { i += FIRST_FLAGGED(m); break; }
             i += 8;
         }
         if (i >= n) break;
