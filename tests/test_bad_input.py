@@ -272,3 +272,13 @@ def test_truncated_gzip_hands_every_good_byte_whatever_the_read_size(inflater, s
             while chunk := source.read(step):
                 parts.append(chunk)
         assert b"".join(parts) == good
+
+
+@pytest.mark.parametrize("engine", ["fast", "exact"])
+def test_a_number_beyond_pythons_digit_limit_is_an_input_error(engine):
+    """yajl2_c meets sys.get_int_max_str_digits() as a SystemError; found by tests/test_native.py's fuzzing."""
+    digits = b"1" * 5000
+    doc = b'{"profiles": {"p": {"sections": {"s": {"attributes": {"a": {"value": ' + digits + b"}}}}}}}"
+    error = error_of(__import__("io").BytesIO(doc), engine=engine)
+    assert error.problem.startswith("a number too long for Python to convert")
+    assert error.profile_key == "p" and error.offset is not None

@@ -8,6 +8,8 @@ by ``_shape``. Numbers stay exact: integers of any size as ``int``, others as
 
 from __future__ import annotations
 
+import sys
+
 import warnings
 from typing import Any, Iterator
 
@@ -79,6 +81,11 @@ def walk_document(source: Source, layout: str, *, auto_detected: bool = False) -
         raise InputError(f"invalid text in a string: {exc.reason}", offset=source.json_offset, profile_key=walk.profile_key) from None
     except RecursionError:  # defensive: the builder is iterative
         raise InputError("JSON nested too deeply", offset=source.json_offset, profile_key=walk.profile_key) from None
+    except (SystemError, ValueError) as exc:  # yajl2_c meets Python's int digit limit (sys.get_int_max_str_digits)
+        if "digits" not in str(exc.__cause__ or exc) and "digits" not in str(exc.__context__ or ""):
+            raise
+        raise InputError(f"a number too long for Python to convert: more than {sys.get_int_max_str_digits()} digits",
+                         offset=source.json_offset, profile_key=walk.profile_key) from None
 
 
 def _parser_error(exc: Exception, source: Source, profile_key: str | None) -> InputError:
