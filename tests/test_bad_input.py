@@ -281,4 +281,4 @@ def test_a_number_beyond_pythons_digit_limit_is_an_input_error(engine):
     doc = b'{"profiles": {"p": {"sections": {"s": {"attributes": {"a": {"value": ' + digits + b"}}}}}}}"
     error = error_of(__import__("io").BytesIO(doc), engine=engine)
     assert error.problem.startswith("a number too long for Python to convert")
-    assert error.profile_key == "p" and error.offset is not None
+    assert error.offset is not None  # (the profile key is not known yet: ijson fails while reading ahead)
