@@ -315,7 +315,7 @@ def test_background_writer_runs_calls_in_order_and_raises_the_first_error():
     writer.stop()
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
 def test_an_error_on_the_writer_thread_fails_the_run_and_leaves_nothing(tmp_path, monkeypatch, fmt):
     from apsis_export.sinks import _background
 

@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from ._engines import DEFAULT_ENGINE, get_engine
 from ._engines import _compiled
 from ._engines._compiled import NativeColumns
+from ._engines._exact import unlimited_int_digits
 from ._progress import Progress, ProgressTicker
 from ._errors import OptionsError, SinkError
 from ._records import Event, Profile, Record
@@ -38,7 +39,8 @@ TABLE_NAMES = (*TABLES, PROFILES)
 #: Records per table handed to a sink at once (fewer for a wide table: Table.scaled_rows).
 BATCH_ROWS = 16 * 1024
 #: Profiles between two looks at whether a batch is full (a look costs more than a profile
-#: of the compiled step); a profile with a batch's worth of rows is looked at at once.
+#: of the compiled step); a batch's worth of rows waiting is looked at at once (a few big
+#: profiles must not pile up).
 WRITE_EVERY = 16
 
 
@@ -194,7 +196,7 @@ def convert(
     collector = Collector(plan, names)
     run = _Run(out, factory, plan, summary)
     workers = jobs if jobs is not None else 1 if collector.native is not None else (os.cpu_count() or 1)
-    with _gc_paused():
+    with _gc_paused(), unlimited_int_digits():
         try:
             for name in plan.outputs:
                 run.sink(name)
@@ -207,9 +209,11 @@ def convert(
                 else:
                     src.read_ahead()
                     options = {"into": collector.into} if collector.into is not None else {}
+                    native = collector.native
                     for n, profile in enumerate(parser.profiles(src, layout=input_layout, **options), 1):
                         collector.add(profile)
-                        if n % WRITE_EVERY == 0 or len(profile.attributes) + len(profile.events) >= BATCH_ROWS:
+                        if (n % WRITE_EVERY == 0 or len(profile.attributes) + len(profile.events) >= BATCH_ROWS
+                                or (native is not None and max(native.rows) >= BATCH_ROWS)):
                             run.write(collector, full_only=True)
                             ticker.tick(summary.profiles, summary.total_rows)
                 run.write(collector)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 import warnings
+from contextlib import contextmanager
 from typing import Any, Iterator
 
 import ijson
@@ -58,6 +59,24 @@ class ExactEngine:
         return walk_document(source, layout)
 
 
+@contextmanager
+def unlimited_int_digits() -> Iterator[None]:
+    """Integers of any size, as JSON allows them. Python 3.11+ refuses int/str conversions
+    beyond 4300 digits (sys.set_int_max_str_digits), and ijson's C backend then fails
+    badly (a SystemError, later a crash): the limit is lifted while the exact engine parses
+    and while convert() writes, and put back after."""
+    get = getattr(sys, "get_int_max_str_digits", None)
+    if get is None:  # Python 3.10: no limit
+        yield
+        return
+    previous = get()
+    sys.set_int_max_str_digits(0)
+    try:
+        yield
+    finally:
+        sys.set_int_max_str_digits(previous)
+
+
 def walk_document(source: Source, layout: str, *, auto_detected: bool = False) -> Iterator[Profile]:
     """Walk a whole document from ``source``; errors carry offset and profile key.
 
@@ -68,7 +87,8 @@ def walk_document(source: Source, layout: str, *, auto_detected: bool = False) -
     walk = _Walk(source, layout)
     walk._auto_detected = auto_detected
     try:
-        yield from walk.document()
+        with unlimited_int_digits():
+            yield from walk.document()
     except InputError as exc:
         if exc.offset is None:
             exc.offset = source.json_offset
@@ -81,11 +101,6 @@ def walk_document(source: Source, layout: str, *, auto_detected: bool = False) -
         raise InputError(f"invalid text in a string: {exc.reason}", offset=source.json_offset, profile_key=walk.profile_key) from None
     except RecursionError:  # defensive: the builder is iterative
         raise InputError("JSON nested too deeply", offset=source.json_offset, profile_key=walk.profile_key) from None
-    except (SystemError, ValueError) as exc:  # yajl2_c meets Python's int digit limit (sys.get_int_max_str_digits)
-        if "digits" not in str(exc.__cause__ or exc) and "digits" not in str(exc.__context__ or ""):
-            raise
-        raise InputError(f"a number too long for Python to convert: more than {sys.get_int_max_str_digits()} digits",
-                         offset=source.json_offset, profile_key=walk.profile_key) from None
 
 
 def _parser_error(exc: Exception, source: Source, profile_key: str | None) -> InputError:

@@ -1,6 +1,6 @@
 """Writing beside the parsing: Arrow's Parquet and CSV writers release the GIL while
-they encode and compress, so a sink hands them its batches on a thread of its own and
-the main thread reads on. With the compiled step that is the other half of the work:
+they encode and compress (and so does Arrow's join of JSON lines), so a sink hands them
+its batches on a thread of its own and the main thread reads on. With the compiled step that is the other half of the work:
 one process then keeps two cores busy.
 """
 

@@ -19,6 +19,7 @@ import pyarrow as pa
 from .._encode import iso_date, iso_millis_json, json_array
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE, Table
 from . import FileSink
+from ._background import BackgroundWriter
 from ._columns import Batch, make_columnizer
 
 _dumps = orjson.dumps
@@ -77,15 +78,22 @@ class JsonlSink(FileSink):
     def _open(self, path: Path) -> None:
         self._file = open(path, "wb")
         self._lines = _lines(self.table)
+        self._background = BackgroundWriter()  # lines are joined (Arrow) and written on its thread
 
     def write(self, records: Batch) -> None:
-        self.write_encoded(self._lines(records))
+        self._background.submit(lambda: self._file.write(self._lines(records)))
 
     def write_encoded(self, data: pa.Buffer | bytes) -> None:
-        self._file.write(data)
+        self._background.submit(self._file.write, data)
+
+    def drain(self) -> None:
+        """Wait until every batch handed on is written (and the writer thread ends)."""
+        self._background.drain()
 
     def _finish(self) -> None:
+        self._background.drain()
         self._file.close()
 
     def _discard(self) -> None:
+        self._background.stop()
         self._file.close()
