@@ -1106,3 +1106,49 @@ def test_documents_of_random_profiles(seeds, layout, auto, fmt):
         path = Path(workdir) / "doc.json"
         path.write_bytes(data)
         both(path, Path(workdir), format=fmt, input_layout="auto" if auto else layout)
+
+
+@pytest.mark.parametrize("json_mode", [False, True])
+def test_iso_times_equal_the_python_text(json_mode):
+    """iso_times (CSV, JSONL): event times written by the C code as _encode.iso_millis writes them."""
+    import random
+
+    from apsis_export._encode import iso_millis
+
+    rng = random.Random(5)
+    edges = [-62135596800000, -62135596799999, -1, 1, 999, 1000, 86399999, 86400000, 951782400000,
+             951868799999, 4107542399999, 253402300799999, 1714564800123]
+    times = edges + [rng.randint(-62135596800000, 253402300799999) for _ in range(2000)]
+    builder = NativeColumns(json=json_mode, iso_times=True)
+    events = ", ".join(f'{{"typeId": "t", "createdAt": {ms}, "sourceEventTime": {ms}}}' for ms in times)
+    assert builder.add(f'"p": {{"sections": {{"s": {{"events": [{events}]}}}}}}'.encode(), True, False) is not None
+    _, columns = builder.take()
+    texts = [iso_millis(ms) for ms in times]
+    expected = [f'"{t}"' for t in texts] if json_mode else texts
+    assert columns[5].to_pylist() == expected  # created_at
+    assert columns[4].to_pylist() == expected  # source_event_time (no 0 among them)
+
+
+def test_join_lines_equals_arrows_join_on_slices_and_nulls():
+    """join_lines (the JSONL sink's join in C) gives Arrow's binary_join_element_wise lines,
+    also for sliced arrays and null rows (written null)."""
+    import random
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rng = random.Random(3)
+    values = [[None if rng.random() < 0.1 else "".join(rng.choice('ab"\\é{}') for _ in range(rng.randint(0, 9)))
+               for _ in range(300)] for _ in range(4)]
+    keys = [b'{"a":', b',"b":', b',"c":', b',"d":']
+    for start, stop in [(0, 300), (17, 250), (299, 300), (5, 5)]:
+        texts = [pa.array(column, pa.large_binary() if i % 2 else pa.string()).slice(start, stop - start)
+                 .cast(pa.large_binary()) for i, column in enumerate(values)]
+        got = _native.join_lines(keys, b"}\n", [(*t.buffers(), t.offset) for t in texts], stop - start)
+        pieces = []
+        for key, text in zip(keys, texts):
+            pieces += [pa.scalar(key, pa.large_binary()), text.fill_null(b"null")]
+        joined = pc.binary_join_element_wise(*pieces, pa.scalar(b"}\n", pa.large_binary()), pa.scalar(b"", pa.large_binary()))
+        assert got == b"".join(joined.to_pylist())
+    with pytest.raises(ValueError):
+        _native.join_lines(keys[:1], b"}\n", [(*texts[0].buffers(), texts[0].offset)], 10**6)

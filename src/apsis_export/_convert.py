@@ -403,7 +403,7 @@ def _native_step(plan: Plan) -> NativeColumns | None:
     if getattr(factory, "native_encoders", None) is None:
         return None
     return NativeColumns(json=factory.native_json, attributes="attributes" in plan.outputs,
-                         events="events" in plan.outputs)
+                         events="events" in plan.outputs, iso_times=getattr(factory, "native_iso_times", False))
 
 
 class _Run:

@@ -93,12 +93,13 @@ static void intcol_reset(IntCol *c, IntMark m) { c->values.len = m.values; c->va
 /* ---- the builder ---------------------------------------------------------------- */
 
 enum { A_KEY, A_SECTION, A_ID, A_VALUE, A_TYPE, A_COLUMNS };
-enum { E_KEY, E_SECTION, E_CORRELATION, E_TYPE, E_DATA, E_STRINGS };
+enum { E_KEY, E_SECTION, E_CORRELATION, E_TYPE, E_DATA, E_SOURCE_TEXT, E_CREATED_TEXT, E_STRINGS };
 enum { E_SOURCE_TIME, E_CREATED, E_INTS };
+#define EVENT_COLUMNS 7  /* of the events table, as take() hands them */
 
 typedef struct {
     PyObject_HEAD
-    int json, attributes, events;
+    int json, attributes, events, iso_times;
     StrCol a[A_COLUMNS];
     StrCol e[E_STRINGS];
     IntCol t[E_INTS];
@@ -566,6 +567,42 @@ static int parse_attributes(P *p) {
     }
 }
 
+/* Milliseconds since the epoch (years 1..9999) as _encode.iso_millis writes them:
+ * 2024-05-01T12:00:00.123Z (days to a civil date: H. Hinnant's algorithm). */
+static size_t iso_millis(int64_t ms, char *out) {
+    int64_t days = ms / 86400000, rest = ms % 86400000;
+    if (rest < 0) { rest += 86400000; days--; }
+    days += 719468;
+    int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+    int64_t doe = days - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int day = (int)(doy - (153 * mp + 2) / 5 + 1), month = (int)(mp < 10 ? mp + 3 : mp - 9);
+    int year = (int)(yoe + era * 400 + (month <= 2));
+    int hour = (int)(rest / 3600000), minute = (int)(rest / 60000 % 60), second = (int)(rest / 1000 % 60);
+    int milli = (int)(rest % 1000);
+    int fields[] = {year, month, day, hour, minute, second, milli};
+    int widths[] = {4, 2, 2, 2, 2, 2, 3};
+    const char seps[] = "--T::.Z";
+    size_t n = 0;
+    for (int f = 0; f < 7; f++) {
+        for (int w = widths[f] - 1, v = fields[f]; w >= 0; w--, v /= 10) out[n + w] = (char)('0' + v % 10);
+        n += widths[f];
+        out[n++] = seps[f];
+    }
+    return n;
+}
+
+/* One time cell as ISO text (json mode: quoted; null as the text null). */
+static int time_cell(Builder *b, StrCol *c, int64_t ms, int valid) {
+    if (!valid) return null_cell(b, c);
+    char text[32];
+    size_t n = iso_millis(ms, text + 1);
+    if (b->json) { text[0] = '"'; text[n + 1] = '"'; return strcol_row(c, text, n + 2, 1); }
+    return strcol_row(c, text + 1, n, 1);
+}
+
 enum { F_CORRELATION = 1, F_SOURCE_TIME = 2, F_TYPE = 4, F_CREATED = 8, F_DATA = 16 };
 
 static int parse_event(P *p) {
@@ -630,6 +667,10 @@ static int parse_event(P *p) {
     if ((r = text_cell(b, &b->e[E_TYPE], type->p, type->len))) return r;
     r = data_null ? null_cell(b, &b->e[E_DATA]) : strcol_row(&b->e[E_DATA], data->p, data->len, 1);
     if (r) return r;
+    if (b->iso_times) {
+        if ((r = time_cell(b, &b->e[E_SOURCE_TEXT], source, source_valid))) return r;
+        return time_cell(b, &b->e[E_CREATED_TEXT], created, created_valid);
+    }
     if ((r = intcol_row(&b->t[E_SOURCE_TIME], source, source_valid))) return r;
     return intcol_row(&b->t[E_CREATED], created, created_valid);
 }
@@ -806,8 +847,98 @@ fail:
     return NULL;
 }
 
+/* ---- JSON lines ------------------------------------------------------------------- */
+
+/* join_lines(keys, end, columns, rows): each row's line, keys[i] before the i-th column's
+ * text and end after the last, the rows back to back: what the JSONL sink makes with
+ * pyarrow.compute.binary_join_element_wise, without its per-row cost. columns: for each,
+ * (validity bitmap or None, int64 offsets, data, array offset) of a large_binary array of
+ * JSON texts; a null row (never made by the sink) is written null. */
+static PyObject *join_lines(PyObject *Py_UNUSED(module), PyObject *args) {
+    PyObject *keys, *columns, *out = NULL;
+    Py_buffer end;
+    Py_ssize_t rows;
+    if (!PyArg_ParseTuple(args, "O!y*O!n", &PyList_Type, &keys, &end, &PyList_Type, &columns, &rows)) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(columns);
+    if (PyList_GET_SIZE(keys) != n || n > 64 || rows < 0) {
+        PyErr_SetString(PyExc_ValueError, "join_lines: one key per column, at most 64 columns");
+        PyBuffer_Release(&end);
+        return NULL;
+    }
+    Py_buffer views[64][3];
+    const char *key_text[64];
+    Py_ssize_t key_len[64], column_offset[64];
+    int held = 0;
+    size_t total = (size_t)end.len * rows;
+    for (Py_ssize_t c = 0; c < n; c++, held++) {
+        PyObject *column = PyList_GET_ITEM(columns, c), *key = PyList_GET_ITEM(keys, c);
+        if (!PyBytes_Check(key) || !PyTuple_Check(column) || PyTuple_GET_SIZE(column) != 4) {
+            PyErr_SetString(PyExc_TypeError, "join_lines: keys are bytes, columns (validity, offsets, data, offset)");
+            goto done;
+        }
+        key_text[c] = PyBytes_AS_STRING(key);
+        key_len[c] = PyBytes_GET_SIZE(key);
+        column_offset[c] = PyLong_AsSsize_t(PyTuple_GET_ITEM(column, 3));
+        if (column_offset[c] < 0 && PyErr_Occurred()) goto done;
+        PyObject *validity = PyTuple_GET_ITEM(column, 0);
+        views[c][0].obj = NULL;
+        if (validity != Py_None && PyObject_GetBuffer(validity, &views[c][0], PyBUF_SIMPLE)) goto done;
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(column, 1), &views[c][1], PyBUF_SIMPLE)) {
+            if (views[c][0].obj) PyBuffer_Release(&views[c][0]);
+            goto done;
+        }
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(column, 2), &views[c][2], PyBUF_SIMPLE)) {
+            if (views[c][0].obj) PyBuffer_Release(&views[c][0]);
+            PyBuffer_Release(&views[c][1]);
+            goto done;
+        }
+        if ((size_t)views[c][1].len < (size_t)(column_offset[c] + rows + 1) * sizeof(int64_t)) {
+            PyErr_SetString(PyExc_ValueError, "join_lines: offsets shorter than the rows");
+            held++;
+            goto done;
+        }
+        const int64_t *offsets = (const int64_t *)views[c][1].buf + column_offset[c];
+        if (offsets[rows] < offsets[0] || offsets[0] < 0 || offsets[rows] > views[c][2].len) {
+            PyErr_SetString(PyExc_ValueError, "join_lines: offsets outside the data");
+            held++;
+            goto done;
+        }
+        total += (size_t)(offsets[rows] - offsets[0]) + (size_t)(key_len[c] + 4) * rows;
+    }
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (!out) goto done;
+    char *w = PyBytes_AS_STRING(out);
+    Py_BEGIN_ALLOW_THREADS  /* only held buffers and the new bytes are touched */
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        for (Py_ssize_t c = 0; c < n; c++) {
+            memcpy(w, key_text[c], key_len[c]);
+            w += key_len[c];
+            Py_ssize_t at = column_offset[c] + r;
+            const unsigned char *bits = views[c][0].obj ? views[c][0].buf : NULL;
+            if (bits && !(bits[at >> 3] & (1 << (at & 7)))) { memcpy(w, "null", 4); w += 4; continue; }
+            const int64_t *offsets = (const int64_t *)views[c][1].buf + at;
+            size_t len = (size_t)(offsets[1] - offsets[0]);
+            memcpy(w, (const char *)views[c][2].buf + offsets[0], len);
+            w += len;
+        }
+        memcpy(w, end.buf, end.len);
+        w += end.len;
+    }
+    Py_END_ALLOW_THREADS
+    if (_PyBytes_Resize(&out, w - PyBytes_AS_STRING(out))) out = NULL;
+done:
+    for (int c = 0; c < held; c++) {
+        if (views[c][0].obj) PyBuffer_Release(&views[c][0]);
+        PyBuffer_Release(&views[c][1]);
+        PyBuffer_Release(&views[c][2]);
+    }
+    PyBuffer_Release(&end);
+    return out;
+}
+
 static PyMethodDef module_methods[] = {
     {"scan", scan, METH_VARARGS, "scan(block, base, in_string, odd_backslashes, depth, deep_from): see _native.c."},
+    {"join_lines", join_lines, METH_VARARGS, "join_lines(keys, end, columns, rows): see _native.c."},
     {NULL}};
 
 /* ---- Python interface ----------------------------------------------------------- */
@@ -827,12 +958,13 @@ static void Builder_dealloc(Builder *b) {
 }
 
 static int Builder_init(Builder *b, PyObject *args, PyObject *kwds) {
-    static char *names[] = {"json", "attributes", "events", NULL};
-    int json, attributes = 1, events = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "p|pp", names, &json, &attributes, &events)) return -1;
+    static char *names[] = {"json", "attributes", "events", "iso_times", NULL};
+    int json, attributes = 1, events = 1, iso_times = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "p|ppp", names, &json, &attributes, &events, &iso_times)) return -1;
     builder_free_buffers(b);
     memset((char *)b + sizeof(PyObject), 0, sizeof *b - sizeof(PyObject));
-    b->json = json; b->attributes = attributes; b->events = events;
+    b->json = json;
+    b->iso_times = iso_times; b->attributes = attributes; b->events = events;
     for (int i = 0; i < A_COLUMNS; i++) if (strcol_init(&b->a[i])) return -1;
     for (int i = 0; i < E_STRINGS; i++) if (strcol_init(&b->e[i])) return -1;
     return 0;
@@ -904,7 +1036,7 @@ static PyObject *take_ints(IntCol *c) {
 
 static PyObject *Builder_take(Builder *b, PyObject *Py_UNUSED(ignored)) {
     Py_ssize_t arows = b->a[A_KEY].rows, erows = b->e[E_KEY].rows;
-    PyObject *a = PyTuple_New(A_COLUMNS), *e = PyTuple_New(E_STRINGS + E_INTS);
+    PyObject *a = PyTuple_New(A_COLUMNS), *e = PyTuple_New(EVENT_COLUMNS);
     if (!a || !e) goto fail;
     for (int i = 0; i < A_COLUMNS; i++) {
         PyObject *col = take_strings(&b->a[i]);
@@ -913,7 +1045,8 @@ static PyObject *Builder_take(Builder *b, PyObject *Py_UNUSED(ignored)) {
     }
     /* events in table order: key, section, correlation, type, source time, created, data */
     int order[] = {E_KEY, E_SECTION, E_CORRELATION, E_TYPE, -1, -2, E_DATA};
-    for (int i = 0; i < 7; i++) {
+    if (b->iso_times) { order[4] = E_SOURCE_TEXT; order[5] = E_CREATED_TEXT; }
+    for (int i = 0; i < EVENT_COLUMNS; i++) {
         PyObject *col = order[i] >= 0 ? take_strings(&b->e[order[i]])
                                       : take_ints(&b->t[order[i] == -1 ? E_SOURCE_TIME : E_CREATED]);
         if (!col) goto fail;
@@ -948,8 +1081,9 @@ static PyTypeObject BuilderType = {
     .tp_name = "apsis_export._native.Builder",
     .tp_basicsize = sizeof(Builder),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Builder(json, attributes=True, events=True): Arrow column buffers of the attributes "
-              "and events of profiles in the common shape; json: every text column as JSON (JSONL).",
+    .tp_doc = "Builder(json, attributes=True, events=True, iso_times=False): Arrow column buffers of the "
+              "attributes and events of profiles in the common shape; json: every text column as JSON (JSONL); "
+              "iso_times: event times as ISO 8601 text (else int64 milliseconds).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Builder_init,
     .tp_dealloc = (destructor)Builder_dealloc,

@@ -1,6 +1,7 @@
-"""The fast engine's compiled step (``_native.c``): the structural scan (:data:`scan`), and
+"""The fast engine's compiled step (``_native.c``): the structural scan (:data:`scan`),
 profiles of the common shape straight to the Arrow columns of the attributes and events
-tables (:class:`NativeColumns`), without a Python object per value.
+tables (:class:`NativeColumns`), without a Python object per value, and the JSONL sink's
+join of those columns into lines (:data:`join_lines`).
 
 It maps only what it is sure of (see the top of ``_native.c``) and refuses the rest,
 which the Python mapping then reads as before, so the output is the same either way
@@ -25,6 +26,9 @@ AVAILABLE = _native is not None and os.environ.get("APSIS_EXPORT_PURE", "") in (
 
 #: ``_Scan.tokens`` in C (see ``scan`` in _native.c), or None where the numpy scan does it.
 scan = _native.scan if AVAILABLE else None
+#: The JSONL sink's join of keys and JSON texts into lines, in C (see ``join_lines``), or None
+#: where Arrow's binary_join_element_wise does it.
+join_lines = _native.join_lines if AVAILABLE else None
 
 
 def _strings(rows: int, buffers: tuple) -> pa.Array:
@@ -43,13 +47,14 @@ class NativeColumns:
 
     Column values are as the built-in sinks' encoders make them from records: text columns
     as Arrow strings (``json``: as JSON texts, null as ``null``, for JSONL), attribute values
-    as their text (``json``: JSON), event data as compact JSON, times as int64 milliseconds.
+    as their text (``json``: JSON), event data as compact JSON, times as int64 milliseconds
+    (``iso_times``: as ISO 8601 text, as ``_encode.iso_millis`` writes them).
     """
 
-    def __init__(self, *, json: bool, attributes: bool = True, events: bool = True):
+    def __init__(self, *, json: bool, attributes: bool = True, events: bool = True, iso_times: bool = False):
         if _native is None:
             raise RuntimeError("apsis_export._native is not built")
-        self._builder = _native.Builder(json, attributes, events)
+        self._builder = _native.Builder(json, attributes, events, iso_times)
 
     def add(self, text: bytes, wrapped: bool, ambiguous: bool) -> tuple[str, list[str]] | None:
         """Append the rows of one profile member's text (``"key": value``); its key and

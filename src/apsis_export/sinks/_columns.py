@@ -136,6 +136,8 @@ class ArrowSink:
     #: None: this sink takes no such arrays, and profiles are mapped in Python.
     native_encoders: Optional[dict[str, ColumnEncoder]] = None
     native_json = False
+    #: The compiled step writes event times as ISO text (else int64 milliseconds).
+    native_iso_times = False
 
     @classmethod
     def encoder(cls, table: Table) -> Callable[[Batch], pa.RecordBatch]:

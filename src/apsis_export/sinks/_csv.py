@@ -28,7 +28,8 @@ class CsvSink(ArrowSink, FileSink):
     extension = "csv"
     arrow_types = _ARROW_TYPES
     encoders = _ENCODERS
-    native_encoders = {TIMESTAMP: iso_millis_array}
+    native_encoders: dict = {}  # the compiled step writes the times as ISO text
+    native_iso_times = True
 
     def _open(self, path: Path) -> None:
         self._writer = pa_csv.CSVWriter(str(path), self._open_batches(), write_options=_OPTIONS)

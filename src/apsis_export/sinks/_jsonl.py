@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from .._encode import iso_date, iso_millis_json, json_array
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE, Table
+from .._engines import _compiled
 from . import FileSink
 from ._background import BackgroundWriter
 from ._columns import Batch, make_columnizer
@@ -45,10 +46,16 @@ def _lines(table: Table) -> Callable[[Batch], pa.Buffer | bytes]:
     keys = [pa.scalar(text, pa.large_binary()) for text in [b"{" + names[0]] + [b"," + name for name in names[1:]]]
     end, separator = pa.scalar(b"}\n", pa.large_binary()), pa.scalar(b"", pa.large_binary())
 
-    def part_lines(part: list[pa.Array]) -> pa.Buffer:
+    key_texts = [key.as_py() for key in keys]
+
+    def part_lines(part: list[pa.Array]) -> pa.Buffer | bytes:
+        texts = [column.cast(pa.large_binary()) for column in part]  # 64-bit offsets: no size limit on a batch
+        if _compiled.join_lines is not None and len(texts) <= 64:  # the same lines, several times faster
+            return _compiled.join_lines(key_texts, b"}\n", [(*text.buffers(), text.offset) for text in texts],
+                                        len(texts[0]))
         pieces = []
-        for key, column in zip(keys, part):
-            pieces += [key, column.cast(pa.large_binary())]  # 64-bit offsets: no size limit on a batch
+        for key, text in zip(keys, texts):
+            pieces += [key, text]
         joined = pc.binary_join_element_wise(*pieces, end, separator)
         # The lines back to back: the slice of the result's data they occupy (no copy).
         _, offsets, data = joined.buffers()
@@ -67,9 +74,10 @@ def _lines(table: Table) -> Callable[[Batch], pa.Buffer | bytes]:
 class JsonlSink(FileSink):
     extension = "jsonl"
     accepts_columns = True
-    #: The compiled step writes every text column as JSON already; times come as int64 ms.
+    #: The compiled step writes every text column, times included, as JSON already.
     native_json = True
-    native_encoders = {TIMESTAMP: iso_millis_json}
+    native_iso_times = True
+    native_encoders: dict = {}
 
     @classmethod
     def encoder(cls, table: Table) -> Callable[[Batch], pa.Buffer | bytes]:
