@@ -19,18 +19,14 @@ from . import FileSink
 from ._background import BackgroundWriter
 from ._columns import ArrowSink
 
-#: Rows per row group of the long tables. A row group is written on the sink's thread while
-#: the next one fills: 64k rows keep peak RSS at 205-217 MB on a 1 GB export, against
-#: 231-256 MB with 128k, at the same speed (two interleaved runs each, session 3).
-ROW_GROUP_ROWS = 64 * 1024
+ROW_GROUP_ROWS = 128 * 1024
 #: A wide table's row groups hold this many times the values of a narrow one's. The writer
 #: keeps about 0.9 KB of footer per column and row group until it closes, so footer memory
 #: grows with (columns x row groups) while buffer memory grows with values per row group:
 #: on the 478-column named profiles table of a generated export (plus split events) peak RSS
-#: was 356 / 364 / 370 MB at 0.3 / 1 / 2 GB with a factor of 4 (of 128k rows), against
-#: 270 / 288 / 317 MB with 1 (README, "Wide layout and typed values"). 8 x 64k rows keeps
-#: those row groups as they were measured.
-WIDE_GROUP_FACTOR = 8
+#: was 356 / 364 / 370 MB at 0.3 / 1 / 2 GB with a factor of 4, against 270 / 288 / 317 MB
+#: with 1 (README, "Wide layout and typed values").
+WIDE_GROUP_FACTOR = 4
 
 _ARROW_TYPES = {
     BOOLEAN: pa.bool_(), STRING: pa.string(), VALUE: pa.string(), JSON: pa.string(),
