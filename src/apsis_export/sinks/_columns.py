@@ -70,7 +70,9 @@ class Columns:
 
     def parts(self) -> list[list[Any]]:
         """The rows in order: lists of values, or lists of Arrow arrays (a native part)."""
-        return self._parts + [self.lists] if self.lists[0] or not self._parts else self._parts
+        if self.lists[0] or not self._parts:
+            return [*self._parts, self.lists]
+        return self._parts
 
 
 Batch = Union[Sequence[Record], Columns]
