@@ -119,6 +119,8 @@ class _ReadAhead:
                 continue
 
     def read(self, size: int = -1) -> bytes:
+        if size == 0:
+            return b""
         if self._at >= len(self._chunk):
             if self._done:
                 return b""
