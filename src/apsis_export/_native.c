@@ -357,6 +357,25 @@ static int literal(P *p, const char *word, size_t n) {
     return OK;
 }
 
+/* Just after an object's or array's open: 1 if a member follows, 0 if ``close`` ends it at
+ * once (consumed). */
+static inline int first_member(P *p, char close) {
+    ws(p);
+    if (p->s < p->end && *p->s == (unsigned char)close) { p->s++; return 0; }
+    return 1;
+}
+
+/* After a member: 1 if a comma says another follows, 0 if ``close`` ends the container
+ * (either consumed), REJECT otherwise. */
+static inline int next_member(P *p, char close) {
+    ws(p);
+    if (p->s < p->end) {
+        if (*p->s == ',') { p->s++; return 1; }
+        if (*p->s == (unsigned char)close) { p->s++; return 0; }
+    }
+    return REJECT;
+}
+
 /* ---- any value as compact JSON -------------------------------------------------- */
 
 static int compact(P *p, Buf *out, int depth);
@@ -367,9 +386,8 @@ static int compact_object(P *p, Buf *out, int depth) {
     size_t starts[MAX_KEYS], lens[MAX_KEYS];
     int count = 0, r;
     if (buf_put(out, "{", 1)) return NOMEM;
-    ws(p);
-    if (p->s < p->end && *p->s == '}') { p->s++; return buf_put(out, "}", 1); }
-    for (;;) {
+    int more = first_member(p, '}');
+    while (more == 1) {
         if (count == MAX_KEYS) return REJECT;
         Buf *key = &p->b->scratch2;
         key->len = 0;
@@ -383,29 +401,22 @@ static int compact_object(P *p, Buf *out, int depth) {
         if (expect(p, ':')) return REJECT;
         if (buf_put(out, ":", 1)) return NOMEM;
         if ((r = compact(p, out, depth + 1))) return r;
-        ws(p);
-        if (p->s >= p->end) return REJECT;
-        if (*p->s == '}') { p->s++; return buf_put(out, "}", 1); }
-        if (*p->s != ',') return REJECT;
-        p->s++;
-        if (buf_put(out, ",", 1)) return NOMEM;
+        more = next_member(p, '}');
+        if (more == 1 && buf_put(out, ",", 1)) return NOMEM;
     }
+    return more ? more : buf_put(out, "}", 1);
 }
 
 static int compact_array(P *p, Buf *out, int depth) {
     int r;
     if (buf_put(out, "[", 1)) return NOMEM;
-    ws(p);
-    if (p->s < p->end && *p->s == ']') { p->s++; return buf_put(out, "]", 1); }
-    for (;;) {
+    int more = first_member(p, ']');
+    while (more == 1) {
         if ((r = compact(p, out, depth + 1))) return r;
-        ws(p);
-        if (p->s >= p->end) return REJECT;
-        if (*p->s == ']') { p->s++; return buf_put(out, "]", 1); }
-        if (*p->s != ',') return REJECT;
-        p->s++;
-        if (buf_put(out, ",", 1)) return NOMEM;
+        more = next_member(p, ']');
+        if (more == 1 && buf_put(out, ",", 1)) return NOMEM;
     }
+    return more ? more : buf_put(out, "]", 1);
 }
 
 /* Any JSON value at p as compact JSON (as orjson/msgspec encode what msgspec decoded). */
@@ -533,9 +544,8 @@ static int parse_attributes(P *p) {
     if (b->nslots > 1024) { PyMem_Free(b->slots); b->slots = NULL; b->nslots = 0; }  /* after a huge section */
     if (b->nslots) memset(b->slots, 0xFF, b->nslots * sizeof *b->slots);
     if (expect(p, '{')) return REJECT;
-    ws(p);
-    if (p->s < p->end && *p->s == '}') { p->s++; return OK; }
-    for (;;) {
+    int more = first_member(p, '}');
+    while (more == 1) {
         Buf *id = &b->scratch;
         id->len = 0;
         if ((r = parse_string(p, id))) return r;
@@ -559,12 +569,9 @@ static int parse_attributes(P *p) {
             if ((r = compact(p, &b->data, 1))) return r;  /* checked, not kept */
         }
         if (expect(p, '}')) return REJECT;  /* any other member: an unknown or repeated field */
-        ws(p);
-        if (p->s >= p->end) return REJECT;
-        if (*p->s == '}') { p->s++; return OK; }
-        if (*p->s != ',') return REJECT;
-        p->s++;
+        more = next_member(p, '}');
     }
+    return more;
 }
 
 /* Milliseconds since the epoch (years 1..9999) as _encode.iso_millis writes them:
@@ -612,10 +619,11 @@ static int parse_event(P *p) {
     Buf *correlation = &b->scratch, *type = &b->type, *data = &b->data;
     correlation->len = type->len = data->len = 0;
     if (expect(p, '{')) return REJECT;
-    for (;;) {
+    int more = first_member(p, '}');
+    while (more == 1) {
         Buf *field = &b->scratch2;
         field->len = 0;
-        if ((r = parse_string(p, field))) return r;  /* also refuses {} (no typeId) */
+        if ((r = parse_string(p, field))) return r;
         if (expect(p, ':')) return REJECT;
         int bit;
         if (key_is(field, "correlationId")) bit = F_CORRELATION;
@@ -650,14 +658,9 @@ static int parse_event(P *p) {
                 data_null = 0;
                 break;
         }
-        ws(p);
-        if (p->s >= p->end) return REJECT;
-        if (*p->s == '}') break;
-        if (*p->s != ',') return REJECT;
-        p->s++;
+        more = next_member(p, '}');
     }
-    p->s++;
-    if (!(seen & F_TYPE)) return REJECT;
+    if (more || !(seen & F_TYPE)) return REJECT;  /* a syntax error, or no typeId ({} too) */
     if (!b->events) return OK;
     if ((r = text_cell(b, &b->e[E_KEY], b->key.p, b->key.len))) return r;
     if ((r = text_cell(b, &b->e[E_SECTION], b->section.p, b->section.len))) return r;
@@ -678,25 +681,20 @@ static int parse_event(P *p) {
 static int parse_events(P *p) {
     int r;
     if (expect(p, '[')) return REJECT;
-    ws(p);
-    if (p->s < p->end && *p->s == ']') { p->s++; return OK; }
-    for (;;) {
+    int more = first_member(p, ']');
+    while (more == 1) {
         if ((r = parse_event(p))) return r;
-        ws(p);
-        if (p->s >= p->end) return REJECT;
-        if (*p->s == ']') { p->s++; return OK; }
-        if (*p->s != ',') return REJECT;
-        p->s++;
+        more = next_member(p, ']');
     }
+    return more;
 }
 
 static int parse_section(P *p) {
     Builder *b = p->b;
     int r, seen = 0;
     if (expect(p, '{')) return REJECT;
-    ws(p);
-    if (p->s < p->end && *p->s == '}') { p->s++; return OK; }
-    for (;;) {
+    int more = first_member(p, '}');
+    while (more == 1) {
         Buf *field = &b->scratch2;
         field->len = 0;
         if ((r = parse_string(p, field))) return r;
@@ -712,12 +710,9 @@ static int parse_section(P *p) {
         } else {
             return REJECT;
         }
-        ws(p);
-        if (p->s >= p->end) return REJECT;
-        if (*p->s == '}') { p->s++; return OK; }
-        if (*p->s != ',') return REJECT;
-        p->s++;
+        more = next_member(p, '}');
     }
+    return more;
 }
 
 /* {section ID: section, ...}; each ID is kept in b->sections as a 4-byte length and bytes. */
@@ -725,9 +720,8 @@ static int parse_sections(P *p) {
     Builder *b = p->b;
     int r;
     if (expect(p, '{')) return REJECT;
-    ws(p);
-    if (p->s < p->end && *p->s == '}') { p->s++; return OK; }
-    for (;;) {
+    int more = first_member(p, '}');
+    while (more == 1) {
         b->section.len = 0;
         if ((r = parse_string(p, &b->section))) return r;
         if (b->section.len > INT32_MAX) return REJECT;
@@ -741,12 +735,9 @@ static int parse_sections(P *p) {
         if (buf_put(&b->sections, &n, sizeof n) || buf_put(&b->sections, b->section.p, n)) return NOMEM;
         if (expect(p, ':')) return REJECT;
         if ((r = parse_section(p))) return r;
-        ws(p);
-        if (p->s >= p->end) return REJECT;
-        if (*p->s == '}') { p->s++; return OK; }
-        if (*p->s != ',') return REJECT;
-        p->s++;
+        more = next_member(p, '}');
     }
+    return more;
 }
 
 static int parse_profile(P *p, int wrapped, int ambiguous) {
