@@ -164,37 +164,21 @@ def convert(
     copying), else one worker per core. On any error every output is discarded and the error
     is raised: no partial files.
     """
-    check_layout(input_layout)
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
     factory = get_sink(format)
     parser = get_engine(engine)
-    explicit = tables is not None
-    wanted = list(dict.fromkeys(tables)) if explicit else list(LAYOUTS[layout])
-    unknown = [t for t in wanted if t not in TABLE_NAMES]
-    if unknown:
-        raise ValueError(f"unknown table {unknown[0]!r}; tables are {', '.join(TABLE_NAMES)}")
-    split_events = split_events and "events" in wanted
     start = time.perf_counter()  # the summary's time includes a first pass
-    if schema is None and (PROFILES in wanted or split_events):
-        if needs_first_pass(layout, tables, split_events, schema, names):
-            schema = discover(source, engine=engine, input_layout=input_layout, names=names,
-                              event_fields=split_events, progress=progress)
-        else:
-            schema = WideSchema.from_metadata(names)
+    plan = plan_conversion(source, format=format, tables=tables, engine=engine, input_layout=input_layout,
+                           layout=layout, split_events=split_events, schema=schema, strict_types=strict_types,
+                           dedupe=dedupe, names=names, progress=progress)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SinkError(f"cannot create output directory {out}: {exc.strerror or exc}") from None
 
-    columnar = (engine == "fast" and getattr(factory, "accepts_columns", False) and not dedupe and names is None
-                and PROFILES not in wanted and not split_events)
-    plan = Plan(format, tuple(wanted), "extras" in wanted or not explicit, dedupe, names is not None,
-                schema, split_events, strict_types, columnar)
     summary = ConvertSummary(format=format, engine=parser.name, rows={t: 0 for t in plan.outputs})
     collector = Collector(plan, names)
-    run = _Run(out, factory, plan, summary)
+    run = _Run(lambda name, table: factory(out / f"{name}.{factory.extension}", table), plan, summary)
     workers = jobs if jobs is not None else 1 if collector.native is not None else (os.cpu_count() or 1)
     with _gc_paused(), unlimited_int_digits():
         try:
@@ -207,15 +191,8 @@ def convert(
 
                     convert_in_parallel(src, input_layout, workers, plan, names, collector, run, ticker)
                 else:
-                    src.read_ahead()
-                    options = {"into": collector.into} if collector.into is not None else {}
-                    native = collector.native
-                    for n, profile in enumerate(parser.profiles(src, layout=input_layout, **options), 1):
-                        collector.add(profile)
-                        if (n % WRITE_EVERY == 0 or len(profile.attributes) + len(profile.events) >= BATCH_ROWS
-                                or (native is not None and max(native.rows) >= BATCH_ROWS)):
-                            run.write(collector, full_only=True)
-                            ticker.tick(summary.profiles, summary.total_rows)
+                    for _ in pump(src, parser, input_layout, collector, run, ticker):
+                        pass
                 run.write(collector)
                 run.finish()
                 summary.bytes_read, summary.bytes_json = src.bytes_read, src.json_offset
@@ -227,6 +204,53 @@ def convert(
     summary.unknown_ids = len(collector.namer.unknown) if collector.namer else 0
     summary.outputs = dict(run.paths)
     return summary
+
+
+def plan_conversion(source: SourceLike | Source, *, format: str = "parquet", tables: Iterable[str] | None = None,
+                    engine: str = DEFAULT_ENGINE, input_layout: str = AUTO, layout: str = "long",
+                    split_events: bool = False, schema: WideSchema | None = None, strict_types: bool = False,
+                    dedupe: bool = False, names: Metadata | None = None,
+                    progress: Callable[[Progress], None] | None = None) -> Plan:
+    """What :func:`convert` with these options writes (its tables and their columns), checked;
+    a first pass over ``source`` when the columns need one (see :func:`needs_first_pass`)."""
+    check_layout(input_layout)
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    factory = get_sink(format)
+    explicit = tables is not None
+    wanted = list(dict.fromkeys(tables)) if explicit else list(LAYOUTS[layout])
+    unknown = [t for t in wanted if t not in TABLE_NAMES]
+    if unknown:
+        raise ValueError(f"unknown table {unknown[0]!r}; tables are {', '.join(TABLE_NAMES)}")
+    split_events = split_events and "events" in wanted
+    if schema is None and (PROFILES in wanted or split_events):
+        if needs_first_pass(layout, tables, split_events, schema, names):
+            schema = discover(source, engine=engine, input_layout=input_layout, names=names,
+                              event_fields=split_events, progress=progress)
+        else:
+            schema = WideSchema.from_metadata(names)
+    columnar = (engine == "fast" and getattr(factory, "accepts_columns", False) and not dedupe and names is None
+                and PROFILES not in wanted and not split_events)
+    return Plan(format, tuple(wanted), "extras" in wanted or not explicit, dedupe, names is not None,
+                schema, split_events, strict_types, columnar)
+
+
+def pump(src: Source, parser, input_layout: str, collector: Collector, run: _Run,
+         ticker: ProgressTicker) -> Iterator[None]:
+    """The run in one process: profiles into the collector, full batches into the run's sinks.
+    Yields after each look at the batches, so a consumer of the sinks' batches (the Arrow
+    stream) takes them as they are made; the caller writes what is left at the end."""
+    src.read_ahead()
+    options = {"into": collector.into} if collector.into is not None else {}
+    native = collector.native
+    summary = run.summary
+    for n, profile in enumerate(parser.profiles(src, layout=input_layout, **options), 1):
+        collector.add(profile)
+        if (n % WRITE_EVERY == 0 or len(profile.attributes) + len(profile.events) >= BATCH_ROWS
+                or (native is not None and max(native.rows) >= BATCH_ROWS)):
+            run.write(collector, full_only=True)
+            ticker.tick(summary.profiles, summary.total_rows)
+            yield
 
 
 def needs_first_pass(layout: str = "long", tables: Iterable[str] | None = None, split_events: bool = False,
@@ -407,11 +431,13 @@ def _native_step(plan: Plan) -> NativeColumns | None:
 
 
 class _Run:
-    """The open sinks of one conversion, and the summary of what they received."""
+    """The open sinks of one conversion, and the summary of what they received.
 
-    def __init__(self, out: Path, factory, plan: Plan, summary: ConvertSummary):
-        self.out = out
-        self.factory = factory
+    ``open_sink(name, table)`` opens the sink of a table when it is first needed: a file
+    in the output directory, or (the Arrow stream) an outbox of record batches."""
+
+    def __init__(self, open_sink: Callable[[str, Table], Sink], plan: Plan, summary: ConvertSummary):
+        self.open_sink = open_sink
         self.plan = plan
         self.summary = summary
         self.sinks: dict[str, Sink] = {}
@@ -419,9 +445,9 @@ class _Run:
 
     def sink(self, name: str) -> Sink:
         if name not in self.sinks:
-            path = self.out / f"{name}.{self.factory.extension}"
-            self.sinks[name] = self.factory(path, self.plan.table(name))
-            self.paths[name] = path
+            sink = self.sinks[name] = self.open_sink(name, self.plan.table(name))
+            if getattr(sink, "path", None) is not None:
+                self.paths[name] = sink.path
             self.summary.rows.setdefault(name, 0)
         return self.sinks[name]
 
