@@ -4,10 +4,12 @@
 >>> for record in apsis_export.read("export.json.gz"):
 ...     print(record)
 >>> summary = apsis_export.convert("export.json.gz", "out/", format="parquet")
+>>> attributes = apsis_export.to_arrow("export.json.gz")  # duckdb.sql("select ... from attributes")
 >>> with apsis_export.Client(client_id="...", client_secret="...") as api:
 ...     api.fetch_and_convert(apsis_export.ExportRequest(attributes=["10462"]), "out/")
 """
 
+from ._arrow import ArrowStream, batches, to_arrow
 from ._convert import TABLE_NAMES, ConvertSummary, Progress, convert, dedupe_events, discover, read, read_profiles
 from ._engines import ENGINE_NAMES
 from ._errors import ApsisExportError, InputError, OptionsError, SinkError
@@ -38,6 +40,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ApiError",
     "ApsisExportError",
+    "ArrowStream",
     "Attribute",
     "AttributeColumn",
     "AttributeStats",
@@ -79,6 +82,7 @@ __all__ = [
     "Table",
     "WaitTimeoutError",
     "WideSchema",
+    "batches",
     "convert",
     "dedupe_events",
     "discover",
@@ -91,4 +95,5 @@ __all__ = [
     "read_profiles",
     "register_sink",
     "sink_names",
+    "to_arrow",
 ]
