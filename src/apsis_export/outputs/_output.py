@@ -114,6 +114,7 @@ class Output:
         return {info.path for info in self.fs.get_file_info(paths) if info.type != pafs.FileType.NotFound}
 
     def _exists_message(self, relatives: list[str]) -> str:
+        relatives = sorted(relatives)
         more = f" (and {len(relatives) - 1} more)" if len(relatives) > 1 else ""
         return (f"{self.location.show(relatives[0])} exists{more}; nothing was written "
                 "(--if-exists overwrite replaces it, skip keeps it)")
