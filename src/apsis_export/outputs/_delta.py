@@ -1,8 +1,8 @@
 """Delta Lake: one Delta table per output table, written by deltalake (the optional extra
 ``apsis-export[delta]``).
 
-The run stages each table's batches as Parquet files (pyarrow's dataset writer, in the
-output's staging directory); when the whole export has been read, each table's staged
+The run stages each table's batches as Parquet files (a DatasetSink in the output's
+staging directory); when the whole export has been read, each table's staged
 files are streamed as a RecordBatchReader into ``deltalake.write_deltalake``, one table
 after another, each an atomic commit of the Delta log. So a bad input never touches a Delta
 table, memory stays flat (no table is held), and no two deltalake writers run at once
@@ -25,7 +25,7 @@ from .._errors import OptionsError, SinkError
 from .._records import Record
 from .._schema import Table
 from ..sinks import arrow_batcher
-from ._feed import BatchFeed
+from ._dataset import DatasetSink
 from ._output import Output
 
 #: Schemes deltalake's own storage takes (credentials from the environment).
@@ -47,31 +47,26 @@ class DeltaSink:
         self._uri = f"{location.path}/{name}" if location.is_local else location.show(name)
         self._shown = location.show(name)
         output.outputs[name] = self._uri
-        self._schema, self._batch = arrow_batcher("parquet", table)
+        self._schema = arrow_batcher("parquet", table)[0]
         self._output, self._deltalake = output, deltalake
         self._files: list[str] = []
-        filesystem, staged = output.fs, f"{output.staging}/delta/{name}"
-
-        def stage(reader: pa.RecordBatchReader) -> None:
-            ds.write_dataset(reader, staged, format="parquet", filesystem=filesystem, basename_template="part-{i}.parquet",
-                             preserve_order=True, create_dir=location.is_local,
-                             file_visitor=lambda file: self._files.append(file.path))
-
-        self._feed = BatchFeed(self._schema, stage, self._shown)
+        self._staged = DatasetSink(table, output.fs, f"{output.staging}/delta/{name}", "part", done=self._files.extend)
 
     def write(self, records: Sequence[Record]) -> None:
-        if records:
-            self._feed.put(self._batch(records))
+        self._staged.write(records)
 
     def write_encoded(self, batch: pa.RecordBatch) -> None:
-        self._feed.put(batch)
+        self._staged.write_encoded(batch)
+
+    def drain(self) -> None:
+        self._staged.drain()
 
     def close(self) -> None:
-        self._feed.finish()
+        self._staged.close()
         self._output.on_commit(self._commit)
 
     def abort(self) -> None:
-        self._feed.abort()
+        self._staged.abort()
 
     def _commit(self) -> None:
         """Stream the staged files into the Delta table: one commit of its log."""
