@@ -39,22 +39,13 @@ BATCH_FORMAT = "parquet"
 T = TypeVar("T")
 
 
-def arrow_schema(table: Table) -> pa.Schema:
-    """The Arrow schema of a table's batches (that of its Parquet file)."""
-    return _batcher(table)[0]
-
-
-def _batcher(table: Table):
-    return arrow_batcher(BATCH_FORMAT, table)
-
-
 class _Outbox:
     """A sink that keeps the record batches it is given until the stream takes them."""
 
     accepts_columns = True
 
     def __init__(self, table: Table):
-        self.schema, self._batch = _batcher(table)
+        self.schema, self._batch = arrow_batcher(BATCH_FORMAT, table)
         self.batches: deque[pa.RecordBatch] = deque()
 
     def write(self, records: Batch) -> None:
@@ -129,7 +120,7 @@ class ArrowStream:
     def __init__(self, source: SourceLike | Source, table: str, plan: Plan, names: Metadata | None, engine: str,
                  input_layout: str, progress: Callable[[Progress], None] | None = None):
         self.table = table
-        self.schema: pa.Schema = arrow_schema(plan.table(table))
+        self.schema: pa.Schema = arrow_batcher(BATCH_FORMAT, plan.table(table))[0]
         self._source = source
         self._plan, self._names, self._engine, self._input_layout = plan, names, engine, input_layout
         self._progress = progress
