@@ -19,7 +19,7 @@ from ._engines import _compiled
 from ._engines._compiled import NativeColumns
 from ._engines._exact import unlimited_int_digits
 from ._progress import Progress, ProgressTicker
-from ._errors import OptionsError, SinkError
+from ._errors import OptionsError
 from ._records import Event, Profile, Record
 from ._metadata import Metadata, Namer
 from ._schema import NAMED_TABLES, TABLES, Table

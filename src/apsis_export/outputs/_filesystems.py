@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from .._errors import OptionsError, SinkError
+from .._errors import OptionsError
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 #: URI schemes pyarrow's own filesystems take (FileSystem.from_uri); others go to fsspec.
