@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -77,12 +78,25 @@ def render(report: InspectReport) -> str:
               help="Name the IDs from this file ('apsis-export metadata --save FILE').")
 @click.option("--event-fields", is_flag=True,
               help="Also list every field of the events' data with its type (the --split-events columns; slower).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Also write the report as one self-contained HTML page with charts (events per day too).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @friendly_errors
-def inspect_command(input, as_json, input_layout, engine, metadata, event_fields, quiet):
+def inspect_command(input, as_json, input_layout, engine, metadata, event_fields, html_path, quiet):
     """Report what the export INPUT holds: profiles, sections, attribute and tag
     coverage, event counts per type and their time range, unknown keys."""
+    if html_path and not Path(html_path).resolve().parent.is_dir():
+        raise click.BadParameter(f"the folder of {html_path} does not exist", param_hint="--html")
     names = Metadata.load(metadata) if metadata else None
     report = run_with_progress(quiet, lambda bar: inspect(input, engine=engine, input_layout=input_layout, names=names,
-                                                               event_fields=event_fields, progress=bar))
-    click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if as_json else render(report))
+                                                               event_fields=event_fields, timeline=bool(html_path),
+                                                               progress=bar))
+    if html_path:
+        report.save_html(html_path)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    elif html_path:
+        click.echo(render(report).split("\n", 1)[0])
+        click.echo(f"HTML report: {html_path}")
+    else:
+        click.echo(render(report))
