@@ -309,6 +309,7 @@ def _count_events(report: InspectReport, events, event_fields: bool) -> None:
     seen_types: set[tuple[str, str]] = set()
     seen_ids: set[tuple[str, str]] = set()
     line = report.timeline
+    timeline = line is not None
     for event in events:
         key = (event.section_id, event.type_id)
         stats = report.events.get(key) or report.events.setdefault(key, EventTypeStats(*key))
@@ -321,7 +322,7 @@ def _count_events(report: InspectReport, events, event_fields: bool) -> None:
             cid = (event.section_id, event.correlation_id)
             if cid in seen_ids:
                 stats.duplicates += 1
-                if line is not None and created is not None:
+                if timeline and created is not None:
                     stats.pending_duplicates.append(created)
             seen_ids.add(cid)
         if event_fields:
@@ -336,7 +337,7 @@ def _count_events(report: InspectReport, events, event_fields: bool) -> None:
                 stats.first_created_at = created
             if stats.last_created_at is None or created > stats.last_created_at:
                 stats.last_created_at = created
-            if line is not None:
+            if timeline:
                 stats.pending_created.append(created)
         if source_time is None:
             stats.unknown_source_time += 1
@@ -345,9 +346,9 @@ def _count_events(report: InspectReport, events, event_fields: bool) -> None:
                 stats.first_source_event_time = source_time
             if stats.last_source_event_time is None or source_time > stats.last_source_event_time:
                 stats.last_source_event_time = source_time
-            if line is not None:
+            if timeline:
                 stats.pending_source.append(source_time)
-    if line is not None:
+    if timeline:
         line.waiting += 2 * len(events)
         if line.waiting >= line.batch:
             line.count(report.events.values())
