@@ -215,7 +215,7 @@ def test_the_sample_report_in_chromium(browser, tmp_path):
                                              "[...r.querySelectorAll('tbody tr')].map(t => t.cells[1].textContent)])")
     assert len(rows) == len(data["events"]) == 12
     assert sum(sum(number(n) for n in counts) for _, _, counts in rows) == data["event_rows"]
-    assert all(d.count("M") > 10 and width > 500 for d, width, _ in rows)
+    assert all(d.count("M") > 10 and width > 400 for d, width, _ in rows)
     coverage = page.eval_on_selector_all("#h-coverage ~ * svg.bars, section:has(#h-coverage) svg.bars",
                                          "ss => ss.map(s => s.querySelectorAll('rect.bar').length)")
     assert len(coverage) == 2 * len(data["sections"]) and all(coverage)
@@ -247,3 +247,14 @@ def test_a_hostile_export_in_chromium(browser, tmp_path, write_export):
     assert table(page, "unknown-table")[0][0] in (f"/{HOSTILE}", f"/{HOSTILE.replace('~', '~0').replace('/', '~1')}")
     # The duplicate is drawn, highlighted.
     assert page.eval_on_selector(".row svg path.dup", "p => p.getAttribute('d')").startswith("M")
+
+
+def test_names_from_metadata(tmp_path):
+    stats = apsis_export.generate(tmp_path / "g.json", size=200_000, seed=3)
+    names = apsis_export.generated_metadata()
+    page = apsis_export.inspect(stats.path, names=names, timeline=True).to_html()
+    first = names.raw[0]
+    section_name = first["name"]
+    assert f"{section_name} (usercreated.sections." in page or f"{section_name} (com.apsis1." in page
+    assert "Tags or always null" not in page and ">Tags <" in page  # the metadata tells tags apart
+    assert '<th scope="col">name</th>' in page

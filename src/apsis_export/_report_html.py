@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 #: Bars per coverage chart, event types drawn on the timeline, time buckets per timeline
 #: row, and rows per table: what keeps the page small for any export.
-MAX_BARS = 40
+MAX_BARS = 30
 MAX_TIMELINE_TYPES = 12
 MAX_TIMELINE_BUCKETS = 180
 MAX_TABLE_ROWS = 1000
@@ -53,7 +53,7 @@ th,td{padding:.25rem .6rem;border-bottom:1px solid var(--line);text-align:left;v
 th{font-weight:600}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 details{margin:.5rem 0}
-summary{cursor:pointer;color:var(--muted)}
+summary{cursor:pointer;color:var(--muted);font-size:.875rem}
 svg.bars{display:block;max-width:100%;height:auto}
 svg text{fill:var(--fg);font:12px system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 svg text.pct{fill:var(--muted);font-size:11px}
@@ -62,8 +62,9 @@ svg text.pct{fill:var(--muted);font-size:11px}
 .legend{display:flex;flex-wrap:wrap;gap:.25rem 1rem;font-size:.875rem;margin:.25rem 0}
 .key{display:inline-block;width:.9rem;height:.9rem;border-radius:2px;vertical-align:-.1rem;margin-right:.3rem}
 .key.bar{background:var(--bar)}.key.dup{background:var(--dup)}.key.src{background:var(--src);height:.2rem;vertical-align:.2rem}
-.row{margin:.75rem 0}
-.row svg{display:block;width:100%;height:56px;background:var(--card);border:1px solid var(--line);border-radius:4px}
+.rows{display:grid;grid-template-columns:repeat(auto-fit,minmax(24rem,1fr));gap:0 1.5rem}
+.row{margin:.4rem 0 .6rem;min-width:0}.row h3{margin:0 0 .2rem;font-size:.95rem}
+.row svg{display:block;width:100%;height:48px;background:var(--card);border:1px solid var(--line);border-radius:4px}
 .axis{display:flex;justify-content:space-between;font-size:.75rem;color:var(--muted);font-variant-numeric:tabular-nums}
 """
 
@@ -75,6 +76,11 @@ def esc(value: Any) -> str:
 
 def _n(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 duplicate``, ``2 duplicates``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _pct(part: int, whole: int) -> str:
@@ -133,8 +139,8 @@ class _Ids:
 
 def _bar_chart(ids: _Ids, title: str, bars: list[tuple[str, int]], whole: int, desc: str) -> str:
     """Horizontal bars, sorted by the caller, each ``(label, count)`` as a share of ``whole``."""
-    row = 32
-    height = row * len(bars) + 4
+    row = 26
+    height = row * len(bars) + 2
     tid, did = ids(), ids()
     parts = [f'<svg class="bars" role="img" aria-labelledby="{tid} {did}" width="{_BAR_WIDTH + 60}" height="{height}" '
              f'viewBox="0 0 {_BAR_WIDTH + 60} {height}" xmlns="http://www.w3.org/2000/svg">'
@@ -143,10 +149,10 @@ def _bar_chart(ids: _Ids, title: str, bars: list[tuple[str, int]], whole: int, d
         y = i * row
         width = _BAR_WIDTH * count / whole if whole else 0
         parts.append(f"<g><title>{esc(label)}: {count:,} ({_pct(count, whole)})</title>"
-                     f'<text x="0" y="{y + 12}">{esc(_short(label))}</text>'
-                     f'<rect class="track" x="0" y="{y + 16}" width="{_BAR_WIDTH}" height="10" rx="2"/>'
-                     f'<rect class="bar" x="0" y="{y + 16}" width="{width:.1f}" height="10" rx="2"/>'
-                     f'<text class="pct" x="{_BAR_WIDTH + 4}" y="{y + 25}">{_pct(count, whole)}</text></g>')
+                     f'<text x="0" y="{y + 11}">{esc(_short(label))}</text>'
+                     f'<rect class="track" x="0" y="{y + 15}" width="{_BAR_WIDTH}" height="8" rx="2"/>'
+                     f'<rect class="bar" x="0" y="{y + 15}" width="{width:.1f}" height="8" rx="2"/>'
+                     f'<text class="pct" x="{_BAR_WIDTH + 4}" y="{y + 23}">{_pct(count, whole)}</text></g>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -164,6 +170,11 @@ def _coverage_chart(ids: _Ids, what: str, section: str, entries: list[dict[str, 
             f"Every value is in the attributes table.")
     return (f'<div><h4>{esc(what)} <span class="note">({esc(shown)})</span></h4>'
             f"{_bar_chart(ids, f'{what} coverage in section {section}', bars, profiles, desc)}</div>")
+
+
+def _types_text(attribute: dict[str, Any]) -> str:
+    """The JSON types of an attribute's values with their counts, most common first."""
+    return ", ".join(f"{t} {c:,}" for t, c in sorted(attribute["value_types"].items(), key=lambda tc: -tc[1]))
 
 
 def _day(text: str) -> int:
@@ -229,21 +240,22 @@ def _timeline(ids: _Ids, data: dict[str, Any]) -> str:
     if len(rows) > len(drawn):
         out.append(f'<p class="note">The {len(drawn)} event types with most events are drawn, of {len(rows):,}; '
                    f"the events table lists all.</p>")
+    out.append('<div class="rows">')
     for t in drawn:
         event = by_key[(t["section_id"], t["type_id"])]
         created, dups, source = (_rebucket(t[s], width) for s in ("created_at", "duplicates", "source_event_time"))
         peak = max([*created.values(), *source.values(), 1])
-        path = "".join(f"M{b - lo} 100V{100 - 100 * n / peak:.2f}h1V100z" for b, n in sorted(created.items()))
-        dup_path = "".join(f"M{b - lo} 100V{100 - 100 * n / peak:.2f}h1V100z" for b, n in sorted(dups.items()))
+        path = "".join(f"M{b - lo + 0.1} 100V{100 - 100 * n / peak:.2f}h0.8V100z" for b, n in sorted(created.items()))
+        dup_path = "".join(f"M{b - lo + 0.1} 100V{100 - 100 * n / peak:.2f}h0.8V100z" for b, n in sorted(dups.items()))
         line = " ".join(f"{b - lo + 0.5},{100 - 100 * source.get(b, 0) / peak:.2f}" for b in range(lo, hi + 1)
                         ) if source else ""
         label = _label(event, "type_id")
         busiest = max(created.items(), key=lambda bn: bn[1], default=None)
         dup_bars = sum(1 for n in dups.values() if n)
-        desc = (f"{event['events']:,} events of type {label} in section {event['section_id']}"
+        desc = (f"{_count(event['events'], 'event')} of type {label} in section {event['section_id']}"
                 + (f"; busiest {unit} from {_day_text(busiest[0] * width)}: {busiest[1]:,} events by created_at"
                    if busiest else "; none with a created_at")
-                + f"; {event['duplicates']:,} duplicates" + (f" in {dup_bars:,} {unit}s" if dup_bars > 0 else "")
+                + f"; {_count(event['duplicates'], 'duplicate')}" + (f" in {_count(dup_bars, unit)}" if dup_bars else "")
                 + f"; {sum(source.values()):,} with a sourceEventTime, {event['unknown_source_time']:,} without.")
         tid, did = ids(), ids()
         svg = (f'<svg role="img" aria-labelledby="{tid} {did}" viewBox="0 0 {nbars} 100" preserveAspectRatio="none" '
@@ -257,7 +269,7 @@ def _timeline(ids: _Ids, data: dict[str, Any]) -> str:
             table_rows.append([_day_text(b * width), _n(created.get(b, 0)), _n(dups.get(b, 0)), _n(source.get(b, 0))])
         out.append(
             f'<div class="row"><h3>{esc(label)} <span class="note">in {esc(event["section_id"])}: '
-            f"{event['events']:,} events, {event['duplicates']:,} duplicates, peak {peak:,} per {esc(unit)}</span></h3>"
+            f"{_count(event['events'], 'event')}, {_count(event['duplicates'], 'duplicate')}, peak {peak:,} per {esc(unit)}</span></h3>"
             f'{svg}<div class="axis" aria-hidden="true"><span>{_day_text(lo * width)}</span>'
             f"<span>{_day_text((lo + hi) // 2 * width)}</span><span>{_day_text(hi * width)}</span></div>"
             f"<details><summary>Data table</summary>"
@@ -265,6 +277,7 @@ def _timeline(ids: _Ids, data: dict[str, Any]) -> str:
                                                                    "by sourceEventTime"],
                      table_rows, {1, 2, 3}, len(table_rows))
             + "</details></div>")
+    out.append("</div>")
     return "".join(out)
 
 
@@ -345,14 +358,20 @@ def render_html(data: dict[str, Any]) -> str:
     if type_bars:
         out.append(_bar_chart(ids, "Wide columns per type", type_bars, len(attributes),
                               "Columns of the wide layout per type: " + "; ".join(f"{t} {n:,}" for t, n in type_bars) + "."))
+    mixed = [a for a in ranked if len(a["value_types"]) > 1]
+    out.append("<h3>Attributes with values of more than one JSON type</h3>")
+    out.append(_table("mixed-table", "Attributes with mixed value types", ["section", "attribute", "JSON types", "wide type"],
+                      ([esc(a["section_id"]), esc(_label(a, "attribute_id")), esc(_types_text(a)), esc(a["type"] or "tag")]
+                       for a in mixed), set(), len(mixed))
+               if mixed else "<p>None: the values of each attribute have one JSON type.</p>")
+    out.append(f"<details><summary>Every attribute and tag ({len(ranked):,}): coverage, JSON types, wide type</summary>")
     out.append(_table(
         "attributes-table", "Attributes and tags", ["section", "attribute", *(["name"] if named else []), "profiles", "%",
                                                     "JSON types", "wide type"],
         ([esc(a["section_id"]), esc(a["attribute_id"]), *([esc(a.get("name") or "?")] if named else []), _n(a["profiles"]),
-          _pct(a["profiles"], profiles),
-          esc(", ".join(f"{t} {c:,}" for t, c in sorted(a["value_types"].items(), key=lambda tc: -tc[1]))),
-          esc(a["type"] or "tag")] for a in ranked),
+          _pct(a["profiles"], profiles), esc(_types_text(a)), esc(a["type"] or "tag")] for a in ranked),
         {2 + named, 3 + named}, len(ranked)))
+    out.append("</details>")
     out.append("</section>")
 
     events = sorted(data["events"], key=lambda e: (-e["events"], e["section_id"], e["type_id"]))
