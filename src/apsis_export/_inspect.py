@@ -89,7 +89,7 @@ class Timeline:
     max_buckets: int = 100_000
     batch: int = 1 << 16
     days: int = 1
-    waiting: int = 0  # times appended to pending lists since the last count
+    waiting: int = 0  # about how many times were appended to pending lists since the last count
 
     def count(self, event_types: Iterable[EventTypeStats]) -> None:
         """Count every pending time into its bucket, then coarsen while there are too many."""

@@ -46,7 +46,7 @@ code{font:.875em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;overflow-w
 .cards div{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:.5rem .75rem}
 .cards dt{font-size:.8rem;color:var(--muted)}
 .cards dd{margin:0;font-size:1.3rem;font-weight:600;font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(20rem,1fr));gap:0 2rem}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(20rem,100%),1fr));gap:0 2rem}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:.875rem;margin:.5rem 0}
 th,td{padding:.25rem .6rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
@@ -62,7 +62,7 @@ svg text.pct{fill:var(--muted);font-size:11px}
 .legend{display:flex;flex-wrap:wrap;gap:.25rem 1rem;font-size:.875rem;margin:.25rem 0}
 .key{display:inline-block;width:.9rem;height:.9rem;border-radius:2px;vertical-align:-.1rem;margin-right:.3rem}
 .key.bar{background:var(--bar)}.key.dup{background:var(--dup)}.key.src{background:var(--src);height:.2rem;vertical-align:.2rem}
-.rows{display:grid;grid-template-columns:repeat(auto-fit,minmax(24rem,1fr));gap:0 1.5rem}
+.rows{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(24rem,100%),1fr));gap:0 1.5rem}
 .row{margin:.4rem 0 .6rem;min-width:0}.row h3{margin:0 0 .2rem;font-size:.95rem}
 .row svg{display:block;width:100%;height:48px;background:var(--card);border:1px solid var(--line);border-radius:4px}
 .axis{display:flex;justify-content:space-between;font-size:.75rem;color:var(--muted);font-variant-numeric:tabular-nums}

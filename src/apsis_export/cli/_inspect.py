@@ -21,15 +21,18 @@ def _table(headers: list[str], rows: list[list], right: set[int]) -> list[str]:
     return [fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in cells]
 
 
+def headline(report: InspectReport) -> str:
+    """The report's first line: what the file holds, in counts."""
+    return (f"{report.source}: {report.profiles:,} profiles ({report.empty_profiles:,} without attributes or events), "
+            f"{report.attribute_rows:,} attribute rows, {report.event_rows:,} events, "
+            f"{sum(report.unknown_keys.values()):,} unknown keys")
+
+
 def render(report: InspectReport) -> str:
     """The report as text for a terminal."""
     data = report.to_dict()
     n = max(report.profiles, 1)
-    lines = [
-        f"{report.source}: {report.profiles:,} profiles ({report.empty_profiles:,} without attributes or events), "
-        f"{report.attribute_rows:,} attribute rows, {report.event_rows:,} events, "
-        f"{data['unknown_key_rows']:,} unknown keys",
-    ]
+    lines = [headline(report)]
     first, last = data["events_created"]["first"], data["events_created"]["last"]
     if first:
         lines.append(f"events created {first} .. {last}")
@@ -96,7 +99,7 @@ def inspect_command(input, as_json, input_layout, engine, metadata, event_fields
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     elif html_path:
-        click.echo(render(report).split("\n", 1)[0])
+        click.echo(headline(report))
         click.echo(f"HTML report: {html_path}")
     else:
         click.echo(render(report))
