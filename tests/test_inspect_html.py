@@ -258,3 +258,17 @@ def test_names_from_metadata(tmp_path):
     assert f"{section_name} (usercreated.sections." in page or f"{section_name} (com.apsis1." in page
     assert "Tags or always null" not in page and ">Tags <" in page  # the metadata tells tags apart
     assert '<th scope="col">name</th>' in page
+
+
+def test_times_at_the_ends_of_the_calendar(write_export):
+    """The first and last millisecond an export may hold, with buckets widened to fit."""
+    first, last = -62_135_596_800_000, 253_402_300_799_999  # 0001-01-01, 9999-12-31T23:59:59.999
+    events = [event("1", t, t, "c") for t in (first, last)] + [event("1", T0 + i * DAY) for i in range(500)]
+    report = InspectReport(source="x", timeline=Timeline(max_buckets=100, batch=1))
+    _count_events(report, [e for p in apsis_export.read_profiles(write_export(wrapped({"p": {"s": {"events": events}}})))
+                           for e in p.events], False)
+    report.timeline.count(report.events.values())
+    created = report.to_dict()["timeline"]["events"][0]["created_at"]
+    assert created[0] == ["0001-01-01", 1] and created[-1][0] <= "9999-12-31" and sum(n for _, n in created) == 502
+    page = report.to_html()
+    assert "from 0001-01-01 to 9999-12-31 (UTC)" in page

@@ -22,7 +22,7 @@ from ._report_html import render_html
 from ._metadata import Metadata
 from ._engines import DEFAULT_ENGINE, get_engine
 from ._progress import Progress, ProgressTicker
-from ._shape import AUTO, check_layout
+from ._shape import _MIN_MS, AUTO, check_layout
 from ._schema import DECIMAL
 from ._source import Source, SourceLike, open_source
 from ._types import ValueStats
@@ -112,7 +112,8 @@ class Timeline:
 
     def to_list(self, per_bucket: dict[int, int]) -> list[list]:
         """Counts as ``[[first day (YYYY-MM-DD), count], ...]`` in time order."""
-        return [[iso_millis(bucket * self.days * DAY_MS)[:10], count] for bucket, count in sorted(per_bucket.items())]
+        span = self.days * DAY_MS
+        return [[iso_millis(max(bucket * span, _MIN_MS))[:10], count] for bucket, count in sorted(per_bucket.items())]
 
 
 def _add_counts(counts: dict[int, int], buckets: np.ndarray) -> None:

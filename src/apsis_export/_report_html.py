@@ -24,6 +24,7 @@ MAX_TIMELINE_BUCKETS = 180
 MAX_TABLE_ROWS = 1000
 
 _EPOCH = date(1970, 1, 1)
+_FIRST_DAY, _LAST_DAY = (date.min - _EPOCH).days, (date.max - _EPOCH).days
 _BAR_WIDTH = 330  # px of the longest bar in a bar chart, labels above the bars
 
 _CSS = """
@@ -183,7 +184,9 @@ def _day(text: str) -> int:
 
 
 def _day_text(days: int) -> str:
-    return (_EPOCH + timedelta(days=days)).isoformat()
+    """YYYY-MM-DD of a day since the epoch, within the years 1-9999 (a bar may start before
+    the first day or end after the last)."""
+    return (_EPOCH + timedelta(days=min(max(days, _FIRST_DAY), _LAST_DAY))).isoformat()
 
 
 def _display_width(first: int, last: int, stored: int) -> int:
