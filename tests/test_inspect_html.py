@@ -197,6 +197,8 @@ def test_the_sample_report_in_chromium(browser, tmp_path):
     assert number(metrics["attributes"]) + number(metrics["tags"]) == len(data["attributes"])
     assert number(metrics["duplicates"]) == sum(e["duplicates"] for e in data["events"])
     assert float(metrics["seconds"]) == pytest.approx(data["seconds"], abs=0.01)
+    header = page.text_content("header")
+    assert data["gzip"] and f"{data['bytes_file']:,} bytes), gzip of" in header and f"{data['bytes_json']:,} bytes" in header
 
     assert {row[0]: number(row[1]) for row in table(page, "sections-table")} == {
         s["section_id"]: s["profiles"] for s in data["sections"]}

@@ -311,7 +311,7 @@ def render_html(data: dict[str, Any]) -> str:
         f"<title>{esc(source_name)}: apsis-export inspect</title><style>{_CSS}</style></head><body>",
         f'<header><h1>What is in <code>{esc(source_name)}</code></h1>'
         f'<p class="muted">{esc(data["source"])}: {esc(_size(data.get("bytes_file")))}, '
-        f'{"gzip" if data.get("gzip") else "not compressed"}; {esc(_size(data["bytes_json"]))} of JSON; '
+        + (f'gzip of {esc(_size(data["bytes_json"]))} of JSON; ' if data.get("gzip") else "not compressed; ") +
         f'inspected in <span data-metric="seconds">{data["seconds"]:.2f}</span> s ({mb_s:,.0f} MB/s).</p></header><main>',
         '<section aria-labelledby="h-summary"><h2 id="h-summary">Summary</h2><dl class="cards">',
         *(f'<div><dt>{esc(label)}</dt><dd data-metric="{key}">{value:,}</dd></div>' for label, key, value in cards),
