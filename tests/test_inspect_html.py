@@ -274,3 +274,12 @@ def test_times_at_the_ends_of_the_calendar(write_export):
     assert created[0] == ["0001-01-01", 1] and created[-1][0] <= "9999-12-31" and sum(n for _, n in created) == 502
     page = report.to_html()
     assert "from 0001-01-01 to 9999-12-31 (UTC)" in page
+
+
+@pytest.mark.parametrize("doc, says", [
+    ({"profiles": {}}, "No events."),
+    (wrapped({"a": {"s": {"events": [event("1", None)]}}}), "No event has a time."),
+])
+def test_pages_without_events_or_times(write_export, doc, says):
+    page = apsis_export.inspect(write_export(doc), timeline=True).to_html()
+    assert says in page and "No event has a created_at." in page and page.rstrip().endswith("</html>")
