@@ -12,7 +12,6 @@ entries and tables are capped, each saying so (``inspect --json`` has everything
 from __future__ import annotations
 
 import html
-import math
 from datetime import date, timedelta
 from typing import Any, Iterable
 
