@@ -90,6 +90,9 @@ static void strcol_reset(StrCol *c, StrMark m) {
 static IntMark intcol_mark(IntCol *c) { IntMark m = {c->values.len, c->valid.len, c->nulls}; return m; }
 static void intcol_reset(IntCol *c, IntMark m) { c->values.len = m.values; c->valid.len = m.valid; c->nulls = m.nulls; }
 
+/* A hash set of rows of a StrCol (see repeated()): slots hold row - first, or -1. */
+typedef struct { int32_t *slots; size_t n; } IdSet;
+
 /* ---- the builder ---------------------------------------------------------------- */
 
 enum { A_KEY, A_SECTION, A_ID, A_VALUE, A_TYPE, A_COLUMNS };
@@ -103,9 +106,9 @@ typedef struct {
     StrCol a[A_COLUMNS];
     StrCol e[E_STRINGS];
     IntCol t[E_INTS];
-    Buf key, section, sections, scratch, scratch2, type, data;  /* per-profile working space */
-    int32_t *slots;  /* hash set of attribute rows of the current section */
-    size_t nslots;
+    Buf key, section, scratch, scratch2, type, data;  /* per-profile working space */
+    StrCol sections;  /* the section IDs of the current profile */
+    IdSet section_ids, attribute_ids;  /* sets of the rows of sections / of a section's attribute IDs */
 } Builder;
 
 typedef struct { const unsigned char *s, *end; Builder *b; } P;
@@ -467,41 +470,53 @@ static int key_is(Buf *key, const char *word) {
     return key->len == n && memcmp(key->p, word, n) == 0;
 }
 
-static uint64_t hash_bytes(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h;
+/* A string's hash keyed per process (CPython's SipHash-1-3 with the seed of str hashes), so
+ * that no input can choose IDs that collide in the tables below (an unkeyed hash let crafted
+ * IDs make every lookup walk the whole table: quadratic). */
+static inline size_t hash_bytes(const char *s, size_t n) {
+#if PY_VERSION_HEX >= 0x030E0000
+    return (size_t)Py_HashBuffer(s, (Py_ssize_t)n);
+#else
+    return (size_t)_Py_HashBytes(s, (Py_ssize_t)n);
+#endif
 }
 
-/* True if the attribute ID of row `row` (the last row of column A_ID) repeats one of
- * the rows of this section from `first` on: a repeated key the typed decode would merge. */
-static int repeated_id(Builder *b, Py_ssize_t first, Py_ssize_t row) {
-    StrCol *ids = &b->a[A_ID];
-    const int32_t *offsets = (const int32_t *)ids->offsets.p;
+/* Forget what a set holds (a table grown by a huge profile or section is given back). */
+static void idset_clear(IdSet *set) {
+    if (set->n > 1024) { PyMem_Free(set->slots); set->slots = NULL; set->n = 0; }
+    if (set->n) memset(set->slots, 0xFF, set->n * sizeof *set->slots);
+}
+
+/* True (REJECT) if the string of row `row` of `col` (its last row) repeats one of its rows from
+ * `first` on, else it joins the set: a repeated key, which the typed decode would merge.
+ * Linear probing in a table kept at most half full: expected O(1) a row, whatever the input. */
+static int repeated(IdSet *set, const StrCol *col, Py_ssize_t first, Py_ssize_t row) {
+    const int32_t *offsets = (const int32_t *)col->offsets.p;
+    const char *data = col->data.p;
     Py_ssize_t count = row - first + 1;
-    if ((size_t)count * 2 > b->nslots) {  /* grow the table and put this section's rows back */
-        size_t n = b->nslots ? b->nslots : 64;
+    if ((size_t)count * 2 > set->n) {  /* grow the table and put the earlier rows back */
+        size_t n = set->n ? set->n : 64;
         while ((size_t)count * 2 > n) n *= 2;
-        int32_t *slots = PyMem_Realloc(b->slots, n * sizeof *slots);
+        int32_t *slots = PyMem_Realloc(set->slots, n * sizeof *slots);
         if (!slots) { PyErr_NoMemory(); return NOMEM; }
-        b->slots = slots;
-        b->nslots = n;
+        set->slots = slots;
+        set->n = n;
         memset(slots, 0xFF, n * sizeof *slots);
         for (Py_ssize_t r = first; r < row; r++) {
-            size_t mask = n - 1, i = hash_bytes(ids->data.p + offsets[r], offsets[r + 1] - offsets[r]) & mask;
+            size_t mask = n - 1, i = hash_bytes(data + offsets[r], offsets[r + 1] - offsets[r]) & mask;
             while (slots[i] >= 0) i = (i + 1) & mask;
             slots[i] = (int32_t)(r - first);
         }
     }
-    const char *s = ids->data.p + offsets[row];
-    size_t n = offsets[row + 1] - offsets[row], mask = b->nslots - 1, i = hash_bytes(s, n) & mask;
-    while (b->slots[i] >= 0) {
-        Py_ssize_t other = first + b->slots[i];
-        if ((size_t)(offsets[other + 1] - offsets[other]) == n && (!n || memcmp(ids->data.p + offsets[other], s, n) == 0))
+    const char *s = data + offsets[row];
+    size_t n = offsets[row + 1] - offsets[row], mask = set->n - 1, i = hash_bytes(s, n) & mask;
+    while (set->slots[i] >= 0) {
+        Py_ssize_t other = first + set->slots[i];
+        if ((size_t)(offsets[other + 1] - offsets[other]) == n && (!n || memcmp(data + offsets[other], s, n) == 0))
             return REJECT;
         i = (i + 1) & mask;
     }
-    b->slots[i] = (int32_t)(row - first);
+    set->slots[i] = (int32_t)(row - first);
     return OK;
 }
 
@@ -541,8 +556,7 @@ static int parse_attributes(P *p) {
     Builder *b = p->b;
     int r, keep = b->attributes;
     Py_ssize_t first = b->a[A_ID].rows;
-    if (b->nslots > 1024) { PyMem_Free(b->slots); b->slots = NULL; b->nslots = 0; }  /* after a huge section */
-    if (b->nslots) memset(b->slots, 0xFF, b->nslots * sizeof *b->slots);
+    idset_clear(&b->attribute_ids);
     if (expect(p, '{')) return REJECT;
     int more = first_member(p, '}');
     while (more == 1) {
@@ -558,7 +572,7 @@ static int parse_attributes(P *p) {
             int type;
             Py_ssize_t row = b->a[A_ID].rows;
             if ((r = text_cell(b, &b->a[A_ID], id->p, id->len))) return r;
-            if ((r = repeated_id(b, first, row))) return r;
+            if ((r = repeated(&b->attribute_ids, &b->a[A_ID], first, row))) return r;
             if ((r = text_cell(b, &b->a[A_KEY], b->key.p, b->key.len))) return r;
             if ((r = text_cell(b, &b->a[A_SECTION], b->section.p, b->section.len))) return r;
             if ((r = attribute_value(p, &b->a[A_VALUE], &type))) return r;
@@ -715,24 +729,19 @@ static int parse_section(P *p) {
     return more;
 }
 
-/* {section ID: section, ...}; each ID is kept in b->sections as a 4-byte length and bytes. */
+/* {section ID: section, ...}; the IDs are kept in b->sections. */
 static int parse_sections(P *p) {
     Builder *b = p->b;
     int r;
     if (expect(p, '{')) return REJECT;
     int more = first_member(p, '}');
     while (more == 1) {
+        Py_ssize_t row = b->sections.rows;
+        if ((r = parse_string(p, &b->sections.data)) || (r = strcol_end_row(&b->sections, 1))) return r;
+        if ((r = repeated(&b->section_ids, &b->sections, 0, row))) return r;
         b->section.len = 0;
-        if ((r = parse_string(p, &b->section))) return r;
-        if (b->section.len > INT32_MAX) return REJECT;
-        int32_t n = (int32_t)b->section.len;
-        for (size_t at = 0; at < b->sections.len;) {  /* a repeated section ID */
-            int32_t m;
-            memcpy(&m, b->sections.p + at, sizeof m);
-            if (m == n && (!n || memcmp(b->sections.p + at + sizeof m, b->section.p, n) == 0)) return REJECT;
-            at += sizeof m + m;
-        }
-        if (buf_put(&b->sections, &n, sizeof n) || buf_put(&b->sections, b->section.p, n)) return NOMEM;
+        const int32_t *offsets = (const int32_t *)b->sections.offsets.p;
+        if (buf_put(&b->section, b->sections.data.p + offsets[row], offsets[row + 1] - offsets[row])) return NOMEM;
         if (expect(p, ':')) return REJECT;
         if ((r = parse_section(p))) return r;
         more = next_member(p, '}');
@@ -743,7 +752,9 @@ static int parse_sections(P *p) {
 static int parse_profile(P *p, int wrapped, int ambiguous) {
     Builder *b = p->b;
     int r;
-    b->key.len = b->sections.len = 0;
+    b->key.len = 0;
+    strcol_reset(&b->sections, (StrMark){0, sizeof(int32_t), 0, 0, 0});
+    idset_clear(&b->section_ids);
     if ((r = parse_string(p, &b->key))) return r;
     if (ambiguous && key_is(&b->key, "profiles")) return REJECT;
     if (expect(p, ':')) return REJECT;
@@ -935,12 +946,14 @@ static PyMethodDef module_methods[] = {
 /* ---- Python interface ----------------------------------------------------------- */
 
 static void builder_free_buffers(Builder *b) {
-    Buf *bufs[] = {&b->key, &b->section, &b->sections, &b->scratch, &b->scratch2, &b->type, &b->data};
+    Buf *bufs[] = {&b->key, &b->section, &b->scratch, &b->scratch2, &b->type, &b->data,
+                   &b->sections.data, &b->sections.offsets, &b->sections.valid};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) PyMem_Free(bufs[i]->p);
     for (int i = 0; i < A_COLUMNS; i++) { PyMem_Free(b->a[i].data.p); PyMem_Free(b->a[i].offsets.p); PyMem_Free(b->a[i].valid.p); }
     for (int i = 0; i < E_STRINGS; i++) { PyMem_Free(b->e[i].data.p); PyMem_Free(b->e[i].offsets.p); PyMem_Free(b->e[i].valid.p); }
     for (int i = 0; i < E_INTS; i++) { PyMem_Free(b->t[i].values.p); PyMem_Free(b->t[i].valid.p); }
-    PyMem_Free(b->slots);
+    PyMem_Free(b->section_ids.slots);
+    PyMem_Free(b->attribute_ids.slots);
 }
 
 static void Builder_dealloc(Builder *b) {
@@ -958,6 +971,7 @@ static int Builder_init(Builder *b, PyObject *args, PyObject *kwds) {
     b->iso_times = iso_times; b->attributes = attributes; b->events = events;
     for (int i = 0; i < A_COLUMNS; i++) if (strcol_init(&b->a[i])) return -1;
     for (int i = 0; i < E_STRINGS; i++) if (strcol_init(&b->e[i])) return -1;
+    if (strcol_init(&b->sections)) return -1;
     return 0;
 }
 
@@ -976,13 +990,11 @@ static PyObject *Builder_add(Builder *b, PyObject *args) {
     if (r == OK) {
         PyObject *sections = PyList_New(0);
         if (!sections) goto fail;
-        for (size_t at = 0; at < b->sections.len;) {
-            int32_t n;
-            memcpy(&n, b->sections.p + at, sizeof n);
-            PyObject *id = PyUnicode_DecodeUTF8(b->sections.p + at + sizeof n, n, "strict");
+        const int32_t *offsets = (const int32_t *)b->sections.offsets.p;
+        for (Py_ssize_t i = 0; i < b->sections.rows; i++) {
+            PyObject *id = PyUnicode_DecodeUTF8(b->sections.data.p + offsets[i], offsets[i + 1] - offsets[i], "strict");
             if (!id || PyList_Append(sections, id)) { Py_XDECREF(id); Py_DECREF(sections); goto fail; }
             Py_DECREF(id);
-            at += sizeof n + n;
         }
         PyObject *key = PyUnicode_DecodeUTF8(b->key.p, b->key.len, "strict");
         if (!key) { Py_DECREF(sections); goto fail; }
