@@ -900,7 +900,7 @@ def test_compiled_scan_on_real_documents():
 def test_compiled_scan_arguments():
     tokens, deep, in_string, odd, depth = _native.scan(b'{"a":[{}],"b":"\\"{"}', 10, False, False, 0, 1)
     assert tokens == [(10, ord("{"), 0), (15, ord("["), 1), (18, ord("]"), 1), (19, ord(","), 1), (29, ord("}"), 0)]
-    assert deep == [15, 16, 17] and (in_string, odd, depth) == (False, False, 0)
+    assert deep == [15, 16] and (in_string, odd, depth) == (False, False, 0)
     assert _native.scan(bytearray(b"\\"), 0, True, True, 5, 100) == ([], [], True, False, 5)
     assert _native.scan(b"", 0, False, False, -2, 100) == ([], [], False, False, -2)
     with pytest.raises(TypeError):

@@ -787,7 +787,9 @@ static const unsigned char SCAN_CLASS[256] = {['\\'] = 1, ['"'] = 2, ['{'] = 3, 
  * (in or out of strings), and every unescaped quote flips in/out of a string. Returns
  * (tokens, deep, in_string, odd_backslashes, depth): tokens as (offset, byte, depth) of the
  * opens at depth 0/1, closes back to 0/1 (their depth after) and commas at depth 1/2; deep
- * the offsets of structural bytes whose depth after them is above deep_from. */
+ * the offsets of structural bytes whose depth after them is above deep_from, only the first
+ * of each run between two tokens (and before the first): all a member's check needs, and a
+ * bounded list whatever the nesting (one offset per deep byte cost a Python int each). */
 static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args) {
     Py_buffer view;
     long long base;
@@ -799,6 +801,7 @@ static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args) {
     PyObject *tokens = PyList_New(0), *deep = PyList_New(0);
     if (!tokens || !deep) goto fail;
     Py_ssize_t i = 0;
+    int deep_since_token = 0;
     while (i < n) {
         unsigned char c;
         if (in_string) {  /* skip to the next quote or backslash */
@@ -829,12 +832,14 @@ static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args) {
         if (SCAN_CLASS[c] == 3) { depth++; keep = before <= 1; reported = before; }
         else if (SCAN_CLASS[c] == 4) { depth--; keep = depth <= 1; reported = depth; }
         else { keep = before == 1 || before == 2; reported = before; }
-        if (depth > deep_from) {
+        if (depth > deep_from && !deep_since_token) {
+            deep_since_token = 1;
             PyObject *offset = PyLong_FromLongLong(base + at);
             if (!offset || PyList_Append(deep, offset)) { Py_XDECREF(offset); goto fail; }
             Py_DECREF(offset);
         }
         if (keep) {
+            deep_since_token = 0;
             PyObject *token = Py_BuildValue("(LiL)", base + at, (int)c, reported);
             if (!token || PyList_Append(tokens, token)) { Py_XDECREF(token); goto fail; }
             Py_DECREF(token);
