@@ -38,6 +38,11 @@ DEFAULT_TABLES = LAYOUTS["long"]
 TABLE_NAMES = (*TABLES, PROFILES)
 #: Records per table handed to a sink at once (fewer for a wide table: Table.scaled_rows).
 BATCH_ROWS = 16 * 1024
+#: Input bytes whose rows are handed to the sinks at most at once, whatever the rows: values
+#: come from the input, so this bounds the values a batch holds however big each one is
+#: (events with 20 KB of data each filled 16k-row batches of 320 MB). An ordinary export
+#: fills BATCH_ROWS long before.
+BATCH_BYTES = 32 * 1024 * 1024
 #: Profiles between two looks at whether a batch is full (a look costs more than a profile
 #: of the compiled step); a batch's worth of rows waiting is looked at at once (a few big
 #: profiles must not pile up).
@@ -210,11 +215,15 @@ def convert(
                     src.read_ahead()
                     options = {"into": collector.into} if collector.into is not None else {}
                     native = collector.native
+                    written_to = 0  # the input offset of the last write of everything waiting
                     for n, profile in enumerate(parser.profiles(src, layout=input_layout, **options), 1):
                         collector.add(profile)
                         if (n % WRITE_EVERY == 0 or len(profile.attributes) + len(profile.events) >= BATCH_ROWS
                                 or (native is not None and max(native.rows) >= BATCH_ROWS)):
-                            run.write(collector, full_only=True)
+                            everything = src.json_offset - written_to >= BATCH_BYTES
+                            run.write(collector, full_only=not everything)
+                            if everything:
+                                written_to = src.json_offset
                             ticker.tick(summary.profiles, summary.total_rows)
                 run.write(collector)
                 run.finish()
