@@ -1027,38 +1027,84 @@ static PyObject *bitmap(const Buf *valid, Py_ssize_t nulls) {
 
 static PyObject *bytes_of(const Buf *b) { return PyBytes_FromStringAndSize(b->p ? b->p : "", (Py_ssize_t)b->len); }
 
-static PyObject *take_strings(StrCol *c) {
-    PyObject *out = Py_BuildValue("(NNN)", bitmap(&c->valid, c->nulls), bytes_of(&c->offsets), bytes_of(&c->data));
-    c->data.len = c->valid.len = 0;
-    c->offsets.len = sizeof(int32_t);
-    c->rows = c->nulls = 0;
-    return out;
+/* A column's text bytes handed to Arrow without a copy: the Builder gives its buffer up at
+ * take() (and grows a new one), the Chunk exports it read-only and frees it when the last
+ * view of it is released. */
+typedef struct { PyObject_HEAD char *p; Py_ssize_t len; } Chunk;
+
+static int Chunk_getbuffer(Chunk *c, Py_buffer *view, int flags) {
+    return PyBuffer_FillInfo(view, (PyObject *)c, c->p ? c->p : (char *)"", c->len, 1, flags);
 }
 
-static PyObject *take_ints(IntCol *c) {
-    PyObject *out = Py_BuildValue("(NN)", bitmap(&c->valid, c->nulls), bytes_of(&c->values));
+static void Chunk_dealloc(Chunk *c) {
+    PyMem_Free(c->p);
+    Py_TYPE(c)->tp_free((PyObject *)c);
+}
+
+static PyBufferProcs Chunk_as_buffer = {(getbufferproc)Chunk_getbuffer, NULL};
+
+static PyTypeObject ChunkType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "apsis_export._native.Chunk",
+    .tp_basicsize = sizeof(Chunk),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The bytes of one column taken from a Builder (read-only buffer).",
+    .tp_dealloc = (destructor)Chunk_dealloc,
+    .tp_as_buffer = &Chunk_as_buffer,
+};
+
+/* take() in two steps, so that a failure (no memory) leaves every column as it was: first
+ * each column's result is made, its text bytes in an empty Chunk; then, once all are made,
+ * each Chunk takes its column's buffer and the columns are emptied (nothing can fail). */
+static PyObject *strings_result(StrCol *c, Chunk **chunk) {
+    *chunk = PyObject_New(Chunk, &ChunkType);
+    if (!*chunk) return NULL;
+    (*chunk)->p = NULL;
+    (*chunk)->len = 0;
+    return Py_BuildValue("(NNN)", bitmap(&c->valid, c->nulls), bytes_of(&c->offsets), (PyObject *)*chunk);  /* on success the tuple holds the chunk; on failure it is freed */
+}
+
+static void strings_taken(StrCol *c, Chunk *chunk) {
+    chunk->p = c->data.p;
+    chunk->len = (Py_ssize_t)c->data.len;
+    c->data.p = NULL;
+    c->data.len = c->data.cap = c->valid.len = 0;
+    c->offsets.len = sizeof(int32_t);
+    c->rows = c->nulls = 0;
+}
+
+static PyObject *ints_result(IntCol *c) {
+    return Py_BuildValue("(NN)", bitmap(&c->valid, c->nulls), bytes_of(&c->values));
+}
+
+static void ints_taken(IntCol *c) {
     c->values.len = c->valid.len = 0;
     c->nulls = 0;
-    return out;
 }
 
 static PyObject *Builder_take(Builder *b, PyObject *Py_UNUSED(ignored)) {
     Py_ssize_t arows = b->a[A_KEY].rows, erows = b->e[E_KEY].rows;
-    PyObject *a = PyTuple_New(A_COLUMNS), *e = PyTuple_New(EVENT_COLUMNS);
-    if (!a || !e) goto fail;
-    for (int i = 0; i < A_COLUMNS; i++) {
-        PyObject *col = take_strings(&b->a[i]);
-        if (!col) goto fail;
-        PyTuple_SET_ITEM(a, i, col);
-    }
     /* events in table order: key, section, correlation, type, source time, created, data */
     int order[] = {E_KEY, E_SECTION, E_CORRELATION, E_TYPE, -1, -2, E_DATA};
     if (b->iso_times) { order[4] = E_SOURCE_TEXT; order[5] = E_CREATED_TEXT; }
+    Chunk *achunks[A_COLUMNS], *echunks[EVENT_COLUMNS];
+    PyObject *a = PyTuple_New(A_COLUMNS), *e = PyTuple_New(EVENT_COLUMNS);
+    if (!a || !e) goto fail;
+    for (int i = 0; i < A_COLUMNS; i++) {
+        PyObject *col = strings_result(&b->a[i], &achunks[i]);
+        if (!col) goto fail;  /* a chunk made without its tuple: freed with no buffer */
+        PyTuple_SET_ITEM(a, i, col);
+    }
     for (int i = 0; i < EVENT_COLUMNS; i++) {
-        PyObject *col = order[i] >= 0 ? take_strings(&b->e[order[i]])
-                                      : take_ints(&b->t[order[i] == -1 ? E_SOURCE_TIME : E_CREATED]);
+        PyObject *col = order[i] >= 0 ? strings_result(&b->e[order[i]], &echunks[i])
+                                      : ints_result(&b->t[order[i] == -1 ? E_SOURCE_TIME : E_CREATED]);
         if (!col) goto fail;
         PyTuple_SET_ITEM(e, i, col);
+    }
+    for (int i = 0; i < A_COLUMNS; i++) strings_taken(&b->a[i], achunks[i]);
+    for (int i = 0; i < EVENT_COLUMNS; i++) {
+        if (order[i] >= 0) strings_taken(&b->e[order[i]], echunks[i]);
+        else ints_taken(&b->t[order[i] == -1 ? E_SOURCE_TIME : E_CREATED]);
     }
     return Py_BuildValue("(nNnN)", arows, a, erows, e);
 fail:
@@ -1103,7 +1149,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "apsis_export._native
                                     "The fast engine's compiled step (see _native.c).", -1, module_methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__native(void) {
-    if (PyType_Ready(&BuilderType) < 0) return NULL;
+    if (PyType_Ready(&BuilderType) < 0 || PyType_Ready(&ChunkType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     Py_INCREF(&BuilderType);
