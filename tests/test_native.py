@@ -1152,3 +1152,25 @@ def test_join_lines_equals_arrows_join_on_slices_and_nulls():
         assert got == b"".join(joined.to_pylist())
     with pytest.raises(ValueError):
         _native.join_lines(keys[:1], b"}\n", [(*texts[0].buffers(), texts[0].offset)], 10**6)
+
+
+def test_join_lines_refuses_offsets_outside_its_buffers():
+    """join_lines checks every offset it would follow: a negative array offset, offsets that go
+    down or past the data, or buffers shorter than the rows are a ValueError, never a write or
+    read out of bounds (ASan found one before these checks)."""
+    import numpy as np
+
+    def column(offsets, data=b"abcdef", validity=None, first=0):
+        return (validity, np.array(offsets, np.int64).tobytes(), data, first)
+
+    good = column([0, 2, 4])
+    assert _native.join_lines([b"{"], b"}\n", [good], 2) == b"{ab}\n{cd}\n"
+    for bad, rows in [(column([0, 4, 2, 6]), 3),  # not ascending (the first and last are in range)
+                      (column([0, 2, 4], first=-1), 1),  # a negative array offset
+                      (column([0, 2, 4], first=2**62), 1),  # an array offset past the offsets
+                      (column([0, 2, 40]), 2),  # past the data
+                      (column([-2, 2, 4]), 2),  # before the data
+                      (column([0, 2, 4]), 3),  # more rows than offsets
+                      (column([0] * 20, validity=b"\xff"), 19)]:  # a bitmap shorter than the rows
+        with pytest.raises(ValueError):
+            _native.join_lines([b"{"], b"}\n", [bad], rows)

@@ -856,6 +856,23 @@ fail:
 
 /* ---- JSON lines ------------------------------------------------------------------- */
 
+/* Why a join_lines column (its buffers held in v: validity or none, offsets, data) cannot
+ * give `rows` rows from array offset `first`, or NULL when every row it reads is inside its
+ * buffers: the offsets in range and ascending, so that the lines' size computed from the
+ * first and last offset is the size written. */
+static const char *bad_column(const Py_buffer v[3], Py_ssize_t first, Py_ssize_t rows) {
+    if (first < 0) return "join_lines: a negative array offset";
+    if (first > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(int64_t) - rows - 1
+        || v[1].len / (Py_ssize_t)sizeof(int64_t) < first + rows + 1)
+        return "join_lines: offsets shorter than the rows";
+    if (v[0].obj && v[0].len < (first + rows + 7) / 8) return "join_lines: validity shorter than the rows";
+    const int64_t *offsets = (const int64_t *)v[1].buf + first;
+    if (offsets[0] < 0 || offsets[rows] > v[2].len) return "join_lines: offsets outside the data";
+    for (Py_ssize_t r = 0; r < rows; r++)
+        if (offsets[r + 1] < offsets[r]) return "join_lines: offsets not ascending";
+    return NULL;
+}
+
 /* join_lines(keys, end, columns, rows): each row's line, keys[i] before the i-th column's
  * text and end after the last, the rows back to back: what the JSONL sink makes with
  * pyarrow.compute.binary_join_element_wise, without its per-row cost. columns: for each,
@@ -876,6 +893,11 @@ static PyObject *join_lines(PyObject *Py_UNUSED(module), PyObject *args) {
     const char *key_text[64];
     Py_ssize_t key_len[64], column_offset[64];
     int held = 0;
+    if (rows && (size_t)end.len > PY_SSIZE_T_MAX / rows) {
+        PyErr_SetString(PyExc_OverflowError, "join_lines: lines too long");
+        PyBuffer_Release(&end);
+        return NULL;
+    }
     size_t total = (size_t)end.len * rows;
     for (Py_ssize_t c = 0; c < n; c++, held++) {
         PyObject *column = PyList_GET_ITEM(columns, c), *key = PyList_GET_ITEM(keys, c);
@@ -899,18 +921,20 @@ static PyObject *join_lines(PyObject *Py_UNUSED(module), PyObject *args) {
             PyBuffer_Release(&views[c][1]);
             goto done;
         }
-        if ((size_t)views[c][1].len < (size_t)(column_offset[c] + rows + 1) * sizeof(int64_t)) {
-            PyErr_SetString(PyExc_ValueError, "join_lines: offsets shorter than the rows");
+        const char *bad = bad_column(views[c], column_offset[c], rows);
+        if (bad) {
+            PyErr_SetString(PyExc_ValueError, bad);
             held++;
             goto done;
         }
         const int64_t *offsets = (const int64_t *)views[c][1].buf + column_offset[c];
-        if (offsets[rows] < offsets[0] || offsets[0] < 0 || offsets[rows] > views[c][2].len) {
-            PyErr_SetString(PyExc_ValueError, "join_lines: offsets outside the data");
+        size_t span = (size_t)(offsets[rows] - offsets[0]), per_row = (size_t)key_len[c] + 4;
+        if (span > PY_SSIZE_T_MAX - total || (rows && per_row > (PY_SSIZE_T_MAX - total - span) / rows)) {
+            PyErr_SetString(PyExc_OverflowError, "join_lines: lines too long");
             held++;
             goto done;
         }
-        total += (size_t)(offsets[rows] - offsets[0]) + (size_t)(key_len[c] + 4) * rows;
+        total += span + per_row * rows;
     }
     out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
     if (!out) goto done;
