@@ -174,8 +174,23 @@ static int hex4(const unsigned char *s, uint32_t *out) {
 #define HAS_ZERO(x) (((x) - ONES) & ~(x) & HIGHS)
 #define HAS_BYTE(x, c) HAS_ZERO((x) ^ (ONES * (c)))
 
-/* The first flagged byte of a word: the lowest flag is exact (a false flag can only
- * come from a borrow out of a truly flagged byte below it). */
+/* Eight bytes from s as a word whose lowest byte is s[0], whatever the machine's byte order:
+ * a false flag can only come from a borrow out of a truly flagged byte below it, so the flag
+ * of the lowest byte must be the first byte's. A plain load where the order is known to be
+ * little-endian; elsewhere the bytes are put together one by one (which compilers turn
+ * into a load and a byte swap on big-endian machines). */
+#if !defined(APSIS_PORTABLE_WORDS) && (defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ \
+    || defined(_M_X64) || defined(_M_IX86) || defined(_M_ARM64))
+static inline uint64_t load_word(const unsigned char *s) { uint64_t x; memcpy(&x, s, 8); return x; }
+#else
+static inline uint64_t load_word(const unsigned char *s) {
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; i--) x = (x << 8) | s[i];
+    return x;
+}
+#endif
+
+/* The first flagged byte of a word (as load_word makes it): the lowest flag is exact. */
 #if defined(__GNUC__) || defined(__clang__)
 #define FIRST_FLAGGED(m) ((size_t)__builtin_ctzll(m) >> 3)
 #else
@@ -185,8 +200,7 @@ static inline size_t FIRST_FLAGGED(uint64_t m) { size_t i = 0; while (!(m & 0x80
 /* Past the bytes from s that a JSON string holds as they are: printable ASCII but " and \. */
 static inline const unsigned char *skip_plain(const unsigned char *s, const unsigned char *end) {
     while (end - s >= 8) {
-        uint64_t x;
-        memcpy(&x, s, 8);
+        uint64_t x = load_word(s);
         uint64_t m = HAS_BYTE(x, '"') | HAS_BYTE(x, '\\') | ((x - ONES * 0x20) & ~x & HIGHS) | (x & HIGHS);
         if (m) return s + FIRST_FLAGGED(m);
         s += 8;
@@ -198,8 +212,7 @@ static inline const unsigned char *skip_plain(const unsigned char *s, const unsi
 /* Past the bytes from s that are neither " nor \ (the scan's view of a string). */
 static inline const unsigned char *skip_to_quote(const unsigned char *s, const unsigned char *end) {
     while (end - s >= 8) {
-        uint64_t x;
-        memcpy(&x, s, 8);
+        uint64_t x = load_word(s);
         uint64_t m = HAS_BYTE(x, '"') | HAS_BYTE(x, '\\');
         if (m) return s + FIRST_FLAGGED(m);
         s += 8;
@@ -272,8 +285,7 @@ static int put_json_string(Buf *out, const char *s, size_t n) {
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         while (n - i >= 8) {  /* a word at a time past bytes kept as they are */
-            uint64_t x;
-            memcpy(&x, s + i, 8);
+            uint64_t x = load_word((const unsigned char *)s + i);
             uint64_t m = HAS_BYTE(x, '"') | HAS_BYTE(x, '\\') | ((x - ONES * 0x20) & ~x & HIGHS);
             if (m) { i += FIRST_FLAGGED(m); break; }
             i += 8;
