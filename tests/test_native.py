@@ -1174,3 +1174,26 @@ def test_join_lines_refuses_offsets_outside_its_buffers():
                       (column([0] * 20, validity=b"\xff"), 19)]:  # a bitmap shorter than the rows
         with pytest.raises(ValueError):
             _native.join_lines([b"{"], b"}\n", [bad], rows)
+
+
+def test_refusals_are_counted_by_reason(tmp_path):
+    """A profile the compiled step leaves to Python is counted under why (convert's summary
+    has them, the CLI shows them with --debug); accepted ones are not counted."""
+    wide = "{" + ",".join(f'"k{i}": {i}' for i in range(65)) + "}"
+    members = {"many-keys": data(wide), "deep": data(nested(65)), "repeat": data('{"a": 1, "a": 2}'),
+               "exponent": data("1e5"), "surrogate": data('"\\udc00"'), "ordinary": data('{"a": 1}')}
+    builder = NativeColumns(json=False)
+    for key, value in members.items():
+        builder.add(f'"{key}": {value}'.encode(), False, False)
+    assert builder.refusals == {
+        "an object below a value or data with more than 64 keys": 1,
+        "a value or data nested deeper than 64 levels": 1,
+        "a repeated key, attribute ID or section ID": 1,
+        "a number Python writes otherwise (an exponent, -0, a decimal below 1e-6, over 4000 digits)": 1,
+        "text Python reads otherwise (invalid UTF-8, a lone surrogate)": 1,
+    }
+    del members["surrogate"]  # which the exact engine refuses too
+    path = tmp_path / "in.json"
+    path.write_text('{"profiles": {' + ",".join(f'"{k}": {{"sections": {v}}}' for k, v in members.items()) + "}}")
+    summary = apsis_export.convert(path, tmp_path / "out", format="csv")
+    assert sum(summary.refused.values()) == 4 and summary.profiles == 5

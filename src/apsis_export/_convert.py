@@ -65,6 +65,8 @@ class ConvertSummary:
     bytes_json: int = 0
     seconds: float = 0.0
     outputs: dict[str, Path] = field(default_factory=dict)
+    #: Profiles the compiled step left to the Python mapping, by reason (same output, slower).
+    refused: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_rows(self) -> int:
@@ -235,6 +237,7 @@ def convert(
     summary.seconds = time.perf_counter() - start
     summary.unknown_ids = len(collector.namer.unknown) if collector.namer else 0
     summary.outputs = dict(run.paths)
+    summary.refused = collector.native.refusals if collector.native is not None else {}
     return summary
 
 

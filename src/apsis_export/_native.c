@@ -93,6 +93,20 @@ static void intcol_reset(IntCol *c, IntMark m) { c->values.len = m.values; c->va
 /* A hash set of rows of a StrCol (see repeated()): slots hold row - first, or -1. */
 typedef struct { int32_t *slots; size_t n; } IdSet;
 
+/* Why a profile is refused, counted per reason (Builder.refusals): what leaves the compiled
+ * step for the Python mapping, so a slow run can be told apart from a broken one. */
+enum { R_SHAPE, R_KEYS, R_DEPTH, R_REPEATED, R_NUMBER, R_TEXT, R_TIME, R_AMBIGUOUS, R_COUNT };
+static const char *REASONS[R_COUNT] = {
+    "not the common shape (an unknown or missing field, another type, a syntax error)",
+    "an object below a value or data with more than 64 keys",
+    "a value or data nested deeper than 64 levels",
+    "a repeated key, attribute ID or section ID",
+    "a number Python writes otherwise (an exponent, -0, a decimal below 1e-6, over 4000 digits)",
+    "text Python reads otherwise (invalid UTF-8, a lone surrogate)",
+    "a time that is not an integer within years 1..9999",
+    "a bare profile keyed \"profiles\"",
+};
+
 /* ---- the builder ---------------------------------------------------------------- */
 
 enum { A_KEY, A_SECTION, A_ID, A_VALUE, A_TYPE, A_COLUMNS };
@@ -109,9 +123,13 @@ typedef struct {
     Buf key, section, scratch, scratch2, type, data;  /* per-profile working space */
     StrCol sections;  /* the section IDs of the current profile */
     IdSet section_ids, attribute_ids;  /* sets of the rows of sections / of a section's attribute IDs */
+    int reason;  /* why the profile being added is refused (R_SHAPE unless said) */
+    Py_ssize_t refused[R_COUNT];
 } Builder;
 
 typedef struct { const unsigned char *s, *end; Builder *b; } P;
+
+#define REFUSE(p, why) ((p)->b->reason = (why), REJECT)
 
 static inline void ws(P *p) {
     while (p->s < p->end && (*p->s == ' ' || *p->s == '\n' || *p->s == '\r' || *p->s == '\t')) p->s++;
@@ -236,7 +254,7 @@ static int parse_string(P *p, Buf *out) {
         if (c < 0x20) return REJECT;
         if (c >= 0x80) {
             int n = utf8_len(s, end);
-            if (!n) return REJECT;
+            if (!n) return REFUSE(p, R_TEXT);
             if (buf_put(out, s, n)) return NOMEM;
             s += n;
             continue;
@@ -264,11 +282,11 @@ static int parse_string(P *p, Buf *out) {
         uint32_t cp;
         if (hex4(s + 2, &cp)) return REJECT;
         s += 6;
-        if (cp >= 0xDC00 && cp <= 0xDFFF) return REJECT;  /* a lone low surrogate */
+        if (cp >= 0xDC00 && cp <= 0xDFFF) return REFUSE(p, R_TEXT);  /* a lone low surrogate */
         if (cp >= 0xD800 && cp <= 0xDBFF) {
             uint32_t low;
             if (end - s < 6 || s[0] != '\\' || s[1] != 'u' || hex4(s + 2, &low) || low < 0xDC00 || low > 0xDFFF)
-                return REJECT;  /* a lone high surrogate */
+                return REFUSE(p, R_TEXT);  /* a lone high surrogate */
             cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
             s += 6;
         }
@@ -327,17 +345,17 @@ static int parse_number(P *p, Buf *out) {
     if (*s == '0') { s++; zero_int = 1; }
     else if (*s >= '1' && *s <= '9') { while (s < end && *s >= '0' && *s <= '9') s++; }
     else return REJECT;
-    if (s - start > 4000) return REJECT;  /* beyond what Python converts int to str */
+    if (s - start > 4000) return REFUSE(p, R_NUMBER);  /* beyond what Python converts int to str */
     if (s < end && *s == '.') {
         s++;
         const unsigned char *frac = s;
         while (s < end && *s >= '0' && *s <= '9') s++;
         if (s == frac) return REJECT;
-        if (zero_int && s - frac >= 6 && memcmp(frac, "000000", 6) == 0) return REJECT;
+        if (zero_int && s - frac >= 6 && memcmp(frac, "000000", 6) == 0) return REFUSE(p, R_NUMBER);
     } else if (zero_int && *start == '-') {
-        return REJECT;  /* -0: Python's int has no sign for zero */
+        return REFUSE(p, R_NUMBER);  /* -0: Python's int has no sign for zero */
     }
-    if (s < end && (*s == 'e' || *s == 'E')) return REJECT;
+    if (s < end && (*s == 'e' || *s == 'E')) return REFUSE(p, R_NUMBER);
     p->s = s;
     return buf_put(out, start, s - start);
 }
@@ -352,14 +370,14 @@ static int parse_millis(P *p, int64_t *value, int *valid) {
     const unsigned char *digits = s;
     int64_t v = 0;
     while (s < end && *s >= '0' && *s <= '9') {
-        if (s - digits >= 15) return REJECT;  /* beyond any time in range */
+        if (s - digits >= 15) return REFUSE(p, R_TIME);  /* beyond any time in range */
         v = v * 10 + (*s - '0');
         s++;
     }
     if (s == digits || (*digits == '0' && s - digits > 1)) return REJECT;
-    if (s < end && (*s == '.' || *s == 'e' || *s == 'E')) return REJECT;
-    if (negative) { if (v == 0) return REJECT; v = -v; }
-    if (v < MIN_MS || v > MAX_MS) return REJECT;
+    if (s < end && (*s == '.' || *s == 'e' || *s == 'E')) return REFUSE(p, R_TIME);
+    if (negative) { if (v == 0) return REFUSE(p, R_TIME); v = -v; }
+    if (v < MIN_MS || v > MAX_MS) return REFUSE(p, R_TIME);
     p->s = s;
     *value = v;
     *valid = 1;
@@ -403,7 +421,7 @@ static int compact_object(P *p, Buf *out, int depth) {
     if (buf_put(out, "{", 1)) return NOMEM;
     int more = first_member(p, '}');
     while (more == 1) {
-        if (count == MAX_KEYS) return REJECT;
+        if (count == MAX_KEYS) return REFUSE(p, R_KEYS);
         Buf *key = &p->b->scratch2;
         key->len = 0;
         if ((r = parse_string(p, key))) return r;
@@ -411,7 +429,7 @@ static int compact_object(P *p, Buf *out, int depth) {
         if ((r = put_json_string(out, key->p, key->len))) return r;
         size_t len = out->len - start;
         for (int i = 0; i < count; i++)
-            if (lens[i] == len && memcmp(out->p + starts[i], out->p + start, len) == 0) return REJECT;
+            if (lens[i] == len && memcmp(out->p + starts[i], out->p + start, len) == 0) return REFUSE(p, R_REPEATED);
         starts[count] = start; lens[count] = len; count++;
         if (expect(p, ':')) return REJECT;
         if (buf_put(out, ":", 1)) return NOMEM;
@@ -437,7 +455,7 @@ static int compact_array(P *p, Buf *out, int depth) {
 /* Any JSON value at p as compact JSON (as orjson/msgspec encode what msgspec decoded). */
 static int compact(P *p, Buf *out, int depth) {
     int r;
-    if (depth > MAX_DEPTH) return REJECT;
+    if (depth > MAX_DEPTH) return REFUSE(p, R_DEPTH);
     ws(p);
     if (p->s >= p->end) return REJECT;
     switch (*p->s) {
@@ -584,7 +602,7 @@ static int parse_attributes(P *p) {
             int type;
             Py_ssize_t row = b->a[A_ID].rows;
             if ((r = text_cell(b, &b->a[A_ID], id->p, id->len))) return r;
-            if ((r = repeated(&b->attribute_ids, &b->a[A_ID], first, row))) return r;
+            if ((r = repeated(&b->attribute_ids, &b->a[A_ID], first, row))) return r == REJECT ? REFUSE(p, R_REPEATED) : r;
             if ((r = text_cell(b, &b->a[A_KEY], b->key.p, b->key.len))) return r;
             if ((r = text_cell(b, &b->a[A_SECTION], b->section.p, b->section.len))) return r;
             if ((r = attribute_value(p, &b->a[A_VALUE], &type))) return r;
@@ -658,7 +676,7 @@ static int parse_event(P *p) {
         else if (key_is(field, "createdAt")) bit = F_CREATED;
         else if (key_is(field, "data")) bit = F_DATA;
         else return REJECT;
-        if (seen & bit) return REJECT;
+        if (seen & bit) return REFUSE(p, R_REPEATED);
         seen |= bit;
         ws(p);
         int is_null = p->s < p->end && *p->s == 'n';
@@ -750,7 +768,7 @@ static int parse_sections(P *p) {
     while (more == 1) {
         Py_ssize_t row = b->sections.rows;
         if ((r = parse_string(p, &b->sections.data)) || (r = strcol_end_row(&b->sections, 1))) return r;
-        if ((r = repeated(&b->section_ids, &b->sections, 0, row))) return r;
+        if ((r = repeated(&b->section_ids, &b->sections, 0, row))) return r == REJECT ? REFUSE(p, R_REPEATED) : r;
         b->section.len = 0;
         const int32_t *offsets = (const int32_t *)b->sections.offsets.p;
         if (buf_put(&b->section, b->sections.data.p + offsets[row], offsets[row + 1] - offsets[row])) return NOMEM;
@@ -768,7 +786,7 @@ static int parse_profile(P *p, int wrapped, int ambiguous) {
     strcol_reset(&b->sections, (StrMark){0, sizeof(int32_t), 0, 0, 0});
     idset_clear(&b->section_ids);
     if ((r = parse_string(p, &b->key))) return r;
-    if (ambiguous && key_is(&b->key, "profiles")) return REJECT;
+    if (ambiguous && key_is(&b->key, "profiles")) return REFUSE(p, R_AMBIGUOUS);
     if (expect(p, ':')) return REJECT;
     if (!wrapped) {
         if ((r = parse_sections(p))) return r;
@@ -1026,7 +1044,9 @@ static PyObject *Builder_add(Builder *b, PyObject *args) {
     for (int i = 0; i < E_STRINGS; i++) em[i] = strcol_mark(&b->e[i]);
     for (int i = 0; i < E_INTS; i++) tm[i] = intcol_mark(&b->t[i]);
     P p = {(const unsigned char *)view.buf, (const unsigned char *)view.buf + view.len, b};
+    b->reason = R_SHAPE;
     int r = parse_profile(&p, wrapped, ambiguous);
+    if (r == REJECT) b->refused[b->reason]++;
     PyBuffer_Release(&view);
     if (r == OK) {
         PyObject *sections = PyList_New(0);
@@ -1162,8 +1182,20 @@ static PyMethodDef Builder_methods[] = {
      "take(): (attribute rows, attribute column buffers, event rows, event column buffers), emptied."},
     {NULL}};
 
+static PyObject *Builder_refusals(Builder *b, void *Py_UNUSED(closure)) {
+    PyObject *out = PyDict_New();
+    for (int i = 0; out && i < R_COUNT; i++) {
+        if (!b->refused[i]) continue;
+        PyObject *count = PyLong_FromSsize_t(b->refused[i]);
+        if (!count || PyDict_SetItemString(out, REASONS[i], count)) { Py_XDECREF(count); Py_CLEAR(out); break; }
+        Py_DECREF(count);
+    }
+    return out;
+}
+
 static PyGetSetDef Builder_getset[] = {
     {"rows", (getter)Builder_rows, NULL, "(attribute rows, event rows) waiting", NULL},
+    {"refusals", (getter)Builder_refusals, NULL, "{reason: profiles refused for it} since the Builder was made", NULL},
     {NULL}};
 
 static PyTypeObject BuilderType = {

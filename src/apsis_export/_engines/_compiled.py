@@ -54,6 +54,11 @@ class NativeColumns:
         return self._builder.add(text, wrapped, ambiguous)
 
     @property
+    def refusals(self) -> dict[str, int]:
+        """Profiles refused so far (read by the Python mapping instead), by reason."""
+        return self._builder.refusals
+
+    @property
     def rows(self) -> tuple[int, int]:
         """(attribute rows, event rows) waiting."""
         return self._builder.rows
