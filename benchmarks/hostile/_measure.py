@@ -21,6 +21,7 @@ def arguments(description: str, **defaults) -> argparse.Namespace:
     parser.add_argument("--python", default=sys.executable, help="the interpreter with apsis_export installed")
     parser.add_argument("--to", default="parquet", choices=FORMATS)
     parser.add_argument("--pure", action="store_true", help="APSIS_EXPORT_PURE=1: no compiled step")
+    parser.add_argument("--engine", default="fast", choices=("fast", "exact"))
     parser.add_argument("--dir", default=tempfile.gettempdir() + "/apsis-hostile", help="where inputs are cached")
     for name, (kind, default, text) in defaults.items():
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=default, help=text)
@@ -32,7 +33,7 @@ def convert(args: argparse.Namespace, path: Path) -> dict:
     out = Path(tempfile.mkdtemp(prefix="apsis-hostile-out-"))
     env = dict(os.environ, APSIS_EXPORT_PURE="1" if args.pure else "0")
     command = ["/usr/bin/time", "-v", args.python, "-m", "apsis_export", "convert", str(path), "--out", str(out),
-               "--to", args.to]
+               "--to", args.to, "--engine", args.engine]
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True)
     finally:
