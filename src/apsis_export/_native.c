@@ -1121,6 +1121,10 @@ static PyObject *strings_result(StrCol *c, Chunk **chunk) {
 }
 
 static void strings_taken(StrCol *c, Chunk *chunk) {
+    if (c->data.len && c->data.len < c->data.cap) {  /* give the spare capacity back (in place) */
+        char *fit = PyMem_Realloc(c->data.p, c->data.len);
+        if (fit) c->data.p = fit;
+    }
     chunk->p = c->data.p;
     chunk->len = (Py_ssize_t)c->data.len;
     c->data.p = NULL;
