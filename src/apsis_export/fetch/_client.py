@@ -200,10 +200,12 @@ class Client:
         start = time.monotonic()
         polls = self._backoff()
         failures = 0
+        after = None
         while True:
             try:
                 response = self._authorized("GET", poll_url, headers=headers, decode_content=False)
             except HTTPError as exc:
+                status = None
                 failures += 1
                 state = f"poll failed ({_reason(exc)})"
                 if failures > s.retries:
@@ -246,9 +248,10 @@ class Client:
                     raise ApiError(f"the poll URL answered HTTP {status}: {detail}", status=status)
             waited = time.monotonic() - start
             remaining = s.max_wait - waited
-            if remaining <= 0:
+            if remaining <= 0 or (status == 429 and after is not None and after > remaining):
+                told = f"; the API asks to wait {after:,.0f} s more" if remaining > 0 else ""
                 raise WaitTimeoutError(
-                    f"export still not ready after {waited:.0f} s (the maximum wait); "
+                    f"export still not ready after {waited:.0f} s (the maximum wait is {s.max_wait:g} s{told}); "
                     f"resume with the poll URL {poll_url}",
                     poll_url=poll_url,
                 )
