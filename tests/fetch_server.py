@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import base64
 import socket
+import sys
 import threading
 import time
 import urllib.parse
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -257,3 +259,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:
         pass
+
+
+_NETWORK_CALLS: list | None = None
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _NETWORK_CALLS is not None and event in ("socket.connect", "socket.getaddrinfo"):
+        _NETWORK_CALLS.append((event, args[1] if event == "socket.connect" else args[0]))
+
+
+sys.addaudithook(_audit)  # an observer only: the interpreter's own audit events, nothing replaced
+
+
+@contextmanager
+def network_calls():
+    """Every connect and name lookup this process makes inside the block (servers only accept)."""
+    global _NETWORK_CALLS
+    _NETWORK_CALLS = calls = []
+    try:
+        yield calls
+    finally:
+        _NETWORK_CALLS = None

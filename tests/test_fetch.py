@@ -43,7 +43,7 @@ from apsis_export.fetch import (
 )
 from apsis_export.fetch._auth import Secret, jwt_expiry
 
-from .fetch_server import SAMPLE, Answer, FakeApsis, FakeStorage, make_jwt
+from .fetch_server import SAMPLE, Answer, FakeApsis, FakeStorage, make_jwt, network_calls
 
 SECRET = "s3cr3t-never-shown"
 FAST = HttpSettings(poll_interval=0.01, max_poll_interval=0.04, max_wait=5.0, retries=3, download_retries=2,
@@ -84,28 +84,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-_NETWORK_CALLS: list | None = None
-
-
-def _audit(event: str, args: tuple) -> None:
-    if _NETWORK_CALLS is not None and event in ("socket.connect", "socket.getaddrinfo"):
-        _NETWORK_CALLS.append((event, args[1] if event == "socket.connect" else args[0]))
-
-
-sys.addaudithook(_audit)  # an observer only: the interpreter's own audit events, nothing replaced
-
-
-@contextmanager
-def network_calls():
-    """Every connect and name lookup this process makes inside the block (servers only accept)."""
-    global _NETWORK_CALLS
-    _NETWORK_CALLS = calls = []
-    try:
-        yield calls
-    finally:
-        _NETWORK_CALLS = None
 
 
 def cli(api, *args, env=None):
@@ -661,6 +639,15 @@ OUTSIDE = "http://192.0.2.1"  # TEST-NET-1: not loopback, routes nowhere; nothin
 def storage():
     with FakeStorage() as server:
         yield server
+
+
+def test_network_calls_sees_connects_and_lookups(api, client):
+    # The refusal tests below assert that nothing was even tried: this shows the observer would have seen it.
+    with network_calls() as calls:
+        client.sections()
+        socket.getaddrinfo("localhost", 9)
+    assert ("socket.connect", ("127.0.0.1", int(api.url.rsplit(":", 1)[1]))) in calls
+    assert ("socket.getaddrinfo", "localhost") in calls
 
 
 @pytest.mark.parametrize("url", [OUTSIDE, "http://apsis.example.com", "http://[2001:db8::1]:8080"])
