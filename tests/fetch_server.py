@@ -208,7 +208,8 @@ class FakeApsis(_LoopbackServer):
     def send(self, h: BaseHTTPRequestHandler, a: Answer) -> None:
         if self.echo_credentials and a.status >= 400 and a.body is None:
             seen = self.seen[-1]
-            detail = f"got Authorization {seen.headers.get('Authorization')!r} and body {seen.body.decode()!r}"
+            # Padded so that a token crosses the 300 characters a client might cut an error message at.
+            detail = f"got body {seen.body.decode()!r} {'.' * 180} and Authorization {seen.headers.get('Authorization')!r}"
             a = Answer(**{**a.__dict__, "body": orjson.dumps({"status": a.status, "title": "echo", "detail": detail})})
         super().send(h, a)
 

@@ -478,10 +478,13 @@ class Client:
 
     def _detail(self, response: urllib3.BaseHTTPResponse) -> str:
         """A one-line summary of an error answer, with the token and secret masked should the server echo them."""
-        text = _problem(_read(response))
-        for secret in (self._token, self._secret):
-            if secret is not None:
-                text = secret.mask(text)
+        secrets = [secret for secret in (self._token, self._secret) if secret is not None]
+        raw = _read(response).decode("utf-8", "replace")
+        for secret in secrets:  # before the summary cuts it, which could leave a token's first part
+            raw = secret.mask(raw)
+        text = _problem(raw.encode())
+        for secret in secrets:  # and after JSON unescaping
+            text = secret.mask(text)
         return text
 
     def _ok(self, response: urllib3.BaseHTTPResponse, what: str) -> bytes:
