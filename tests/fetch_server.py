@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -61,15 +62,22 @@ def make_jwt(exp: float, jti: int = 0) -> str:
 
 
 class _LoopbackServer:
-    """A threaded HTTP/1.1 server on 127.0.0.1; ``handle`` answers, ``seen`` records."""
+    """A threaded HTTP/1.1 server on 127.0.0.1; ``handle`` answers, ``seen`` records.
 
-    def __init__(self) -> None:
+    With ``tls`` (a server-side SSL context) it speaks HTTPS; the handshake happens in
+    the request's thread, so a client that refuses the certificate stalls nothing.
+    """
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.seen: list[Seen] = []
         self.server = _QuietServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.server.block_on_close = False
         self.server.api = self  # type: ignore[attr-defined]
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True, do_handshake_on_connect=False)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     def __enter__(self):
@@ -138,8 +146,8 @@ class _LoopbackServer:
 class FakeApsis(_LoopbackServer):
     """The API; ``url`` is its base URL, ``poll_url`` the export's poll URL."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        super().__init__(tls)
         self.export_json = (SAMPLE / "small.json").read_bytes()
         self.export_gzip = (SAMPLE / "small.json.gz").read_bytes()
         self.token_answers: deque[Answer] = deque()

@@ -9,6 +9,7 @@ import gzip
 import logging
 import os
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -980,3 +981,45 @@ def test_cli_saved_export_is_owner_only(api, tmp_path):
         result = cli(api, "--attribute", "1", "--save", str(tmp_path / "e.json.gz"), "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     assert mode_of(tmp_path / "e.json.gz") == 0o600
+
+
+# ---- over TLS: the default path, with a throwaway CA -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def ca():
+    import trustme  # a test dependency ([test] extra): a missing one fails loudly, never skips
+
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_api(ca):
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with FakeApsis(tls=context) as server:
+        yield server
+
+
+def test_an_https_api_with_a_trusted_certificate(tls_api, ca, storage, expected, tmp_path, monkeypatch):
+    with ca.cert_pem.tempfile() as ca_file:
+        monkeypatch.setenv("SSL_CERT_FILE", ca_file)  # as a user behind a TLS-inspecting proxy would
+        storage.objects["e-1"] = tls_api.export_gzip
+        tls_api.poll_answers.append(Answer(302, headers={"Location": storage.url_for("e-1")}))  # https -> loopback http
+        with Client(tls_api.url, client_id="cid", client_secret=SECRET, settings=FAST) as c:
+            assert c.base_url.startswith("https://127.0.0.1:")
+            c.fetch_and_convert(ExportRequest(attributes=["1"]), tmp_path / "out")
+    assert read_tables(tmp_path / "out") == expected
+    assert orjson.loads(tls_api.calls("POST", "/oauth/token")[0].body)["client_secret"] == SECRET
+    assert tls_api.calls("GET", "/exports/e-1/file")[0].headers["Authorization"].startswith("Bearer ")
+    assert ["Authorization" in s.headers for s in storage.seen] == [False]
+
+
+def test_an_untrusted_certificate_gets_no_credentials(tls_api, tmp_path, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-ca.pem"))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    with Client(tls_api.url, client_id="cid", client_secret=SECRET, settings=FAST) as c:
+        with pytest.raises(ApiError, match="the token request failed: .*certificate verify failed") as info:
+            c.sections()
+    assert SECRET not in str(info.value)
+    assert tls_api.seen == []  # the handshake failed: no request, no secret, reached the server
