@@ -575,6 +575,7 @@ def test_cli_quiet_prints_nothing_on_success(api, tmp_path):
         (["--poll-url", "http://127.0.0.1:9/x", "--attribute", "1", "--save", "x.gz"],
          "--attribute cannot go with --poll-url"),
         (["--body-json", "-", "--tag", "t", "--save", "x.gz"], "--tag cannot go with --body-json"),
+        (["--body-json", "-", "--client-secret-file", "-", "--save", "x.gz"], "cannot both read stdin"),
         (["--attribute", "1", "--save", "x.gz", "--poll-interval", "5", "--max-poll-interval", "1"],
          "max_poll_interval must be at least poll_interval"),
     ],

@@ -40,7 +40,7 @@ def api_options(command):
                      help="Which region's API, when --base-url is not given."),
         click.option("--client-id", envvar="APSIS_CLIENT_ID", metavar="ID", help="API client ID [env: APSIS_CLIENT_ID]."),
         click.option("--client-secret-file", envvar="APSIS_CLIENT_SECRET_FILE", metavar="PATH",
-                     type=click.File("r", encoding="utf-8"),
+                     type=click.Path(dir_okay=False, allow_dash=True),
                      help="Read the API client secret from this file (- for stdin; surrounding whitespace "
                           "ignored) [env: APSIS_CLIENT_SECRET_FILE]."),
         click.option("--client-secret", envvar="APSIS_CLIENT_SECRET", metavar="SECRET",
@@ -57,7 +57,7 @@ def api_options(command):
     return wrapper
 
 
-def _client_secret(ctx: click.Context, secret: str | None, secret_file) -> str:
+def _client_secret(ctx: click.Context, secret: str | None, secret_file: str | None) -> str:
     """The secret from --client-secret-file, else --client-secret / APSIS_CLIENT_SECRET.
 
     An option given on the command line wins over a variable; both options there is
@@ -73,10 +73,13 @@ def _client_secret(ctx: click.Context, secret: str | None, secret_file) -> str:
         else:
             secret = None
     if secret_file is not None:
-        with secret_file:
-            secret = secret_file.read().strip()
+        name = "stdin" if secret_file == "-" else secret_file
+        try:
+            with click.open_file(secret_file, "r", encoding="utf-8") as stream:
+                secret = stream.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.UsageError(f"cannot read the client secret from {name}: {getattr(exc, 'strerror', None) or exc}")
         if not secret:
-            name = "stdin" if secret_file.name == "<stdin>" else secret_file.name
             raise click.UsageError(f"no client secret in {name}")
     elif not secret:
         raise click.UsageError("no client secret: set APSIS_CLIENT_SECRET or pass --client-secret-file PATH")

@@ -101,6 +101,8 @@ def fetch_command(connect, body_json, poll_url, save, save_mode, convert_kwargs,
         raise click.UsageError(f"{flags[requested[0]]} cannot go with {'--poll-url' if poll_url else '--body-json'}")
     if poll_url and body_json:
         raise click.UsageError("--body-json cannot go with --poll-url")
+    if body_json is getattr(sys.stdin, "buffer", None) and ctx.params.get("client_secret_file") == "-":
+        raise click.UsageError("--body-json and --client-secret-file cannot both read stdin")
     try:
         settings = HttpSettings(poll_interval=poll_interval, max_poll_interval=max_poll_interval, max_wait=max_wait,
                                 retries=retries, download_retries=restarts, read_timeout=timeout, gzip=not no_gzip)
