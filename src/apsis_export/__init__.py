@@ -31,6 +31,7 @@ from .fetch import (
     ExportRequestError,
     FetchError,
     HttpSettings,
+    InsecureUrlError,
     WaitTimeoutError,
 )
 from .sinks import FileSink, Sink, get_sink, register_sink, sink_names
@@ -64,6 +65,7 @@ __all__ = [
     "FileSink",
     "GenerateStats",
     "HttpSettings",
+    "InsecureUrlError",
     "InputError",
     "InspectReport",
     "Metadata",
