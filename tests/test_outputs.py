@@ -102,14 +102,28 @@ def test_unknown_partition_column_is_an_options_error(tmp_path):
 
 # -- if_exists ---------------------------------------------------------------------------------
 
-def test_existing_table_file_is_an_error_by_default_and_nothing_is_written(tmp_path):
+def test_existing_table_file_is_an_error_and_nothing_is_written(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "events.parquet").write_bytes(b"an earlier file")
     with pytest.raises(SinkError, match="events.parquet exists; nothing was written"):
-        convert(SMALL, out)
+        convert(SMALL, out, if_exists="error")
     assert os.listdir(out) == ["events.parquet"]
     assert (out / "events.parquet").read_bytes() == b"an earlier file"
+
+
+def test_the_command_line_fails_on_an_existing_file_by_default(tmp_path):
+    from click.testing import CliRunner
+
+    from apsis_export.cli import main
+
+    out = tmp_path / "out"
+    assert CliRunner().invoke(main, ["convert", str(SMALL), "--out", str(out), "-q"]).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = CliRunner().invoke(main, ["convert", str(SMALL), "--out", str(out), "-q"])
+    assert result.exit_code == 1 and "exists; nothing was written" in result.output
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert CliRunner().invoke(main, ["convert", str(SMALL), "--out", str(out), "-q", "--if-exists", "overwrite"]).exit_code == 0
 
 
 def test_skip_keeps_the_file_there_and_writes_the_others(tmp_path):
@@ -126,11 +140,11 @@ def test_rerun_with_overwrite_replaces_its_own_files_and_no_others(tmp_path):
     day1.write_bytes(SMALL.read_bytes())
     day2.write_bytes(SMALL.read_bytes())
     out = tmp_path / "lake"
-    convert(day1, out, tables=["attributes"], max_rows_per_file=100)
-    convert(day2, out, tables=["attributes"], max_rows_per_file=100)
+    convert(day1, out, tables=["attributes"], max_rows_per_file=100, if_exists="error")
+    convert(day2, out, tables=["attributes"], max_rows_per_file=100, if_exists="error")
     before = visible_files(out)
     with pytest.raises(SinkError, match="day-1-0.parquet exists"):
-        convert(day1, out, tables=["attributes"], max_rows_per_file=100)
+        convert(day1, out, tables=["attributes"], max_rows_per_file=100, if_exists="error")
     assert visible_files(out) == before
     convert(day1, out, tables=["attributes"], max_rows_per_file=500, if_exists="overwrite")  # fewer files now
     after = visible_files(out)
@@ -265,7 +279,7 @@ def test_s3_existing_object_is_an_error(s3, s3_server):
     with s3.open_output_stream(f"{BUCKET}/taken/events.parquet") as f:
         f.write(b"an earlier object")
     with pytest.raises(SinkError, match=f"s3://{BUCKET}/taken/events.parquet exists"):
-        convert(SMALL, s3_uri(s3_server, "taken"))
+        convert(SMALL, s3_uri(s3_server, "taken"), if_exists="error")
     assert keys(s3, "taken") == ["events.parquet"]
 
 

@@ -153,7 +153,7 @@ def convert(
     filesystem: Any = None,
     partition_by: Sequence[str] = (),
     max_rows_per_file: int | None = None,
-    if_exists: str = "error",
+    if_exists: str | None = None,
 ) -> ConvertSummary:
     """Convert an export into one file per table in ``out_dir``; return the summary.
 
@@ -178,8 +178,9 @@ def convert(
     protocol), or a path on ``filesystem`` (pyarrow or fsspec). ``format="delta"`` writes a
     Delta table per table (appending). ``partition_by`` (columns; ``created_date`` too for
     events) and ``max_rows_per_file`` write each table as a Parquet dataset, its files named
-    after the input. ``if_exists`` ("error", "overwrite", "skip") says what happens to a file
-    already there. Files appear under their final names only when the run completes: on any
+    after the input. ``if_exists`` says what happens to a file already there: "error",
+    "overwrite" or "skip"; None (the default) overwrites files, as convert always did, and
+    appends to Delta tables (the CLI's default is "error", which appends to Delta tables too). Files appear under their final names only when the run completes: on any
     error every output is discarded and the error is raised, no partial files.
     """
     factory = get_sink(batch_format(format))

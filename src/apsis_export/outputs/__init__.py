@@ -36,7 +36,7 @@ def batch_format(format: str) -> str:
     return "parquet" if format in TABLE_FORMATS else format
 
 
-def open_output(out: str | os.PathLike[str], *, filesystem: Any = None, if_exists: str = "error",
+def open_output(out: str | os.PathLike[str], *, filesystem: Any = None, if_exists: str | None = None,
                 source: Any = None) -> Output:
     """The output directory ``out`` (see the module doc), for the files of ``source``."""
     return Output(locate(out, filesystem), if_exists=if_exists, stem=output_stem(source))

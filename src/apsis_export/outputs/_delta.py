@@ -8,7 +8,7 @@ after another, each an atomic commit of the Delta log. So a bad input never touc
 table, memory stays flat (no table is held), and no two deltalake writers run at once
 (concurrent writers fed from Python deadlocked its runtime on two cores).
 
-Appending is the default (``if_exists`` "error" appends too: a Delta table exists to be
+Appending is the default (``if_exists`` None or "error" appends: a Delta table exists to be
 appended to); "overwrite" replaces the table's rows and schema; "skip" leaves an existing
 table alone. A column that a later export brings (wide layout, split events) is merged into
 the table's schema, older rows null.
@@ -70,7 +70,7 @@ class DeltaSink:
 
     def _commit(self) -> None:
         """Stream the staged files into the Delta table: one commit of its log."""
-        deltalake, if_exists = self._deltalake, self._output.if_exists
+        deltalake, if_exists = self._deltalake, self._output.if_exists_asked
         if if_exists == "skip" and deltalake.DeltaTable.is_deltatable(self._uri):
             return
         files = ds.dataset(self._files, schema=self._schema, format="parquet", filesystem=self._output.fs)

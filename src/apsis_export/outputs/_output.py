@@ -43,12 +43,14 @@ class Output:
     the run then calls :meth:`commit`, or :meth:`abort` on any error.
     """
 
-    def __init__(self, location: Location, *, if_exists: str = "error", stem: str = "export"):
-        if if_exists not in IF_EXISTS:
+    def __init__(self, location: Location, *, if_exists: str | None = None, stem: str = "export"):
+        if if_exists is not None and if_exists not in IF_EXISTS:
             raise OptionsError(f"if_exists must be one of {', '.join(IF_EXISTS)}, not {if_exists!r}")
         self.location = location
         self.fs = location.filesystem
-        self.if_exists = if_exists
+        #: As asked (None: the target's default), and as applied to files (None: overwrite).
+        self.if_exists_asked = if_exists
+        self.if_exists = if_exists or "overwrite"
         self.stem = stem
         self.staging = f"{location.path}/{STAGING_PREFIX}{stem}-{uuid.uuid4().hex[:12]}"
         #: Final locations per table, for the summary: a file, or a dataset's directory.
