@@ -49,12 +49,26 @@ def exports(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def spark():
+def s3_endpoint():
+    """A real S3 API on loopback (moto's server), found through the standard AWS environment:
+    set before Spark starts, so its Python workers (the executors) see it too."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def spark(s3_endpoint):
     from pyspark.sql import SparkSession
 
-    saved = {k: os.environ.get(k) for k in ("SPARK_LOCAL_IP", "PYSPARK_PYTHON")}
-    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
-    os.environ["PYSPARK_PYTHON"] = sys.executable  # the workers run this interpreter (its packages)
+    env = {"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable, **s3_endpoint}  # workers: this Python
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     session = (SparkSession.builder.master("local[2]").appName("apsis-export tests")
                .config("spark.driver.host", "127.0.0.1")
                .config("spark.driver.bindAddress", "127.0.0.1")
@@ -191,3 +205,19 @@ def test_glob_expansion(tmp_path):
     assert _expand(f"{root}/a/x.json") == [f"{root}/a/x.json"]
     assert _expand(f"file://{root}/a/*.json") == [f"file://{root}/a/x.json"]
     assert _expand(f"{root}/nothing/*") == []
+
+
+def test_exports_on_s3(spark, exports):
+    import pyarrow.fs as pafs
+
+    folder, files, metadata = exports
+    s3, _ = pafs.FileSystem.from_uri("s3://exports/?allow_bucket_creation=true")
+    s3.create_dir("exports")
+    for path in [*files, metadata]:
+        pafs.copy_files(str(path), f"exports/daily/{path.name}", destination_filesystem=s3)
+    reader = spark.read.format("apsis_export").option("table", "events")
+    df = reader.load("s3://exports/daily/day-*.json*")
+    assert df.rdd.getNumPartitions() == len(files)
+    same_rows(df.toArrow(), expected(files, "events"))
+    named = reader.options(names="true", metadata="s3://exports/daily/metadata.json").load("s3://exports/daily/day-1.*")
+    same_rows(named.toArrow(), expected(files[:1], "events", names=generated_metadata()))
