@@ -180,7 +180,7 @@ def test_interrupt_leaves_nothing_and_exits_130(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "apsis_export", "convert", str(tmp_path / "big.json"), "--out", str(out), "-q"],
                             stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
-    while not any(out.glob(".*.part")) and time.monotonic() < deadline:  # wait until it is writing
+    while not any(out.rglob(".*.part")) and time.monotonic() < deadline:  # wait until it is writing
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     stderr = proc.communicate(timeout=60)[1].decode()

@@ -180,7 +180,8 @@ def test_failed_run_leaves_nothing_behind(tmp_path, fmt):
     out.mkdir()
     (out / f"events.{fmt}").write_bytes(b"an earlier finished file")
     with pytest.raises(InputError):
-        apsis_export.convert(__import__("io").BytesIO(data[: len(data) * 3 // 4]), out, format=fmt)
+        apsis_export.convert(__import__("io").BytesIO(data[: len(data) * 3 // 4]), out, format=fmt,
+                             if_exists="overwrite")
     assert sorted(p.name for p in out.iterdir()) == [f"events.{fmt}"]  # no partial file, no .part
     assert (out / f"events.{fmt}").read_bytes() == b"an earlier finished file"
 

@@ -30,8 +30,8 @@ from ._schema import TABLES, Table
 from ._shape import AUTO
 from ._source import Source, SourceLike, open_source
 from ._wide import WideSchema
-from .sinks import get_sink
-from .sinks._columns import Batch, make_batcher
+from .sinks import arrow_batcher
+from .sinks._columns import Batch
 
 #: The batches are made as this format's sink makes them: the same columns and Arrow types.
 BATCH_FORMAT = "parquet"
@@ -45,8 +45,7 @@ def arrow_schema(table: Table) -> pa.Schema:
 
 
 def _batcher(table: Table):
-    factory = get_sink(BATCH_FORMAT)
-    return make_batcher(table, factory.arrow_types, factory.encoders, factory.native_encoders)
+    return arrow_batcher(BATCH_FORMAT, table)
 
 
 class _Outbox:

@@ -12,7 +12,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ._engines import DEFAULT_ENGINE, get_engine
 from ._engines import _compiled
@@ -27,6 +27,7 @@ from ._shape import AUTO, ColumnsInto, check_layout
 from ._source import Source, SourceLike, open_source
 from ._types import TypedValues
 from ._wide import PROFILES, WideRows, WideSchema
+from .outputs import batch_format, open_output, table_opener
 from .sinks import Sink, get_sink
 from .sinks._columns import Columns
 
@@ -59,7 +60,7 @@ class ConvertSummary:
     bytes_read: int = 0
     bytes_json: int = 0
     seconds: float = 0.0
-    outputs: dict[str, Path] = field(default_factory=dict)
+    outputs: dict[str, Path | str] = field(default_factory=dict)  # a table's file or dataset (a URI remotely)
 
     @property
     def total_rows(self) -> int:
@@ -142,6 +143,10 @@ def convert(
     names: Metadata | None = None,
     jobs: int | None = 1,
     progress: Callable[[Progress], None] | None = None,
+    filesystem: Any = None,
+    partition_by: Sequence[str] = (),
+    max_rows_per_file: int | None = None,
+    if_exists: str = "error",
 ) -> ConvertSummary:
     """Convert an export into one file per table in ``out_dir``; return the summary.
 
@@ -161,27 +166,31 @@ def convert(
     (fast engine, built-in formats); the files hold the same rows in the same order.
     None picks: one process where the compiled step maps the profiles (it keeps two
     cores busy, parsing beside the sink's writer thread, and workers would only add
-    copying), else one worker per core. On any error every output is discarded and the error
-    is raised: no partial files.
+    copying), else one worker per core.
+    ``out_dir`` is a local path or a URI (``s3://``, ``gs://``, ``abfs://``, or any fsspec
+    protocol), or a path on ``filesystem`` (pyarrow or fsspec). ``format="delta"`` writes a
+    Delta table per table (appending). ``partition_by`` (columns; ``created_date`` too for
+    events) and ``max_rows_per_file`` write each table as a Parquet dataset, its files named
+    after the input. ``if_exists`` ("error", "overwrite", "skip") says what happens to a file
+    already there. Files appear under their final names only when the run completes: on any
+    error every output is discarded and the error is raised, no partial files.
     """
-    factory = get_sink(format)
+    factory = get_sink(batch_format(format))
     parser = get_engine(engine)
     start = time.perf_counter()  # the summary's time includes a first pass
-    plan = plan_conversion(source, format=format, tables=tables, engine=engine, input_layout=input_layout,
-                           layout=layout, split_events=split_events, schema=schema, strict_types=strict_types,
-                           dedupe=dedupe, names=names, progress=progress)
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SinkError(f"cannot create output directory {out}: {exc.strerror or exc}") from None
-
+    plan = plan_conversion(source, format=batch_format(format), tables=tables, engine=engine,
+                           input_layout=input_layout, layout=layout, split_events=split_events, schema=schema,
+                           strict_types=strict_types, dedupe=dedupe, names=names, progress=progress)
+    output = open_output(out_dir, filesystem=filesystem, if_exists=if_exists, source=source)
     summary = ConvertSummary(format=format, engine=parser.name, rows={t: 0 for t in plan.outputs})
     collector = Collector(plan, names)
-    run = _Run(lambda name, table: factory(out / f"{name}.{factory.extension}", table), plan, summary)
     workers = jobs if jobs is not None else 1 if collector.native is not None else (os.cpu_count() or 1)
+    run = None
     with _gc_paused(), unlimited_int_digits():
         try:
+            tables_written = {name: plan.table(name) for name in plan.outputs}
+            run = _Run(table_opener(output, format, tables_written, partition_by=partition_by,
+                                    max_rows_per_file=max_rows_per_file), plan, summary)
             for name in plan.outputs:
                 run.sink(name)
             with open_source(source) as src:
@@ -195,14 +204,17 @@ def convert(
                         pass
                 run.write(collector)
                 run.finish()
+                output.commit()
                 summary.bytes_read, summary.bytes_json = src.bytes_read, src.json_offset
                 ticker.tick(summary.profiles, summary.total_rows, final=True)
         except BaseException:
-            run.abort()
+            if run is not None:
+                run.abort()
+            output.abort()
             raise
     summary.seconds = time.perf_counter() - start
     summary.unknown_ids = len(collector.namer.unknown) if collector.namer else 0
-    summary.outputs = dict(run.paths)
+    summary.outputs = dict(output.outputs)
     return summary
 
 
@@ -441,13 +453,10 @@ class _Run:
         self.plan = plan
         self.summary = summary
         self.sinks: dict[str, Sink] = {}
-        self.paths: dict[str, Path] = {}
 
     def sink(self, name: str) -> Sink:
         if name not in self.sinks:
-            sink = self.sinks[name] = self.open_sink(name, self.plan.table(name))
-            if getattr(sink, "path", None) is not None:
-                self.paths[name] = sink.path
+            self.sinks[name] = self.open_sink(name, self.plan.table(name))
             self.summary.rows.setdefault(name, 0)
         return self.sinks[name]
 

@@ -14,7 +14,7 @@ from .._engines import DEFAULT_ENGINE, ENGINE_NAMES
 from .._errors import ApsisExportError
 from .._metadata import Metadata
 from .._shape import LAYOUTS
-from ..sinks import sink_names
+from ..outputs import IF_EXISTS, format_names
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -89,7 +89,7 @@ def convert_options(command=None, *, out_required: bool = True):
 
     The command receives ``convert_kwargs``: the keyword arguments for
     :func:`apsis_export.convert` (format, out_dir, tables, layout, split_events, strict_types,
-    engine, input_layout, dedupe, jobs),
+    engine, input_layout, dedupe, jobs, partition_by, max_rows_per_file, if_exists),
     and ``names`` / ``metadata`` to resolve with :func:`load_names`.
     Use as ``@convert_options``, or ``@convert_options(out_required=False)`` where
     converting is optional (``out_dir`` is then None without ``--out``).
@@ -99,24 +99,38 @@ def convert_options(command=None, *, out_required: bool = True):
 
     @wraps(command)
     def wrapper(*args, format, out_dir, tables, layout, split_events, strict_types, dedupe_events, input_layout,
-                engine, jobs, **kwargs):
+                engine, jobs, partition_by, max_rows_per_file, if_exists, **kwargs):
         table_list = None
         if tables is not None:
             table_list = [t.strip() for t in tables.split(",") if t.strip()]
             if not table_list or any(t not in TABLE_NAMES for t in table_list):
                 raise click.BadParameter(f"choose from {', '.join(TABLE_NAMES)}", param_hint="--tables")
-        if format not in sink_names():
-            raise click.BadParameter(f"choose from {', '.join(sink_names())}", param_hint="--to")
+        if format not in format_names():
+            raise click.BadParameter(f"choose from {', '.join(format_names())}", param_hint="--to")
+        partitions = [c.strip() for c in (partition_by or "").split(",") if c.strip()]
         convert_kwargs = dict(format=format, out_dir=out_dir, tables=table_list, layout=layout,
                               split_events=split_events, strict_types=strict_types, engine=engine,
-                              input_layout=input_layout, dedupe=dedupe_events, jobs=jobs)
+                              input_layout=input_layout, dedupe=dedupe_events, jobs=jobs, partition_by=partitions,
+                              max_rows_per_file=max_rows_per_file, if_exists=if_exists)
         return command(*args, convert_kwargs=convert_kwargs, **kwargs)
 
     options = [
         click.option("--to", "format", default="parquet", show_default=True, metavar="FORMAT",
-                     help=f"Output format: {', '.join(sink_names())} (or a plugged-in sink)."),
-        click.option("--out", "out_dir", required=out_required, type=click.Path(file_okay=False),
-                     help="Directory for the tables (created if missing); one file per table."),
+                     help=f"Output format: {', '.join(format_names())} (or a plugged-in sink); delta: a Delta "
+                          "table per table, appended to (needs apsis-export[delta])."),
+        click.option("--out", "out_dir", required=out_required, metavar="DIR|URI",
+                     help="Directory for the tables (created if missing), local or a URI: s3://bucket/prefix, "
+                          "gs://, abfs://, or any fsspec protocol (credentials from the environment; "
+                          "e.g. ?endpoint_override=HOST:PORT&scheme=http). Files appear when the run completes."),
+        click.option("--partition-by", metavar="COLUMNS", default=None,
+                     help="Write each table as a Parquet dataset with hive partitions by these comma-separated "
+                          "columns (of the tables that have them; created_date, the UTC date of created_at, for "
+                          "events). Files are named after the input."),
+        click.option("--max-rows-per-file", type=click.IntRange(min=1), default=None, metavar="N",
+                     help="Write each table as a Parquet dataset of files of at most N rows."),
+        click.option("--if-exists", type=click.Choice(IF_EXISTS), default="error", show_default=True,
+                     help="What to do with a table or dataset file already there: fail before writing, "
+                          "overwrite it (and this input's other files in a dataset), or skip (keep it)."),
         click.option("--layout", type=click.Choice(list(OUTPUT_LAYOUTS)), default="long", show_default=True,
                      help="long: an attributes table, one row per attribute; wide: a profiles table, one row "
                           "per profile and section with a typed column per attribute and tag."),

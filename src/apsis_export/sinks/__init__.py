@@ -168,6 +168,16 @@ def get_sink(name: str) -> SinkFactory:
     raise SinkError(f"unknown format {name!r}; available: {', '.join(sink_names())}")
 
 
+def arrow_batcher(name: str, table: Table):
+    """The Arrow schema of ``table`` in format ``name`` (a sink that writes Arrow batches) and a
+    function from a batch of records to a RecordBatch of it: the batches that format writes,
+    for outputs that take batches (the Arrow stream, datasets, Delta)."""
+    from ._columns import make_batcher
+
+    factory = get_sink(name)
+    return make_batcher(table, factory.arrow_types, factory.encoders, factory.native_encoders)
+
+
 from ._csv import CsvSink  # noqa: E402  (built-ins register after the registry exists)
 from ._jsonl import JsonlSink  # noqa: E402
 from ._parquet import ParquetSink  # noqa: E402
@@ -184,6 +194,7 @@ __all__ = [
     "ParquetSink",
     "Sink",
     "SinkFactory",
+    "arrow_batcher",
     "get_sink",
     "register_sink",
     "sink_names",

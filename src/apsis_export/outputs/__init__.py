@@ -1,0 +1,88 @@
+"""Outputs: where a conversion's tables go, and the one rule that makes them appear whole.
+
+A table becomes a file in the output directory (any format), a Parquet dataset
+(``partition_by``: hive partitions; ``max_rows_per_file``: rotation), or a Delta table
+(format ``delta``). The output directory is a local path, a URI (``s3://``, ``gs://``,
+``abfs://`` through pyarrow; any fsspec protocol when fsspec is installed) or a path on a
+``filesystem`` object. Files are staged under a hidden directory and moved to their final
+names when the run completes (:class:`Output`); ``if_exists`` says what happens to a file
+already there. Outputs know filesystems and table formats, nothing about JSON.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Sequence
+
+from .._errors import OptionsError
+from .._schema import Table
+from ..sinks import Sink, get_sink, sink_names
+from ._filesystems import Location, is_uri, locate
+from ._output import IF_EXISTS, STAGING_PREFIX, Output, output_stem
+from ._tables import CREATED_DATE, DatasetSink, StagedFile, partition_columns
+
+#: Table formats written by outputs rather than by a file sink; their batches are Parquet's.
+TABLE_FORMATS = ("delta",)
+
+
+def format_names() -> list[str]:
+    """Every format a conversion can write: the sinks' and the table formats."""
+    return sorted({*sink_names(), *TABLE_FORMATS})
+
+
+def batch_format(format: str) -> str:
+    """The sink format whose batches ``format`` is written from."""
+    return "parquet" if format in TABLE_FORMATS else format
+
+
+def open_output(out: str | os.PathLike[str], *, filesystem: Any = None, if_exists: str = "error",
+                source: Any = None) -> Output:
+    """The output directory ``out`` (see the module doc), for the files of ``source``."""
+    return Output(locate(out, filesystem), if_exists=if_exists, stem=output_stem(source))
+
+
+def table_opener(output: Output, format: str, tables: dict[str, Table], *, partition_by: Sequence[str] = (),
+                 max_rows_per_file: int | None = None) -> Callable[[str, Table], Sink]:
+    """A function that opens the sink of a table in ``output``: a staged file, a dataset or a
+    Delta table. ``tables`` (name: Table) are the run's tables, to check ``partition_by``."""
+    partition_by = list(partition_by)
+    if partition_by or max_rows_per_file:
+        if format != "parquet":
+            raise OptionsError("partitions and --max-rows-per-file write Parquet datasets: use --to parquet")
+        if max_rows_per_file is not None and max_rows_per_file < 1:
+            raise OptionsError("max_rows_per_file must be at least 1")
+        offered = {c for table in tables.values() for c in partition_columns(table, partition_by)}
+        missing = [c for c in partition_by if c not in offered]
+        if missing:
+            columns = sorted({c for t in tables.values() for c in t.column_names})
+            raise OptionsError(f"no table has a column {missing[0]!r} to partition by; the tables' columns are "
+                               f"{', '.join(columns)} (and {CREATED_DATE} for events)")
+        return lambda name, table: DatasetSink(table, name, output, partition_by, max_rows_per_file)
+    if format == "delta":
+        from ._delta import DeltaSink
+
+        return lambda name, table: DeltaSink(table, name, output)
+    factory = get_sink(format)
+
+    def open_file(name: str, table: Table) -> Sink:
+        relative = f"{name}.{factory.extension}"
+        return StagedFile(factory(output.local_file(name, relative), table), output, relative)
+
+    return open_file
+
+
+__all__ = [
+    "CREATED_DATE",
+    "IF_EXISTS",
+    "STAGING_PREFIX",
+    "TABLE_FORMATS",
+    "Location",
+    "Output",
+    "batch_format",
+    "format_names",
+    "is_uri",
+    "locate",
+    "open_output",
+    "output_stem",
+    "table_opener",
+]

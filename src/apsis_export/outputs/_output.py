@@ -1,0 +1,175 @@
+"""The one commit rule, for every target: files are written under a hidden staging
+directory in the output directory (``.apsis-export-<input>-<run>/``), and only a complete
+run moves them to their final names; a failed run deletes the staging directory.
+
+Object stores have no rename: a move there is a copy and a delete, so the staging is on
+the same store and only the short final step touches final names. A run killed outright
+(``kill -9``) leaves its hidden staging directory, never a final name; readers skip it
+(pyarrow's datasets ignore names that start with a dot, and a table's path or glob does not
+reach it). Delta tables commit through their own log instead (see ``_delta.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Iterable
+
+import pyarrow.fs as pafs
+
+from .._errors import OptionsError, SinkError
+from ._filesystems import Location
+
+#: What happens to a file already under a final name: fail before touching anything,
+#: replace it (and, in a dataset, the other files of the same input), or keep it.
+IF_EXISTS = ("error", "overwrite", "skip")
+#: Staging directories start so: hidden, and named after the input.
+STAGING_PREFIX = ".apsis-export-"
+
+
+def _describe(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+class Output:
+    """The files of one run in one output directory (see the module doc).
+
+    Sinks ask where to write (:meth:`local_file` for the file formats, :meth:`dataset_dir`
+    for datasets) and report what they finished (:meth:`file_done`, :meth:`dataset_done`);
+    the run then calls :meth:`commit`, or :meth:`abort` on any error.
+    """
+
+    def __init__(self, location: Location, *, if_exists: str = "error", stem: str = "export"):
+        if if_exists not in IF_EXISTS:
+            raise OptionsError(f"if_exists must be one of {', '.join(IF_EXISTS)}, not {if_exists!r}")
+        self.location = location
+        self.fs = location.filesystem
+        self.if_exists = if_exists
+        self.stem = stem
+        self.staging = f"{location.path}/{STAGING_PREFIX}{stem}-{uuid.uuid4().hex[:12]}"
+        #: Final locations per table, for the summary: a file, or a dataset's directory.
+        self.outputs: dict[str, str | Path] = {}
+        self._files: list[str] = []  # relative paths staged, in order
+        self._datasets: list[str] = []  # their directories: overwrite replaces this input's files there
+        self._spool: str | None = None  # a private local directory for file formats on a remote filesystem
+        try:
+            if location.is_local:
+                self.fs.create_dir(self.staging, recursive=True)
+        except OSError as exc:
+            raise SinkError(f"cannot create output directory {location.display}: {_describe(exc)}") from None
+
+    def final(self, relative: str) -> str:
+        return f"{self.location.path}/{relative}"
+
+    def _shown(self, relative: str) -> str | Path:
+        return Path(self.final(relative)) if self.location.is_local else self.location.show(relative)
+
+    def check_free(self, relative: str) -> None:
+        """With if_exists "error": fail now if a final name is taken (before any parsing)."""
+        if self.if_exists == "error" and self._taken([self.final(relative)]):
+            raise SinkError(self._exists_message([relative]))
+
+    def local_file(self, table: str, relative: str) -> Path:
+        """Where a file format writes ``relative``: in the staging directory on a local disk,
+        else in a private spool directory, uploaded to the staging when done."""
+        self.check_free(relative)
+        self.outputs[table] = self._shown(relative)
+        if self.location.is_local:
+            return Path(f"{self.staging}/{relative}")
+        if self._spool is None:
+            self._spool = tempfile.mkdtemp(prefix=STAGING_PREFIX)  # mode 0700: exports are private
+        return Path(self._spool) / relative
+
+    def file_done(self, relative: str) -> None:
+        """A file format's file is complete (at :meth:`local_file`): stage it."""
+        if not self.location.is_local:
+            local = Path(self._spool) / relative
+            try:
+                pafs.copy_files(str(local), f"{self.staging}/{relative}", source_filesystem=pafs.LocalFileSystem(),
+                                destination_filesystem=self.fs)
+            except OSError as exc:
+                raise SinkError(f"cannot write {self.location.show(relative)}: {_describe(exc)}") from None
+            finally:
+                local.unlink(missing_ok=True)
+        self._files.append(relative)
+
+    def dataset_dir(self, table: str) -> tuple[pafs.FileSystem, str]:
+        """Where a dataset's files are written: the filesystem and the table's staging directory."""
+        self.outputs[table] = self._shown(table)
+        self._datasets.append(table)
+        return self.fs, f"{self.staging}/{table}"
+
+    def dataset_done(self, paths: Iterable[str]) -> None:
+        """A dataset's files are written (``paths`` as its writer reported them)."""
+        start = len(self.staging) + 1
+        self._files += [p[p.index(self.staging) + start:] if self.staging in p else p for p in paths]
+
+    def _taken(self, paths: list[str]) -> set[str]:
+        if not paths:
+            return set()
+        return {info.path for info in self.fs.get_file_info(paths) if info.type != pafs.FileType.NotFound}
+
+    def _exists_message(self, relatives: list[str]) -> str:
+        relatives = sorted(relatives)
+        more = f" (and {len(relatives) - 1} more)" if len(relatives) > 1 else ""
+        return (f"{self.location.show(relatives[0])} exists{more}; nothing was written "
+                "(--if-exists overwrite replaces it, skip keeps it)")
+
+    def _own_files(self, table: str) -> list[str]:
+        """This input's files in a final dataset directory (named <stem>-<n>.parquet)."""
+        pattern = re.compile(rf"{re.escape(self.stem)}-\d+\.parquet")
+        found = self.fs.get_file_info(pafs.FileSelector(self.final(table), recursive=True, allow_not_found=True))
+        return [info.path for info in found if info.type == pafs.FileType.File
+                and pattern.fullmatch(info.base_name) and f"/{STAGING_PREFIX}" not in info.path]
+
+    def commit(self) -> None:
+        """Move every staged file to its final name (by ``if_exists``), then remove the staging."""
+        finals = {relative: self.final(relative) for relative in self._files}
+        taken = self._taken(list(finals.values()))
+        if taken and self.if_exists == "error":
+            raise SinkError(self._exists_message([r for r, f in finals.items() if f in taken]))
+        try:
+            if self.if_exists == "overwrite":
+                stale = [path for table in self._datasets for path in self._own_files(table)
+                         if path not in taken]
+                for path in stale:
+                    self.fs.delete_file(path)
+            for relative, final in finals.items():
+                if self.if_exists == "skip" and final in taken:
+                    continue
+                if self.location.is_local:
+                    self.fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
+                self.fs.move(f"{self.staging}/{relative}", final)
+        except OSError as exc:
+            raise SinkError(f"cannot write {self.location.display}: {_describe(exc)}") from None
+        self._clean()
+
+    def abort(self) -> None:
+        """Remove everything this run wrote; no errors (the run's own error wins)."""
+        try:
+            self._clean()
+        except OSError:
+            pass
+
+    def _clean(self) -> None:
+        if self._spool is not None:
+            shutil.rmtree(self._spool, ignore_errors=True)
+            self._spool = None
+        if self.fs.get_file_info(self.staging).type != pafs.FileType.NotFound:
+            self.fs.delete_dir(self.staging)
+
+
+def output_stem(source) -> str:
+    """The name this input's files carry in datasets: its file name without .json/.gz, so that
+    re-running one day's export replaces that day's files and no other's."""
+    if isinstance(source, (str, os.PathLike)):
+        name = "stdin" if str(source) == "-" else Path(source).name
+    else:
+        name = Path(str(getattr(source, "name", "") or "export")).name
+    name = re.sub(r"(\.(json|jsonl|gz|gzip))+$", "", name, flags=re.IGNORECASE)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "export"
+    return name
