@@ -29,7 +29,7 @@ else:
     if not shutil.which("java"):
         pytest.skip("Spark needs a JRE (java on PATH)", allow_module_level=True)
 
-from apsis_export.spark import ApsisExportDataSource, _expand, register, spark_schema  # noqa: E402
+from apsis_export.spark import ApsisExportDataSource, register, spark_schema  # noqa: E402
 
 SIZES_SEEDS = [(400_000, 1, True), (250_000, 2, False), (150_000, 3, True)]
 
@@ -191,20 +191,6 @@ def test_automatic_registration_module():
 
     assert pyspark_apsis_export.DefaultSource is ApsisExportDataSource
     assert ApsisExportDataSource.name() == "apsis_export"
-
-
-def test_glob_expansion(tmp_path):
-    for name in ("a/x.json", "a/y.json.gz", "a/b/z.json.gz", "c/w.json.gz"):
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(b"{}")
-    root = str(tmp_path)
-    assert _expand(f"{root}/a/*") == [f"{root}/a/x.json", f"{root}/a/y.json.gz"]
-    assert _expand(f"{root}/*/*.gz") == [f"{root}/a/y.json.gz", f"{root}/c/w.json.gz"]
-    assert _expand(f"{root}/**/*.gz") == [f"{root}/a/b/z.json.gz", f"{root}/a/y.json.gz", f"{root}/c/w.json.gz"]
-    assert _expand(f"{root}/a/[xy].json") == [f"{root}/a/x.json"]
-    assert _expand(f"{root}/a/x.json") == [f"{root}/a/x.json"]
-    assert _expand(f"file://{root}/a/*.json") == [f"file://{root}/a/x.json"]
-    assert _expand(f"{root}/nothing/*") == []
 
 
 def test_exports_on_s3(spark, exports):

@@ -30,17 +30,14 @@ so ``format("apsis_export")`` works without :func:`register` wherever it is inst
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
-import posixpath
-import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Mapping
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 from pyspark.sql.datasource import DataSource, DataSourceReader, InputPartition
 from pyspark.sql.pandas.types import from_arrow_type, to_arrow_schema
 from pyspark.sql.types import StructField, StructType
@@ -49,6 +46,7 @@ from ._arrow import ArrowStream, arrow_schema, to_arrow
 from ._convert import LAYOUTS, needs_first_pass, plan_conversion
 from ._engines import DEFAULT_ENGINE
 from ._errors import ApsisExportError, InputError, OptionsError
+from ._inputs import display, expand, export_name, opened
 from ._metadata import Metadata
 from ._shape import AUTO
 
@@ -58,7 +56,6 @@ if TYPE_CHECKING:
 #: The name of the data source in ``spark.read.format(...)``.
 FORMAT = "apsis_export"
 
-_GLOB = re.compile(r"[*?\[]")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 
@@ -131,18 +128,14 @@ class ExportReader(DataSourceReader):
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         target = _spark_arrow_schema(self._schema)
-        uri = partition.uri
+        where = display(partition.uri)
         try:
-            filesystem, path = _filesystem(uri)
-            if isinstance(filesystem, pafs.LocalFileSystem):
-                yield from _cast(self._settings.stream(path).to_reader(), target)
-            else:
-                with filesystem.open_input_stream(path, compression=None) as body:  # our reader inflates gzip
-                    yield from _cast(self._settings.stream(body).to_reader(), target)
+            with opened(partition.uri) as source:
+                yield from _cast(self._settings.stream(source).to_reader(), target)
         except InputError as exc:
-            raise InputError(f"{uri}: {exc.problem}", offset=exc.offset, profile_key=exc.profile_key) from None
+            raise InputError(f"{where}: {exc.problem}", offset=exc.offset, profile_key=exc.profile_key) from None
         except (ApsisExportError, OSError) as exc:
-            raise type(exc)(f"{uri}: {exc}") from None
+            raise type(exc)(f"{where}: {exc}") from None
 
 
 def spark_schema(schema: pa.Schema) -> StructType:
@@ -211,78 +204,21 @@ def _flag(get, name: str) -> bool:
 
 
 def _load_metadata(uri: str) -> Metadata:
-    """Metadata from a local file or a file on any filesystem the paths may use."""
-    filesystem, path = _filesystem(uri)
-    if isinstance(filesystem, pafs.LocalFileSystem):
-        return Metadata.load(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        local = os.path.join(tmp, "metadata.json")
-        pafs.copy_files(path, local, source_filesystem=filesystem, destination_filesystem=pafs.LocalFileSystem())
-        return Metadata.load(local)
-
-
-# -- files -----------------------------------------------------------------------------------------
+    """Metadata from a local file or a file on any filesystem the inputs may use."""
+    with opened(uri) as body:
+        if isinstance(body, str):
+            return Metadata.load(body)
+        with tempfile.TemporaryDirectory() as tmp:  # Metadata.load checks the file it reads
+            local = os.path.join(tmp, export_name(uri))
+            with open(local, "wb") as copy:
+                shutil.copyfileobj(body, copy)
+            return Metadata.load(local)
 
 
 def _input_files(options: Mapping[str, str]) -> list[str]:
-    """The files of ``load(path)`` / ``load([paths])``, globs expanded, in order, each once."""
+    """The files of ``load(path)`` / ``load([paths])``, globs expanded."""
     get = {k.lower(): v for k, v in options.items()}.get
-    patterns = json.loads(get("paths")) if get("paths") else []
-    if get("path"):
-        patterns.insert(0, get("path"))
+    patterns = ([get("path")] if get("path") else []) + (json.loads(get("paths")) if get("paths") else [])
     if not patterns:
         raise OptionsError("no input: spark.read.format('apsis_export').load(PATH_OR_GLOB)")
-    files: dict[str, None] = {}
-    for pattern in patterns:
-        found = _expand(pattern)
-        if not found:
-            raise OptionsError(f"no export file matches {pattern}")
-        files.update(dict.fromkeys(found))
-    return list(files)
-
-
-def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    """The filesystem and path of a local path or URI: pyarrow's own filesystems, else fsspec's."""
-    if "://" not in uri:
-        return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(uri))
-    try:
-        return pafs.FileSystem.from_uri(uri)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        try:
-            import fsspec
-        except ImportError:
-            raise OptionsError(f"no filesystem for {uri} (pyarrow has none for it; fsspec may: pip install fsspec)") from None
-        filesystem, path = fsspec.core.url_to_fs(uri)
-        return pafs.PyFileSystem(pafs.FSSpecHandler(filesystem)), path
-
-
-def _expand(pattern: str) -> list[str]:
-    """The files a glob pattern matches (sorted), or the path itself when it has no pattern."""
-    glob = _GLOB.search(pattern.partition("://")[2] if "://" in pattern else pattern)
-    if not glob:
-        filesystem, path = _filesystem(pattern)
-        info = filesystem.get_file_info(path)
-        if info.type == pafs.FileType.Directory:
-            raise OptionsError(f"{pattern} is a folder: give its files, e.g. {pattern.rstrip('/')}/*.json.gz")
-        return [pattern] if info.type == pafs.FileType.File else []
-    head = pattern[: pattern.index(glob.group(), pattern.find("://") + 1)]
-    cut = head.rfind("/")
-    base, tail = (head[:cut] or "/", pattern[cut + 1:]) if cut >= 0 else ("", pattern)
-    filesystem, root = _filesystem(base or ".")
-    globs = tail.split("/")
-    selector = pafs.FileSelector(root, recursive=len(globs) > 1 or "**" in tail, allow_not_found=True)
-    found = []
-    for info in filesystem.get_file_info(selector):
-        relative = posixpath.relpath(info.path, root)
-        if info.type == pafs.FileType.File and _matches(relative.split("/"), globs):
-            found.append(f"{base.rstrip('/')}/{relative}" if base else relative)
-    return sorted(found)
-
-
-def _matches(parts: list[str], globs: list[str]) -> bool:
-    """Path segments against glob segments; ``**`` matches any number of segments."""
-    if not globs:
-        return not parts
-    if globs[0] == "**":
-        return any(_matches(parts[i:], globs[1:]) for i in range(len(parts) + 1))
-    return bool(parts) and fnmatch.fnmatchcase(parts[0], globs[0]) and _matches(parts[1:], globs[1:])
+    return expand(patterns)
