@@ -54,6 +54,12 @@ def export_name(uri: str) -> str:
     return posixpath.basename(display(uri).rstrip("/"))
 
 
+def input_size(uri: str) -> int | None:
+    """The size of an input file in bytes (None where its filesystem does not say)."""
+    location = _locate(uri)
+    return location.filesystem.get_file_info(location.path).size
+
+
 @contextmanager
 def opened(uri: str) -> Iterator[str | BinaryIO]:
     """An input as our reader takes it: a local path, else an open binary stream."""
