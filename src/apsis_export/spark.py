@@ -30,6 +30,7 @@ so ``format("apsis_export")`` works without :func:`register` wherever it is inst
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -60,8 +61,16 @@ _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 
 def register(spark: SparkSession) -> None:
-    """Make ``spark.read.format("apsis_export")`` available in this session."""
-    spark.dataSource.register(ApsisExportDataSource)
+    """Make ``spark.read.format("apsis_export")`` available in this session (where the
+    automatic registration has not already: PySpark 4.0 refuses a second one)."""
+    from pyspark.errors import AnalysisException
+
+    try:
+        spark.dataSource.register(ApsisExportDataSource)
+    except AnalysisException as exc:
+        condition = exc.getCondition() if hasattr(exc, "getCondition") else exc.getErrorClass()
+        if condition != "DATA_SOURCE_ALREADY_EXISTS":
+            raise
 
 
 @dataclass(frozen=True)
@@ -149,9 +158,11 @@ def _storage(arrow_type: pa.DataType) -> pa.DataType:
 
 
 def _spark_arrow_schema(schema: StructType) -> pa.Schema:
-    """The Arrow schema Spark's Python worker expects batches of this schema in
-    (timestamps in microseconds, UTC)."""
-    return to_arrow_schema(schema, timezone="UTC")
+    """The Arrow schema Spark's Python worker expects batches of this schema in: timestamps
+    in microseconds, UTC (PySpark 4.0 gives that by default, later ones take a time zone)."""
+    if "timezone" in inspect.signature(to_arrow_schema).parameters:
+        return to_arrow_schema(schema, timezone="UTC")
+    return to_arrow_schema(schema)
 
 
 def _cast(reader: pa.RecordBatchReader, target: pa.Schema) -> Iterator[pa.RecordBatch]:
