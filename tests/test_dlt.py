@@ -10,8 +10,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import subprocess
-import sys
 from collections import Counter
 
 from pathlib import Path
@@ -269,8 +267,3 @@ def test_apsis_api_wide_layout_takes_its_columns_from_the_request(tmp_path, api)
     columns = [c for c in table(requested, "profiles").column_names if not c.startswith("_dlt")]
     assert columns == ["profile_key", "section_id", "_10462", "export"]  # the request's attribute, not discovered
     assert Counter(table(requested, "profiles")["_10462"].to_pylist()) == {"x": 1, None: 1}
-
-
-def test_importing_the_package_imports_neither_spark_nor_dlt():
-    code = "import sys, apsis_export; print(sorted(m for m in ('pyspark', 'dlt') if m in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"

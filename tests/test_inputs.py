@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from apsis_export import OptionsError
@@ -42,3 +45,8 @@ def test_a_uri_query_is_kept_for_opening_and_left_out_of_messages(tmp_path):
         assert source == str(tmp_path / "day-1.json")
     with opened(f"file://{tmp_path}/day-1.json") as source:
         assert source == str(tmp_path / "day-1.json")
+
+
+def test_importing_the_package_imports_neither_spark_nor_dlt():
+    code = "import sys, apsis_export; print(sorted(m for m in ('pyspark', 'dlt') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
