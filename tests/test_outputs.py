@@ -269,8 +269,10 @@ def test_killed_s3_run_leaves_nothing_under_final_names(s3, s3_server, big_expor
 def test_fsspec_protocol(tmp_path):
     fsspec = pytest.importorskip("fsspec")
     reference = plain_tables(tmp_path)
-    convert(SMALL, "memory://apsis/out", partition_by=["type_id"])
     memory = fsspec.filesystem("memory")
+    if memory.exists("/apsis"):
+        memory.rm("/apsis", recursive=True)
+    convert(SMALL, "memory://apsis/out", partition_by=["type_id"])
     assert memory.exists("/apsis/out/events/type_id=4381/small-0.parquet")
     assert not [p for p in memory.find("/apsis/out") if STAGING_PREFIX in p]
     with memory.open("/apsis/out/attributes/small-0.parquet", "rb") as f:

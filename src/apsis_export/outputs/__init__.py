@@ -19,7 +19,8 @@ from .._schema import Table
 from ..sinks import Sink, get_sink, sink_names
 from ._filesystems import Location, is_uri, locate
 from ._output import IF_EXISTS, STAGING_PREFIX, Output, output_stem
-from ._tables import CREATED_DATE, DatasetSink, StagedFile, partition_columns
+from ._dataset import CREATED_DATE, DatasetSink, partition_columns
+from ._tables import StagedFile
 
 #: Table formats written by outputs rather than by a file sink; their batches are Parquet's.
 TABLE_FORMATS = ("delta",)
@@ -57,7 +58,13 @@ def table_opener(output: Output, format: str, tables: dict[str, Table], *, parti
             columns = sorted({c for t in tables.values() for c in t.column_names})
             raise OptionsError(f"no table has a column {missing[0]!r} to partition by; the tables' columns are "
                                f"{', '.join(columns)} (and {CREATED_DATE} for events)")
-        return lambda name, table: DatasetSink(table, name, output, partition_by, max_rows_per_file)
+
+        def open_dataset(name: str, table: Table) -> Sink:
+            filesystem, base_dir = output.dataset_dir(name)
+            return DatasetSink(table, filesystem, base_dir, output.stem, partition_by=partition_by,
+                               max_rows_per_file=max_rows_per_file, done=output.dataset_done)
+
+        return open_dataset
     if format == "delta":
         from ._delta import DeltaSink
 

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pyarrow.fs as pafs
 
@@ -56,6 +56,7 @@ class Output:
         self._files: list[str] = []  # relative paths staged, in order
         self._datasets: list[str] = []  # their directories: overwrite replaces this input's files there
         self._spool: str | None = None  # a private local directory for file formats on a remote filesystem
+        self._table_commits: list[Callable[[], None]] = []  # table formats' commits (Delta), run first
         try:
             if location.is_local:
                 self.fs.create_dir(self.staging, recursive=True)
@@ -108,6 +109,10 @@ class Output:
         start = len(self.staging) + 1
         self._files += [p[p.index(self.staging) + start:] if self.staging in p else p for p in paths]
 
+    def on_commit(self, commit: Callable[[], None]) -> None:
+        """Run ``commit`` (a table format's own commit, from its staged files) when the run commits."""
+        self._table_commits.append(commit)
+
     def _taken(self, paths: list[str]) -> set[str]:
         if not paths:
             return set()
@@ -133,6 +138,8 @@ class Output:
         if taken and self.if_exists == "error":
             raise SinkError(self._exists_message([r for r, f in finals.items() if f in taken]))
         try:
+            for table_commit in self._table_commits:
+                table_commit()
             if self.if_exists == "overwrite":
                 stale = [path for table in self._datasets for path in self._own_files(table)
                          if path not in taken]
