@@ -33,10 +33,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-import dlt
 import pyarrow as pa
-from dlt.extract.resource import DltResource
-from dlt.extract.source import DltSource
+
+try:
+    import dlt
+    from dlt.extract.resource import DltResource
+    from dlt.extract.source import DltSource
+except ImportError as exc:
+    raise ImportError(f"apsis_export.dlt needs dlt: pip install 'apsis-export[dlt]' ({exc})") from exc
 
 from ._arrow import to_arrow
 from ._convert import LAYOUTS, PROFILES, TABLE_NAMES

@@ -39,9 +39,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Mapping
 
 import pyarrow as pa
-from pyspark.sql.datasource import DataSource, DataSourceReader, InputPartition
-from pyspark.sql.pandas.types import from_arrow_type, to_arrow_schema
-from pyspark.sql.types import StructField, StructType
+
+try:
+    from pyspark.sql.datasource import DataSource, DataSourceReader, InputPartition
+    from pyspark.sql.pandas.types import from_arrow_type, to_arrow_schema
+    from pyspark.sql.types import StructField, StructType
+except ImportError as exc:
+    raise ImportError(f"apsis_export.spark needs PySpark 4: pip install 'apsis-export[spark]' ({exc})") from exc
 
 from ._arrow import ArrowStream, arrow_schema, to_arrow
 from ._convert import LAYOUTS, needs_first_pass, plan_conversion
