@@ -153,6 +153,46 @@ def test_rerun_with_overwrite_replaces_its_own_files_and_no_others(tmp_path):
     assert len(day1_files) == 3 and len([f for f in before if "day-1" in f]) == 12
 
 
+# -- private files ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_local_files_are_owner_only_by_default(tmp_path, fmt):
+    out = tmp_path / "out"
+    convert(SMALL, out, format=fmt)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
+    assert modes and set(modes.values()) == {0o600}, modes
+
+
+def test_dataset_files_are_owner_only_and_file_mode_sets_others(tmp_path):
+    from click.testing import CliRunner
+
+    from apsis_export.cli import main
+
+    lake, shared = tmp_path / "lake", tmp_path / "shared"
+    convert(SMALL, lake, partition_by=["type_id"])
+    files = [p for p in lake.rglob("*.parquet")]
+    assert len(files) > 1 and {p.stat().st_mode & 0o777 for p in files} == {0o600}
+    result = CliRunner().invoke(main, ["convert", str(SMALL), "--out", str(shared), "-q", "--file-mode", "640"])
+    assert result.exit_code == 0, result.output
+    assert {p.stat().st_mode & 0o777 for p in shared.iterdir()} == {0o640}
+
+
+def test_files_are_never_readable_by_others_while_written(tmp_path, monkeypatch):
+    """The staging directory is owner-only, so a file is private before its mode is set."""
+    from apsis_export.outputs import _output
+
+    seen = []
+    real_commit = _output.Output.commit
+
+    def commit(self):
+        seen.append(os.stat(self.staging).st_mode & 0o777)
+        real_commit(self)
+
+    monkeypatch.setattr(_output.Output, "commit", commit)
+    convert(SMALL, tmp_path / "out")
+    assert seen == [0o700]
+
+
 # -- a failed or killed run -------------------------------------------------------------------
 
 def test_failed_dataset_run_leaves_nothing(tmp_path):

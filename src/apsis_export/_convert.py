@@ -27,7 +27,7 @@ from ._shape import AUTO, ColumnsInto, check_layout
 from ._source import Source, SourceLike, open_source
 from ._types import TypedValues
 from ._wide import PROFILES, WideRows, WideSchema
-from .outputs import batch_format, open_output, table_opener
+from .outputs import FILE_MODE, batch_format, open_output, table_opener
 from .sinks import Sink, get_sink
 from .sinks._columns import Columns
 
@@ -154,6 +154,7 @@ def convert(
     partition_by: Sequence[str] = (),
     max_rows_per_file: int | None = None,
     if_exists: str | None = None,
+    file_mode: int = FILE_MODE,
 ) -> ConvertSummary:
     """Convert an export into one file per table in ``out_dir``; return the summary.
 
@@ -182,6 +183,7 @@ def convert(
     "overwrite" or "skip"; None (the default) overwrites files, as convert always did, and
     appends to Delta tables (the CLI's default is "error", which appends to Delta tables too). Files appear under their final names only when the run completes: on any
     error every output is discarded and the error is raised, no partial files.
+    On a local disk the files get ``file_mode`` (owner-only by default: exports hold personal data).
     """
     factory = get_sink(batch_format(format))
     parser = get_engine(engine)
@@ -189,7 +191,7 @@ def convert(
     plan = plan_conversion(source, format=batch_format(format), tables=tables, engine=engine,
                            input_layout=input_layout, layout=layout, split_events=split_events, schema=schema,
                            strict_types=strict_types, dedupe=dedupe, names=names, progress=progress)
-    output = open_output(out_dir, filesystem=filesystem, if_exists=if_exists, source=source)
+    output = open_output(out_dir, filesystem=filesystem, if_exists=if_exists, source=source, file_mode=file_mode)
     summary = ConvertSummary(format=format, engine=parser.name, rows={t: 0 for t in plan.outputs})
     collector = Collector(plan, names)
     workers = jobs if jobs is not None else 1 if collector.native is not None else (os.cpu_count() or 1)

@@ -14,7 +14,7 @@ from .._engines import DEFAULT_ENGINE, ENGINE_NAMES
 from .._errors import ApsisExportError
 from .._metadata import Metadata
 from .._shape import LAYOUTS
-from ..outputs import IF_EXISTS, format_names
+from ..outputs import FILE_MODE, IF_EXISTS, format_names
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -61,6 +61,24 @@ def parse_size(text: str) -> int:
         raise click.BadParameter(f"{text!r} is not a size like 200MB, 2GB or 1GiB") from None
 
 
+class FileMode(click.ParamType):
+    """Octal permission bits: 600, 0640, 0o640."""
+
+    name = "MODE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower().removeprefix("0o")
+        try:
+            mode = int(text, 8)
+        except ValueError:
+            mode = -1
+        if not 0 <= mode <= 0o777:
+            self.fail(f"{value!r} is not octal permission bits like 600 or 640", param, ctx)
+        return mode
+
+
 class ProgressBar:
     """A one-line progress bar on stderr: bytes done/total, MB/s, profiles."""
 
@@ -89,7 +107,7 @@ def convert_options(command=None, *, out_required: bool = True):
 
     The command receives ``convert_kwargs``: the keyword arguments for
     :func:`apsis_export.convert` (format, out_dir, tables, layout, split_events, strict_types,
-    engine, input_layout, dedupe, jobs, partition_by, max_rows_per_file, if_exists),
+    engine, input_layout, dedupe, jobs, partition_by, max_rows_per_file, if_exists, file_mode),
     and ``names`` / ``metadata`` to resolve with :func:`load_names`.
     Use as ``@convert_options``, or ``@convert_options(out_required=False)`` where
     converting is optional (``out_dir`` is then None without ``--out``).
@@ -99,7 +117,7 @@ def convert_options(command=None, *, out_required: bool = True):
 
     @wraps(command)
     def wrapper(*args, format, out_dir, tables, layout, split_events, strict_types, dedupe_events, input_layout,
-                engine, jobs, partition_by, max_rows_per_file, if_exists, **kwargs):
+                engine, jobs, partition_by, max_rows_per_file, if_exists, file_mode, **kwargs):
         table_list = None
         if tables is not None:
             table_list = [t.strip() for t in tables.split(",") if t.strip()]
@@ -111,7 +129,7 @@ def convert_options(command=None, *, out_required: bool = True):
         convert_kwargs = dict(format=format, out_dir=out_dir, tables=table_list, layout=layout,
                               split_events=split_events, strict_types=strict_types, engine=engine,
                               input_layout=input_layout, dedupe=dedupe_events, jobs=jobs, partition_by=partitions,
-                              max_rows_per_file=max_rows_per_file, if_exists=if_exists)
+                              max_rows_per_file=max_rows_per_file, if_exists=if_exists, file_mode=file_mode)
         return command(*args, convert_kwargs=convert_kwargs, **kwargs)
 
     options = [
@@ -131,6 +149,9 @@ def convert_options(command=None, *, out_required: bool = True):
         click.option("--if-exists", type=click.Choice(IF_EXISTS), default="error", show_default=True,
                      help="What to do with a table or dataset file already there: fail before writing, "
                           "overwrite it (and this input's other files in a dataset), or skip (keep it)."),
+        click.option("--file-mode", type=FileMode(), default=f"{FILE_MODE:o}", show_default=True,
+                     help="Permissions of the files written on a local disk, octal. Owner-only by default: an "
+                          "export holds personal data (profile keys are often e-mail addresses)."),
         click.option("--layout", type=click.Choice(list(OUTPUT_LAYOUTS)), default="long", show_default=True,
                      help="long: an attributes table, one row per attribute; wide: a profiles table, one row "
                           "per profile and section with a typed column per attribute and tag."),

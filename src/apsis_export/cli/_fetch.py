@@ -10,28 +10,10 @@ import click
 
 from ..fetch import EXPORT_PATH, SAVE_MODE, ExportRequest, HttpSettings
 from ._api import api_options
-from ._common import convert_options, friendly_errors, load_names, print_summary, run_with_progress
+from ._common import FileMode, convert_options, friendly_errors, load_names, print_summary, run_with_progress
 
 _SECONDS = click.FloatRange(min=0, min_open=True)
 _REQUEST_OPTIONS = ("segment_filter", "attributes", "tags", "events", "start_at", "end_at")
-
-
-class _FileMode(click.ParamType):
-    """Octal permission bits: 600, 0640, 0o640."""
-
-    name = "MODE"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int):
-            return value
-        text = str(value).strip().lower().removeprefix("0o")
-        try:
-            mode = int(text, 8)
-        except ValueError:
-            mode = -1
-        if not 0 <= mode <= 0o777:
-            self.fail(f"{value!r} is not octal permission bits like 600 or 640", param, ctx)
-        return mode
 
 
 _CONVERT_ONLY = ("format", "tables", "dedupe_events", "input_layout", "engine", "jobs", "names", "metadata")
@@ -54,7 +36,7 @@ _CONVERT_ONLY = ("format", "tables", "dedupe_events", "input_layout", "engine", 
 @click.option("--poll-url", metavar="URL", help="Skip the request: wait on an existing export's poll URL.")
 @click.option("--save", type=click.Path(dir_okay=False), metavar="FILE",
               help="Keep the downloaded file, as sent (gzip unless --no-gzip).")
-@click.option("--save-mode", type=_FileMode(), default=f"{SAVE_MODE:o}", show_default=True,
+@click.option("--save-mode", type=FileMode(), default=f"{SAVE_MODE:o}", show_default=True,
               help="Permissions of the --save file, octal. Owner-only by default: an export holds personal "
                    "data (profile keys are often e-mail addresses).")
 @convert_options(out_required=False)

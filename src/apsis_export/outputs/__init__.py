@@ -18,7 +18,7 @@ from .._errors import OptionsError
 from .._schema import Table
 from ..sinks import Sink, get_sink, sink_names
 from ._filesystems import Location, is_uri, locate
-from ._output import IF_EXISTS, STAGING_PREFIX, Output, output_stem
+from ._output import FILE_MODE, IF_EXISTS, STAGING_PREFIX, Output, output_stem
 from ._dataset import CREATED_DATE, DatasetSink, partition_columns
 from ._tables import StagedFile
 
@@ -37,9 +37,9 @@ def batch_format(format: str) -> str:
 
 
 def open_output(out: str | os.PathLike[str], *, filesystem: Any = None, if_exists: str | None = None,
-                source: Any = None) -> Output:
+                source: Any = None, file_mode: int = FILE_MODE) -> Output:
     """The output directory ``out`` (see the module doc), for the files of ``source``."""
-    return Output(locate(out, filesystem), if_exists=if_exists, stem=output_stem(source))
+    return Output(locate(out, filesystem), if_exists=if_exists, stem=output_stem(source), file_mode=file_mode)
 
 
 def table_opener(output: Output, format: str, tables: dict[str, Table], *, partition_by: Sequence[str] = (),
@@ -80,6 +80,7 @@ def table_opener(output: Output, format: str, tables: dict[str, Table], *, parti
 
 __all__ = [
     "CREATED_DATE",
+    "FILE_MODE",
     "IF_EXISTS",
     "STAGING_PREFIX",
     "TABLE_FORMATS",

@@ -7,6 +7,10 @@ the same store and only the short final step touches final names. A run killed o
 (``kill -9``) leaves its hidden staging directory, never a final name; readers skip it
 (pyarrow's datasets ignore names that start with a dot, and a table's path or glob does not
 reach it). Delta tables commit through their own log instead (see ``_delta.py``).
+
+Exports hold personal data (profile keys are often e-mail addresses): on a local disk the
+staging directory is owner-only (0700) while files are written in it, and every file gets
+``file_mode`` (0600 by default, owner-only) before it is moved to its final name.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from ._filesystems import Location
 #: What happens to a file already under a final name: fail before touching anything,
 #: replace it (and, in a dataset, the other files of the same input), or keep it.
 IF_EXISTS = ("error", "overwrite", "skip")
+#: Permissions of the files a run writes on a local disk: owner-only, exports hold personal data.
+FILE_MODE = 0o600
 #: Staging directories start so: hidden, and named after the input.
 STAGING_PREFIX = ".apsis-export-"
 
@@ -43,7 +49,8 @@ class Output:
     the run then calls :meth:`commit`, or :meth:`abort` on any error.
     """
 
-    def __init__(self, location: Location, *, if_exists: str | None = None, stem: str = "export"):
+    def __init__(self, location: Location, *, if_exists: str | None = None, stem: str = "export",
+                 file_mode: int = FILE_MODE):
         if if_exists is not None and if_exists not in IF_EXISTS:
             raise OptionsError(f"if_exists must be one of {', '.join(IF_EXISTS)}, not {if_exists!r}")
         self.location = location
@@ -52,6 +59,7 @@ class Output:
         self.if_exists_asked = if_exists
         self.if_exists = if_exists or "overwrite"
         self.stem = stem
+        self.file_mode = file_mode
         self.staging = f"{location.path}/{STAGING_PREFIX}{stem}-{uuid.uuid4().hex[:12]}"
         #: Final locations per table, for the summary: a file, or a dataset's directory.
         self.outputs: dict[str, str | Path] = {}
@@ -61,7 +69,8 @@ class Output:
         self._table_commits: list[Callable[[], None]] = []  # table formats' commits (Delta), run first
         try:
             if location.is_local:
-                self.fs.create_dir(self.staging, recursive=True)
+                self.fs.create_dir(location.path, recursive=True)
+                os.mkdir(self.staging, 0o700)  # nobody else reads the files while they are written
         except OSError as exc:
             raise SinkError(f"cannot create output directory {location.display}: {_describe(exc)}") from None
 
@@ -151,6 +160,7 @@ class Output:
                 if self.if_exists == "skip" and final in taken:
                     continue
                 if self.location.is_local:
+                    os.chmod(f"{self.staging}/{relative}", self.file_mode)
                     self.fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
                 self.fs.move(f"{self.staging}/{relative}", final)
         except OSError as exc:
