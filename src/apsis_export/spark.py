@@ -47,13 +47,14 @@ try:
 except ImportError as exc:
     raise ImportError(f"apsis_export.spark needs PySpark 4: pip install 'apsis-export[spark]' ({exc})") from exc
 
-from ._arrow import ArrowStream, arrow_schema, to_arrow
+from ._arrow import BATCH_FORMAT, ArrowStream, to_arrow
 from ._convert import LAYOUTS, needs_first_pass, plan_conversion
 from ._engines import DEFAULT_ENGINE
 from ._errors import ApsisExportError, InputError, OptionsError
 from ._inputs import display, expand, export_name, opened
 from ._metadata import Metadata
 from ._shape import AUTO
+from .sinks import arrow_batcher
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -98,7 +99,7 @@ class _Settings:
         """The table's Arrow schema (known from the options alone: ``source`` is not read)."""
         plan = plan_conversion(source, tables=[self.table], layout=self.layout, strict_types=self.strict_types,
                                dedupe=self.dedupe, names=self.names, input_layout=self.input_layout, engine=self.engine)
-        return arrow_schema(plan.table(self.table))
+        return arrow_batcher(BATCH_FORMAT, plan.table(self.table))[0]
 
 
 class ExportFile(InputPartition):
