@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
@@ -21,7 +22,36 @@ _ARROW_TYPES = {BOOLEAN: pa.bool_(), STRING: pa.string(), VALUE: pa.string(), JS
                 INTEGER: pa.int64(), DATE: pa.date32(), DECIMAL: pa.string()}
 _ENCODERS = {BOOLEAN: None, STRING: None, VALUE: value_texts, JSON: json_array, TIMESTAMP: iso_millis_array,
              INTEGER: None, DATE: None, DECIMAL: each(decimal_text)}
-_OPTIONS = pa_csv.WriteOptions(include_header=True, quoting_style="needed", eol="\r\n")
+try:
+    _OPTIONS = pa_csv.WriteOptions(include_header=True, quoting_style="needed", eol="\r\n")
+except TypeError:  # pyarrow < 26 (25 is the newest for Python 3.10) ends every line with LF
+    _OPTIONS = None
+
+
+class _CrlfWriter:
+    """Arrow's CSV writer for a pyarrow without ``eol``: the same text, each line ended by CRLF.
+
+    Every text field is quoted (quotes inside doubled), so a LF ends a line exactly where
+    the quotes before it are even in number; a LF inside a value stays as it is.
+    """
+
+    def __init__(self, path: str, schema: pa.Schema):
+        self._file = open(path, "wb")
+        self._options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+        self._write(schema.empty_table(), pa_csv.WriteOptions(include_header=True, quoting_style="needed"))
+
+    def _write(self, data: pa.RecordBatch | pa.Table, options: pa_csv.WriteOptions) -> None:
+        text = pa.BufferOutputStream()
+        pa_csv.write_csv(data, text, write_options=options)
+        chars = np.frombuffer(text.getvalue(), np.uint8)
+        quoted = np.logical_xor.accumulate(chars == ord('"'))
+        self._file.write(np.insert(chars, np.flatnonzero((chars == ord("\n")) & ~quoted), ord("\r")).tobytes())
+
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        self._write(batch, self._options)
+
+    def close(self) -> None:
+        self._file.close()
 
 
 class CsvSink(ArrowSink, FileSink):
@@ -32,7 +62,9 @@ class CsvSink(ArrowSink, FileSink):
     native_iso_times = True
 
     def _open(self, path: Path) -> None:
-        self._writer = pa_csv.CSVWriter(str(path), self._open_batches(), write_options=_OPTIONS)
+        schema = self._open_batches()
+        self._writer = (pa_csv.CSVWriter(str(path), schema, write_options=_OPTIONS) if _OPTIONS
+                        else _CrlfWriter(str(path), schema))
         self._background = BackgroundWriter()  # batches are formatted and written on its thread
 
     def write_encoded(self, batch: pa.RecordBatch) -> None:
