@@ -44,8 +44,9 @@ class _CrlfWriter:
         text = pa.BufferOutputStream()
         pa_csv.write_csv(data, text, write_options=options)
         chars = np.frombuffer(text.getvalue(), np.uint8)
-        quoted = np.logical_xor.accumulate(chars == ord('"'))
-        self._file.write(np.insert(chars, np.flatnonzero((chars == ord("\n")) & ~quoted), ord("\r")).tobytes())
+        # 1 inside quotes. (Not logical_xor.accumulate: numpy 1.24 gets it wrong on long arrays.)
+        quoted = np.bitwise_xor.accumulate((chars == ord('"')).view(np.uint8))
+        self._file.write(np.insert(chars, np.flatnonzero((chars == ord("\n")) & (quoted == 0)), ord("\r")).tobytes())
 
     def write_batch(self, batch: pa.RecordBatch) -> None:
         self._write(batch, self._options)
