@@ -32,10 +32,11 @@ def batch(values: list) -> pa.RecordBatch:
 
 def write_fallback(tmp_path, batches: list[pa.RecordBatch]) -> bytes:
     path = tmp_path / "fallback.csv"
-    writer = _csv._CrlfWriter(str(path), batches[0].schema)
-    for b in batches:
-        writer.write_batch(b)
-    writer.close()
+    with pa.OSFile(str(path), "wb") as file:
+        writer = _csv._CrlfWriter(file, batches[0].schema)
+        for b in batches:
+            writer.write_batch(b)
+        writer.close()
     return path.read_bytes()
 
 

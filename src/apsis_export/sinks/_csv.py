@@ -35,8 +35,8 @@ class _CrlfWriter:
     the quotes before it are even in number; a LF inside a value stays as it is.
     """
 
-    def __init__(self, path: str, schema: pa.Schema):
-        self._file = open(path, "wb")
+    def __init__(self, file: pa.NativeFile, schema: pa.Schema):
+        self._file = file
         self._options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
         self._write(schema.empty_table(), pa_csv.WriteOptions(include_header=True, quoting_style="needed"))
 
@@ -52,7 +52,7 @@ class _CrlfWriter:
         self._write(batch, self._options)
 
     def close(self) -> None:
-        self._file.close()
+        pass  # the file is the sink's to close
 
 
 class CsvSink(ArrowSink, FileSink):
@@ -64,8 +64,15 @@ class CsvSink(ArrowSink, FileSink):
 
     def _open(self, path: Path) -> None:
         schema = self._open_batches()
-        self._writer = (pa_csv.CSVWriter(str(path), schema, write_options=_OPTIONS) if _OPTIONS
-                        else _CrlfWriter(str(path), schema))
+        # The sink's own file: closed even when the writer's close fails (a full disk), so
+        # that an aborted file's space is freed at once, not when the writer is collected.
+        self._file = pa.OSFile(str(path), "wb")
+        try:
+            self._writer = (pa_csv.CSVWriter(self._file, schema, write_options=_OPTIONS) if _OPTIONS
+                            else _CrlfWriter(self._file, schema))
+        except BaseException:
+            self._file.close()
+            raise
         self._background = BackgroundWriter()  # batches are formatted and written on its thread
 
     def write_encoded(self, batch: pa.RecordBatch) -> None:
@@ -77,8 +84,14 @@ class CsvSink(ArrowSink, FileSink):
 
     def _finish(self) -> None:
         self._background.drain()
-        self._writer.close()
+        try:
+            self._writer.close()
+        finally:
+            self._file.close()
 
     def _discard(self) -> None:
         self._background.stop()
-        self._writer.close()
+        try:
+            self._writer.close()
+        finally:
+            self._file.close()
