@@ -20,7 +20,8 @@ CORE_MODULES = {
 }
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
-JSON_TEST_SUITE = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "JSONTestSuite" / "test_parsing"
+# nst/JSONTestSuite test_parsing/ (MIT, LICENSE beside it), vendored so every clone runs it.
+JSON_TEST_SUITE = Path(__file__).resolve().parent / "data" / "JSONTestSuite" / "test_parsing"
 
 
 def wrapped(profiles: dict, **top) -> dict:

@@ -9,11 +9,14 @@ import gzip
 import logging
 import os
 import socket
+import ssl
+import stat
 import subprocess
 import sys
 import time
 import tracemalloc
 import urllib.parse
+from contextlib import contextmanager
 from email.utils import formatdate
 from pathlib import Path
 
@@ -34,13 +37,14 @@ from apsis_export.fetch import (
     ExportRequest,
     ExportRequestError,
     HttpSettings,
+    InsecureUrlError,
     WaitTimeoutError,
     find_poll_url,
     retry_after,
 )
 from apsis_export.fetch._auth import Secret, jwt_expiry
 
-from .fetch_server import SAMPLE, Answer, FakeApsis, make_jwt
+from .fetch_server import SAMPLE, Answer, FakeApsis, FakeStorage, make_jwt, network_calls
 
 SECRET = "s3cr3t-never-shown"
 FAST = HttpSettings(poll_interval=0.01, max_poll_interval=0.04, max_wait=5.0, retries=3, download_retries=2,
@@ -571,6 +575,7 @@ def test_cli_quiet_prints_nothing_on_success(api, tmp_path):
         (["--poll-url", "http://127.0.0.1:9/x", "--attribute", "1", "--save", "x.gz"],
          "--attribute cannot go with --poll-url"),
         (["--body-json", "-", "--tag", "t", "--save", "x.gz"], "--tag cannot go with --body-json"),
+        (["--body-json", "-", "--client-secret-file", "-", "--save", "x.gz"], "cannot both read stdin"),
         (["--attribute", "1", "--save", "x.gz", "--poll-interval", "5", "--max-poll-interval", "1"],
          "max_poll_interval must be at least poll_interval"),
     ],
@@ -625,3 +630,397 @@ def test_split_events_convert_the_saved_file(api, tmp_path):
     apsis_export.convert(tmp_path / "e.json.gz", tmp_path / "direct", split_events=True)
     assert read_tables(tmp_path / "out") == read_tables(tmp_path / "direct")
     assert {"events_4381", "events_5012"} <= set(read_tables(tmp_path / "out"))
+
+
+# ---- where credentials go: HTTPS, the API's origin ------------------------------------
+
+OUTSIDE = "http://192.0.2.1"  # TEST-NET-1: not loopback, routes nowhere; nothing may even try it
+
+
+@pytest.fixture
+def storage():
+    with FakeStorage() as server:
+        yield server
+
+
+def test_network_calls_sees_connects_and_lookups(api, client):
+    # The refusal tests below assert that nothing was even tried: this shows the observer would have seen it.
+    with network_calls() as calls:
+        client.sections()
+        socket.getaddrinfo("localhost", 9)
+    assert ("socket.connect", ("127.0.0.1", int(api.url.rsplit(":", 1)[1]))) in calls
+    assert ("socket.getaddrinfo", "localhost") in calls
+
+
+@pytest.mark.parametrize("url", [OUTSIDE, "http://apsis.example.com", "http://[2001:db8::1]:8080"])
+def test_a_plain_http_base_url_is_refused_before_any_request(url):
+    with network_calls() as calls, pytest.raises(InsecureUrlError, match="refusing plain HTTP") as info:
+        Client(url, client_id="a", client_secret=SECRET)
+    assert calls == []
+    assert url in str(info.value) and "use https://" in str(info.value) and "--allow-http" in str(info.value)
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "http://127.8.9.10", "http://localhost:9", "http://[::1]:9",
+                                 "https://api.example.com"])
+def test_https_and_loopback_are_allowed(url):
+    assert Client(url, client_id="a", client_secret=SECRET).base_url == url
+
+
+def test_allow_http_lifts_the_refusal_and_other_schemes_stay_refused():
+    assert Client(OUTSIDE, client_id="a", client_secret=SECRET, allow_http=True).allow_http
+    with pytest.raises(InsecureUrlError, match="must be an https:// URL"):
+        Client("ftp://api.example.com", client_id="a", client_secret=SECRET)
+
+
+def test_a_plain_http_poll_url_is_refused_before_any_request(api, client):
+    with network_calls() as calls, pytest.raises(InsecureUrlError, match=f"poll URL {OUTSIDE}/e/1"):
+        client.fetch_and_convert(f"{OUTSIDE}/e/1?sig=secret-part", "out")
+    assert calls == [] and api.seen == []
+
+
+def test_a_plain_http_poll_url_in_the_answer_is_refused_before_polling(api, client, tmp_path):
+    api.request_body = {"file_download_url": f"{OUTSIDE}/e/1"}
+    with network_calls() as calls, pytest.raises(InsecureUrlError, match="refusing plain HTTP"):
+        client.download(client.request_export(ExportRequest(tags=["t"])), tmp_path / "x.gz")
+    assert all(address[0] == "127.0.0.1" for event, address in calls if event == "socket.connect")
+    assert [s.path for s in api.seen] == ["/oauth/token", "/audience/profiles/exports"]
+
+
+def test_a_redirect_to_plain_http_is_refused_before_following_it(api, client, tmp_path):
+    api.poll_answers.append(Answer(302, headers={"Location": f"{OUTSIDE}/bucket/x?sig=abc"}))
+    with network_calls() as calls, pytest.raises(InsecureUrlError, match="redirect from .* to http://192.0.2.1/bucket/x") as info:
+        client.download(api.poll_url, tmp_path / "x.gz")
+    assert "sig=abc" not in str(info.value)  # a pre-signed URL's signature is a credential too
+    assert not [a for e, a in calls if OUTSIDE[7:] in str(a)]
+    assert all_files(tmp_path) == []
+
+
+def test_a_poll_url_on_another_origin_is_fetched_without_the_token(api, client, storage, expected, tmp_path):
+    storage.objects["e-1"] = api.export_gzip
+    api.request_body = {"id": "e-1", "file_download_url": storage.url_for("e-1")}
+    client.fetch_and_convert(ExportRequest(attributes=["1"]), tmp_path / "out", save=tmp_path / "e.json.gz")
+    assert read_tables(tmp_path / "out") == expected
+    (get,) = storage.seen
+    assert "Authorization" not in get.headers
+    assert api.calls("POST", "/audience/profiles/exports")[0].headers["Authorization"].startswith("Bearer ")
+
+
+def test_a_location_on_another_origin_is_fetched_without_the_token(api, client, storage, tmp_path):
+    storage.objects["e-1"] = api.export_gzip
+    api.request_answers.append(Answer(202, headers={"Location": storage.url_for("e-1")}, body=b"{}", chunked=False))
+    client.download(client.request_export(ExportRequest(tags=["t"])), tmp_path / "e.json.gz")
+    assert (tmp_path / "e.json.gz").read_bytes() == api.export_gzip
+    assert ["Authorization" in s.headers for s in storage.seen] == [False]
+
+
+def test_a_redirect_to_another_origin_drops_the_token(api, client, storage, tmp_path):
+    storage.objects["e-1"] = api.export_gzip
+    api.poll_answers.extend([Answer(404), Answer(307, headers={"Location": storage.url_for("e-1")})])
+    client.download(api.poll_url, tmp_path / "e.json.gz")
+    assert (tmp_path / "e.json.gz").read_bytes() == api.export_gzip
+    polls = api.calls("GET", "/exports/e-1/file")
+    assert len(polls) == 2 and all(p.headers["Authorization"].startswith("Bearer ") for p in polls)
+    assert ["Authorization" in s.headers for s in storage.seen] == [False]
+
+
+def test_another_port_is_another_origin(api, storage):
+    # Same scheme and host, other port: the token stays home.
+    storage.objects["x"] = api.export_gzip
+    with Client(api.url, client_id="a", client_secret=SECRET, settings=FAST) as c:
+        with c.wait(storage.url_for("x")) as body:
+            assert body.read(-1) == api.export_gzip
+    assert api.seen == []  # no token was even fetched for a URL it would not go to
+
+
+def test_a_refusal_on_another_origin_says_no_token_was_sent(api, client, storage, tmp_path):
+    storage.expired = True
+    with pytest.raises(AuthError) as info:
+        client.download(storage.url_for("e-1"), tmp_path / "e.json.gz")
+    message = str(info.value)
+    assert f"{storage.url} answered HTTP 403" in message and "Request has expired" in message
+    assert "without the API token" in message and "pre-signed" in message and "X-Amz-Signature" not in message
+    assert api.tokens_issued == 0 and len(storage.seen) == 1  # nothing to renew: no token went there
+    assert all_files(tmp_path) == []
+
+
+def test_the_token_request_follows_no_redirect(api, client, storage):
+    api.token_answers.append(Answer(307, headers={"Location": storage.url + "/oauth/token"}))
+    with pytest.raises(ApiError, match="HTTP 307"):
+        client.sections()
+    assert storage.seen == []  # the secret in the body went nowhere else
+
+
+def test_redirects_are_bounded(api, client):
+    api.poll_answers.extend([Answer(302, headers={"Location": api.poll_url})] * 10)
+    with pytest.raises(ApiError, match="more than 5 redirects"):
+        client.wait(api.poll_url)
+    assert len(api.calls("GET", "/exports/e-1/file")) == 6
+
+
+def test_cli_refuses_a_plain_http_base_url_without_connecting(tmp_path):
+    with network_calls() as calls:
+        result = CliRunner().invoke(main, ["fetch", "--base-url", OUTSIDE, "--attribute", "1", "--out", str(tmp_path)],
+                                    env={"APSIS_CLIENT_ID": "a", "APSIS_CLIENT_SECRET": SECRET})
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"apsis-export: error: refusing plain HTTP for the API base URL {OUTSIDE}: ")
+    assert "use https://" in line and "--allow-http" in line
+    assert calls == []
+
+
+def test_cli_refuses_a_plain_http_poll_url_before_anything_is_sent(api, tmp_path):
+    with network_calls() as calls:
+        result = cli(api, "--poll-url", f"{OUTSIDE}/x", "--names", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and f"refusing plain HTTP for --poll-url {OUTSIDE}/x" in result.stderr
+    assert calls == [] and api.seen == []
+
+
+def test_cli_allow_http_says_what_it_exposes():
+    result = CliRunner().invoke(main, ["fetch", "--help"])
+    help_text = " ".join(result.output.split())
+    assert "--allow-http" in help_text and "unencrypted" in help_text and "personal data" in help_text
+
+
+def test_cli_a_refusal_on_another_origin_exits_3(api, storage, tmp_path):
+    storage.expired = True
+    api.request_body = {"file_download_url": storage.url_for("e-1")}
+    result = cli(api, "--attribute", "1", "--save", str(tmp_path / "e.gz"))
+    assert result.exit_code == 3 and "without the API token" in result.stderr
+
+
+# ---- server-chosen waits capped by --max-wait -----------------------------------------
+
+
+def test_a_retry_after_longer_than_max_wait_fails_at_once(api):
+    api.token_answers.append(Answer(429, headers={"Retry-After": "30"}))
+    settings = HttpSettings(poll_interval=0.01, max_poll_interval=0.04, max_wait=0.5)
+    start = time.monotonic()
+    with Client(api.url, client_id="a", client_secret=SECRET, settings=settings) as c:
+        with pytest.raises(ApiError, match="asks to wait 30 s, longer than the maximum wait"):
+            c.sections()
+    assert time.monotonic() - start < 10  # not the 30 s asked for
+    assert len(api.calls("POST", "/oauth/token")) == 1
+
+
+def test_a_long_retry_after_while_polling_stops_at_max_wait(api):
+    api.poll_answers.append(Answer(429, headers={"Retry-After": formatdate(time.time() + 3600, usegmt=True)}))
+    settings = HttpSettings(poll_interval=0.01, max_poll_interval=0.04, max_wait=0.3)
+    start = time.monotonic()
+    with Client(api.url, client_id="a", client_secret=SECRET, settings=settings) as c:
+        with pytest.raises(WaitTimeoutError, match=r"the API asks to wait 3,[56]\d\d s more"):
+            c.wait(api.poll_url)
+    assert time.monotonic() - start < 10  # not the hour asked for
+    assert len(api.calls("GET", "/exports/e-1/file")) == 1  # nor a poll before the time it asked for
+
+
+# ---- the secret: file, stdin, provider; never shown -----------------------------------
+
+
+def test_cli_secret_from_a_file_or_stdin(api, tmp_path):
+    (tmp_path / "secret").write_text(SECRET + "\n")
+    no_env = {"APSIS_CLIENT_SECRET": None}
+    result = cli(api, "--client-secret-file", str(tmp_path / "secret"), "--attribute", "1",
+                 "--save", str(tmp_path / "a.gz"), env=no_env)
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["fetch", "--base-url", api.url, *FAST_CLI, "--client-secret-file", "-",
+                                       "--attribute", "1", "--save", str(tmp_path / "b.gz")],
+                                input=SECRET + "\n", env={"APSIS_CLIENT_ID": "cid", "APSIS_CLIENT_SECRET": None})
+    assert result.exit_code == 0, result.output
+    bodies = [orjson.loads(s.body) for s in api.calls("POST", "/oauth/token")]
+    assert [b["client_secret"] for b in bodies] == [SECRET, SECRET]
+    assert "warning" not in result.stderr
+
+
+def test_cli_secret_file_from_the_environment_and_an_empty_one(api, tmp_path):
+    (tmp_path / "secret").write_text(SECRET)
+    (tmp_path / "empty").write_text("\n")
+    result = cli(api, "--attribute", "1", "--save", str(tmp_path / "a.gz"),
+                 env={"APSIS_CLIENT_SECRET": None, "APSIS_CLIENT_SECRET_FILE": str(tmp_path / "secret")})
+    assert result.exit_code == 0, result.output
+    result = cli(api, "--client-secret-file", str(tmp_path / "empty"), "--attribute", "1", "--save", "x")
+    assert result.exit_code == 2 and "no client secret in" in result.stderr
+    assert len(api.seen) == 3  # token, request, poll of the first run only
+
+
+def test_cli_secret_on_the_command_line_works_with_a_warning(api, tmp_path):
+    result = cli(api, "--client-secret", SECRET, "--attribute", "1", "--save", str(tmp_path / "a.gz"),
+                 env={"APSIS_CLIENT_SECRET": None})
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "visible to other users" in warnings[0] and SECRET not in warnings[0]
+    assert orjson.loads(api.calls("POST", "/oauth/token")[0].body)["client_secret"] == SECRET
+
+
+def test_cli_secret_twice_on_the_command_line_is_a_usage_error(api, tmp_path):
+    (tmp_path / "secret").write_text(SECRET)
+    result = cli(api, "--client-secret", "x", "--client-secret-file", str(tmp_path / "secret"), "--attribute", "1",
+                 "--save", "x")
+    assert result.exit_code == 2 and "not both" in result.stderr and api.seen == []
+
+
+def test_a_secret_provider_is_asked_at_each_token_request(api):
+    asked = []
+
+    def provider() -> str:
+        asked.append(1)
+        return SECRET
+
+    with Client(api.url, client_id="cid", client_secret=provider, settings=FAST) as c:
+        c.sections()
+        api.revoke_tokens()
+        c.sections()
+        assert SECRET not in repr(c) and SECRET not in repr(vars(c))
+    assert len(asked) == 2 == api.tokens_issued
+    assert all(orjson.loads(s.body)["client_secret"] == SECRET for s in api.calls("POST", "/oauth/token"))
+    with Client(api.url, client_id="cid", client_secret=lambda: "", settings=FAST) as c:
+        with pytest.raises(AuthError, match="provider returned no secret"):
+            c.sections()
+
+
+def test_tokens_never_show_in_reprs(api, client):
+    client.sections()
+    assert api.issued and not any(t in repr(client) or t in repr(vars(client)) for t in api.issued)
+
+
+def test_an_error_body_echoing_credentials_is_masked(api, client):
+    api.echo_credentials = True
+    api.token_answers.append(Answer(401))
+    with pytest.raises(AuthError, match="echo") as info:
+        client.sections()
+    assert SECRET not in str(info.value) and "********" in str(info.value)
+    api.poll_answers.append(Answer(400))
+    with pytest.raises(ApiError, match="echo") as info:
+        client.wait(api.poll_url)
+    assert api.issued and not any(t in str(info.value) for t in api.issued) and "Bearer ********" in str(info.value)
+    assert not any(t[:40] in str(info.value) for t in api.issued)  # nor a first part cut off by the summary
+
+
+def _run_debug(api, *args):
+    env = {**os.environ, "APSIS_CLIENT_ID": "cid", "APSIS_CLIENT_SECRET": SECRET}
+    run = subprocess.run([sys.executable, "-m", "apsis_export", "fetch", "--base-url", api.url, *FAST_CLI, "--debug",
+                          *args], env=env, capture_output=True, text=True, timeout=60)
+    return run.returncode, run.stdout + run.stderr
+
+
+def test_debug_output_of_failing_and_succeeding_runs_holds_no_secret_or_token(api, storage, tmp_path):
+    api.echo_credentials = True
+    outputs = []
+    api.token_answers.append(Answer(401))  # the server echoes the secret it got
+    outputs.append(_run_debug(api, "--attribute", "1", "--save", str(tmp_path / "a.gz")))
+    api.poll_answers.append(Answer(400))  # the server echoes the token it got
+    outputs.append(_run_debug(api, "--attribute", "1", "--out", str(tmp_path / "b")))
+    storage.expired = True
+    outputs.append(_run_debug(api, "--poll-url", storage.url_for("e-1"), "--save", str(tmp_path / "c.gz")))
+    outputs.append(_run_debug(api, "--attribute", "1", "--names", "--out", str(tmp_path / "d"),
+                              "--save", str(tmp_path / "d.gz")))
+    assert [code for code, _ in outputs] == [3, 4, 3, 0], outputs
+    assert all("Traceback" in text for _, text in outputs[:3])  # --debug really showed the tracebacks
+    assert len(api.issued) >= 2
+    for _, text in outputs:
+        assert SECRET not in text
+        assert not any(token in text for token in api.issued)
+        assert not any(token.split(".")[1] in text for token in api.issued)  # nor its payload alone
+
+
+# ---- saved exports are private ---------------------------------------------------------
+
+
+@contextmanager
+def umask(mask: int):
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode_of(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_saved_export_and_its_part_are_owner_only(api, client, tmp_path):
+    part_modes = []
+
+    def progress(_):
+        part_modes.extend(mode_of(p) for p in tmp_path.glob("*.part"))
+
+    api.export_answer = Answer(chunk=4096)
+    with umask(0o022):  # the usual umask: files world-readable unless created otherwise
+        client.fetch_and_convert(api.poll_url, tmp_path / "out", save=tmp_path / "e.json.gz", progress=progress)
+        client.download(api.poll_url, tmp_path / "f.json.gz")
+    assert part_modes and set(part_modes) == {0o600}
+    assert mode_of(tmp_path / "e.json.gz") == 0o600 and mode_of(tmp_path / "f.json.gz") == 0o600
+
+
+def test_a_stale_part_file_does_not_lend_its_permissions(api, client, tmp_path):
+    (tmp_path / "e.json.gz.part").write_bytes(b"old")
+    os.chmod(tmp_path / "e.json.gz.part", 0o666)
+    client.download(api.poll_url, tmp_path / "e.json.gz")
+    assert mode_of(tmp_path / "e.json.gz") == 0o600 and all_files(tmp_path) == ["e.json.gz"]
+
+
+def test_save_mode_widens_only_when_asked(api, client, tmp_path):
+    with umask(0o077):  # an explicit mode is applied as given
+        client.download(api.poll_url, tmp_path / "e.json.gz", mode=0o640)
+    assert mode_of(tmp_path / "e.json.gz") == 0o640
+    result = cli(api, "--attribute", "1", "--save", str(tmp_path / "c.json.gz"), "--save-mode", "0644")
+    assert result.exit_code == 0 and mode_of(tmp_path / "c.json.gz") == 0o644
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--save", "x.gz", "--save-mode", "999"], "not octal permission bits"),
+    (["--out", "o", "--save-mode", "600"], "--save-mode needs --save"),
+])
+def test_cli_save_mode_usage_errors(api, args, message):
+    result = cli(api, "--attribute", "1", *args)
+    assert result.exit_code == 2 and message in result.stderr and api.seen == []
+
+
+def test_cli_saved_export_is_owner_only(api, tmp_path):
+    with umask(0o022):
+        result = cli(api, "--attribute", "1", "--save", str(tmp_path / "e.json.gz"), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert mode_of(tmp_path / "e.json.gz") == 0o600
+
+
+# ---- over TLS: the default path, with a throwaway CA -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def ca():
+    import trustme  # a test dependency ([test] extra): a missing one fails loudly, never skips
+
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_api(ca):
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with FakeApsis(tls=context) as server:
+        yield server
+
+
+def test_an_https_api_with_a_trusted_certificate(tls_api, ca, storage, expected, tmp_path, monkeypatch):
+    with ca.cert_pem.tempfile() as ca_file:
+        monkeypatch.setenv("SSL_CERT_FILE", ca_file)  # as a user behind a TLS-inspecting proxy would
+        storage.objects["e-1"] = tls_api.export_gzip
+        tls_api.poll_answers.append(Answer(302, headers={"Location": storage.url_for("e-1")}))  # https -> loopback http
+        with Client(tls_api.url, client_id="cid", client_secret=SECRET, settings=FAST) as c:
+            assert c.base_url.startswith("https://127.0.0.1:")
+            c.fetch_and_convert(ExportRequest(attributes=["1"]), tmp_path / "out")
+    assert read_tables(tmp_path / "out") == expected
+    assert orjson.loads(tls_api.calls("POST", "/oauth/token")[0].body)["client_secret"] == SECRET
+    assert tls_api.calls("GET", "/exports/e-1/file")[0].headers["Authorization"].startswith("Bearer ")
+    assert ["Authorization" in s.headers for s in storage.seen] == [False]
+
+
+def test_an_untrusted_certificate_gets_no_credentials(tls_api, tmp_path, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-ca.pem"))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    with Client(tls_api.url, client_id="cid", client_secret=SECRET, settings=FAST) as c:
+        with pytest.raises(ApiError, match="the token request failed: .*certificate verify failed") as info:
+            c.sections()
+    assert SECRET not in str(info.value)
+    assert tls_api.seen == []  # the handshake failed: no request, no secret, reached the server

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import orjson
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -14,7 +15,7 @@ from apsis_export import Metadata, MetadataError
 from apsis_export.cli import main
 
 from .conftest import SAMPLE_DATA
-from .fetch_server import FakeApsis
+from .fetch_server import FakeApsis, network_calls
 
 EUROPE = "usercreated.sections.europe-r6tz73a27t"
 SECTIONS = [{"id": 7, "discriminator": EUROPE, "name": "Europe"}]
@@ -127,6 +128,28 @@ def test_metadata_command_saves_what_the_api_defines(api, tmp_path):
     assert "s3cret-value" not in result.output
     printed = CliRunner().invoke(main, ["metadata", "--base-url", api.url], env=ENV)
     assert printed.exit_code == 0 and '"format": "apsis-export metadata 1"' in printed.output
+
+
+def test_metadata_command_refuses_plain_http_without_connecting(tmp_path):
+    with network_calls() as calls:
+        result = CliRunner().invoke(main, ["metadata", "--base-url", "http://192.0.2.1"], env=ENV)
+    assert result.exit_code == 2 and calls == []
+    assert result.stderr.startswith("apsis-export: error: refusing plain HTTP for the API base URL http://192.0.2.1: ")
+    assert "use https://" in result.stderr and "s3cret-value" not in result.output
+
+
+def test_metadata_command_takes_the_secret_from_a_file_and_warns_on_the_command_line(api, tmp_path):
+    (tmp_path / "secret").write_text("from-a-file\n")
+    env = {"APSIS_CLIENT_ID": "cid", "APSIS_CLIENT_SECRET": None}
+    result = CliRunner().invoke(main, ["metadata", "--base-url", api.url, "--client-secret-file", str(tmp_path / "secret")],
+                                env=env)
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr
+    result = CliRunner().invoke(main, ["metadata", "--base-url", api.url, "--client-secret", "on-the-line"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "visible to other users" in result.stderr and "on-the-line" not in result.output
+    secrets = [orjson.loads(s.body)["client_secret"] for s in api.calls("POST", "/oauth/token")]
+    assert secrets == ["from-a-file", "on-the-line"]
 
 
 def test_convert_names_offline_from_the_saved_file(api, tmp_path):

@@ -29,6 +29,7 @@ from .fetch import (
     ExportRequestError,
     FetchError,
     HttpSettings,
+    InsecureUrlError,
     WaitTimeoutError,
 )
 from .sinks import FileSink, Sink, get_sink, register_sink, sink_names
@@ -61,6 +62,7 @@ __all__ = [
     "FileSink",
     "GenerateStats",
     "HttpSettings",
+    "InsecureUrlError",
     "InputError",
     "InspectReport",
     "Metadata",

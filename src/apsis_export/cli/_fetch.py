@@ -8,12 +8,32 @@ from contextlib import contextmanager
 
 import click
 
-from ..fetch import EXPORT_PATH, ExportRequest, HttpSettings
+from ..fetch import EXPORT_PATH, SAVE_MODE, ExportRequest, HttpSettings
 from ._api import api_options
 from ._common import convert_options, friendly_errors, load_names, print_summary, run_with_progress
 
 _SECONDS = click.FloatRange(min=0, min_open=True)
 _REQUEST_OPTIONS = ("segment_filter", "attributes", "tags", "events", "start_at", "end_at")
+
+
+class _FileMode(click.ParamType):
+    """Octal permission bits: 600, 0640, 0o640."""
+
+    name = "MODE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower().removeprefix("0o")
+        try:
+            mode = int(text, 8)
+        except ValueError:
+            mode = -1
+        if not 0 <= mode <= 0o777:
+            self.fail(f"{value!r} is not octal permission bits like 600 or 640", param, ctx)
+        return mode
+
+
 _CONVERT_ONLY = ("format", "tables", "dedupe_events", "input_layout", "engine", "jobs", "names", "metadata")
 
 
@@ -34,13 +54,17 @@ _CONVERT_ONLY = ("format", "tables", "dedupe_events", "input_layout", "engine", 
 @click.option("--poll-url", metavar="URL", help="Skip the request: wait on an existing export's poll URL.")
 @click.option("--save", type=click.Path(dir_okay=False), metavar="FILE",
               help="Keep the downloaded file, as sent (gzip unless --no-gzip).")
+@click.option("--save-mode", type=_FileMode(), default=f"{SAVE_MODE:o}", show_default=True,
+              help="Permissions of the --save file, octal. Owner-only by default: an export holds personal "
+                   "data (profile keys are often e-mail addresses).")
 @convert_options(out_required=False)
 @click.option("--poll-interval", type=_SECONDS, default=2.0, show_default=True, metavar="SECONDS",
               help="First wait between polls; it doubles (with jitter) up to --max-poll-interval.")
 @click.option("--max-poll-interval", type=_SECONDS, default=60.0, show_default=True, metavar="SECONDS",
               help="Longest wait between polls.")
 @click.option("--max-wait", type=_SECONDS, default=4 * 3600.0, show_default=True, metavar="SECONDS",
-              help="Give up waiting after this long (exit 7); the poll URL stays valid for a day.")
+              help="Give up waiting after this long (exit 7); the poll URL stays valid for a day. "
+                   "Also the longest Retry-After any call obeys (a longer one fails at once).")
 @click.option("--retries", type=click.IntRange(min=0), default=5, show_default=True,
               help="Retries of a call after connection errors and 5xx answers.")
 @click.option("--restarts", type=click.IntRange(min=0), default=3, show_default=True,
@@ -52,7 +76,7 @@ _CONVERT_ONLY = ("format", "tables", "dedupe_events", "input_layout", "engine", 
               help="Path of the export request endpoint (inferred from the documentation).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress, log lines or summary; errors only.")
 @friendly_errors
-def fetch_command(connect, body_json, poll_url, save, convert_kwargs, names, metadata,
+def fetch_command(connect, body_json, poll_url, save, save_mode, convert_kwargs, names, metadata,
                   poll_interval, max_poll_interval, max_wait, retries, restarts, timeout, no_gzip, export_path,
                   quiet, **request_options):
     """Request a profile export, wait until it is ready, and convert it (--out) and/or save it (--save).
@@ -70,17 +94,23 @@ def fetch_command(connect, body_json, poll_url, save, convert_kwargs, names, met
         given = [name for name in _CONVERT_ONLY if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT]
         if given:
             raise click.UsageError(f"{flags[given[0]]} needs --out")
+    if save is None and ctx.get_parameter_source("save_mode") != click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("--save-mode needs --save")
     requested = [name for name in _REQUEST_OPTIONS if request_options[name]]
     if (poll_url or body_json) and requested:
         raise click.UsageError(f"{flags[requested[0]]} cannot go with {'--poll-url' if poll_url else '--body-json'}")
     if poll_url and body_json:
         raise click.UsageError("--body-json cannot go with --poll-url")
+    if body_json is getattr(sys.stdin, "buffer", None) and ctx.params.get("client_secret_file") == "-":
+        raise click.UsageError("--body-json and --client-secret-file cannot both read stdin")
     try:
         settings = HttpSettings(poll_interval=poll_interval, max_poll_interval=max_poll_interval, max_wait=max_wait,
                                 retries=retries, download_retries=restarts, read_timeout=timeout, gzip=not no_gzip)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     api = connect(settings, export_path=export_path)
+    if poll_url:
+        api.check_url(poll_url, "--poll-url")  # before anything is sent, metadata for --names included
     request = body_json.read() if body_json else ExportRequest(**request_options)
 
     with api, _log_to_stderr(not quiet):
@@ -88,12 +118,13 @@ def fetch_command(connect, body_json, poll_url, save, convert_kwargs, names, met
         export = poll_url or request  # the request's attribute and tag lists give the wide layout's columns
         if out_dir is not None:
             summary = run_with_progress(
-                quiet, lambda bar: api.fetch_and_convert(export, save=save, progress=bar, **convert_kwargs)
+                quiet, lambda bar: api.fetch_and_convert(export, save=save, save_mode=save_mode, progress=bar,
+                                                 **convert_kwargs)
             )
             if not quiet:
                 print_summary(summary)
         else:
-            api.download(poll_url or api.request_export(request), save)
+            api.download(poll_url or api.request_export(request), save, mode=save_mode)
     if save is not None and not quiet:
         click.echo(f"apsis-export: saved {save}", err=True)
 

@@ -5,8 +5,9 @@
 ...     api.fetch_and_convert(ExportRequest(attributes=["10462"]), "tables/")
 """
 
+from ._auth import SecretSource
 from ._body import ExportStream
-from ._client import EXPORT_PATH, REGIONS, Client, HttpSettings, retry_after
+from ._client import EXPORT_PATH, REGIONS, SAVE_MODE, Client, HttpSettings, retry_after
 from ._errors import (
     ApiError,
     AuthError,
@@ -15,6 +16,7 @@ from ._errors import (
     ExportGoneError,
     ExportRequestError,
     FetchError,
+    InsecureUrlError,
     WaitTimeoutError,
 )
 from ._request import ExportRequest, check_body, find_poll_url
@@ -22,6 +24,7 @@ from ._request import ExportRequest, check_body, find_poll_url
 __all__ = [
     "EXPORT_PATH",
     "REGIONS",
+    "SAVE_MODE",
     "ApiError",
     "AuthError",
     "Client",
@@ -33,6 +36,8 @@ __all__ = [
     "ExportStream",
     "FetchError",
     "HttpSettings",
+    "InsecureUrlError",
+    "SecretSource",
     "WaitTimeoutError",
     "check_body",
     "find_poll_url",

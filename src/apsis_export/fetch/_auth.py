@@ -4,21 +4,41 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Callable, Union
 
 import orjson
 
+from ._errors import AuthError
+
+
+#: A client secret: the string itself, or a function returning it (called at each token request).
+SecretSource = Union[str, Callable[[], str]]
+
 
 class Secret:
-    """A string that never shows itself in ``repr``, ``str`` or f-strings."""
+    """A string, or a provider of one, that never shows itself in ``repr``, ``str`` or f-strings.
+
+    A provider is called each time the value is needed and its answer is not kept
+    (a secret rotated in a vault or a file is picked up at the next token request).
+    """
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str):
+    def __init__(self, value: SecretSource):
+        if not (isinstance(value, str) or callable(value)):
+            raise TypeError("a secret is a string or a function returning one")
         self._value = value
 
     def reveal(self) -> str:
-        """The secret itself: only for the body of the token request."""
-        return self._value
+        """The secret itself: only for the body of the token request or an Authorization header."""
+        value = self._value() if callable(self._value) else self._value
+        if not isinstance(value, str) or not value:
+            raise AuthError("the client secret provider returned no secret (an empty string or not a string)")
+        return value
+
+    def mask(self, text: str) -> str:
+        """``text`` with this secret replaced by asterisks (a provider's answer is not known here)."""
+        return text.replace(self._value, "********") if isinstance(self._value, str) else text
 
     def __repr__(self) -> str:
         return "Secret('********')"

@@ -81,16 +81,21 @@ class SavedBody:
 
     With ``check_gzip`` a gzip body must end with a complete gzip stream, checked
     as the bytes pass (nobody else parses them when only saving).
+
+    ``.part`` is created owner-only (0o600) from the start, never widened later but
+    for an explicit ``mode``: an export holds personal data, and a file created with
+    the umask's usual 0o644 is readable by every user of the machine. The rename keeps
+    the permissions.
     """
 
-    def __init__(self, stream: BinaryIO, path: str | os.PathLike[str], *, check_gzip: bool):
+    def __init__(self, stream: BinaryIO, path: str | os.PathLike[str], *, check_gzip: bool, mode: int = 0o600):
         self.path = Path(path)
         self.part = self.path.with_name(self.path.name + ".part")
         self._stream = stream
         self._gzip = _GzipCheck() if check_gzip else None
         try:
             self.part.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.part, "wb")
+            self._file = _create_private(self.part, mode)
         except OSError as exc:
             raise SinkError(f"cannot write {self.part}: {exc.strerror or exc}") from None
         self.name = getattr(stream, "name", str(path))
@@ -131,6 +136,29 @@ class SavedBody:
             os.unlink(self.part)
         except FileNotFoundError:
             pass
+
+
+def _create_private(path: Path, mode: int) -> BinaryIO:
+    """``path`` created anew, owner-only, then given ``mode`` (0o600 leaves it as created).
+
+    A stale ``path`` (an earlier run's ``.part``) is removed first, so that O_EXCL makes
+    the file ours with our permissions rather than reusing one with wider ones.
+    """
+    if not 0 <= mode <= 0o777:
+        raise ValueError(f"mode must be permission bits 0o000..0o777, not {mode:#o}")
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        if mode != 0o600:
+            os.fchmod(fd, mode)
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class _GzipCheck:

@@ -1,9 +1,10 @@
 """The APSIS One client: token, export request, polling, download, conversion, metadata.
 
-HTTP is urllib3 2.x with its own retries switched off (but for redirects): the
-retry decisions below follow the export documentation, not generic rules.
-Progress is logged on the ``apsis_export.fetch`` logger (INFO); the secret and
-the token never are.
+HTTP is urllib3 2.x with its own retries and redirects switched off: the retry
+decisions below follow the export documentation, not generic rules, and each
+redirect hop is checked like the first URL (HTTPS, and the token only on the
+API's own origin). Progress is logged on the ``apsis_export.fetch`` logger
+(INFO); the secret and the token never are.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin
 
 import orjson
 import urllib3
@@ -28,7 +29,7 @@ from .._convert import LAYOUTS, ConvertSummary, convert, needs_first_pass
 from .._errors import OptionsError
 from .._wide import PROFILES, WideSchema
 from .._source import Source
-from ._auth import Secret, jwt_expiry
+from ._auth import Secret, SecretSource, jwt_expiry
 from ._body import ExportStream, SavedBody, _reason
 from ._errors import (
     ApiError,
@@ -38,6 +39,7 @@ from ._errors import (
     ExportGoneError,
     WaitTimeoutError,
 )
+from ._origin import check_transport, origin, shown
 from ._request import ExportRequest, encode_body, find_poll_url
 
 log = logging.getLogger("apsis_export.fetch")
@@ -50,6 +52,10 @@ EXPORT_PATH = "/audience/profiles/exports"
 _T = TypeVar("_T")
 _MAX_ERROR_BODY = 64 * 1024
 _MAX_ANSWER = 64 * 1024 * 1024  # token, export request and metadata answers
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+#: Default permissions of a saved export: owner-only, since an export holds personal data.
+SAVE_MODE = 0o600
 
 
 @dataclass(frozen=True)
@@ -59,14 +65,16 @@ class HttpSettings:
     Waits start at ``poll_interval``, grow by ``backoff_factor`` up to
     ``max_poll_interval``, and each is scaled by a random factor in
     ``[1 - jitter, 1 + jitter]`` (capped at ``max_poll_interval``). A ``Retry-After``
-    header is honoured as it is. The same schedule spaces polls and retries.
+    header is honoured, but no server-chosen wait goes beyond ``max_wait``: polling
+    stops at ``max_wait`` in all, and a call told to wait longer than ``max_wait``
+    fails at once. The same schedule spaces polls and retries.
     """
 
     poll_interval: float = 2.0  # first wait, seconds
     max_poll_interval: float = 60.0
     backoff_factor: float = 2.0
     jitter: float = 0.2
-    max_wait: float = 4 * 3600.0  # give up polling after this many seconds
+    max_wait: float = 4 * 3600.0  # give up polling after this long; also the longest Retry-After obeyed
     retries: int = 5  # per call, after connection errors, 5xx, and 429 outside polling
     download_retries: int = 3  # restarts from the poll URL after a cut body
     connect_timeout: float = 10.0
@@ -95,7 +103,18 @@ class Client:
 
     ``base_url`` defaults to the ``region``'s (``eu`` or ``apac``). The token is
     fetched on first use, cached until shortly before its JWT ``exp``, and renewed
-    once when a call answers 401 or 403.
+    once when a call to the API answers 401 or 403.
+
+    ``client_secret`` is the secret, or a function returning it (called at each token
+    request, its answer not kept: read it from a file, a keyring or a vault).
+
+    Where credentials go: everything is HTTPS, but for loopback hosts (``localhost``,
+    127.0.0.0/8, ::1); a plain ``http://`` URL elsewhere, as the base URL, a poll URL
+    or a redirect, raises :class:`InsecureUrlError` before any request, unless
+    ``allow_http`` (which sends the secret, the token and the export unencrypted).
+    The bearer token goes only to the API's origin (scheme, host and port of
+    ``base_url``); a poll URL or redirect elsewhere (e.g. a pre-signed storage URL)
+    is fetched without it. POST requests (token, export request) follow no redirects.
     """
 
     def __init__(
@@ -104,31 +123,38 @@ class Client:
         *,
         region: str = "eu",
         client_id: str,
-        client_secret: str,
+        client_secret: SecretSource,
         settings: HttpSettings | None = None,
         export_path: str = EXPORT_PATH,
+        allow_http: bool = False,
     ):
         if region not in REGIONS:
             raise ValueError(f"region must be one of {', '.join(REGIONS)}, not {region!r}")
         from .. import __version__
 
         self.base_url = (base_url or REGIONS[region]).rstrip("/")
-        if urlsplit(self.base_url).scheme not in ("http", "https"):
-            raise ValueError(f"base URL must start with https:// (or http://), not {self.base_url!r}")
+        #: Plain HTTP allowed to hosts other than loopback.
+        self.allow_http = allow_http
+        self._origin = check_transport(self.base_url, allow_http=allow_http, what="the API base URL")
         self.client_id = client_id
         self._secret = Secret(client_secret)
         self.settings = settings or HttpSettings()
         self.export_url = self.base_url + "/" + export_path.lstrip("/")
         self._http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=self.settings.connect_timeout, read=self.settings.read_timeout),
-            retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5),
+            retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=False),
         )
         self._user_agent = f"apsis-export/{__version__}"
-        self._token: str | None = None
+        self._token: Secret | None = None
         self._token_renew_at = 0.0
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r}, client_id={self.client_id!r})"
+
+    def check_url(self, url: str, what: str = "the poll URL") -> None:
+        """Raise :class:`InsecureUrlError` if ``url`` is plain HTTP to a host other than
+        loopback (and ``allow_http`` is off); called before a poll URL is used."""
+        check_transport(url, allow_http=self.allow_http, what=what)
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -162,20 +188,24 @@ class Client:
     def wait(self, poll_url: str) -> ExportStream:
         """Poll until the export is ready; return its body as a stream (close it when done).
 
-        404 and 202 mean not ready; 429 waits ``Retry-After``; connection errors and
-        5xx are retried ``retries`` times in a row; 410 raises
+        404 and 202 mean not ready; 429 waits ``Retry-After`` (never past ``max_wait``);
+        connection errors and 5xx are retried ``retries`` times in a row; 401/403 renew
+        the token once on the API's origin and raise :class:`AuthError` elsewhere; 410 raises
         :class:`ExportGoneError`, 503 :class:`ExportFailedError`, and still not
         ready after ``max_wait`` :class:`WaitTimeoutError`.
         """
+        self.check_url(poll_url)
         s = self.settings
         headers = {"Accept-Encoding": "gzip" if s.gzip else "identity"}
         start = time.monotonic()
         polls = self._backoff()
         failures = 0
+        after = None
         while True:
             try:
                 response = self._authorized("GET", poll_url, headers=headers, decode_content=False)
             except HTTPError as exc:
+                status = None
                 failures += 1
                 state = f"poll failed ({_reason(exc)})"
                 if failures > s.retries:
@@ -192,7 +222,7 @@ class Client:
                         time.monotonic() - start, size, ", gzip" if stream.compressed else "",
                     )
                     return stream
-                detail = _problem(_read(response))
+                detail = self._detail(response)
                 if status in (404, 202):
                     failures = 0
                     state, delay = f"export not ready (HTTP {status})", next(polls)
@@ -218,9 +248,10 @@ class Client:
                     raise ApiError(f"the poll URL answered HTTP {status}: {detail}", status=status)
             waited = time.monotonic() - start
             remaining = s.max_wait - waited
-            if remaining <= 0:
+            if remaining <= 0 or (status == 429 and after is not None and after > remaining):
+                told = f"; the API asks to wait {after:,.0f} s more" if remaining > 0 else ""
                 raise WaitTimeoutError(
-                    f"export still not ready after {waited:.0f} s (the maximum wait); "
+                    f"export still not ready after {waited:.0f} s (the maximum wait is {s.max_wait:g} s{told}); "
                     f"resume with the poll URL {poll_url}",
                     poll_url=poll_url,
                 )
@@ -228,14 +259,16 @@ class Client:
             log.info("%s; waited %.1f s; next poll in %.1f s", state, waited, delay)
             time.sleep(delay)
 
-    def download(self, poll_url: str, path: str | os.PathLike[str]) -> Path:
+    def download(self, poll_url: str, path: str | os.PathLike[str], *, mode: int = SAVE_MODE) -> Path:
         """Wait for the export and save its body, as sent (gzip stays gzip), to ``path``.
 
         The body goes to ``path.part`` and is renamed once complete and verified
         (Content-Length, and a complete gzip stream); a cut body restarts from the poll URL
-        up to ``download_retries`` times. Nothing is left behind on failure.
+        up to ``download_retries`` times. Nothing is left behind on failure. The file is
+        created with permissions ``mode``: owner-only (0o600) by default, since an
+        export holds personal data.
         """
-        self._restarting(poll_url, None, path)
+        self._restarting(poll_url, None, path, mode)
         return Path(path)
 
     def fetch_and_convert(
@@ -244,13 +277,15 @@ class Client:
         out_dir: str | os.PathLike[str],
         *,
         save: str | os.PathLike[str] | None = None,
+        save_mode: int = SAVE_MODE,
         **options: Any,
     ) -> ConvertSummary:
         """Convert an export while it downloads: same contract as :func:`apsis_export.convert`.
 
         ``export`` is a poll URL, or a request to send first (see :meth:`request_export`).
         ``options`` are :func:`~apsis_export.convert`'s keyword arguments (format, tables,
-        names, jobs, progress...). ``save`` also keeps the body, as :meth:`download` does.
+        names, jobs, progress...). ``save`` also keeps the body, as :meth:`download` does
+        (with permissions ``save_mode``, owner-only by default).
         A cut body restarts the download and the conversion (whose outputs were
         discarded) from the poll URL.
 
@@ -270,16 +305,17 @@ class Client:
                                "save the download (--save FILE / save=) and it is converted from there")
         poll_url = export if isinstance(export, str) else self.request_export(export)
         if first_pass:
-            self.download(poll_url, save)
+            self.download(poll_url, save, mode=save_mode)
             return convert(save, out_dir, **options)
 
         def job(body, stream: ExportStream) -> ConvertSummary:
             source = Source(body, name=poll_url, total_bytes=stream.content_length, closer=ExitStack())
             return convert(source, out_dir, **options)
 
-        return self._restarting(poll_url, job, save)
+        return self._restarting(poll_url, job, save, save_mode)
 
-    def _restarting(self, poll_url: str, job: Callable[[Any, ExportStream], _T] | None, save) -> _T | None:
+    def _restarting(self, poll_url: str, job: Callable[[Any, ExportStream], _T] | None, save,
+                    save_mode: int) -> _T | None:
         """Run ``job`` on the body (and/or save it), from the poll URL again after a cut."""
         attempts = self.settings.download_retries + 1
         for attempt in range(1, attempts + 1):
@@ -288,7 +324,7 @@ class Client:
             try:
                 with stream:
                     if save is not None:
-                        saved = SavedBody(stream, save, check_gzip=job is None)
+                        saved = SavedBody(stream, save, check_gzip=job is None, mode=save_mode)
                     # A cut reaches the converter as a DownloadError from read() (or, where
                     # the HTTP framing cannot tell, as truncated JSON or gzip) while it still
                     # parses, so before its tables are in place; the saved file is read to
@@ -340,18 +376,18 @@ class Client:
 
     def _access_token(self, *, renew: bool = False) -> str:
         if not renew and self._token is not None and time.time() < self._token_renew_at:
-            return self._token
+            return self._token.reveal()
         url = self.base_url + "/oauth/token"
         body = orjson.dumps(
             {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self._secret.reveal()}
         )
         response = self._retrying(
             "the token request",
-            lambda: self._send("POST", url, body=body, headers={"Content-Type": "application/json"}),
+            lambda: self._send("POST", url, body=body, headers={"Content-Type": "application/json"})[0],
             idempotent=True,
         )
         if response.status in (400, 401, 403):
-            raise AuthError(f"the credentials were refused (HTTP {response.status}: {_problem(_read(response))})")
+            raise AuthError(f"the credentials were refused (HTTP {response.status}: {self._detail(response)})")
         data = _json(self._ok(response, "the token request"), "the token request")
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
@@ -359,39 +395,67 @@ class Client:
         expires = jwt_expiry(token)
         if expires is None and isinstance(data.get("expires_in"), (int, float)):
             expires = time.time() + data["expires_in"]
-        self._token = token
+        self._token = Secret(token)
         self._token_renew_at = expires - self.settings.token_margin if expires is not None else math.inf
         return token
 
     def _authorized(self, method: str, url: str, *, headers: Mapping[str, str] | None = None, **kwargs: Any):
-        """One call with the bearer token; on 401/403 the token is renewed and the call made once more."""
-        def send(token: str):
-            return self._send(method, url, headers={**(headers or {}), "Authorization": f"Bearer {token}"}, **kwargs)
+        """One call with the bearer token where it goes to the API's origin, and without it elsewhere.
 
-        response = send(self._access_token())
-        if response.status in (401, 403):
+        A 401/403 from the API's origin renews the token and repeats the call once; one
+        from another origin (no token was sent there) raises :class:`AuthError` saying so.
+        """
+        response, answered_by = self._send(method, url, headers=headers or {}, authorize=True, **kwargs)
+        if response.status in (401, 403) and origin(answered_by) == self._origin:
             _read(response)
-            response = send(self._access_token(renew=True))
-            if response.status in (401, 403):
-                raise AuthError(
-                    f"not authorized even with a new token (HTTP {response.status}: {_problem(_read(response))})"
-                )
+            self._access_token(renew=True)
+            response, answered_by = self._send(method, url, headers=headers or {}, authorize=True, **kwargs)
+            if response.status in (401, 403) and origin(answered_by) == self._origin:
+                raise AuthError(f"not authorized even with a new token (HTTP {response.status}: {self._detail(response)})")
+        if response.status in (401, 403):
+            raise AuthError(
+                f"{origin(answered_by)} answered HTTP {response.status} ({self._detail(response)}) to a request "
+                f"sent without the API token: the token goes only to the API's origin ({self._origin}); "
+                f"a pre-signed download URL may have expired (request a new export), or if that host is the "
+                f"API's own, give it as the base URL"
+            )
         return response
 
-    def _send(self, method: str, url: str, *, headers: Mapping[str, str], **kwargs: Any) -> urllib3.BaseHTTPResponse:
-        """One HTTP call; the answer is not preloaded: read it with :func:`_read` (or stream it)."""
-        return self._http.request(method, url, headers={"User-Agent": self._user_agent, **headers},
-                                  preload_content=False, **kwargs)
+    def _send(self, method: str, url: str, *, headers: Mapping[str, str], authorize: bool = False,
+              **kwargs: Any) -> tuple[urllib3.BaseHTTPResponse, str]:
+        """One HTTP call; returns the answer (not preloaded: read it with :func:`_read` or stream it)
+        and the URL that gave it.
+
+        Redirects of a GET are followed here, each hop checked like the first URL: HTTPS
+        (or loopback, or ``allow_http``), and with ``authorize`` the bearer token only on
+        the API's origin. A POST follows none (its body may hold the secret).
+        """
+        first = url
+        for hop in range(_MAX_REDIRECTS + 1):
+            where = check_transport(url, allow_http=self.allow_http,
+                                    what="the URL" if hop == 0 else f"a redirect from {shown(first)} to")
+            sent = {"User-Agent": self._user_agent, **headers}
+            if authorize and where == self._origin:
+                sent["Authorization"] = f"Bearer {self._access_token()}"
+            response = self._http.request(method, url, headers=sent, preload_content=False, redirect=False, **kwargs)
+            location = response.headers.get("Location")
+            if method != "GET" or response.status not in _REDIRECTS or not location:
+                return response, url
+            _read(response)
+            url = urljoin(url, location.strip())
+        raise ApiError(f"more than {_MAX_REDIRECTS} redirects from {shown(first)}")
 
     def _retrying(self, what: str, send: Callable[[], urllib3.BaseHTTPResponse], *, idempotent: bool):
         """Call ``send`` again after connection errors, 429 (honouring Retry-After) and 5xx, ``retries`` times.
 
-        Not idempotent: connection errors are retried only when nothing was sent.
+        Not idempotent: connection errors are retried only when nothing was sent. A
+        Retry-After longer than ``max_wait`` fails at once rather than sleeping that long.
         The last answer is returned whatever its status.
         """
+        s = self.settings
         delays = self._backoff()
-        for attempt in range(self.settings.retries + 1):
-            last = attempt == self.settings.retries
+        for attempt in range(s.retries + 1):
+            last = attempt == s.retries
             try:
                 response = send()
             except HTTPError as exc:
@@ -401,18 +465,32 @@ class Client:
             else:
                 if last or not (response.status == 429 or response.status >= 500):
                     return response
-                detail = _problem(_read(response))
+                detail = self._detail(response)
                 after = retry_after(response.headers.get("Retry-After")) if response.status == 429 else None
                 state = f"{what} answered HTTP {response.status} ({detail})"
+                if after is not None and after > s.max_wait:
+                    raise ApiError(f"{state} and asks to wait {after:,.0f} s, longer than the maximum wait "
+                                   f"({s.max_wait:,.0f} s); try again later", status=response.status)
                 delay = after if after is not None else next(delays)
-            log.info("%s; retry %d of %d in %.1f s", state, attempt + 1, self.settings.retries, delay)
+            log.info("%s; retry %d of %d in %.1f s", state, attempt + 1, s.retries, delay)
             time.sleep(delay)
         raise AssertionError("unreachable")
+
+    def _detail(self, response: urllib3.BaseHTTPResponse) -> str:
+        """A one-line summary of an error answer, with the token and secret masked should the server echo them."""
+        secrets = [secret for secret in (self._token, self._secret) if secret is not None]
+        raw = _read(response).decode("utf-8", "replace")
+        for secret in secrets:  # before the summary cuts it, which could leave a token's first part
+            raw = secret.mask(raw)
+        text = _problem(raw.encode())
+        for secret in secrets:  # and after JSON unescaping
+            text = secret.mask(text)
+        return text
 
     def _ok(self, response: urllib3.BaseHTTPResponse, what: str) -> bytes:
         """The body of a 2xx answer; an ApiError naming the problem otherwise."""
         if not 200 <= response.status < 300:
-            raise ApiError(f"{what} was refused (HTTP {response.status}: {_problem(_read(response))})",
+            raise ApiError(f"{what} was refused (HTTP {response.status}: {self._detail(response)})",
                            status=response.status)
         payload = _read(response, _MAX_ANSWER)
         if len(payload) >= _MAX_ANSWER:

@@ -17,6 +17,13 @@ class ExportRequestError(FetchError, ValueError):
     exit_code = 2
 
 
+class InsecureUrlError(FetchError, ValueError):
+    """A URL would carry credentials or the export over plain HTTP to a host that is not
+    loopback; refused before any request (``allow_http`` lifts it)."""
+
+    exit_code = 2
+
+
 class AuthError(FetchError):
     """The credentials were refused, or a fresh token was still not authorized."""
 
