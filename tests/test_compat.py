@@ -51,13 +51,20 @@ def test_fallback_ends_records_with_crlf_and_keeps_newlines_in_values(tmp_path):
     assert b"line\nbreak" in raw and b'"\n"' in raw  # a LF inside a value is data, left alone
 
 
+def test_fallback_without_newlines_in_values(tmp_path):
+    data = batch([value for value in TRICKY if value is None or "\n" not in value])
+    raw = write_fallback(tmp_path, [data, data.slice(1)])
+    assert raw.count(b"\r\n") == raw.count(b"\n") == 1 + 2 * len(data) - 1
+
+
 def test_fallback_header_only_for_no_rows(tmp_path):
     assert write_fallback(tmp_path, [batch([])]) == b'"text","n","flag"\r\n'
 
 
 @pytest.mark.skipif(_csv._OPTIONS is None, reason="this pyarrow has no eol option to compare with")
-def test_fallback_matches_arrow_eol(tmp_path):
-    data = batch(TRICKY * 3)
+@pytest.mark.parametrize("values", [TRICKY * 3, ["a", None, "b c", '"'] * 9], ids=["newlines", "none"])
+def test_fallback_matches_arrow_eol(tmp_path, values):
+    data = batch(values)
     arrow_path = tmp_path / "arrow.csv"
     with pa_csv.CSVWriter(str(arrow_path), data.schema, write_options=_csv._OPTIONS) as writer:
         writer.write_batch(data.slice(0, 7))
@@ -88,7 +95,7 @@ def test_datetime_parts_refuses_what_311_refuses(text):
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="compares with Python 3.11's datetime.fromisoformat")
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.from_regex(_types._TIMESTAMP_TEXT, fullmatch=True))
 def test_datetime_parts_agrees_with_fromisoformat(text):
     try:

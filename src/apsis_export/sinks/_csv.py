@@ -32,7 +32,8 @@ class _CrlfWriter:
     """Arrow's CSV writer for a pyarrow without ``eol``: the same text, each line ended by CRLF.
 
     Every text field is quoted (quotes inside doubled), so a LF ends a line exactly where
-    the quotes before it are even in number; a LF inside a value stays as it is.
+    the quotes before it are even in number; a LF inside a value stays as it is. Where no
+    value holds one (as many LFs as lines), each LF is replaced at C speed instead.
     """
 
     def __init__(self, file: pa.NativeFile, schema: pa.Schema):
@@ -41,9 +42,13 @@ class _CrlfWriter:
         self._write(schema.empty_table(), pa_csv.WriteOptions(include_header=True, quoting_style="needed"))
 
     def _write(self, data: pa.RecordBatch | pa.Table, options: pa_csv.WriteOptions) -> None:
-        text = pa.BufferOutputStream()
-        pa_csv.write_csv(data, text, write_options=options)
-        chars = np.frombuffer(text.getvalue(), np.uint8)
+        stream = pa.BufferOutputStream()
+        pa_csv.write_csv(data, stream, write_options=options)
+        text = stream.getvalue().to_pybytes()
+        if text.count(b"\n") == data.num_rows + options.include_header:
+            self._file.write(text.replace(b"\n", b"\r\n"))
+            return
+        chars = np.frombuffer(text, np.uint8)
         # 1 inside quotes. (Not logical_xor.accumulate: numpy 1.24 gets it wrong on long arrays.)
         quoted = np.bitwise_xor.accumulate((chars == ord('"')).view(np.uint8))
         self._file.write(np.insert(chars, np.flatnonzero((chars == ord("\n")) & (quoted == 0)), ord("\r")).tobytes())
