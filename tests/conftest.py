@@ -11,7 +11,8 @@ import pytest
 #: The test modules marked ``core``: what CI runs on every other Python that requires-python
 #: admits and at the dependency floors (.ci/run; the full suite runs on the main Python).
 #: Conversion, engines, sinks, CLI and the differential tests, fetch (urllib3's floor) too;
-#: not test_memory (peak RSS, the same on every Python). A new module joins by name here.
+#: not test_memory and test_cost (peak RSS and CPU ratios, the same on every Python), nor
+#: test_inspect_html (Debian's Chromium, installed for the main run). A new module joins by name here.
 CORE_MODULES = {
     "test_bad_input", "test_cli", "test_columnar", "test_compat", "test_differential", "test_engine",
     "test_fetch", "test_generate", "test_inspect", "test_jobs", "test_json_columns", "test_metadata",
