@@ -8,6 +8,18 @@ from pathlib import Path
 
 import pytest
 
+#: The test modules marked ``core``: what CI runs on every other Python that requires-python
+#: admits and at the dependency floors (.ci/run; the full suite runs on the main Python).
+#: Conversion, engines, sinks, CLI and the differential tests, fetch (urllib3's floor) too;
+#: not test_memory and test_cost (peak RSS and CPU ratios, the same on every Python), nor
+#: test_inspect_html (Debian's Chromium, installed for the main run). A new module joins by name here.
+CORE_MODULES = {
+    "test_bad_input", "test_cli", "test_columnar", "test_compat", "test_differential", "test_engine",
+    "test_fetch", "test_generate", "test_inspect", "test_jobs", "test_json_columns", "test_metadata",
+    "test_native", "test_os_errors", "test_packaging", "test_scan", "test_sinks", "test_typed_path",
+    "test_types", "test_wide",
+}
+
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 # nst/JSONTestSuite test_parsing/ (MIT, LICENSE beside it), vendored so every clone runs it.
 JSON_TEST_SUITE = Path(__file__).resolve().parent / "data" / "JSONTestSuite" / "test_parsing"
@@ -30,3 +42,13 @@ def write_export(tmp_path):
         return path
 
     return write
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "core: run on every supported Python and at the dependency floors (CORE_MODULES)")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.stem in CORE_MODULES:
+            item.add_marker(pytest.mark.core)

@@ -334,7 +334,7 @@ def test_an_error_on_the_writer_thread_fails_the_run_and_leaves_nothing(tmp_path
     monkeypatch.setattr(_parquet, "ROW_GROUP_ROWS", 100)  # many row groups from the sample
     monkeypatch.setattr(apsis_export._convert, "BATCH_ROWS", 100)
     out = tmp_path / "out"
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(SinkError, match=f"cannot write {out / 'events'}.{fmt}: No space left"):
         apsis_export.convert(SAMPLE_DATA / "small.json.gz", out, format=fmt, jobs=1)
     assert len(calls) >= 2
     assert list(out.iterdir()) == []

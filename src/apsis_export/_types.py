@@ -18,7 +18,8 @@ postcode ``"01234"`` stays text).
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+import sys
+from datetime import date, datetime, timedelta, timezone
 from decimal import Context, Decimal, Inexact, InvalidOperation
 from typing import Any, Callable
 
@@ -36,7 +37,8 @@ _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 _NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TIMESTAMP_TEXT = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:[Zz]|[+-][0-9]{2}:?[0-9]{2})?)?"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]+))?)?"
+    r"(?:(Z)|([+-])([0-9]{2}):?([0-9]{2}))?)?"
 )
 
 #: Declared type names (lower case, as the metadata may spell them) → column kind.
@@ -138,6 +140,21 @@ def _date(value: Any) -> int:
     raise Mismatch
 
 
+def _datetime_parts(text: str) -> datetime:
+    """``datetime.fromisoformat`` as Python 3.11 reads a text that _TIMESTAMP_TEXT matches.
+    Python 3.10's takes no "Z", no offset without a colon and fractions of 3 or 6 digits only."""
+    year, month, day, hour, minute, second, fraction, utc, sign, zone_hours, zone_minutes = (
+        _TIMESTAMP_TEXT.fullmatch(text).groups())
+    zone = timezone.utc if utc else None if sign is None else timezone(
+        (-1 if sign == "-" else 1) * timedelta(hours=int(zone_hours), minutes=int(zone_minutes)))
+    return datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
+                    int(fraction[:6].ljust(6, "0")) if fraction else 0, zone)
+
+
+#: 3.11's own parser where there is one: it is about twice as fast.
+_fromisoformat = datetime.fromisoformat if sys.version_info >= (3, 11) else _datetime_parts
+
+
 def _timestamp(value: Any) -> int:
     """ISO 8601 text (no offset: UTC; a date alone: its midnight) or milliseconds since the
     epoch → milliseconds since the epoch (sub-millisecond digits dropped)."""
@@ -146,7 +163,7 @@ def _timestamp(value: Any) -> int:
         return value
     if kind is str and _TIMESTAMP_TEXT.fullmatch(value):
         try:
-            moment = datetime.fromisoformat(value.replace(",", "."))
+            moment = _fromisoformat(value.replace(",", "."))
         except ValueError:
             raise Mismatch from None
         if moment.tzinfo is None:

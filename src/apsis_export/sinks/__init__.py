@@ -14,6 +14,7 @@ other packages add theirs through the ``apsis_export.sinks`` entry-point group
 from __future__ import annotations
 
 import os
+from functools import wraps
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
@@ -58,9 +59,19 @@ class FileSink:
     worker processes: ``encoder(table)`` returns a function from records to a
     payload (picklable), and ``write_encoded(payload)`` writes one. Formats
     without an encoder are written from the main process.
+
+    An OSError (no space, no permission, the directory gone) from opening, writing,
+    ``drain`` or closing is a :class:`SinkError` naming the file, the same in every format.
     """
 
     extension = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _WRITING:
+            method = getattr(cls, name, None)
+            if method is not None and not getattr(method, "_reports_os_errors", False):
+                setattr(cls, name, _reporting_os_errors(method))
 
     @classmethod
     def encoder(cls, table: Table) -> Callable[[Sequence[Record]], Any] | None:
@@ -80,8 +91,14 @@ class FileSink:
         except BaseException as exc:  # Ctrl-C while opening too: nobody else knows the file yet
             self._remove(self._tmp)
             if isinstance(exc, OSError):
-                raise SinkError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+                raise self._os_error(exc) from None
             raise
+
+    def _os_error(self, exc: OSError) -> SinkError:
+        """One line for any OSError: the file and the system's words for its errno (Arrow's
+        messages wrap the same errno in text of their own)."""
+        reason = os.strerror(exc.errno) if exc.errno else exc.strerror or str(exc)
+        return SinkError(f"cannot write {self.path}: {reason}")
 
     def _open(self, path: Path) -> None:
         raise NotImplementedError
@@ -103,13 +120,15 @@ class FileSink:
             os.replace(self._tmp, self.path)
         except OSError as exc:
             self.abort()
-            raise SinkError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            raise self._os_error(exc) from None
         self._state = "closed"
 
     def abort(self) -> None:
         if self._state == "open":
             try:
                 self._discard()
+            except OSError:  # closing a file being thrown away can fail again (the disk is still full)
+                pass
             finally:
                 self._remove(self._tmp)
         elif self._state == "closed":
@@ -122,6 +141,22 @@ class FileSink:
             path.unlink()
         except FileNotFoundError:
             pass
+
+
+#: The FileSink methods that write: their OSErrors become a SinkError naming the file.
+_WRITING = ("write", "write_encoded", "drain")
+
+
+def _reporting_os_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(method)
+    def wrapper(self: FileSink, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except OSError as exc:
+            raise self._os_error(exc) from None
+
+    wrapper._reports_os_errors = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 _registry: dict[str, SinkFactory] = {}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pyarrow.fs import LocalFileSystem
 
 from .._encode import json_array, value_texts
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE
@@ -55,7 +56,14 @@ class ParquetSink(ArrowSink, FileSink):
 
     def _open(self, path: Path) -> None:
         self._schema = self._open_batches()
-        self._writer = pq.ParquetWriter(path, self._schema, compression="zstd")
+        # The stream ParquetWriter opens for a path, but the sink's own: closed even when the
+        # writer's close fails (a full disk), so an aborted file's space is freed at once.
+        self._file = LocalFileSystem().open_output_stream(str(path), compression=None)
+        try:
+            self._writer = pq.ParquetWriter(self._file, self._schema, compression="zstd")
+        except BaseException:
+            self._file.close()
+            raise
         self._background = BackgroundWriter()  # row groups are encoded and compressed on its thread
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = self._pending_bytes = 0
@@ -86,9 +94,15 @@ class ParquetSink(ArrowSink, FileSink):
     def _finish(self) -> None:
         self._flush(final=True)
         self._background.drain()
-        self._writer.close()
+        try:
+            self._writer.close()
+        finally:
+            self._file.close()
 
     def _discard(self) -> None:
         self._pending = []
         self._background.stop()
-        self._writer.close()
+        try:
+            self._writer.close()
+        finally:
+            self._file.close()
