@@ -17,7 +17,6 @@ from typing import Callable, Iterable, Iterator, Sequence
 from ._engines import DEFAULT_ENGINE, get_engine
 from ._engines import _compiled
 from ._engines._compiled import NativeColumns
-from ._engines._exact import unlimited_int_digits
 from ._progress import Progress, ProgressTicker
 from ._errors import OptionsError, SinkError
 from ._records import Event, Profile, Record
@@ -196,7 +195,7 @@ def convert(
     collector = Collector(plan, names)
     run = _Run(out, factory, plan, summary)
     workers = jobs if jobs is not None else 1 if collector.native is not None else (os.cpu_count() or 1)
-    with _gc_paused(), unlimited_int_digits():
+    with _gc_paused():
         try:
             for name in plan.outputs:
                 run.sink(name)
