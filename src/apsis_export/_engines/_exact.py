@@ -20,6 +20,7 @@ from decimal import InvalidOperation
 from typing import Any, Iterator
 
 import ijson
+import numpy as np
 
 from .._errors import InputError
 from .._records import Profile
@@ -246,19 +247,28 @@ _DIGIT_BYTES = b"0123456789"
 #: Digits to b"1", every other byte to b"0": a run of digits is a run of b"1"s.
 _DIGIT_MAP = bytes(0x31 if 0x30 <= b <= 0x39 else 0x30 for b in range(256))
 _NOT_INTEGER_PART = (b".", b"e", b"E", b"+")  # bytes before the digits of a fraction or exponent
+_QUOTE, _BACKSLASH = 0x22, 0x5C
 
 
 def _string_state(part: bytes, in_string: bool, escaped: bool) -> tuple[bool, bool]:
     """(inside a string, next byte escaped) after ``part``, from the state before it: the
-    parity of the unescaped quotes (backslash pairs removed first, as JSON reads them)."""
-    if escaped and part:
-        part, escaped = part[1:], False
+    parity of its quotes that no odd run of backslashes escapes (in numpy: a few passes
+    over the bytes, a few more over the backslashes)."""
+    if not part:
+        return in_string, escaped
+    codes = np.frombuffer(part, np.uint8)[1 if escaped else 0:]  # an escaped first byte: no quote, no run
+    quotes = np.count_nonzero(codes == _QUOTE)
+    escaped = False
     if b"\\" in part:
-        part = part.replace(b"\\\\", b"")
-        quotes = part.count(b'"') - part.count(b'\\"')
-        escaped = part.endswith(b"\\")
-    else:
-        quotes = part.count(b'"')
+        at = np.flatnonzero(codes == _BACKSLASH)
+        if at.size:
+            breaks = np.flatnonzero(np.diff(at) != 1)
+            starts = np.concatenate((at[:1], at[breaks + 1]))
+            ends = np.concatenate((at[breaks], at[-1:])) + 1
+            after = ends[((ends - starts) & 1).astype(bool)]  # an odd run escapes the byte after it
+            if after.size and after[-1] == codes.size:
+                escaped, after = True, after[:-1]
+            quotes -= np.count_nonzero(codes[after] == _QUOTE)
     return in_string ^ bool(quotes & 1), escaped
 
 
@@ -268,18 +278,20 @@ class _LongNumbers:
     digits) in linear time instead of an ``int`` (quadratic, and refused past the
     interpreter's digit limit).
 
-    Each chunk costs a few passes in C (``bytes.translate``, ``find``, ``count``): a run
-    of more than ``digits`` digits is found with one ``find``; whether it is outside a
-    string follows from the parity of the unescaped quotes before it; the bytes before
-    it tell an integer part from a fraction or exponent. A run that reaches the end of a
-    chunk is carried into the next. Malformed JSON stays malformed: ijson reports it at
-    or before any byte this changes.
+    A chunk costs a count of its quotes and backslashes in numpy (whether a run of digits
+    is inside a string follows from the parity of the unescaped quotes before it) and a
+    look at every ``digits // 2``-th byte: a longer run of digits covers two neighbouring
+    ones. Only a chunk that holds such a run is read byte by byte (in C: translate, find);
+    the bytes before a run tell an integer part from a fraction or exponent, and a run that
+    reaches the end of a chunk is carried into the next. Malformed JSON stays malformed:
+    ijson reports it at or before any byte this changes.
     """
 
     def __init__(self, source: Any, digits: int):
         self._source = source
         self._digits = digits
         self._needle = b"1" * (digits + 1)
+        self._stride = max((digits + 1) // 2, 1)
         self._in_string = False  # at the end of the bytes passed on so far
         self._escaped = False  # ... and the next byte escaped (an odd backslash ended a chunk)
         self._run = 0  # digits at the end of the bytes passed on so far
@@ -303,14 +315,25 @@ class _LongNumbers:
         last, first = before[1:], before[:1]
         return last not in _NOT_INTEGER_PART and not (last == b"-" and first in (b"e", b"E"))
 
+    def _long_run_in(self, chunk: bytes) -> bool:
+        """Whether ``chunk`` may hold a run of more than ``digits`` digits (it then covers two
+        neighbouring samples, ``stride`` bytes apart, and the bytes between)."""
+        stride = self._stride
+        samples = chunk[::stride].translate(_DIGIT_MAP)
+        at = samples.find(b"11")
+        while at != -1:
+            if chunk[at * stride:(at + 1) * stride + 1].isdigit():
+                return True
+            at = samples.find(b"11", at + 1)
+        return False
+
     def _mark(self, chunk: bytes) -> bytes:
         n = len(chunk)
-        digits = chunk.translate(_DIGIT_MAP)
         cuts = []  # where e0 goes
         pos = 0
         if self._run:  # a run of digits from the last chunk goes on here
-            pos = digits.find(b"0")
-            if pos == -1:
+            pos = n - len(chunk.lstrip(_DIGIT_BYTES))
+            if pos == n:
                 self._run += n
                 self._before = (self._before + chunk)[-2:]
                 return chunk
@@ -318,23 +341,25 @@ class _LongNumbers:
                 cuts.append(pos)
             self._run, self._run_integer = 0, False
         in_string, escaped, done = self._in_string, self._escaped, 0
-        while True:
-            start = digits.find(self._needle, pos)
-            if start == -1:
-                break
-            in_string, escaped = _string_state(chunk[done:start], in_string, escaped)
-            done = start
-            integer = not in_string and self._integer_part(chunk, start)
-            end = digits.find(b"0", start + len(self._needle))
-            if end == -1:  # goes on into the next chunk
-                self._run, self._run_integer = n - start, integer
-                break
-            if integer and chunk[end] not in b".eE":
-                cuts.append(end)
-            pos = end
+        if self._long_run_in(chunk):
+            digits = chunk.translate(_DIGIT_MAP)
+            while True:
+                start = digits.find(self._needle, pos)
+                if start == -1:
+                    break
+                in_string, escaped = _string_state(chunk[done:start], in_string, escaped)
+                done = start
+                integer = not in_string and self._integer_part(chunk, start)
+                end = digits.find(b"0", start + len(self._needle))
+                if end == -1:  # goes on into the next chunk
+                    self._run, self._run_integer = n - start, integer
+                    break
+                if integer and chunk[end] not in b".eE":
+                    cuts.append(end)
+                pos = end
         self._in_string, self._escaped = _string_state(chunk[done:] if done else chunk, in_string, escaped)
-        if not self._run and digits[-1] == 0x31:  # a shorter run ends the chunk: it may go on
-            start = len(digits.rstrip(b"1"))
+        if not self._run and 0x30 <= chunk[-1] <= 0x39:  # a shorter run ends the chunk: it may go on
+            start = len(chunk.rstrip(_DIGIT_BYTES))
             self._run = n - start
             self._run_integer = not self._in_string and self._integer_part(chunk, start)
         self._before = (self._before + chunk)[-2:]
