@@ -6,10 +6,8 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -195,33 +193,32 @@ def convert(
     collector = Collector(plan, names)
     run = _Run(out, factory, plan, summary)
     workers = jobs if jobs is not None else 1 if collector.native is not None else (os.cpu_count() or 1)
-    with _gc_paused():
-        try:
-            for name in plan.outputs:
-                run.sink(name)
-            with open_source(source) as src:
-                ticker = ProgressTicker(progress, src)
-                if workers > 1 and engine == "fast" and _encodes_elsewhere(factory):
-                    from ._parallel import convert_in_parallel
+    try:
+        for name in plan.outputs:
+            run.sink(name)
+        with open_source(source) as src:
+            ticker = ProgressTicker(progress, src)
+            if workers > 1 and engine == "fast" and _encodes_elsewhere(factory):
+                from ._parallel import convert_in_parallel
 
-                    convert_in_parallel(src, input_layout, workers, plan, names, collector, run, ticker)
-                else:
-                    src.read_ahead()
-                    options = {"into": collector.into} if collector.into is not None else {}
-                    native = collector.native
-                    for n, profile in enumerate(parser.profiles(src, layout=input_layout, **options), 1):
-                        collector.add(profile)
-                        if (n % WRITE_EVERY == 0 or len(profile.attributes) + len(profile.events) >= BATCH_ROWS
-                                or (native is not None and max(native.rows) >= BATCH_ROWS)):
-                            run.write(collector, full_only=True)
-                            ticker.tick(summary.profiles, summary.total_rows)
-                run.write(collector)
-                run.finish()
-                summary.bytes_read, summary.bytes_json = src.bytes_read, src.json_offset
-                ticker.tick(summary.profiles, summary.total_rows, final=True)
-        except BaseException:
-            run.abort()
-            raise
+                convert_in_parallel(src, input_layout, workers, plan, names, collector, run, ticker)
+            else:
+                src.read_ahead()
+                options = {"into": collector.into} if collector.into is not None else {}
+                native = collector.native
+                for n, profile in enumerate(parser.profiles(src, layout=input_layout, **options), 1):
+                    collector.add(profile)
+                    if (n % WRITE_EVERY == 0 or len(profile.attributes) + len(profile.events) >= BATCH_ROWS
+                            or (native is not None and max(native.rows) >= BATCH_ROWS)):
+                        run.write(collector, full_only=True)
+                        ticker.tick(summary.profiles, summary.total_rows)
+            run.write(collector)
+            run.finish()
+            summary.bytes_read, summary.bytes_json = src.bytes_read, src.json_offset
+            ticker.tick(summary.profiles, summary.total_rows, final=True)
+    except BaseException:
+        run.abort()
+        raise
     summary.seconds = time.perf_counter() - start
     summary.unknown_ids = len(collector.namer.unknown) if collector.namer else 0
     summary.outputs = dict(run.paths)
@@ -261,20 +258,6 @@ def _encodes_elsewhere(factory) -> bool:
     """True when the format can encode in worker processes (see FileSink.encoder)."""
     encoder = getattr(factory, "encoder", None)
     return encoder is not None and encoder(TABLES["events"]) is not None
-
-
-@contextmanager
-def _gc_paused():
-    """Pause the cyclic garbage collector: a run makes millions of acyclic objects,
-    and collections triggered by them cost a third of the run time. Plain
-    reference counting still frees everything as it goes."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @dataclass(frozen=True)
