@@ -900,7 +900,7 @@ def test_compiled_scan_on_real_documents():
 def test_compiled_scan_arguments():
     tokens, deep, in_string, odd, depth = _native.scan(b'{"a":[{}],"b":"\\"{"}', 10, False, False, 0, 1)
     assert tokens == [(10, ord("{"), 0), (15, ord("["), 1), (18, ord("]"), 1), (19, ord(","), 1), (29, ord("}"), 0)]
-    assert deep == [15, 16, 17] and (in_string, odd, depth) == (False, False, 0)
+    assert deep == [15, 16] and (in_string, odd, depth) == (False, False, 0)
     assert _native.scan(bytearray(b"\\"), 0, True, True, 5, 100) == ([], [], True, False, 5)
     assert _native.scan(b"", 0, False, False, -2, 100) == ([], [], False, False, -2)
     with pytest.raises(TypeError):
@@ -1153,3 +1153,48 @@ def test_join_lines_equals_arrows_join_on_slices_and_nulls():
         assert got == b"".join(joined.to_pylist())
     with pytest.raises(ValueError):
         _native.join_lines(keys[:1], b"}\n", [(*texts[0].buffers(), texts[0].offset)], 10**6)
+
+
+def test_join_lines_refuses_offsets_outside_its_buffers():
+    """join_lines checks every offset it would follow: a negative array offset, offsets that go
+    down or past the data, or buffers shorter than the rows are a ValueError, never a write or
+    read out of bounds (ASan found one before these checks)."""
+    import numpy as np
+
+    def column(offsets, data=b"abcdef", validity=None, first=0):
+        return (validity, np.array(offsets, np.int64).tobytes(), data, first)
+
+    good = column([0, 2, 4])
+    assert _native.join_lines([b"{"], b"}\n", [good], 2) == b"{ab}\n{cd}\n"
+    for bad, rows in [(column([0, 4, 2, 6]), 3),  # not ascending (the first and last are in range)
+                      (column([0, 2, 4], first=-1), 1),  # a negative array offset
+                      (column([0, 2, 4], first=2**62), 1),  # an array offset past the offsets
+                      (column([0, 2, 40]), 2),  # past the data
+                      (column([-2, 2, 4]), 2),  # before the data
+                      (column([0, 2, 4]), 3),  # more rows than offsets
+                      (column([0] * 20, validity=b"\xff"), 19)]:  # a bitmap shorter than the rows
+        with pytest.raises(ValueError):
+            _native.join_lines([b"{"], b"}\n", [bad], rows)
+
+
+def test_refusals_are_counted_by_reason(tmp_path):
+    """A profile the compiled step leaves to Python is counted under why (convert's summary
+    has them, the CLI shows them with --debug); accepted ones are not counted."""
+    wide = "{" + ",".join(f'"k{i}": {i}' for i in range(65)) + "}"
+    members = {"many-keys": data(wide), "deep": data(nested(65)), "repeat": data('{"a": 1, "a": 2}'),
+               "exponent": data("1e5"), "surrogate": data('"\\udc00"'), "ordinary": data('{"a": 1}')}
+    builder = NativeColumns(json=False)
+    for key, value in members.items():
+        builder.add(f'"{key}": {value}'.encode(), False, False)
+    assert builder.refusals == {
+        "an object below a value or data with more than 64 keys": 1,
+        "a value or data nested deeper than 64 levels": 1,
+        "a repeated key, attribute ID or section ID": 1,
+        "a number Python writes otherwise (an exponent, -0, a decimal below 1e-6, over 4000 digits)": 1,
+        "text Python reads otherwise (invalid UTF-8, a lone surrogate)": 1,
+    }
+    del members["surrogate"]  # which the exact engine refuses too
+    path = tmp_path / "in.json"
+    path.write_text('{"profiles": {' + ",".join(f'"{k}": {{"sections": {v}}}' for k, v in members.items()) + "}}")
+    summary = apsis_export.convert(path, tmp_path / "out", format="csv")
+    assert sum(summary.refused.values()) == 4 and summary.profiles == 5

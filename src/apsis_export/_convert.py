@@ -35,6 +35,11 @@ DEFAULT_TABLES = LAYOUTS["long"]
 TABLE_NAMES = (*TABLES, PROFILES)
 #: Records per table handed to a sink at once (fewer for a wide table: Table.scaled_rows).
 BATCH_ROWS = 16 * 1024
+#: A table's batch is handed to its sink once the rows in it began this many input bytes ago,
+#: whatever their number: values come from the input, so this bounds the values a batch holds
+#: however big each one is (events with 20 KB of data each filled 16k-row batches of 320 MB).
+#: An ordinary export fills BATCH_ROWS long before, so this changes nothing there.
+BATCH_BYTES = 32 * 1024 * 1024
 #: Profiles between two looks at whether a batch is full (a look costs more than a profile
 #: of the compiled step); a batch's worth of rows waiting is looked at at once (a few big
 #: profiles must not pile up).
@@ -57,6 +62,8 @@ class ConvertSummary:
     bytes_json: int = 0
     seconds: float = 0.0
     outputs: dict[str, Path] = field(default_factory=dict)
+    #: Profiles the compiled step left to the Python mapping, by reason (same output, slower).
+    refused: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_rows(self) -> int:
@@ -210,7 +217,7 @@ def convert(
                     collector.add(profile)
                     if (n % WRITE_EVERY == 0 or len(profile.attributes) + len(profile.events) >= BATCH_ROWS
                             or (native is not None and max(native.rows) >= BATCH_ROWS)):
-                        run.write(collector, full_only=True)
+                        run.write(collector, full_only=True, now=src.json_offset)
                         ticker.tick(summary.profiles, summary.total_rows)
             run.write(collector)
             run.finish()
@@ -222,6 +229,7 @@ def convert(
     summary.seconds = time.perf_counter() - start
     summary.unknown_ids = len(collector.namer.unknown) if collector.namer else 0
     summary.outputs = dict(run.paths)
+    summary.refused = collector.native.refusals if collector.native is not None else {}
     return summary
 
 
@@ -317,6 +325,9 @@ class Collector:
         # The compiled step's rows are taken when they fill a batch of their own.
         self._native_batch = tuple(self.batch_rows.get(name, BATCH_ROWS) for name in ("attributes", "events"))
         self.profiles = self.extras = self.duplicates = 0
+        # Per table (and "native" for the compiled step's rows): the input offset at the first
+        # look that saw rows waiting, for BATCH_BYTES (see take).
+        self._waiting_since: dict[str, int] = {}
 
     def take_mismatches(self) -> int:
         """Values that did not fit their column's type since the last call."""
@@ -347,24 +358,37 @@ class Collector:
             if "extras" in records:
                 records["extras"].extend(profile.extras)
 
-    def take(self, full_only: bool = False) -> Iterator[tuple[str, list[Record]]]:
-        """The waiting records per table (only tables with a full batch if ``full_only``), emptied."""
+    def take(self, full_only: bool = False, now: int | None = None) -> Iterator[tuple[str, list[Record]]]:
+        """The waiting records per table (only tables with a full batch if ``full_only``), emptied.
+        ``now``, the input offset read to: a batch whose rows began waiting BATCH_BYTES before
+        it is full too (as seen at the looks, every WRITE_EVERY profiles)."""
         if self.native is not None:
             attribute_rows, event_rows = self.native.rows
             full_attributes, full_events = self._native_batch
-            if (attribute_rows or event_rows) and (not full_only or attribute_rows >= full_attributes
-                                                   or event_rows >= full_events):
+            waiting = attribute_rows or event_rows
+            if waiting and (not full_only or attribute_rows >= full_attributes or event_rows >= full_events
+                            or self._waited_long("native", now)):
                 self._take_native()
         for name, waiting in self.records.items():
-            if waiting and (not full_only or len(waiting) >= self.batch_rows[name]):
+            if waiting and (not full_only or len(waiting) >= self.batch_rows[name] or self._waited_long(name, now)):
                 self.records[name] = self._empty(name)
+                self._waiting_since.pop(name, None)
                 yield name, waiting
+
+    def _waited_long(self, name: str, now: int | None) -> bool:
+        """True when the rows waiting in ``name`` were first seen BATCH_BYTES of input before ``now``."""
+        if now is None:
+            return False
+        return now - self._waiting_since.setdefault(name, now) >= BATCH_BYTES
 
     def _take_native(self) -> None:
         """Move the compiled step's rows into the batches, after what they hold."""
+        since = self._waiting_since.pop("native", None)
         for name, arrays in zip(("attributes", "events"), self.native.take()):
             if name in self.records and len(arrays[0]):
                 self.records[name].extend_arrays(arrays)
+                if since is not None:  # the batch has waited since its oldest rows
+                    self._waiting_since[name] = min(self._waiting_since.get(name, since), since)
 
     def _empty(self, name: str) -> list[Record] | Columns:
         """A new batch for table ``name``: Columns on the columnar path (their lists also set
@@ -416,10 +440,11 @@ class _Run:
         summary.type_mismatches += collector.take_mismatches()
         collector.profiles = collector.extras = collector.duplicates = 0
 
-    def write(self, collector: Collector, *, full_only: bool = False) -> None:
-        """Write what the collector holds (only full batches if ``full_only``) and count it."""
+    def write(self, collector: Collector, *, full_only: bool = False, now: int | None = None) -> None:
+        """Write what the collector holds (only full batches if ``full_only``; ``now``: see
+        Collector.take) and count it."""
         self.count(collector)
-        for name, records in collector.take(full_only):
+        for name, records in collector.take(full_only, now):
             self.sink(name).write(records)
             self.summary.rows[name] += len(records)
 

@@ -6,17 +6,23 @@ unknown keys, never with the number of profiles.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
 
 from ._encode import iso_millis
+from ._errors import ApsisExportError
+from ._report_html import render_html
 from ._metadata import Metadata
 from ._engines import DEFAULT_ENGINE, get_engine
 from ._progress import Progress, ProgressTicker
-from ._shape import AUTO, check_layout
+from ._shape import _MIN_MS, AUTO, check_layout
 from ._schema import DECIMAL
 from ._source import Source, SourceLike, open_source
 from ._types import ValueStats
@@ -56,6 +62,81 @@ class EventTypeStats:
     #: With inspect(event_fields=True): every field path of the events' ``data``
     #: (see _wide.data_fields) and the type its values fit.
     fields: dict[tuple[str, ...], ValueStats] = field(default_factory=dict)
+    #: With inspect(timeline=True): events per time bucket (see :class:`Timeline`) by
+    #: created_at, the duplicates among them, and events per bucket by sourceEventTime.
+    created_per_bucket: dict[int, int] = field(default_factory=dict)
+    duplicates_per_bucket: dict[int, int] = field(default_factory=dict)
+    source_per_bucket: dict[int, int] = field(default_factory=dict)
+    #: Times not yet counted into those buckets (appending is cheaper than counting per event).
+    pending_created: list[int] = field(default_factory=list, repr=False)
+    pending_duplicates: list[int] = field(default_factory=list, repr=False)
+    pending_source: list[int] = field(default_factory=list, repr=False)
+
+
+DAY_MS = 86_400_000
+
+
+@dataclass
+class Timeline:
+    """The buckets of the events' timeline: ``days`` UTC days each (bucket ``b`` starts on
+    day ``b * days`` since the epoch). It starts at one day; whenever the event types hold
+    more than ``max_buckets`` buckets between them it doubles, merging neighbours, so memory
+    stays bounded whatever the times (counts per bucket, never events).
+
+    Counting is vectorised: the event loop appends each event's times to its type's
+    ``pending`` lists, and :meth:`count` turns them into buckets every ``batch`` times."""
+
+    max_buckets: int = 100_000
+    batch: int = 1 << 16
+    days: int = 1
+    waiting: int = 0  # about how many times were appended to pending lists since the last count
+
+    def count(self, event_types: Iterable[EventTypeStats]) -> None:
+        """Count every pending time into its bucket, then coarsen while there are too many."""
+        event_types = list(event_types)
+        span = self.days * DAY_MS
+        for stats in event_types:
+            for times, counts in ((stats.pending_created, stats.created_per_bucket),
+                                  (stats.pending_duplicates, stats.duplicates_per_bucket),
+                                  (stats.pending_source, stats.source_per_bucket)):
+                if times:
+                    _add_counts(counts, np.fromiter(times, np.int64, len(times)) // span)
+                    times.clear()
+        self.waiting = 0
+        while sum(len(s.created_per_bucket) + len(s.duplicates_per_bucket) + len(s.source_per_bucket)
+                  for s in event_types) > self.max_buckets:
+            self.days *= 2
+            for s in event_types:
+                s.created_per_bucket, s.duplicates_per_bucket, s.source_per_bucket = (
+                    _halved(s.created_per_bucket), _halved(s.duplicates_per_bucket), _halved(s.source_per_bucket))
+
+    def to_list(self, per_bucket: dict[int, int]) -> list[list]:
+        """Counts as ``[[first day (YYYY-MM-DD), count], ...]`` in time order."""
+        span = self.days * DAY_MS
+        return [[iso_millis(max(bucket * span, _MIN_MS))[:10], count] for bucket, count in sorted(per_bucket.items())]
+
+
+def _add_counts(counts: dict[int, int], buckets: np.ndarray) -> None:
+    """Add how often each bucket number occurs in ``buckets`` to ``counts``."""
+    low = int(buckets.min())
+    width = int(buckets.max()) - low + 1
+    if width <= 4 * len(buckets):  # the usual case: a few days or months of events
+        n = np.bincount(buckets - low, minlength=width)
+        found = np.flatnonzero(n)
+        pairs = zip((found + low).tolist(), n[found].tolist())
+    else:
+        found, n = np.unique(buckets, return_counts=True)
+        pairs = zip(found.tolist(), n.tolist())
+    for bucket, count in pairs:
+        counts[bucket] = counts.get(bucket, 0) + count
+
+
+def _halved(per_bucket: dict[int, int]) -> dict[int, int]:
+    """Counts per bucket of twice the width: buckets 2k and 2k+1 become k."""
+    merged: dict[int, int] = {}
+    for bucket, count in per_bucket.items():
+        merged[bucket // 2] = merged.get(bucket // 2, 0) + count
+    return merged
 
 
 @dataclass
@@ -73,6 +154,9 @@ class InspectReport:
     seconds: float = 0.0
     metadata: Metadata | None = None  # names the IDs in to_dict() when given
     event_fields: bool = False  # the events' data fields were looked for (EventTypeStats.fields)
+    timeline: Timeline | None = None  # events were counted per time bucket (inspect(timeline=True))
+    bytes_file: int | None = None  # the input's size as stored (compressed for gzip); None for a stream
+    gzip: bool = False
 
     def _names(self, *, section: str | None = None, attribute: AttributeStats | None = None,
                event: EventTypeStats | None = None) -> dict[str, Any]:
@@ -125,8 +209,35 @@ class InspectReport:
             ],
             "unknown_keys": [{"key": k, "count": n} for k, n in self.unknown_keys.items()],
             "bytes_json": self.bytes_json,
+            "bytes_file": self.bytes_file,
+            "gzip": self.gzip,
             "seconds": round(self.seconds, 3),
+            **({"timeline": self._timeline_dict()} if self.timeline is not None else {}),
         }
+
+    def _timeline_dict(self) -> dict[str, Any]:
+        line = self.timeline
+        return {"days_per_bucket": line.days, "events": [
+            {"section_id": e.section_id, "type_id": e.type_id, "created_at": line.to_list(e.created_per_bucket),
+             "duplicates": line.to_list(e.duplicates_per_bucket), "source_event_time": line.to_list(e.source_per_bucket)}
+            for e in self.events.values()]}
+
+    def to_html(self) -> str:
+        """The report as one self-contained HTML page (charts as inline SVG, no scripts, no
+        network), built from :meth:`to_dict`; the events' timeline needs ``inspect(timeline=True)``."""
+        return render_html(self.to_dict())
+
+    def save_html(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`to_html` to ``path`` (complete, or not at all)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+        try:
+            tmp.write_text(self.to_html(), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ApsisExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return path
 
 
 def _type_name(values: ValueStats) -> str | None:
@@ -152,17 +263,20 @@ def inspect(
     input_layout: str = AUTO,
     names: Metadata | None = None,
     event_fields: bool = False,
+    timeline: bool = False,
     progress: Callable[[Progress], None] | None = None,
 ) -> InspectReport:
     """Read a whole export and report what it holds (see :class:`InspectReport`);
     with ``names``, the report names the IDs. ``event_fields`` also finds every field
     of the events' ``data`` and its type (what --split-events makes columns of): it
-    makes the pass about 1.6x slower on event-heavy files, so it is asked for."""
+    makes the pass about 1.6x slower on event-heavy files, so it is asked for. ``timeline``
+    also counts events per type and day (see :class:`Timeline`), for :meth:`InspectReport.to_html`."""
     check_layout(input_layout)
     parser = get_engine(engine)
     start = time.perf_counter()
     with open_source(source) as src:
-        report = InspectReport(source=src.name, metadata=names, event_fields=event_fields)
+        report = InspectReport(source=src.name, metadata=names, event_fields=event_fields,
+                               timeline=Timeline() if timeline else None, gzip=src.compressed)
         ticker = ProgressTicker(progress, src)
         rows = 0
         for profile in parser.profiles(src, layout=input_layout):
@@ -183,7 +297,10 @@ def inspect(
             _count_events(report, profile.events, event_fields)
             rows += len(profile.attributes) + len(profile.events)
             ticker.tick(report.profiles, rows)
+        if report.timeline is not None:
+            report.timeline.count(report.events.values())
         report.bytes_json = src.json_offset
+        report.bytes_file = src.total_bytes
         ticker.tick(report.profiles, rows, final=True)
     report.seconds = time.perf_counter() - start
     return report
@@ -192,6 +309,8 @@ def inspect(
 def _count_events(report: InspectReport, events, event_fields: bool) -> None:
     seen_types: set[tuple[str, str]] = set()
     seen_ids: set[tuple[str, str]] = set()
+    line = report.timeline
+    timeline = line is not None
     for event in events:
         key = (event.section_id, event.type_id)
         stats = report.events.get(key) or report.events.setdefault(key, EventTypeStats(*key))
@@ -199,10 +318,13 @@ def _count_events(report: InspectReport, events, event_fields: bool) -> None:
         if key not in seen_types:
             seen_types.add(key)
             stats.profiles += 1
+        created, source_time = event.created_at, event.source_event_time
         if event.correlation_id is not None:
             cid = (event.section_id, event.correlation_id)
             if cid in seen_ids:
                 stats.duplicates += 1
+                if timeline and created is not None:
+                    stats.pending_duplicates.append(created)
             seen_ids.add(cid)
         if event_fields:
             fields = stats.fields
@@ -211,12 +333,13 @@ def _count_events(report: InspectReport, events, event_fields: bool) -> None:
                 if values is None:
                     values = fields[path] = ValueStats()
                 values.add(value)
-        created, source_time = event.created_at, event.source_event_time
         if created is not None:
             if stats.first_created_at is None or created < stats.first_created_at:
                 stats.first_created_at = created
             if stats.last_created_at is None or created > stats.last_created_at:
                 stats.last_created_at = created
+            if timeline:
+                stats.pending_created.append(created)
         if source_time is None:
             stats.unknown_source_time += 1
         else:
@@ -224,3 +347,9 @@ def _count_events(report: InspectReport, events, event_fields: bool) -> None:
                 stats.first_source_event_time = source_time
             if stats.last_source_event_time is None or source_time > stats.last_source_event_time:
                 stats.last_source_event_time = source_time
+            if timeline:
+                stats.pending_source.append(source_time)
+    if timeline:
+        line.waiting += 2 * len(events)
+        if line.waiting >= line.batch:
+            line.count(report.events.values())

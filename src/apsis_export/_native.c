@@ -90,6 +90,23 @@ static void strcol_reset(StrCol *c, StrMark m) {
 static IntMark intcol_mark(IntCol *c) { IntMark m = {c->values.len, c->valid.len, c->nulls}; return m; }
 static void intcol_reset(IntCol *c, IntMark m) { c->values.len = m.values; c->valid.len = m.valid; c->nulls = m.nulls; }
 
+/* A hash set of rows of a StrCol (see repeated()): slots hold row - first, or -1. */
+typedef struct { int32_t *slots; size_t n; } IdSet;
+
+/* Why a profile is refused, counted per reason (Builder.refusals): what leaves the compiled
+ * step for the Python mapping, so a slow run can be told apart from a broken one. */
+enum { R_SHAPE, R_KEYS, R_DEPTH, R_REPEATED, R_NUMBER, R_TEXT, R_TIME, R_AMBIGUOUS, R_COUNT };
+static const char *REASONS[R_COUNT] = {
+    "not the common shape (an unknown or missing field, another type, a syntax error)",
+    "an object below a value or data with more than 64 keys",
+    "a value or data nested deeper than 64 levels",
+    "a repeated key, attribute ID or section ID",
+    "a number Python writes otherwise (an exponent, -0, a decimal below 1e-6, over 4000 digits)",
+    "text Python reads otherwise (invalid UTF-8, a lone surrogate)",
+    "a time that is not an integer within years 1..9999",
+    "a bare profile keyed \"profiles\"",
+};
+
 /* ---- the builder ---------------------------------------------------------------- */
 
 enum { A_KEY, A_SECTION, A_ID, A_VALUE, A_TYPE, A_COLUMNS };
@@ -103,12 +120,16 @@ typedef struct {
     StrCol a[A_COLUMNS];
     StrCol e[E_STRINGS];
     IntCol t[E_INTS];
-    Buf key, section, sections, scratch, scratch2, type, data;  /* per-profile working space */
-    int32_t *slots;  /* hash set of attribute rows of the current section */
-    size_t nslots;
+    Buf key, section, scratch, scratch2, type, data;  /* per-profile working space */
+    StrCol sections;  /* the section IDs of the current profile */
+    IdSet section_ids, attribute_ids;  /* sets of the rows of sections / of a section's attribute IDs */
+    int reason;  /* why the profile being added is refused (R_SHAPE unless said) */
+    Py_ssize_t refused[R_COUNT];
 } Builder;
 
 typedef struct { const unsigned char *s, *end; Builder *b; } P;
+
+#define REFUSE(p, why) ((p)->b->reason = (why), REJECT)
 
 static inline void ws(P *p) {
     while (p->s < p->end && (*p->s == ' ' || *p->s == '\n' || *p->s == '\r' || *p->s == '\t')) p->s++;
@@ -171,8 +192,23 @@ static int hex4(const unsigned char *s, uint32_t *out) {
 #define HAS_ZERO(x) (((x) - ONES) & ~(x) & HIGHS)
 #define HAS_BYTE(x, c) HAS_ZERO((x) ^ (ONES * (c)))
 
-/* The first flagged byte of a word: the lowest flag is exact (a false flag can only
- * come from a borrow out of a truly flagged byte below it). */
+/* Eight bytes from s as a word whose lowest byte is s[0], whatever the machine's byte order:
+ * a false flag can only come from a borrow out of a truly flagged byte below it, so the flag
+ * of the lowest byte must be the first byte's. A plain load where the order is known to be
+ * little-endian; elsewhere the bytes are put together one by one (which compilers turn
+ * into a load and a byte swap on big-endian machines). */
+#if !defined(APSIS_PORTABLE_WORDS) && (defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ \
+    || defined(_M_X64) || defined(_M_IX86) || defined(_M_ARM64))
+static inline uint64_t load_word(const unsigned char *s) { uint64_t x; memcpy(&x, s, 8); return x; }
+#else
+static inline uint64_t load_word(const unsigned char *s) {
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; i--) x = (x << 8) | s[i];
+    return x;
+}
+#endif
+
+/* The first flagged byte of a word (as load_word makes it): the lowest flag is exact. */
 #if defined(__GNUC__) || defined(__clang__)
 #define FIRST_FLAGGED(m) ((size_t)__builtin_ctzll(m) >> 3)
 #else
@@ -182,8 +218,7 @@ static inline size_t FIRST_FLAGGED(uint64_t m) { size_t i = 0; while (!(m & 0x80
 /* Past the bytes from s that a JSON string holds as they are: printable ASCII but " and \. */
 static inline const unsigned char *skip_plain(const unsigned char *s, const unsigned char *end) {
     while (end - s >= 8) {
-        uint64_t x;
-        memcpy(&x, s, 8);
+        uint64_t x = load_word(s);
         uint64_t m = HAS_BYTE(x, '"') | HAS_BYTE(x, '\\') | ((x - ONES * 0x20) & ~x & HIGHS) | (x & HIGHS);
         if (m) return s + FIRST_FLAGGED(m);
         s += 8;
@@ -195,8 +230,7 @@ static inline const unsigned char *skip_plain(const unsigned char *s, const unsi
 /* Past the bytes from s that are neither " nor \ (the scan's view of a string). */
 static inline const unsigned char *skip_to_quote(const unsigned char *s, const unsigned char *end) {
     while (end - s >= 8) {
-        uint64_t x;
-        memcpy(&x, s, 8);
+        uint64_t x = load_word(s);
         uint64_t m = HAS_BYTE(x, '"') | HAS_BYTE(x, '\\');
         if (m) return s + FIRST_FLAGGED(m);
         s += 8;
@@ -220,7 +254,7 @@ static int parse_string(P *p, Buf *out) {
         if (c < 0x20) return REJECT;
         if (c >= 0x80) {
             int n = utf8_len(s, end);
-            if (!n) return REJECT;
+            if (!n) return REFUSE(p, R_TEXT);
             if (buf_put(out, s, n)) return NOMEM;
             s += n;
             continue;
@@ -248,11 +282,11 @@ static int parse_string(P *p, Buf *out) {
         uint32_t cp;
         if (hex4(s + 2, &cp)) return REJECT;
         s += 6;
-        if (cp >= 0xDC00 && cp <= 0xDFFF) return REJECT;  /* a lone low surrogate */
+        if (cp >= 0xDC00 && cp <= 0xDFFF) return REFUSE(p, R_TEXT);  /* a lone low surrogate */
         if (cp >= 0xD800 && cp <= 0xDBFF) {
             uint32_t low;
             if (end - s < 6 || s[0] != '\\' || s[1] != 'u' || hex4(s + 2, &low) || low < 0xDC00 || low > 0xDFFF)
-                return REJECT;  /* a lone high surrogate */
+                return REFUSE(p, R_TEXT);  /* a lone high surrogate */
             cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
             s += 6;
         }
@@ -269,8 +303,7 @@ static int put_json_string(Buf *out, const char *s, size_t n) {
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         while (n - i >= 8) {  /* a word at a time past bytes kept as they are */
-            uint64_t x;
-            memcpy(&x, s + i, 8);
+            uint64_t x = load_word((const unsigned char *)s + i);
             uint64_t m = HAS_BYTE(x, '"') | HAS_BYTE(x, '\\') | ((x - ONES * 0x20) & ~x & HIGHS);
             if (m) { i += FIRST_FLAGGED(m); break; }
             i += 8;
@@ -312,17 +345,17 @@ static int parse_number(P *p, Buf *out) {
     if (*s == '0') { s++; zero_int = 1; }
     else if (*s >= '1' && *s <= '9') { while (s < end && *s >= '0' && *s <= '9') s++; }
     else return REJECT;
-    if (s - start > 4000) return REJECT;  /* beyond what Python converts int to str */
+    if (s - start > 4000) return REFUSE(p, R_NUMBER);  /* beyond what Python converts int to str */
     if (s < end && *s == '.') {
         s++;
         const unsigned char *frac = s;
         while (s < end && *s >= '0' && *s <= '9') s++;
         if (s == frac) return REJECT;
-        if (zero_int && s - frac >= 6 && memcmp(frac, "000000", 6) == 0) return REJECT;
+        if (zero_int && s - frac >= 6 && memcmp(frac, "000000", 6) == 0) return REFUSE(p, R_NUMBER);
     } else if (zero_int && *start == '-') {
-        return REJECT;  /* -0: Python's int has no sign for zero */
+        return REFUSE(p, R_NUMBER);  /* -0: Python's int has no sign for zero */
     }
-    if (s < end && (*s == 'e' || *s == 'E')) return REJECT;
+    if (s < end && (*s == 'e' || *s == 'E')) return REFUSE(p, R_NUMBER);
     p->s = s;
     return buf_put(out, start, s - start);
 }
@@ -337,14 +370,14 @@ static int parse_millis(P *p, int64_t *value, int *valid) {
     const unsigned char *digits = s;
     int64_t v = 0;
     while (s < end && *s >= '0' && *s <= '9') {
-        if (s - digits >= 15) return REJECT;  /* beyond any time in range */
+        if (s - digits >= 15) return REFUSE(p, R_TIME);  /* beyond any time in range */
         v = v * 10 + (*s - '0');
         s++;
     }
     if (s == digits || (*digits == '0' && s - digits > 1)) return REJECT;
-    if (s < end && (*s == '.' || *s == 'e' || *s == 'E')) return REJECT;
-    if (negative) { if (v == 0) return REJECT; v = -v; }
-    if (v < MIN_MS || v > MAX_MS) return REJECT;
+    if (s < end && (*s == '.' || *s == 'e' || *s == 'E')) return REFUSE(p, R_TIME);
+    if (negative) { if (v == 0) return REFUSE(p, R_TIME); v = -v; }
+    if (v < MIN_MS || v > MAX_MS) return REFUSE(p, R_TIME);
     p->s = s;
     *value = v;
     *valid = 1;
@@ -388,7 +421,7 @@ static int compact_object(P *p, Buf *out, int depth) {
     if (buf_put(out, "{", 1)) return NOMEM;
     int more = first_member(p, '}');
     while (more == 1) {
-        if (count == MAX_KEYS) return REJECT;
+        if (count == MAX_KEYS) return REFUSE(p, R_KEYS);
         Buf *key = &p->b->scratch2;
         key->len = 0;
         if ((r = parse_string(p, key))) return r;
@@ -396,7 +429,7 @@ static int compact_object(P *p, Buf *out, int depth) {
         if ((r = put_json_string(out, key->p, key->len))) return r;
         size_t len = out->len - start;
         for (int i = 0; i < count; i++)
-            if (lens[i] == len && memcmp(out->p + starts[i], out->p + start, len) == 0) return REJECT;
+            if (lens[i] == len && memcmp(out->p + starts[i], out->p + start, len) == 0) return REFUSE(p, R_REPEATED);
         starts[count] = start; lens[count] = len; count++;
         if (expect(p, ':')) return REJECT;
         if (buf_put(out, ":", 1)) return NOMEM;
@@ -422,7 +455,7 @@ static int compact_array(P *p, Buf *out, int depth) {
 /* Any JSON value at p as compact JSON (as orjson/msgspec encode what msgspec decoded). */
 static int compact(P *p, Buf *out, int depth) {
     int r;
-    if (depth > MAX_DEPTH) return REJECT;
+    if (depth > MAX_DEPTH) return REFUSE(p, R_DEPTH);
     ws(p);
     if (p->s >= p->end) return REJECT;
     switch (*p->s) {
@@ -467,41 +500,53 @@ static int key_is(Buf *key, const char *word) {
     return key->len == n && memcmp(key->p, word, n) == 0;
 }
 
-static uint64_t hash_bytes(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h;
+/* A string's hash keyed per process (CPython's SipHash-1-3 with the seed of str hashes), so
+ * that no input can choose IDs that collide in the tables below (an unkeyed hash let crafted
+ * IDs make every lookup walk the whole table: quadratic). */
+static inline size_t hash_bytes(const char *s, size_t n) {
+#if PY_VERSION_HEX >= 0x030E0000
+    return (size_t)Py_HashBuffer(s, (Py_ssize_t)n);
+#else
+    return (size_t)_Py_HashBytes(s, (Py_ssize_t)n);
+#endif
 }
 
-/* True if the attribute ID of row `row` (the last row of column A_ID) repeats one of
- * the rows of this section from `first` on: a repeated key the typed decode would merge. */
-static int repeated_id(Builder *b, Py_ssize_t first, Py_ssize_t row) {
-    StrCol *ids = &b->a[A_ID];
-    const int32_t *offsets = (const int32_t *)ids->offsets.p;
+/* Forget what a set holds (a table grown by a huge profile or section is given back). */
+static void idset_clear(IdSet *set) {
+    if (set->n > 1024) { PyMem_Free(set->slots); set->slots = NULL; set->n = 0; }
+    if (set->n) memset(set->slots, 0xFF, set->n * sizeof *set->slots);
+}
+
+/* True (REJECT) if the string of row `row` of `col` (its last row) repeats one of its rows from
+ * `first` on, else it joins the set: a repeated key, which the typed decode would merge.
+ * Linear probing in a table kept at most half full: expected O(1) a row, whatever the input. */
+static int repeated(IdSet *set, const StrCol *col, Py_ssize_t first, Py_ssize_t row) {
+    const int32_t *offsets = (const int32_t *)col->offsets.p;
+    const char *data = col->data.p;
     Py_ssize_t count = row - first + 1;
-    if ((size_t)count * 2 > b->nslots) {  /* grow the table and put this section's rows back */
-        size_t n = b->nslots ? b->nslots : 64;
+    if ((size_t)count * 2 > set->n) {  /* grow the table and put the earlier rows back */
+        size_t n = set->n ? set->n : 64;
         while ((size_t)count * 2 > n) n *= 2;
-        int32_t *slots = PyMem_Realloc(b->slots, n * sizeof *slots);
+        int32_t *slots = PyMem_Realloc(set->slots, n * sizeof *slots);
         if (!slots) { PyErr_NoMemory(); return NOMEM; }
-        b->slots = slots;
-        b->nslots = n;
+        set->slots = slots;
+        set->n = n;
         memset(slots, 0xFF, n * sizeof *slots);
         for (Py_ssize_t r = first; r < row; r++) {
-            size_t mask = n - 1, i = hash_bytes(ids->data.p + offsets[r], offsets[r + 1] - offsets[r]) & mask;
+            size_t mask = n - 1, i = hash_bytes(data + offsets[r], offsets[r + 1] - offsets[r]) & mask;
             while (slots[i] >= 0) i = (i + 1) & mask;
             slots[i] = (int32_t)(r - first);
         }
     }
-    const char *s = ids->data.p + offsets[row];
-    size_t n = offsets[row + 1] - offsets[row], mask = b->nslots - 1, i = hash_bytes(s, n) & mask;
-    while (b->slots[i] >= 0) {
-        Py_ssize_t other = first + b->slots[i];
-        if ((size_t)(offsets[other + 1] - offsets[other]) == n && (!n || memcmp(ids->data.p + offsets[other], s, n) == 0))
+    const char *s = data + offsets[row];
+    size_t n = offsets[row + 1] - offsets[row], mask = set->n - 1, i = hash_bytes(s, n) & mask;
+    while (set->slots[i] >= 0) {
+        Py_ssize_t other = first + set->slots[i];
+        if ((size_t)(offsets[other + 1] - offsets[other]) == n && (!n || memcmp(data + offsets[other], s, n) == 0))
             return REJECT;
         i = (i + 1) & mask;
     }
-    b->slots[i] = (int32_t)(row - first);
+    set->slots[i] = (int32_t)(row - first);
     return OK;
 }
 
@@ -541,8 +586,7 @@ static int parse_attributes(P *p) {
     Builder *b = p->b;
     int r, keep = b->attributes;
     Py_ssize_t first = b->a[A_ID].rows;
-    if (b->nslots > 1024) { PyMem_Free(b->slots); b->slots = NULL; b->nslots = 0; }  /* after a huge section */
-    if (b->nslots) memset(b->slots, 0xFF, b->nslots * sizeof *b->slots);
+    idset_clear(&b->attribute_ids);
     if (expect(p, '{')) return REJECT;
     int more = first_member(p, '}');
     while (more == 1) {
@@ -558,7 +602,7 @@ static int parse_attributes(P *p) {
             int type;
             Py_ssize_t row = b->a[A_ID].rows;
             if ((r = text_cell(b, &b->a[A_ID], id->p, id->len))) return r;
-            if ((r = repeated_id(b, first, row))) return r;
+            if ((r = repeated(&b->attribute_ids, &b->a[A_ID], first, row))) return r == REJECT ? REFUSE(p, R_REPEATED) : r;
             if ((r = text_cell(b, &b->a[A_KEY], b->key.p, b->key.len))) return r;
             if ((r = text_cell(b, &b->a[A_SECTION], b->section.p, b->section.len))) return r;
             if ((r = attribute_value(p, &b->a[A_VALUE], &type))) return r;
@@ -632,7 +676,7 @@ static int parse_event(P *p) {
         else if (key_is(field, "createdAt")) bit = F_CREATED;
         else if (key_is(field, "data")) bit = F_DATA;
         else return REJECT;
-        if (seen & bit) return REJECT;
+        if (seen & bit) return REFUSE(p, R_REPEATED);
         seen |= bit;
         ws(p);
         int is_null = p->s < p->end && *p->s == 'n';
@@ -715,24 +759,19 @@ static int parse_section(P *p) {
     return more;
 }
 
-/* {section ID: section, ...}; each ID is kept in b->sections as a 4-byte length and bytes. */
+/* {section ID: section, ...}; the IDs are kept in b->sections. */
 static int parse_sections(P *p) {
     Builder *b = p->b;
     int r;
     if (expect(p, '{')) return REJECT;
     int more = first_member(p, '}');
     while (more == 1) {
+        Py_ssize_t row = b->sections.rows;
+        if ((r = parse_string(p, &b->sections.data)) || (r = strcol_end_row(&b->sections, 1))) return r;
+        if ((r = repeated(&b->section_ids, &b->sections, 0, row))) return r == REJECT ? REFUSE(p, R_REPEATED) : r;
         b->section.len = 0;
-        if ((r = parse_string(p, &b->section))) return r;
-        if (b->section.len > INT32_MAX) return REJECT;
-        int32_t n = (int32_t)b->section.len;
-        for (size_t at = 0; at < b->sections.len;) {  /* a repeated section ID */
-            int32_t m;
-            memcpy(&m, b->sections.p + at, sizeof m);
-            if (m == n && (!n || memcmp(b->sections.p + at + sizeof m, b->section.p, n) == 0)) return REJECT;
-            at += sizeof m + m;
-        }
-        if (buf_put(&b->sections, &n, sizeof n) || buf_put(&b->sections, b->section.p, n)) return NOMEM;
+        const int32_t *offsets = (const int32_t *)b->sections.offsets.p;
+        if (buf_put(&b->section, b->sections.data.p + offsets[row], offsets[row + 1] - offsets[row])) return NOMEM;
         if (expect(p, ':')) return REJECT;
         if ((r = parse_section(p))) return r;
         more = next_member(p, '}');
@@ -743,9 +782,11 @@ static int parse_sections(P *p) {
 static int parse_profile(P *p, int wrapped, int ambiguous) {
     Builder *b = p->b;
     int r;
-    b->key.len = b->sections.len = 0;
+    b->key.len = 0;
+    strcol_reset(&b->sections, (StrMark){0, sizeof(int32_t), 0, 0, 0});
+    idset_clear(&b->section_ids);
     if ((r = parse_string(p, &b->key))) return r;
-    if (ambiguous && key_is(&b->key, "profiles")) return REJECT;
+    if (ambiguous && key_is(&b->key, "profiles")) return REFUSE(p, R_AMBIGUOUS);
     if (expect(p, ':')) return REJECT;
     if (!wrapped) {
         if ((r = parse_sections(p))) return r;
@@ -776,7 +817,9 @@ static const unsigned char SCAN_CLASS[256] = {['\\'] = 1, ['"'] = 2, ['{'] = 3, 
  * (in or out of strings), and every unescaped quote flips in/out of a string. Returns
  * (tokens, deep, in_string, odd_backslashes, depth): tokens as (offset, byte, depth) of the
  * opens at depth 0/1, closes back to 0/1 (their depth after) and commas at depth 1/2; deep
- * the offsets of structural bytes whose depth after them is above deep_from. */
+ * the offsets of structural bytes whose depth after them is above deep_from, only the first
+ * of each run between two tokens (and before the first): all a member's check needs, and a
+ * bounded list whatever the nesting (one offset per deep byte cost a Python int each). */
 static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args) {
     Py_buffer view;
     long long base;
@@ -788,6 +831,7 @@ static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args) {
     PyObject *tokens = PyList_New(0), *deep = PyList_New(0);
     if (!tokens || !deep) goto fail;
     Py_ssize_t i = 0;
+    int deep_since_token = 0;
     while (i < n) {
         unsigned char c;
         if (in_string) {  /* skip to the next quote or backslash */
@@ -818,12 +862,14 @@ static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args) {
         if (SCAN_CLASS[c] == 3) { depth++; keep = before <= 1; reported = before; }
         else if (SCAN_CLASS[c] == 4) { depth--; keep = depth <= 1; reported = depth; }
         else { keep = before == 1 || before == 2; reported = before; }
-        if (depth > deep_from) {
+        if (depth > deep_from && !deep_since_token) {
+            deep_since_token = 1;
             PyObject *offset = PyLong_FromLongLong(base + at);
             if (!offset || PyList_Append(deep, offset)) { Py_XDECREF(offset); goto fail; }
             Py_DECREF(offset);
         }
         if (keep) {
+            deep_since_token = 0;
             PyObject *token = Py_BuildValue("(LiL)", base + at, (int)c, reported);
             if (!token || PyList_Append(tokens, token)) { Py_XDECREF(token); goto fail; }
             Py_DECREF(token);
@@ -839,6 +885,23 @@ fail:
 }
 
 /* ---- JSON lines ------------------------------------------------------------------- */
+
+/* Why a join_lines column (its buffers held in v: validity or none, offsets, data) cannot
+ * give `rows` rows from array offset `first`, or NULL when every row it reads is inside its
+ * buffers: the offsets in range and ascending, so that the lines' size computed from the
+ * first and last offset is the size written. */
+static const char *bad_column(const Py_buffer v[3], Py_ssize_t first, Py_ssize_t rows) {
+    if (first < 0) return "join_lines: a negative array offset";
+    if (first > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(int64_t) - rows - 1
+        || v[1].len / (Py_ssize_t)sizeof(int64_t) < first + rows + 1)
+        return "join_lines: offsets shorter than the rows";
+    if (v[0].obj && v[0].len < (first + rows + 7) / 8) return "join_lines: validity shorter than the rows";
+    const int64_t *offsets = (const int64_t *)v[1].buf + first;
+    if (offsets[0] < 0 || offsets[rows] > v[2].len) return "join_lines: offsets outside the data";
+    for (Py_ssize_t r = 0; r < rows; r++)
+        if (offsets[r + 1] < offsets[r]) return "join_lines: offsets not ascending";
+    return NULL;
+}
 
 /* join_lines(keys, end, columns, rows): each row's line, keys[i] before the i-th column's
  * text and end after the last, the rows back to back: what the JSONL sink makes with
@@ -860,6 +923,11 @@ static PyObject *join_lines(PyObject *Py_UNUSED(module), PyObject *args) {
     const char *key_text[64];
     Py_ssize_t key_len[64], column_offset[64];
     int held = 0;
+    if (rows && (size_t)end.len > PY_SSIZE_T_MAX / rows) {
+        PyErr_SetString(PyExc_OverflowError, "join_lines: lines too long");
+        PyBuffer_Release(&end);
+        return NULL;
+    }
     size_t total = (size_t)end.len * rows;
     for (Py_ssize_t c = 0; c < n; c++, held++) {
         PyObject *column = PyList_GET_ITEM(columns, c), *key = PyList_GET_ITEM(keys, c);
@@ -883,18 +951,20 @@ static PyObject *join_lines(PyObject *Py_UNUSED(module), PyObject *args) {
             PyBuffer_Release(&views[c][1]);
             goto done;
         }
-        if ((size_t)views[c][1].len < (size_t)(column_offset[c] + rows + 1) * sizeof(int64_t)) {
-            PyErr_SetString(PyExc_ValueError, "join_lines: offsets shorter than the rows");
+        const char *bad = bad_column(views[c], column_offset[c], rows);
+        if (bad) {
+            PyErr_SetString(PyExc_ValueError, bad);
             held++;
             goto done;
         }
         const int64_t *offsets = (const int64_t *)views[c][1].buf + column_offset[c];
-        if (offsets[rows] < offsets[0] || offsets[0] < 0 || offsets[rows] > views[c][2].len) {
-            PyErr_SetString(PyExc_ValueError, "join_lines: offsets outside the data");
+        size_t span = (size_t)(offsets[rows] - offsets[0]), per_row = (size_t)key_len[c] + 4;
+        if (span > PY_SSIZE_T_MAX - total || (rows && per_row > (PY_SSIZE_T_MAX - total - span) / rows)) {
+            PyErr_SetString(PyExc_OverflowError, "join_lines: lines too long");
             held++;
             goto done;
         }
-        total += (size_t)(offsets[rows] - offsets[0]) + (size_t)(key_len[c] + 4) * rows;
+        total += span + per_row * rows;
     }
     out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
     if (!out) goto done;
@@ -935,12 +1005,14 @@ static PyMethodDef module_methods[] = {
 /* ---- Python interface ----------------------------------------------------------- */
 
 static void builder_free_buffers(Builder *b) {
-    Buf *bufs[] = {&b->key, &b->section, &b->sections, &b->scratch, &b->scratch2, &b->type, &b->data};
+    Buf *bufs[] = {&b->key, &b->section, &b->scratch, &b->scratch2, &b->type, &b->data,
+                   &b->sections.data, &b->sections.offsets, &b->sections.valid};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) PyMem_Free(bufs[i]->p);
     for (int i = 0; i < A_COLUMNS; i++) { PyMem_Free(b->a[i].data.p); PyMem_Free(b->a[i].offsets.p); PyMem_Free(b->a[i].valid.p); }
     for (int i = 0; i < E_STRINGS; i++) { PyMem_Free(b->e[i].data.p); PyMem_Free(b->e[i].offsets.p); PyMem_Free(b->e[i].valid.p); }
     for (int i = 0; i < E_INTS; i++) { PyMem_Free(b->t[i].values.p); PyMem_Free(b->t[i].valid.p); }
-    PyMem_Free(b->slots);
+    PyMem_Free(b->section_ids.slots);
+    PyMem_Free(b->attribute_ids.slots);
 }
 
 static void Builder_dealloc(Builder *b) {
@@ -958,6 +1030,7 @@ static int Builder_init(Builder *b, PyObject *args, PyObject *kwds) {
     b->iso_times = iso_times; b->attributes = attributes; b->events = events;
     for (int i = 0; i < A_COLUMNS; i++) if (strcol_init(&b->a[i])) return -1;
     for (int i = 0; i < E_STRINGS; i++) if (strcol_init(&b->e[i])) return -1;
+    if (strcol_init(&b->sections)) return -1;
     return 0;
 }
 
@@ -971,18 +1044,18 @@ static PyObject *Builder_add(Builder *b, PyObject *args) {
     for (int i = 0; i < E_STRINGS; i++) em[i] = strcol_mark(&b->e[i]);
     for (int i = 0; i < E_INTS; i++) tm[i] = intcol_mark(&b->t[i]);
     P p = {(const unsigned char *)view.buf, (const unsigned char *)view.buf + view.len, b};
+    b->reason = R_SHAPE;
     int r = parse_profile(&p, wrapped, ambiguous);
+    if (r == REJECT) b->refused[b->reason]++;
     PyBuffer_Release(&view);
     if (r == OK) {
         PyObject *sections = PyList_New(0);
         if (!sections) goto fail;
-        for (size_t at = 0; at < b->sections.len;) {
-            int32_t n;
-            memcpy(&n, b->sections.p + at, sizeof n);
-            PyObject *id = PyUnicode_DecodeUTF8(b->sections.p + at + sizeof n, n, "strict");
+        const int32_t *offsets = (const int32_t *)b->sections.offsets.p;
+        for (Py_ssize_t i = 0; i < b->sections.rows; i++) {
+            PyObject *id = PyUnicode_DecodeUTF8(b->sections.data.p + offsets[i], offsets[i + 1] - offsets[i], "strict");
             if (!id || PyList_Append(sections, id)) { Py_XDECREF(id); Py_DECREF(sections); goto fail; }
             Py_DECREF(id);
-            at += sizeof n + n;
         }
         PyObject *key = PyUnicode_DecodeUTF8(b->key.p, b->key.len, "strict");
         if (!key) { Py_DECREF(sections); goto fail; }
@@ -1010,38 +1083,88 @@ static PyObject *bitmap(const Buf *valid, Py_ssize_t nulls) {
 
 static PyObject *bytes_of(const Buf *b) { return PyBytes_FromStringAndSize(b->p ? b->p : "", (Py_ssize_t)b->len); }
 
-static PyObject *take_strings(StrCol *c) {
-    PyObject *out = Py_BuildValue("(NNN)", bitmap(&c->valid, c->nulls), bytes_of(&c->offsets), bytes_of(&c->data));
-    c->data.len = c->valid.len = 0;
-    c->offsets.len = sizeof(int32_t);
-    c->rows = c->nulls = 0;
-    return out;
+/* A column's text bytes handed to Arrow without a copy: the Builder gives its buffer up at
+ * take() (and grows a new one), the Chunk exports it read-only and frees it when the last
+ * view of it is released. */
+typedef struct { PyObject_HEAD char *p; Py_ssize_t len; } Chunk;
+
+static int Chunk_getbuffer(Chunk *c, Py_buffer *view, int flags) {
+    return PyBuffer_FillInfo(view, (PyObject *)c, c->p ? c->p : (char *)"", c->len, 1, flags);
 }
 
-static PyObject *take_ints(IntCol *c) {
-    PyObject *out = Py_BuildValue("(NN)", bitmap(&c->valid, c->nulls), bytes_of(&c->values));
+static void Chunk_dealloc(Chunk *c) {
+    PyMem_Free(c->p);
+    Py_TYPE(c)->tp_free((PyObject *)c);
+}
+
+static PyBufferProcs Chunk_as_buffer = {(getbufferproc)Chunk_getbuffer, NULL};
+
+static PyTypeObject ChunkType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "apsis_export._native.Chunk",
+    .tp_basicsize = sizeof(Chunk),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The bytes of one column taken from a Builder (read-only buffer).",
+    .tp_dealloc = (destructor)Chunk_dealloc,
+    .tp_as_buffer = &Chunk_as_buffer,
+};
+
+/* take() in two steps, so that a failure (no memory) leaves every column as it was: first
+ * each column's result is made, its text bytes in an empty Chunk; then, once all are made,
+ * each Chunk takes its column's buffer and the columns are emptied (nothing can fail). */
+static PyObject *strings_result(StrCol *c, Chunk **chunk) {
+    *chunk = PyObject_New(Chunk, &ChunkType);
+    if (!*chunk) return NULL;
+    (*chunk)->p = NULL;
+    (*chunk)->len = 0;
+    return Py_BuildValue("(NNN)", bitmap(&c->valid, c->nulls), bytes_of(&c->offsets), (PyObject *)*chunk);  /* on success the tuple holds the chunk; on failure it is freed */
+}
+
+static void strings_taken(StrCol *c, Chunk *chunk) {
+    if (c->data.len && c->data.len < c->data.cap) {  /* give the spare capacity back (in place) */
+        char *fit = PyMem_Realloc(c->data.p, c->data.len);
+        if (fit) c->data.p = fit;
+    }
+    chunk->p = c->data.p;
+    chunk->len = (Py_ssize_t)c->data.len;
+    c->data.p = NULL;
+    c->data.len = c->data.cap = c->valid.len = 0;
+    c->offsets.len = sizeof(int32_t);
+    c->rows = c->nulls = 0;
+}
+
+static PyObject *ints_result(IntCol *c) {
+    return Py_BuildValue("(NN)", bitmap(&c->valid, c->nulls), bytes_of(&c->values));
+}
+
+static void ints_taken(IntCol *c) {
     c->values.len = c->valid.len = 0;
     c->nulls = 0;
-    return out;
 }
 
 static PyObject *Builder_take(Builder *b, PyObject *Py_UNUSED(ignored)) {
     Py_ssize_t arows = b->a[A_KEY].rows, erows = b->e[E_KEY].rows;
-    PyObject *a = PyTuple_New(A_COLUMNS), *e = PyTuple_New(EVENT_COLUMNS);
-    if (!a || !e) goto fail;
-    for (int i = 0; i < A_COLUMNS; i++) {
-        PyObject *col = take_strings(&b->a[i]);
-        if (!col) goto fail;
-        PyTuple_SET_ITEM(a, i, col);
-    }
     /* events in table order: key, section, correlation, type, source time, created, data */
     int order[] = {E_KEY, E_SECTION, E_CORRELATION, E_TYPE, -1, -2, E_DATA};
     if (b->iso_times) { order[4] = E_SOURCE_TEXT; order[5] = E_CREATED_TEXT; }
+    Chunk *achunks[A_COLUMNS], *echunks[EVENT_COLUMNS];
+    PyObject *a = PyTuple_New(A_COLUMNS), *e = PyTuple_New(EVENT_COLUMNS);
+    if (!a || !e) goto fail;
+    for (int i = 0; i < A_COLUMNS; i++) {
+        PyObject *col = strings_result(&b->a[i], &achunks[i]);
+        if (!col) goto fail;  /* a chunk made without its tuple: freed with no buffer */
+        PyTuple_SET_ITEM(a, i, col);
+    }
     for (int i = 0; i < EVENT_COLUMNS; i++) {
-        PyObject *col = order[i] >= 0 ? take_strings(&b->e[order[i]])
-                                      : take_ints(&b->t[order[i] == -1 ? E_SOURCE_TIME : E_CREATED]);
+        PyObject *col = order[i] >= 0 ? strings_result(&b->e[order[i]], &echunks[i])
+                                      : ints_result(&b->t[order[i] == -1 ? E_SOURCE_TIME : E_CREATED]);
         if (!col) goto fail;
         PyTuple_SET_ITEM(e, i, col);
+    }
+    for (int i = 0; i < A_COLUMNS; i++) strings_taken(&b->a[i], achunks[i]);
+    for (int i = 0; i < EVENT_COLUMNS; i++) {
+        if (order[i] >= 0) strings_taken(&b->e[order[i]], echunks[i]);
+        else ints_taken(&b->t[order[i] == -1 ? E_SOURCE_TIME : E_CREATED]);
     }
     return Py_BuildValue("(nNnN)", arows, a, erows, e);
 fail:
@@ -1063,8 +1186,20 @@ static PyMethodDef Builder_methods[] = {
      "take(): (attribute rows, attribute column buffers, event rows, event column buffers), emptied."},
     {NULL}};
 
+static PyObject *Builder_refusals(Builder *b, void *Py_UNUSED(closure)) {
+    PyObject *out = PyDict_New();
+    for (int i = 0; out && i < R_COUNT; i++) {
+        if (!b->refused[i]) continue;
+        PyObject *count = PyLong_FromSsize_t(b->refused[i]);
+        if (!count || PyDict_SetItemString(out, REASONS[i], count)) { Py_XDECREF(count); Py_CLEAR(out); break; }
+        Py_DECREF(count);
+    }
+    return out;
+}
+
 static PyGetSetDef Builder_getset[] = {
     {"rows", (getter)Builder_rows, NULL, "(attribute rows, event rows) waiting", NULL},
+    {"refusals", (getter)Builder_refusals, NULL, "{reason: profiles refused for it} since the Builder was made", NULL},
     {NULL}};
 
 static PyTypeObject BuilderType = {
@@ -1086,7 +1221,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "apsis_export._native
                                     "The fast engine's compiled step (see _native.c).", -1, module_methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__native(void) {
-    if (PyType_Ready(&BuilderType) < 0) return NULL;
+    if (PyType_Ready(&BuilderType) < 0 || PyType_Ready(&ChunkType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     Py_INCREF(&BuilderType);

@@ -1,7 +1,6 @@
-"""The fast engine's compiled step (``_native.c``): the structural scan (:data:`scan`),
+"""The fast engine's compiled step (``_native.c``): the structural scan (:data:`scan`) and
 profiles of the common shape straight to the Arrow columns of the attributes and events
-tables (:class:`NativeColumns`), without a Python object per value, and the JSONL sink's
-join of those columns into lines (:data:`join_lines`).
+tables (:class:`NativeColumns`), without a Python object per value.
 
 It maps only what it is sure of (see the top of ``_native.c``) and refuses the rest,
 which the Python mapping then reads as before, so the output is the same either way
@@ -12,23 +11,16 @@ compiler is there; without it, or with ``APSIS_EXPORT_PURE=1`` in the environmen
 
 from __future__ import annotations
 
-import os
-
 import pyarrow as pa
 
-try:
-    from .. import _native
-except ImportError:  # installed without a C compiler
-    _native = None
+from .._extension import ENABLED
+from .._extension import native as _native
 
 #: True when the compiled step is built and not switched off by APSIS_EXPORT_PURE=1.
-AVAILABLE = _native is not None and os.environ.get("APSIS_EXPORT_PURE", "") in ("", "0")
+AVAILABLE = ENABLED
 
 #: ``_Scan.tokens`` in C (see ``scan`` in _native.c), or None where the numpy scan does it.
 scan = _native.scan if AVAILABLE else None
-#: The JSONL sink's join of keys and JSON texts into lines, in C (see ``join_lines``), or None
-#: where Arrow's binary_join_element_wise does it.
-join_lines = _native.join_lines if AVAILABLE else None
 
 
 def _strings(rows: int, buffers: tuple) -> pa.Array:
@@ -60,6 +52,11 @@ class NativeColumns:
         """Append the rows of one profile member's text (``"key": value``); its key and
         section IDs, or None (nothing appended) for a profile the Python mapping must read."""
         return self._builder.add(text, wrapped, ambiguous)
+
+    @property
+    def refusals(self) -> dict[str, int]:
+        """Profiles refused so far (read by the Python mapping instead), by reason."""
+        return self._builder.refusals
 
     @property
     def rows(self) -> tuple[int, int]:

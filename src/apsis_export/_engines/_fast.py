@@ -41,6 +41,9 @@ from .._source import Source
 from . import _compiled
 from ._exact import MAX_DEPTH, walk_document
 
+#: The exact engine's error for a value nested beyond MAX_DEPTH (levels below the value's own).
+DEPTH_ERROR = f"a value is nested deeper than {MAX_DEPTH} levels"
+
 #: Bytes scanned per step; memory holds one block plus the profile being read.
 BLOCK_SIZE = 1024 * 1024
 #: With dispatch (--jobs), profile members are handed on in units of about this many bytes.
@@ -108,6 +111,9 @@ class _Handover(Exception):
         # error); its profile is dropped. In "profiles" it repeats the previous key, which the
         # exact engine names in errors found at the comma.
         self.placeholder = placeholder
+        # Where the member handed over passes the exact engine's depth limit, when the scan
+        # found it: the exact engine's depth error is put there (see _depth_error_at).
+        self.too_deep: int | None = None
 
     def prefix(self, previous_key: str) -> bytes:
         if not self.placeholder:
@@ -131,7 +137,18 @@ def _resume(source: Source, handover: _Handover, pending: bytes, previous_key: s
     rest = walk_document(resumed, handover.layout, auto_detected=handover.auto_detected)  # type: ignore[arg-type]
     if handover.placeholder:
         next(rest, None)
-    return rest
+    return rest if handover.too_deep is None else _depth_error_at(rest, handover.too_deep)
+
+
+def _depth_error_at(profiles: Iterator[Profile], offset: int) -> Iterator[Profile]:
+    """The exact engine's profiles, its depth error placed at ``offset``: the byte where the
+    scan saw nesting pass the limit (the exact engine only knows the chunk it was reading)."""
+    try:
+        yield from profiles
+    except InputError as exc:
+        if exc.problem == DEPTH_ERROR:
+            exc.offset = offset
+        raise
 
 
 class _Resumed:
@@ -278,7 +295,14 @@ class _Scan:
         self.last_key = ""  # the key of the latest member decoded
         self.closed_at = -1  # offset just past the top object's close
         self.after_profiles = -1  # offset just past the profiles object's close
-        self.deep: list[int] = []  # offsets of opens nested near the depth limit
+        # Offsets where nesting passes deep_from (the first of each run between two tokens):
+        # a member holding one is handed to the exact engine, which enforces the depth limit.
+        self.deep: list[int] = []
+        self.deep_from = MAX_DEPTH - 8
+        # A second scan of the current member once it is nested near the limit: it finds the
+        # byte where nesting passes the exact engine's limit (see limit_passed).
+        self.probe: _Scan | None = None
+        self.probe_start = self.probe_end = -1
 
     # -- the state machine -------------------------------------------------------------------
 
@@ -304,6 +328,8 @@ class _Scan:
             self.buf += block
             for pos, char, depth in self.tokens(block, base):
                 yield from self.token(pos, char, depth)
+            if self.deep:
+                self.deep_after_block(base + len(block))
             # Keep what a handover may need: the current member and the delimiter before it.
             keep = min(x for x in (self.member_start - 1, self.after_profiles, self.closed_at, base + len(block),
                                    self.unit_start if self.unit else -1) if x >= 0)
@@ -311,8 +337,6 @@ class _Scan:
                 keep = 0  # before the top object opens, keep everything for the exact engine
             del self.buf[: keep - self.buf_start]
             self.buf_start = keep
-            if self.deep and self.deep[0] < keep:
-                self.deep = self.deep[bisect.bisect_left(self.deep, keep):]
         if self.closed_at < 0:  # empty, truncated or not an object: the exact engine says which
             raise self.handover()
         if self.unit:
@@ -348,6 +372,38 @@ class _Scan:
                 raise self.handover()
             yield from self.member(pos, last=True)
             self.split, self.closed_at = 0, pos + 1
+
+    def deep_after_block(self, end: int) -> None:
+        """After a block: of the deep offsets only the current member's first is kept (earlier
+        members are done with); once the byte where that member passes the depth limit is in,
+        the exact engine takes over at once, which errors there: neither the member nor any
+        list grows with how deep it goes."""
+        start = self.member_start if self.split else -1
+        i = bisect.bisect_left(self.deep, start) if start >= 0 else len(self.deep)
+        self.deep = self.deep[i : i + 1]
+        if self.deep and self.limit_passed(end) is not None:
+            raise self.deep_handover(end)
+
+    def limit_passed(self, end: int) -> int | None:
+        """The offset where the current member's nesting passes the exact engine's limit
+        (MAX_DEPTH levels below the member's value), scanning its bytes up to ``end`` (each byte
+        once over the calls for one member); None if not there."""
+        start = self.member_start
+        if self.probe is None or self.probe_start != start:
+            self.probe = _Scan(self.source, self.layout)
+            self.probe.depth, self.probe.deep_from = self.split, self.split + MAX_DEPTH
+            self.probe_start = self.probe_end = start
+        probe = self.probe
+        if end > self.probe_end and not probe.deep:
+            probe.tokens(bytes(self.buf[self.probe_end - self.buf_start : end - self.buf_start]), self.probe_end)
+            self.probe_end = end
+        return probe.deep[0] if probe.deep else None
+
+    def deep_handover(self, end: int) -> _Handover:
+        """The handover of the current member, nested near the limit, which ends at or after ``end``."""
+        handover = self.handover()
+        handover.too_deep = self.limit_passed(end)
+        return handover
 
     def flush_unit(self) -> Unit:
         """The gathered members as one Unit (their bytes copied out), and a new one begun."""
@@ -393,7 +449,7 @@ class _Scan:
         if self.deep:  # nested near the depth limit: the exact engine enforces the limit
             i = bisect.bisect_left(self.deep, start)
             if i < len(self.deep) and self.deep[i] < end:
-                raise self.handover()
+                raise self.deep_handover(end)
         if self.dispatch and (self.split == 2 or self.layout == BARE):
             if not self.unit:
                 self.unit_start = start - 1  # from its delimiter: units tile the input
@@ -436,7 +492,7 @@ class _Scan:
         """The member-splitting tokens of one block as (offset, byte, depth)."""
         if _compiled.scan is not None:  # the same rules in one C loop
             tokens, deep, self.in_string, odd, self.depth = _compiled.scan(
-                block, base, self.in_string, self.backslashes & 1, self.depth, MAX_DEPTH - 8)
+                block, base, self.in_string, self.backslashes & 1, self.depth, self.deep_from)
             self.backslashes = int(odd)
             self.deep += deep
             return tokens
@@ -454,13 +510,17 @@ class _Scan:
         step[(chars == _LBRACE) | (chars == _LBRACKET)] = 1
         step[(chars == _RBRACE) | (chars == _RBRACKET)] = -1
         after = np.cumsum(step) + self.depth
-        if len(after):
-            self.depth = int(after[-1])
-            if int(after.max()) > MAX_DEPTH - 8:
-                self.deep.extend((structural[after > MAX_DEPTH - 8] + base).tolist())
         before_depth = after - step
         opens, closes, commas = step == 1, step == -1, chars == _COMMA
         keep = (opens & (before_depth <= 1)) | (closes & (after <= 1)) | (commas & ((before_depth == 1) | (before_depth == 2)))
+        if len(after):
+            self.depth = int(after[-1])
+            if int(after.max()) > self.deep_from:  # the first deep byte of each run between tokens
+                deep = structural[after > self.deep_from]
+                runs = np.searchsorted(structural[keep], deep)
+                first = np.ones(len(deep), dtype=bool)
+                first[1:] = runs[1:] != runs[:-1]
+                self.deep.extend((deep[first] + base).tolist())
         # An open reports the depth before it, a close the depth after it, a comma its own.
         depth = np.where(closes, after, before_depth)[keep]
         return list(zip((structural[keep] + base).tolist(), chars[keep].tolist(), depth.tolist()))

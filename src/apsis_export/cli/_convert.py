@@ -19,3 +19,6 @@ def convert_command(input, convert_kwargs, names, metadata, quiet):
     summary = run_with_progress(quiet, lambda bar: convert(input, progress=bar, **convert_kwargs))
     if not quiet:
         print_summary(summary)
+        if click.get_current_context().params.get("debug"):
+            for reason, count in summary.refused.items():
+                click.echo(f"  compiled step: {count:,} profiles read in Python instead: {reason}", err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -20,15 +21,18 @@ def _table(headers: list[str], rows: list[list], right: set[int]) -> list[str]:
     return [fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in cells]
 
 
+def headline(report: InspectReport) -> str:
+    """The report's first line: what the file holds, in counts."""
+    return (f"{report.source}: {report.profiles:,} profiles ({report.empty_profiles:,} without attributes or events), "
+            f"{report.attribute_rows:,} attribute rows, {report.event_rows:,} events, "
+            f"{sum(report.unknown_keys.values()):,} unknown keys")
+
+
 def render(report: InspectReport) -> str:
     """The report as text for a terminal."""
     data = report.to_dict()
     n = max(report.profiles, 1)
-    lines = [
-        f"{report.source}: {report.profiles:,} profiles ({report.empty_profiles:,} without attributes or events), "
-        f"{report.attribute_rows:,} attribute rows, {report.event_rows:,} events, "
-        f"{data['unknown_key_rows']:,} unknown keys",
-    ]
+    lines = [headline(report)]
     first, last = data["events_created"]["first"], data["events_created"]["last"]
     if first:
         lines.append(f"events created {first} .. {last}")
@@ -77,12 +81,25 @@ def render(report: InspectReport) -> str:
               help="Name the IDs from this file ('apsis-export metadata --save FILE').")
 @click.option("--event-fields", is_flag=True,
               help="Also list every field of the events' data with its type (the --split-events columns; slower).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Also write the report as one self-contained HTML page with charts (events per day too).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @friendly_errors
-def inspect_command(input, as_json, input_layout, engine, metadata, event_fields, quiet):
+def inspect_command(input, as_json, input_layout, engine, metadata, event_fields, html_path, quiet):
     """Report what the export INPUT holds: profiles, sections, attribute and tag
     coverage, event counts per type and their time range, unknown keys."""
+    if html_path and not Path(html_path).resolve().parent.is_dir():
+        raise click.BadParameter(f"the folder of {html_path} does not exist", param_hint="--html")
     names = Metadata.load(metadata) if metadata else None
     report = run_with_progress(quiet, lambda bar: inspect(input, engine=engine, input_layout=input_layout, names=names,
-                                                               event_fields=event_fields, progress=bar))
-    click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if as_json else render(report))
+                                                               event_fields=event_fields, timeline=bool(html_path),
+                                                               progress=bar))
+    if html_path:
+        report.save_html(html_path)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    elif html_path:
+        click.echo(headline(report))
+        click.echo(f"HTML report: {html_path}")
+    else:
+        click.echo(render(report))

@@ -18,12 +18,15 @@ import pyarrow as pa
 
 from .._encode import iso_date, iso_millis_json, json_array
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE, Table
-from .._engines import _compiled
+from .. import _extension
 from . import FileSink
 from ._background import BackgroundWriter
 from ._columns import Batch, make_columnizer
 
 _dumps = orjson.dumps
+#: The join of keys and JSON texts into lines in C (``join_lines`` in _native.c), or None where
+#: Arrow's binary_join_element_wise does it.
+_join_lines = _extension.native.join_lines if _extension.ENABLED else None
 _json = partial(json_array, nulls=False, large=True)  # numbers exact, whatever their size; None as null
 _ENCODERS = {
     BOOLEAN: _json,
@@ -50,8 +53,8 @@ def _lines(table: Table) -> Callable[[Batch], pa.Buffer | bytes]:
 
     def part_lines(part: list[pa.Array]) -> pa.Buffer | bytes:
         texts = [column.cast(pa.large_binary()) for column in part]  # 64-bit offsets: no size limit on a batch
-        if _compiled.join_lines is not None and len(texts) <= 64:  # the same lines, several times faster
-            return _compiled.join_lines(key_texts, b"}\n", [(*text.buffers(), text.offset) for text in texts],
+        if _join_lines is not None and len(texts) <= 64:  # the same lines, several times faster
+            return _join_lines(key_texts, b"}\n", [(*text.buffers(), text.offset) for text in texts],
                                         len(texts[0]))
         pieces = []
         for key, text in zip(keys, texts):

@@ -1,5 +1,6 @@
 """Parquet: zstd, a schema fixed at open, row groups of ROW_GROUP_ROWS rows (fewer
-for a table of more than 4 x NARROW_COLUMNS columns, see _group_rows).
+for a table of more than 4 x NARROW_COLUMNS columns, see _group_rows), or of about
+ROW_GROUP_BYTES where the values are big.
 
 Batches are buffered until a row group is full, so small batches never make
 small row groups.
@@ -33,6 +34,9 @@ ROW_GROUP_ROWS = 64 * 1024
 #: 270 / 288 / 317 MB with 1 (README, "Wide layout and typed values"). 8 x 64k rows keeps
 #: those row groups as they were measured.
 WIDE_GROUP_FACTOR = 8
+#: Bytes of Arrow data at which the batches waiting are written as row groups, however few
+#: their rows: big values (events with 20 KB of data) must not make a 64k-row group of 1.3 GB.
+ROW_GROUP_BYTES = 64 * 1024 * 1024
 
 _ARROW_TYPES = {
     BOOLEAN: pa.bool_(), STRING: pa.string(), VALUE: pa.string(), JSON: pa.string(),
@@ -54,24 +58,26 @@ class ParquetSink(ArrowSink, FileSink):
         self._writer = pq.ParquetWriter(path, self._schema, compression="zstd")
         self._background = BackgroundWriter()  # row groups are encoded and compressed on its thread
         self._pending: list[pa.RecordBatch] = []
-        self._pending_rows = 0
+        self._pending_rows = self._pending_bytes = 0
         self._group_rows = min(ROW_GROUP_ROWS, self.table.scaled_rows(WIDE_GROUP_FACTOR * ROW_GROUP_ROWS))
 
     def write_encoded(self, batch: pa.RecordBatch) -> None:
         self._pending.append(batch)
         self._pending_rows += batch.num_rows
-        if self._pending_rows >= self._group_rows:
-            self._flush(final=False)
+        self._pending_bytes += batch.nbytes
+        if self._pending_rows >= self._group_rows or self._pending_bytes >= ROW_GROUP_BYTES:
+            self._flush(final=self._pending_bytes >= ROW_GROUP_BYTES)
 
     def _flush(self, *, final: bool) -> None:
-        """Write whole row groups; on the final flush, the remainder too."""
+        """Write whole row groups; with ``final`` (the last flush, or ROW_GROUP_BYTES reached),
+        the remainder too."""
         table = pa.Table.from_batches(self._pending, schema=self._schema)
         rows = self._group_rows
         cut = len(table) if final else len(table) // rows * rows
         if cut:
             self._background.submit(self._writer.write_table, table.slice(0, cut), row_group_size=rows)
         rest = table.slice(cut)
-        self._pending, self._pending_rows = rest.to_batches(), len(rest)
+        self._pending, self._pending_rows, self._pending_bytes = rest.to_batches(), len(rest), rest.nbytes
 
     def drain(self) -> None:
         """Wait until every row group handed on is written (and the writer thread ends)."""
