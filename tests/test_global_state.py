@@ -108,3 +108,16 @@ def test_the_command_tunes_its_own_process_only(tmp_path):
                .stdout.split("\n")[-2] for entry in ("main", "run")]
     assert results[0].split()[0] == "True" and results[0].split()[1] in ("forkserver", "spawn")
     assert results[1] == "False fork"
+
+
+def test_a_script_without_the_main_guard_gets_a_clear_error_not_a_hang(tmp_path):
+    """Workers from a fork server import the calling script again; one that calls convert(jobs=...)
+    at its top level cannot start them (multiprocessing refuses): the pool breaks, and the
+    error says why, instead of workers being started again and again."""
+    script = tmp_path / "unguarded.py"
+    script.write_text("import sys\nimport apsis_export\nfrom apsis_export import _parallel\n_parallel.INLINE_UNITS = 0\n"
+                      "apsis_export.convert(sys.argv[1], sys.argv[2], jobs=2, format='csv')\n")
+    done = subprocess.run([sys.executable, str(script), str(SAMPLE_DATA / "small.json.gz"), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert 'needs \'if __name__ == "__main__":\'' in done.stderr.splitlines()[-1]
