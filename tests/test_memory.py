@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import tracemalloc
 
 import apsis_export
@@ -14,18 +13,12 @@ from apsis_export.sinks import _parquet
 
 
 def peak_bytes(job) -> int:
-    """Python's peak allocation during ``job``, with the cyclic gc off as the command has it:
-    convert() leaves gc as it finds it, and in the full suite collections walking other
-    tests' leftovers slowed the main thread against the writer thread (1.0 -> 1.5 MB)."""
-    gc.collect()
-    gc.disable()
     tracemalloc.start()
     try:
         job()
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-        gc.enable()
 
 
 @pytest.fixture(autouse=True)
