@@ -106,11 +106,29 @@ def test_a_host_program_with_a_lower_digit_limit_reads_longer_integers_as_decima
     assert long_integer_digits() == MAX_INT_DIGITS
 
 
-def test_an_exponent_beyond_decimals_range_is_a_clean_error():
-    doc = b'{"profiles": {"p": {"sections": {"s": {"attributes": {"a": {"value": 1e%s}}}}}}}' % (b"9" * 40)
+@pytest.mark.parametrize("engine", ["exact", "fast"])
+@pytest.mark.parametrize("exponent", [b"9" * 40, b"9999999999999999999"])
+def test_an_exponent_beyond_decimals_range_is_a_clean_error(engine, exponent):
+    """Found by hypothesis in test_native: the fast engine's decoder raised InvalidOperation."""
+    doc = b'{"profiles": {"p": {"sections": {"s": {"attributes": {"a": {"value": 1e%s}}}}}}}' % exponent
     with pytest.raises(apsis_export.InputError, match="exponent is out of range") as caught:
-        list(apsis_export.read_profiles(io.BytesIO(doc), engine="exact"))
+        list(apsis_export.read_profiles(io.BytesIO(doc), engine=engine))
     assert caught.value.profile_key == "p"
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_an_exponent_beyond_decimals_range_fails_the_command_in_one_line(tmp_path, fmt):
+    from click.testing import CliRunner
+
+    from apsis_export.cli import main
+
+    path = tmp_path / "e.json"
+    path.write_bytes(b'{"profiles": {"p": {"sections": {"s": {"attributes": {"a": {"value": 1e9999999999999999999}}}}}}}')
+    result = CliRunner().invoke(main, ["convert", str(path), "--out", str(tmp_path / "out"), "--to", fmt, "-q"])
+    assert result.exit_code == 1
+    assert "exponent is out of range" in result.output and "this is a bug" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() or not [p for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")]
 
 
 def test_an_integer_that_ends_the_input_is_marked_too():
