@@ -292,7 +292,8 @@ def _run(todo: list[int], uris: list[str], items: list[InputSummary], out: str, 
     waiting = deque(todo)
     running: dict[Any, int] = {}
     stopping = False
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start, initargs=(reports, metadata)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start,
+                             initargs=(reports, metadata, dict(os.environ))) as pool:
         try:
             while running or (waiting and not stopping):
                 while waiting and not stopping and len(running) < workers:
@@ -324,8 +325,12 @@ def _run(todo: list[int], uris: list[str], items: list[InputSummary], out: str, 
 _worker: dict[str, Any] = {}
 
 
-def _start(reports, metadata: list | None) -> None:
-    """Set a worker process up (the pool's initializer): where progress goes, the metadata."""
+def _start(reports, metadata: list | None, environ: dict[str, str]) -> None:
+    """Set a worker process up (the pool's initializer): where progress goes, the metadata, and
+    the caller's environment as it is now (a forkserver's children have the server's, from its
+    start: credentials set since, e.g. AWS_*, would be missing)."""
+    os.environ.clear()
+    os.environ.update(environ)
     _worker["reports"] = reports
     _worker["names"] = Metadata(metadata) if metadata is not None else None
 
