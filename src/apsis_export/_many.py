@@ -28,6 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+try:
+    import resource
+except ImportError:  # not on Windows: no CPU or peak memory figures per input
+    resource = None
+
 from ._convert import EXPORT_COLUMN, ConvertSummary, convert, needs_first_pass
 from ._engines import DEFAULT_ENGINE
 from ._errors import ApsisExportError, OptionsError
@@ -71,6 +76,11 @@ class InputSummary:
     size: int | None = None  # bytes, as stored
     summary: ConvertSummary | None = None
     error: str | None = None
+    #: The worker process's CPU seconds for this input and its peak resident bytes so far (a worker
+    #: converts file after file: a flat memory shows as the same peak after each); None where the
+    #: platform does not say.
+    cpu_seconds: float | None = None
+    peak_rss: int | None = None
 
     def __str__(self) -> str:
         if self.status == "converted":
@@ -304,7 +314,7 @@ def _run(todo: list[int], uris: list[str], items: list[InputSummary], out: str, 
                     index = running.pop(future)
                     item = items[index]
                     try:
-                        item.summary, item.error = future.result()
+                        item.summary, item.error, item.cpu_seconds, item.peak_rss = future.result()
                     except BrokenProcessPool:
                         item.error = "the worker process converting it ended abruptly (killed, out of memory?)"
                     item.status = "failed" if item.error is not None else "converted"
@@ -336,21 +346,39 @@ def _start(reports, metadata: list | None, environ: dict[str, str]) -> None:
 
 
 def _convert_one(index: int, uri: str, out: str, export: str,
-                 options: dict) -> tuple[ConvertSummary | None, str | None]:
-    """Convert one input in a worker: (its summary, None), or (None, the error's one line)."""
+                 options: dict) -> tuple[ConvertSummary | None, str | None, float | None, int | None]:
+    """Convert one input in a worker: its summary or the error's one line, the CPU seconds it took
+    and the process's peak RSS."""
     reports = _worker["reports"]
     progress = None
     if reports is not None:
         def progress(p: Progress) -> None:
             reports.put((index, p.bytes_read, p.bytes_json, p.profiles, p.rows))
+    cpu = _cpu_seconds()
+    summary = error = None
     try:
         with opened(uri) as source:
-            return convert(source, out, export=export, names=_worker["names"], jobs=1, progress=progress,
-                           **options), None
+            summary = convert(source, out, export=export, names=_worker["names"], jobs=1, progress=progress,
+                              **options)
     except ApsisExportError as exc:
-        return None, str(exc)
+        error = str(exc)
     except Exception as exc:  # a bug of ours: still one line for this input, the others go on
-        return None, f"unexpected {type(exc).__name__}: {exc} (this is a bug)"
+        error = f"unexpected {type(exc).__name__}: {exc} (this is a bug)"
+    after = _cpu_seconds()
+    return summary, error, (after - cpu if after is not None else None), _peak_rss()
+
+
+def _cpu_seconds() -> float | None:
+    if resource is None:
+        return None
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _peak_rss() -> int | None:
+    if resource is None:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 __all__ = ["EXIT_SOME_FAILED", "EXPORT_COLUMN", "EXPORT_IDS", "InputSummary", "InputsFailed", "ManySummary",
