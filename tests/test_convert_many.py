@@ -123,7 +123,7 @@ def test_a_bad_input_stops_the_run_and_leaves_no_file(tmp_path, with_bad):
     with pytest.raises(InputsFailed, match="day-2-bad.json: invalid JSON") as failed:
         convert_many(with_bad, out, jobs=1)
     assert [i.status for i in failed.value.summary.inputs] == ["converted", "failed", "not started"]
-    assert failed.value.exit_code == 3
+    assert failed.value.exit_code == 9
     assert visible(out) == sorted(f"{t}/day-1-0.parquet" for t in (*TABLES, "extras"))
     assert not [p for p in out.iterdir() if p.name.startswith(STAGING_PREFIX)]
 
@@ -199,12 +199,12 @@ def test_cli_many_inputs(tmp_path, exports, with_bad, alone):
         ["day-1", "day-2", "day-3"]
     again = run_cli(glob, "--out", "out", "--export-id", "stem", "--if-exists", "skip", cwd=tmp_path)
     assert again.returncode == 0 and again.stderr.count("skipped, its files are in the dataset") == 3
-    # a bad input: exit 3 with and without --keep-going, its name in the error line, no file of it
+    # a bad input: exit 9 with and without --keep-going, its name in the error line, no file of it
     stopped = run_cli(*with_bad, "--out", "bad", "-j", "1", cwd=tmp_path)
-    assert stopped.returncode == 3 and "error: " + str(with_bad[1]) in stopped.stderr
+    assert stopped.returncode == 9 and "error: " + str(with_bad[1]) in stopped.stderr
     assert "Traceback" not in stopped.stderr and "not started" in stopped.stderr
     going = run_cli(*with_bad, "--out", "bad2", "--keep-going", cwd=tmp_path)
-    assert going.returncode == 3 and "1 of 3 inputs failed" in going.stderr
+    assert going.returncode == 9 and "1 of 3 inputs failed" in going.stderr
     assert_equal_to_alone(tmp_path / "bad2", alone, ["day-1.json", "day-3.json"])
     # one file converts as it always did: a file per table, no export column
     one = run_cli(exports[0], "--out", "one", cwd=tmp_path)

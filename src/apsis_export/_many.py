@@ -45,7 +45,7 @@ from .outputs import FILE_MODE, IF_EXISTS, dataset_files, locate, output_stem
 
 #: What a failed input's exit code is on the command line: some inputs failed (the others
 #: converted, or were not started without keep_going).
-EXIT_SOME_FAILED = 3
+EXIT_SOME_FAILED = 9
 
 
 def export_stem(uri: str) -> str:

@@ -36,7 +36,7 @@ def convert_command(inputs, convert_kwargs, names, metadata, export_id, keep_goi
     Parquet dataset per table in --out, every row with an export column (the file's name, or
     --export-id) and each input's rows in files named after it, converted in parallel (--jobs
     files at once, one per worker process). --if-exists skip converts only the inputs whose
-    files are not there yet. A failed input writes nothing; exit 3 says some failed.
+    files are not there yet. A failed input writes nothing; exit 9 says some failed.
     """
     convert_kwargs["names"] = load_names(names, metadata)
     if len(inputs) == 1 and export_id is None and _one_file(inputs[0]):
