@@ -210,3 +210,14 @@ def test_cli_many_inputs(tmp_path, exports, with_bad, alone):
     one = run_cli(exports[0], "--out", "one", cwd=tmp_path)
     assert one.returncode == 0 and (tmp_path / "one" / "events.parquet").is_file()
     assert "export" not in pq.read_schema(tmp_path / "one" / "events.parquet").names
+
+
+def test_partitioned_by_export(tmp_path, exports, alone):
+    out = tmp_path / "out"
+    convert_many(exports[:2], out, partition_by=["export"])
+    assert sorted(p.name for p in (out / "events").iterdir()) == ["export=day-1.json", "export=day-2.json.gz"]
+    for table in TABLES:
+        data = ds.dataset(out / table, format="parquet", partitioning="hive").to_table()
+        for name in ("day-1.json", "day-2.json.gz"):
+            mine = data.filter(pc.field("export") == name).drop_columns(["export"])
+            assert mine.equals(alone[name][table])

@@ -14,7 +14,7 @@ import click
 from .._convert import convert
 from .._many import EXIT_SOME_FAILED, EXPORT_IDS, InputsFailed, ManySummary, convert_many
 from ..outputs import is_uri
-from ._common import convert_options, fail, friendly_errors, load_names, print_summary, run_with_progress
+from ._common import EXIT_INTERRUPTED, convert_options, fail, friendly_errors, load_names, print_summary, run_with_progress
 
 _GLOB_CHARS = set("*?[")
 
@@ -55,6 +55,8 @@ def convert_command(inputs, convert_kwargs, names, metadata, export_id, keep_goi
     try:
         summary = run_with_progress(quiet, lambda bar: convert_many(inputs, export_id=rule, keep_going=keep_going,
                                                                     progress=bar, **convert_kwargs))
+    except KeyboardInterrupt:  # each input commits alone: those that completed are there
+        fail("interrupted; the inputs that completed are in the dataset, the others wrote nothing", EXIT_INTERRUPTED)
     except InputsFailed as exc:
         summary = exc.summary
         _print_many(summary, quiet)
