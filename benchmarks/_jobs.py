@@ -11,6 +11,7 @@ stdout: what the job counted. Time and peak RSS are measured by the parent.
 from __future__ import annotations
 
 import argparse
+import gc
 import gzip
 import json
 import resource
@@ -86,6 +87,7 @@ def main():
     ap.add_argument("--options", default="", help="extra keyword arguments of apsis_export.convert, as JSON")
     args = ap.parse_args()
     if args.job.startswith("convert:"):
+        gc.disable()  # as the apsis-export command does in its own process (cli.run): its figures
         result = convert(args.file, args.out, args, args.job.split(":", 1)[1])
     else:
         result = JOBS[args.job](args.file, args.out, args)

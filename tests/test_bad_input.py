@@ -272,22 +272,3 @@ def test_truncated_gzip_hands_every_good_byte_whatever_the_read_size(inflater, s
             while chunk := source.read(step):
                 parts.append(chunk)
         assert b"".join(parts) == good
-
-
-@pytest.mark.parametrize("engine", ["fast", "exact"])
-def test_integers_beyond_pythons_digit_limit_are_exact(tmp_path, engine):
-    """Python refuses int/str conversions beyond 4300 digits by default, and ijson's C backend
-    then crashed (found by tests/test_native.py's fuzzing): the limit is lifted while parsing
-    and writing, and put back after."""
-    import sys
-
-    limit = sys.get_int_max_str_digits()
-    digits = "1" * 5000
-    doc = ('{"profiles": {"p": {"sections": {"s": {"attributes": {"a": {"value": ' + digits + "}}}}}}}").encode()
-    path = tmp_path / "big.json"
-    path.write_bytes(doc)
-    (attribute,) = read_all(path, engine=engine)
-    assert attribute.value == (10**5000 - 1) // 9  # 5000 ones, without converting text here
-    apsis_export.convert(path, tmp_path / "out", format="jsonl", engine=engine, tables=["attributes"])
-    assert f'"value":{digits},' in (tmp_path / "out" / "attributes.jsonl").read_text()
-    assert sys.get_int_max_str_digits() == limit

@@ -2,7 +2,8 @@
 Parquet's page layout, which follows how records were batched: there the contents).
 
 Units and the inline start are shrunk so that small inputs go through the pool
-(workers are forked, so they see the same settings).
+(workers are forked here, as the command line does, so they see the same settings;
+tests/test_global_state.py runs the library's own start, a fork server).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def small_units(monkeypatch):
     monkeypatch.setattr(_fast, "UNIT_BYTES", 2000)
     monkeypatch.setattr(_fast, "BLOCK_SIZE", 8192)
     monkeypatch.setattr(_parallel, "INLINE_UNITS", 1)
+    monkeypatch.setattr(_parallel, "start_method", "fork")
 
 
 def files(path):

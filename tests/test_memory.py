@@ -54,4 +54,8 @@ def test_conversion_memory_is_flat_once_buffers_are_full(tmp_path, monkeypatch, 
         return lambda: apsis_export.convert(path, tmp_path / out, format="parquet", **options)
 
     small_peak, large_peak = peak_bytes(convert(small.path, "a")), peak_bytes(convert(large.path, "b"))
-    assert large_peak < small_peak * 1.5, (small_peak, large_peak)
+    # Ten times the profiles may not mean ten times the memory. The peak holds one profile beside the
+    # bounded buffers, and the largest profile of ten times as many is larger: 1.0 -> 1.44-1.53 MB
+    # here, on main before this session's changes too (1.15 -> 1.66), so 1.5x failed at random; a
+    # peak that grew with the file would be near 10x.
+    assert large_peak < small_peak * 2, (small_peak, large_peak)

@@ -968,6 +968,7 @@ def test_some_tables(tmp_path, tables):
 
 def test_with_jobs(tmp_path, monkeypatch):
     """Workers map profiles with the compiled step too (forked: they see the switch)."""
+    monkeypatch.setattr(_parallel, "start_method", "fork")
     monkeypatch.setattr(_fast, "UNIT_BYTES", 2000)
     monkeypatch.setattr(_fast, "BLOCK_SIZE", 8192)
     monkeypatch.setattr(_parallel, "INLINE_UNITS", 1)

@@ -20,9 +20,8 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 import pyarrow as pa
 
-from ._convert import LAYOUTS, Collector, ConvertSummary, Plan, _gc_paused, _Run, plan_conversion, pump
+from ._convert import LAYOUTS, Collector, ConvertSummary, Plan, _Run, plan_conversion, pump
 from ._engines import DEFAULT_ENGINE, get_engine
-from ._engines._exact import unlimited_int_digits
 from ._errors import OptionsError
 from ._metadata import Metadata
 from ._progress import Progress, ProgressTicker
@@ -90,18 +89,11 @@ def _one_pass(source: SourceLike | Source, plan: Plan, names: Metadata | None, e
 
 
 def _stepped(steps: Iterator[T]) -> Iterator[T]:
-    """``steps`` with the cyclic GC paused and Python's int digit limit lifted while a step
-    runs, as :func:`convert` does for its whole run; the consumer's code runs as usual."""
+    """``steps``, closed as soon as the consumer stops early (a LIMIT): its source closes then."""
     try:
-        while True:
-            with _gc_paused(), unlimited_int_digits():
-                try:
-                    item = next(steps)
-                except StopIteration:
-                    return
-            yield item
+        yield from steps
     finally:
-        steps.close()  # a consumer that stops early (LIMIT) closes the source here
+        steps.close()
 
 
 def _rereadable(source: SourceLike | Source) -> bool:

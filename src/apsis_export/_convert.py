@@ -6,10 +6,8 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -17,7 +15,6 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from ._engines import DEFAULT_ENGINE, get_engine
 from ._engines import _compiled
 from ._engines._compiled import NativeColumns
-from ._engines._exact import unlimited_int_digits
 from ._progress import Progress, ProgressTicker
 from ._errors import OptionsError
 from ._records import Event, Profile, Record
@@ -203,33 +200,32 @@ def convert(
     collector = Collector(plan, names)
     workers = jobs if jobs is not None else 1 if collector.native is not None else (os.cpu_count() or 1)
     run = None
-    with _gc_paused(), unlimited_int_digits():
-        try:
-            tables_written = {name: plan.table(name) for name in plan.outputs}
-            run = _Run(table_opener(output, format, tables_written, partition_by=partition_by,
-                                    max_rows_per_file=max_rows_per_file,
-                                    constants={EXPORT_COLUMN: export} if export is not None else None), plan, summary)
-            for name in plan.outputs:
-                run.sink(name)
-            with open_source(source) as src:
-                ticker = ProgressTicker(progress, src)
-                if workers > 1 and engine == "fast" and _encodes_elsewhere(factory):
-                    from ._parallel import convert_in_parallel
+    try:
+        tables_written = {name: plan.table(name) for name in plan.outputs}
+        run = _Run(table_opener(output, format, tables_written, partition_by=partition_by,
+                                max_rows_per_file=max_rows_per_file,
+                                constants={EXPORT_COLUMN: export} if export is not None else None), plan, summary)
+        for name in plan.outputs:
+            run.sink(name)
+        with open_source(source) as src:
+            ticker = ProgressTicker(progress, src)
+            if workers > 1 and engine == "fast" and _encodes_elsewhere(factory):
+                from ._parallel import convert_in_parallel
 
-                    convert_in_parallel(src, input_layout, workers, plan, names, collector, run, ticker)
-                else:
-                    for _ in pump(src, parser, input_layout, collector, run, ticker):
-                        pass
-                run.write(collector)
-                run.finish()
-                output.commit()
-                summary.bytes_read, summary.bytes_json = src.bytes_read, src.json_offset
-                ticker.tick(summary.profiles, summary.total_rows, final=True)
-        except BaseException:
-            if run is not None:
-                run.abort()
-            output.abort()
-            raise
+                convert_in_parallel(src, input_layout, workers, plan, names, collector, run, ticker)
+            else:
+                for _ in pump(src, parser, input_layout, collector, run, ticker):
+                    pass
+            run.write(collector)
+            run.finish()
+            output.commit()
+            summary.bytes_read, summary.bytes_json = src.bytes_read, src.json_offset
+            ticker.tick(summary.profiles, summary.total_rows, final=True)
+    except BaseException:
+        if run is not None:
+            run.abort()
+        output.abort()
+        raise
     summary.seconds = time.perf_counter() - start
     summary.unknown_ids = len(collector.namer.unknown) if collector.namer else 0
     summary.outputs = dict(output.outputs)
@@ -317,20 +313,6 @@ def _encodes_elsewhere(factory) -> bool:
     """True when the format can encode in worker processes (see FileSink.encoder)."""
     encoder = getattr(factory, "encoder", None)
     return encoder is not None and encoder(TABLES["events"]) is not None
-
-
-@contextmanager
-def _gc_paused():
-    """Pause the cyclic garbage collector: a run makes millions of acyclic objects,
-    and collections triggered by them cost a third of the run time. Plain
-    reference counting still frees everything as it goes."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,18 @@ column and each input's rows go to files named after it in the shared datasets, 
 the outputs' one rule (staged, moved to their final names when that input completes). So an
 input that fails leaves no file, and the others are untouched by it.
 
-Workers come from a ``forkserver`` context (``spawn`` where there is none): a library must not
-fork its host, whose threads may hold locks. As with any spawned process, a script that calls
-:func:`convert_many` at import time needs the ``if __name__ == "__main__":`` guard. A worker
-converts one file at a time (``jobs=1`` inside), in the pipeline's flat memory, and is reused
-for the next file (a fresh process per file costs its imports, ~0.3 s).
+Workers start as ``--jobs`` workers do (``_parallel.start_method``): from multiprocessing's fork
+server (spawned where there is none) in a library call, never forked from the host, whose
+threads may hold locks; so a script that calls :func:`convert_many` at its top level needs the
+``if __name__ == "__main__":`` guard. The ``apsis-export`` command owns its process and forks.
+A worker converts one file at a time (``jobs=1`` inside), in the pipeline's flat memory, and is
+reused for the next file (a fresh process per file costs its imports, ~0.3 s); its cyclic
+garbage collector is off, as in ``--jobs`` workers.
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import posixpath
@@ -33,6 +36,7 @@ try:
 except ImportError:  # not on Windows: no CPU or peak memory figures per input
     resource = None
 
+from . import _parallel
 from ._convert import EXPORT_COLUMN, ConvertSummary, convert, needs_first_pass
 from ._engines import DEFAULT_ENGINE
 from ._errors import ApsisExportError, OptionsError
@@ -272,18 +276,12 @@ def _identify(uris: list[str], export_id: Callable[[str], str]) -> list[InputSum
     return items
 
 
-def _context():
-    """Worker processes that do not fork the host (see the module doc)."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-
-
 def _run(todo: list[int], uris: list[str], items: list[InputSummary], out: str, options: dict,
          metadata: list | None, jobs: int | None, keep_going: bool,
          progress: Callable[[Progress], None] | None) -> None:
     """Convert the inputs ``todo`` (indexes) in worker processes, filling in their summaries."""
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-    context = _context()
+    context = multiprocessing.get_context(_parallel.start_method)
     reports = context.Queue() if progress is not None else None
     seen: dict[int, tuple[int, int, int, int]] = {}  # index -> bytes read, JSON bytes, profiles, rows
     total = sum(items[i].size or 0 for i in todo) or None
@@ -315,8 +313,11 @@ def _run(todo: list[int], uris: list[str], items: list[InputSummary], out: str, 
                     item = items[index]
                     try:
                         item.summary, item.error, item.cpu_seconds, item.peak_rss = future.result()
-                    except BrokenProcessPool:
-                        item.error = "the worker process converting it ended abruptly (killed, out of memory?)"
+                    except BrokenProcessPool:  # no input can be started after this
+                        item.error = ("the worker process converting it ended before its work was done (killed, "
+                                      "out of memory, or it could not start: a script calling convert_many() at "
+                                      "its top level needs 'if __name__ == \"__main__\":' around it)")
+                        stopping = True
                     item.status = "failed" if item.error is not None else "converted"
                     if item.status == "failed" and not keep_going:
                         stopping = True
@@ -338,7 +339,9 @@ _worker: dict[str, Any] = {}
 def _start(reports, metadata: list | None, environ: dict[str, str]) -> None:
     """Set a worker process up (the pool's initializer): where progress goes, the metadata, and
     the caller's environment as it is now (a forkserver's children have the server's, from its
-    start: credentials set since, e.g. AWS_*, would be missing)."""
+    start: credentials set since, e.g. AWS_*, would be missing). The process is ours: its cyclic
+    garbage collector is off (reference counting frees a conversion's acyclic objects)."""
+    gc.disable()
     os.environ.clear()
     os.environ.update(environ)
     _worker["reports"] = reports

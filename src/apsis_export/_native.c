@@ -39,6 +39,9 @@ static int buf_grow(Buf *b, size_t extra) {
     b->p = n; b->cap = cap;
     return OK;
 }
+/* Byte `at` of a buffer: p stays NULL until its first byte, and no offset may be applied to
+ * NULL, not even 0 (UBSan's pointer-overflow check, found by fuzz/fuzz_native.py). */
+static inline const char *buf_at(const Buf *b, size_t at) { return b->p ? b->p + at : ""; }
 #define RESERVE(b, n) do { if ((b)->len + (n) > (b)->cap && buf_grow((b), (n)) != OK) return NOMEM; } while (0)
 
 static inline int buf_put(Buf *b, const void *s, size_t n) {
@@ -51,6 +54,10 @@ static inline int buf_put(Buf *b, const void *s, size_t n) {
 
 typedef struct { Buf data, offsets, valid; Py_ssize_t rows, nulls; } StrCol;  /* offsets: int32 */
 typedef struct { Buf values, valid; Py_ssize_t nulls; } IntCol;                /* values: int64 */
+/* The text of row `row` of a string column (its data stays NULL while every string was empty). */
+static inline const char *strcol_text(const StrCol *c, Py_ssize_t row) {
+    return buf_at(&c->data, c->data.p ? ((const int32_t *)c->offsets.p)[row] : 0);
+}
 
 static int strcol_init(StrCol *c) {
     int32_t zero = 0;
@@ -328,7 +335,7 @@ static int put_json_string(Buf *out, const char *s, size_t n) {
         }
         if (buf_put(out, esc, len)) return NOMEM;
     }
-    if (buf_put(out, s + run, n - run)) return NOMEM;
+    if (run < n && buf_put(out, s + run, n - run)) return NOMEM;  /* (s may be NULL when n is 0) */
     return buf_put(out, "\"", 1);
 }
 
@@ -429,7 +436,7 @@ static int compact_object(P *p, Buf *out, int depth) {
         if ((r = put_json_string(out, key->p, key->len))) return r;
         size_t len = out->len - start;
         for (int i = 0; i < count; i++)
-            if (lens[i] == len && memcmp(out->p + starts[i], out->p + start, len) == 0) return REFUSE(p, R_REPEATED);
+            if (lens[i] == len && memcmp(buf_at(out, starts[i]), buf_at(out, start), len) == 0) return REFUSE(p, R_REPEATED);
         starts[count] = start; lens[count] = len; count++;
         if (expect(p, ':')) return REJECT;
         if (buf_put(out, ":", 1)) return NOMEM;
@@ -471,7 +478,7 @@ static int compact(P *p, Buf *out, int depth) {
             Buf *text = &p->b->scratch;
             size_t mark = text->len;
             if ((r = parse_string(p, text))) return r;
-            r = put_json_string(out, text->p + mark, text->len - mark);
+            r = put_json_string(out, buf_at(text, mark), text->len - mark);
             text->len = mark;
             return r;
         }
@@ -522,7 +529,7 @@ static void idset_clear(IdSet *set) {
  * Linear probing in a table kept at most half full: expected O(1) a row, whatever the input. */
 static int repeated(IdSet *set, const StrCol *col, Py_ssize_t first, Py_ssize_t row) {
     const int32_t *offsets = (const int32_t *)col->offsets.p;
-    const char *data = col->data.p;
+    const char *data = buf_at(&col->data, 0);  /* (NULL while every string was empty) */
     Py_ssize_t count = row - first + 1;
     if ((size_t)count * 2 > set->n) {  /* grow the table and put the earlier rows back */
         size_t n = set->n ? set->n : 64;
@@ -771,7 +778,7 @@ static int parse_sections(P *p) {
         if ((r = repeated(&b->section_ids, &b->sections, 0, row))) return r == REJECT ? REFUSE(p, R_REPEATED) : r;
         b->section.len = 0;
         const int32_t *offsets = (const int32_t *)b->sections.offsets.p;
-        if (buf_put(&b->section, b->sections.data.p + offsets[row], offsets[row + 1] - offsets[row])) return NOMEM;
+        if (buf_put(&b->section, strcol_text(&b->sections, row), offsets[row + 1] - offsets[row])) return NOMEM;
         if (expect(p, ':')) return REJECT;
         if ((r = parse_section(p))) return r;
         more = next_member(p, '}');
@@ -1053,7 +1060,7 @@ static PyObject *Builder_add(Builder *b, PyObject *args) {
         if (!sections) goto fail;
         const int32_t *offsets = (const int32_t *)b->sections.offsets.p;
         for (Py_ssize_t i = 0; i < b->sections.rows; i++) {
-            PyObject *id = PyUnicode_DecodeUTF8(b->sections.data.p + offsets[i], offsets[i + 1] - offsets[i], "strict");
+            PyObject *id = PyUnicode_DecodeUTF8(strcol_text(&b->sections, i), offsets[i + 1] - offsets[i], "strict");
             if (!id || PyList_Append(sections, id)) { Py_XDECREF(id); Py_DECREF(sections); goto fail; }
             Py_DECREF(id);
         }

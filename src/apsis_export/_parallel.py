@@ -7,18 +7,30 @@ may read stops there; the main process then writes what came before and lets
 the exact engine read the rest of the input from that member on, as the
 one-process fast engine does. Small inputs never start the pool: the first
 units are worked in the main process.
+
+Workers are started by multiprocessing's fork server (or spawned where there is
+none), never forked from the calling process: a host program may run threads (a
+fork copies their locks held), and its memory is none of the workers' business.
+A script that calls ``convert(jobs=...)`` at its top level therefore needs the
+usual ``if __name__ == "__main__":`` guard (without it, or when a worker is killed,
+the pool breaks and the run ends with an error saying so, instead of starting
+workers again and again or waiting for ever). The command line owns its process
+and forks (:data:`start_method`): its workers start at once, with everything imported.
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._convert import Collector, Plan, _Run
 from ._engines._fast import FastEngine, ResumeExact, Unit, UnitStream
-from ._errors import InputError
+from ._errors import ApsisExportError, InputError
 from ._metadata import Metadata
 from ._progress import ProgressTicker
 from ._source import Source
@@ -26,6 +38,10 @@ from .sinks import get_sink
 
 #: Units worked in the main process before the pool is started.
 INLINE_UNITS = 4
+
+#: How workers start: "forkserver" (or "spawn" where there is no fork server). The
+#: ``apsis-export`` command, which owns its process, sets "fork" (see ``cli.run``).
+start_method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 @dataclass
@@ -50,6 +66,13 @@ def _start(plan: Plan, metadata: list | None) -> None:
     _worker["plan"] = plan
     _worker["metadata"] = Metadata(metadata) if metadata is not None else None
     _worker["encoders"] = {name: factory.encoder(plan.table(name)) for name in (*plan.outputs, "extras")}
+
+
+def _start_worker(plan: Plan, metadata: list | None) -> None:
+    """The pool's initializer: a worker process is ours, so its cyclic garbage collector is
+    off (it makes millions of acyclic objects; reference counting frees them)."""
+    gc.disable()
+    _start(plan, metadata)
 
 
 def _work(unit: Unit) -> _Result:
@@ -116,7 +139,14 @@ def convert_in_parallel(src: Source, layout: str, jobs: int, plan: Plan, names: 
     def drain(keep: int = 0) -> None:
         while len(in_flight) > keep:
             unit, pending = in_flight.popleft()
-            write(unit, pending.get())
+            try:
+                result = pending.result()
+            except BrokenProcessPool:
+                raise ApsisExportError(
+                    "a --jobs worker process ended before its work was done (killed, out of memory, or it "
+                    "could not start: a script calling convert(jobs=...) at its top level needs "
+                    "'if __name__ == \"__main__\":' around it)") from None
+            write(unit, result)
 
     def serially(profiles) -> None:
         for profile in profiles:
@@ -135,12 +165,10 @@ def convert_in_parallel(src: Source, layout: str, jobs: int, plan: Plan, names: 
                     write(item, _work(item))
                     continue
                 if pool is None:
-                    # fork: workers start at once with everything imported, and a script that
-                    # calls convert() needs no `if __name__ == "__main__"` guard. No thread may
-                    # run then (one holding a lock would leave it locked in the workers).
-                    run.drain()
-                    pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_start, initargs=initargs)
-                in_flight.append((item, pool.apply_async(_work, (item,))))
+                    run.drain()  # (with fork: no thread may run, one holding a lock would leave it locked)
+                    pool = ProcessPoolExecutor(jobs, multiprocessing.get_context(start_method),
+                                               initializer=_start_worker, initargs=initargs)
+                in_flight.append((item, pool.submit(_work, item)))
                 drain(keep=2 * jobs)
             elif isinstance(item, ResumeExact):
                 drain()
@@ -152,5 +180,5 @@ def convert_in_parallel(src: Source, layout: str, jobs: int, plan: Plan, names: 
     except _Stopped as stop:
         serially(stream.resume_at(stop.unit, stop.index, stop.later, stop.previous_key))
     finally:
-        if pool is not None:
-            pool.terminate()
+        if pool is not None:  # (a worker dead at start breaks the pool instead of being started again and again)
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Union
 
-#: A JSON value as the exact engine yields it: ``str``, ``int`` (any size),
-#: :class:`~decimal.Decimal` (non-integers, digits exactly as written),
+#: A JSON value as the exact engine yields it: ``str``, ``int`` (up to 4300 digits),
+#: :class:`~decimal.Decimal` (non-integers, digits exactly as written; longer
+#: integers, exponent 0),
 #: ``bool``, ``None``, ``dict`` or ``list`` of these.
 JSONValue = Any
 

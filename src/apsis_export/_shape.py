@@ -256,10 +256,8 @@ def _millis(value: Any, name: str, where: str, key: str) -> int | None:
     """A time in ms since the epoch, checked to be an integer that ISO 8601 can show."""
     if value is None:
         return None
-    if type(value) is Decimal and value == value.to_integral_value():
-        value = int(value)
-    if type(value) is not int:
+    if type(value) is not int and not (type(value) is Decimal and value == value.to_integral_value()):
         raise InputError(f"{where}: '{name}' must be an integer (ms since epoch), found {json_kind(value)}", profile_key=key)
     if not _MIN_MS <= value <= _MAX_MS:
         raise InputError(f"{where}: '{name}' {value} is outside years 1..9999", profile_key=key)
-    return value
+    return int(value)  # (a Decimal only once in range: int() of a long one is quadratic)

@@ -97,8 +97,8 @@ def _integer(value: Any) -> int:
     kind = type(value)
     if kind is int:
         number = value
-    elif kind is Decimal and value.is_finite() and value == value.to_integral_value():
-        number = int(value)
+    elif kind is Decimal and value.is_finite() and value == value.to_integral_value() and (value.adjusted() < 19 or not value):
+        number = int(value)  # (only when it may fit: int() of a long Decimal is quadratic)
     elif kind is str and _INTEGER_TEXT.fullmatch(value.strip()):
         number = int(value.strip())
     else:

@@ -26,7 +26,7 @@ exact engine would not.
 from __future__ import annotations
 
 import bisect
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -61,7 +61,7 @@ def decode_member(text) -> tuple[str, Any] | None:
     """The (key, value) of one member's text (``"key": value``); None if msgspec refuses it."""
     try:
         decoded = _DECODER.decode(b"{" + text + b"}")
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, InvalidOperation):  # an exponent no Decimal holds
         return None
     return next(iter(decoded.items())) if len(decoded) == 1 else None
 
@@ -86,7 +86,7 @@ def read_profile(text, layout: str, ambiguous: bool = False, into: ColumnsInto |
     try:
         ((key, value),) = _TYPED_DECODERS[layout].decode(b"{" + text + b"}").items()
         typed = True
-    except (msgspec.DecodeError, UnicodeDecodeError, ValueError):  # ValidationError is a DecodeError
+    except (msgspec.DecodeError, UnicodeDecodeError, ValueError, InvalidOperation):  # ValidationError is a DecodeError
         decoded = decode_member(text)
         if decoded is None:
             return None

@@ -20,7 +20,7 @@ from ..sinks import Sink, get_sink, sink_names
 from ._filesystems import Location, is_uri, locate
 from ._output import FILE_MODE, IF_EXISTS, STAGING_PREFIX, Output, dataset_files, output_stem
 from ._dataset import CREATED_DATE, DatasetSink, partition_columns
-from ._tables import StagedFile
+from ._tables import StagedFile, named_as_final
 
 #: Table formats written by outputs rather than by a file sink; their batches are Parquet's.
 TABLE_FORMATS = ("delta",)
@@ -78,7 +78,10 @@ def table_opener(output: Output, format: str, tables: dict[str, Table], *, parti
 
     def open_file(name: str, table: Table) -> Sink:
         relative = f"{name}.{factory.extension}"
-        return StagedFile(factory(output.local_file(name, relative), table), output, relative)
+        staged, final = output.local_file(name, relative), output.outputs[name]
+        with named_as_final(staged, final):
+            sink = factory(staged, table)
+        return StagedFile(sink, output, relative, staged, final)
 
     return open_file
 

@@ -38,7 +38,9 @@ STAGING_PREFIX = ".apsis-export-"
 
 
 def _describe(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc)
+    """The system's words for an OSError's errno, as the sinks give them (one face per fault)."""
+    errno = getattr(exc, "errno", None)
+    return os.strerror(errno) if errno else getattr(exc, "strerror", None) or str(exc)
 
 
 class Output:
@@ -67,12 +69,15 @@ class Output:
         self._datasets: list[str] = []  # their directories: overwrite replaces this input's files there
         self._spool: str | None = None  # a private local directory for file formats on a remote filesystem
         self._table_commits: list[Callable[[], None]] = []  # table formats' commits (Delta), run first
-        try:
-            if location.is_local:
+        if location.is_local:
+            try:
                 self.fs.create_dir(location.path, recursive=True)
+            except OSError as exc:
+                raise SinkError(f"cannot create output directory {location.display}: {_describe(exc)}") from None
+            try:
                 os.mkdir(self.staging, 0o700)  # nobody else reads the files while they are written
-        except OSError as exc:
-            raise SinkError(f"cannot create output directory {location.display}: {_describe(exc)}") from None
+            except OSError as exc:
+                raise SinkError(f"cannot write {location.display}{os.sep}: {_describe(exc)}") from None
 
     def final(self, relative: str) -> str:
         return f"{self.location.path}/{relative}"

@@ -2,32 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any, Iterator, Sequence
 
+from .._errors import SinkError
 from .._records import Record
 from ..sinks import Sink
 from ._output import Output
 
 
+@contextmanager
+def named_as_final(staged: str | Path, final: str | Path) -> Iterator[None]:
+    """A sink's error names the file the user asked for, not its staged copy."""
+    try:
+        yield
+    except SinkError as exc:
+        raise SinkError(str(exc).replace(str(staged), str(final))) from None
+
+
 class StagedFile:
     """A file sink whose file, once closed, the output stages for the commit."""
 
-    def __init__(self, sink: Sink, output: Output, relative: str):
+    def __init__(self, sink: Sink, output: Output, relative: str, staged: Path, final: str | Path):
         self._sink, self._output, self._relative = sink, output, relative
+        self._named = partial(named_as_final, staged, final)
 
     def write(self, records: Sequence[Record]) -> None:
-        self._sink.write(records)
+        with self._named():
+            self._sink.write(records)
 
     def write_encoded(self, payload: Any) -> None:
-        self._sink.write_encoded(payload)
+        with self._named():
+            self._sink.write_encoded(payload)
 
     def drain(self) -> None:
         drain = getattr(self._sink, "drain", None)
         if drain is not None:
-            drain()
+            with self._named():
+                drain()
 
     def close(self) -> None:
-        self._sink.close()
+        with self._named():
+            self._sink.close()
         self._output.file_done(self._relative)
 
     def abort(self) -> None:
