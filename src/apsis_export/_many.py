@@ -251,6 +251,9 @@ def convert_many(
     summary = ManySummary(items)
     if todo and (keep_going or not summary.failed):
         _run(todo, uris, items, str(out), options, metadata, jobs, keep_going, progress)
+    for index in todo:
+        if items[index].status == "pending":
+            items[index].status = "not started"
     for item in items:
         if item.status == "converted":
             summary.outputs.update(item.summary.outputs)
@@ -284,6 +287,7 @@ def _run(todo: list[int], uris: list[str], items: list[InputSummary], out: str, 
     context = multiprocessing.get_context(_parallel.start_method)
     reports = context.Queue() if progress is not None else None
     seen: dict[int, tuple[int, int, int, int]] = {}  # index -> bytes read, JSON bytes, profiles, rows
+    finished: dict[int, tuple[int, int, int, int]] = {}  # the same for inputs done: what their summary says
     total = sum(items[i].size or 0 for i in todo) or None
     start = time.perf_counter()
 
@@ -294,7 +298,8 @@ def _run(todo: list[int], uris: list[str], items: list[InputSummary], out: str, 
             except queues.Empty:
                 break
             seen[index] = tuple(figures)
-        sums = [sum(f[k] for f in seen.values()) for k in range(4)]
+        latest = {**seen, **finished}.values()
+        sums = [sum(f[k] for f in latest) for k in range(4)]
         progress(Progress(sums[0], total, sums[1], sums[2], sums[3], time.perf_counter() - start))
 
     waiting = deque(todo)
@@ -321,16 +326,16 @@ def _run(todo: list[int], uris: list[str], items: list[InputSummary], out: str, 
                     item.status = "failed" if item.error is not None else "converted"
                     if item.status == "failed" and not keep_going:
                         stopping = True
-                    if reports is not None:
-                        size = item.summary.bytes_read if item.summary is not None else item.size or 0
-                        seen[index] = (size, *(seen.get(index, (0, 0, 0, 0))[1:]))
+                    if item.summary is not None:
+                        result = item.summary
+                        finished[index] = (result.bytes_read, result.bytes_json, result.profiles, result.total_rows)
+                    else:  # a failed input's bytes count as done: the bar ends full
+                        finished[index] = (item.size or 0, *seen.get(index, (0, 0, 0, 0))[1:])
                 if progress is not None:
                     report()
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: workers abort their runs (no files)
             raise
-    for index in waiting:
-        items[index].status = "not started"
 
 
 _worker: dict[str, Any] = {}
