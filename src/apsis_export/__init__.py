@@ -4,6 +4,7 @@
 >>> for record in apsis_export.read("export.json.gz"):
 ...     print(record)
 >>> summary = apsis_export.convert("export.json.gz", "out/", format="parquet")
+>>> daily = apsis_export.convert_many("exports/*.json.gz", "s3://bucket/tables", if_exists="skip")
 >>> attributes = apsis_export.to_arrow("export.json.gz")  # duckdb.sql("select ... from attributes")
 >>> with apsis_export.Client(client_id="...", client_secret="...") as api:
 ...     api.fetch_and_convert(apsis_export.ExportRequest(attributes=["10462"]), "out/")
@@ -14,6 +15,7 @@ from ._convert import TABLE_NAMES, ConvertSummary, Progress, convert, dedupe_eve
 from ._engines import ENGINE_NAMES
 from ._errors import ApsisExportError, InputError, OptionsError, SinkError
 from ._generate import GenerateStats, generate, generated_metadata
+from ._many import EXPORT_IDS, InputsFailed, InputSummary, ManySummary, convert_many
 from ._inspect import AttributeStats, EventTypeStats, InspectReport, inspect
 from ._metadata import Definition, Metadata, MetadataError
 from ._records import Attribute, Event, Extra, NamedAttribute, NamedEvent, Profile, Record
@@ -56,6 +58,7 @@ __all__ = [
     "Event",
     "EventTable",
     "EventTypeStats",
+    "EXPORT_IDS",
     "ExportFailedError",
     "ExportGoneError",
     "ExportRequest",
@@ -67,8 +70,11 @@ __all__ = [
     "HttpSettings",
     "InsecureUrlError",
     "InputError",
+    "InputSummary",
+    "InputsFailed",
     "InspectReport",
     "Metadata",
+    "ManySummary",
     "MetadataError",
     "NamedAttribute",
     "NamedEvent",
@@ -86,6 +92,7 @@ __all__ = [
     "WideSchema",
     "batches",
     "convert",
+    "convert_many",
     "dedupe_events",
     "discover",
     "generate",

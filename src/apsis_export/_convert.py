@@ -32,6 +32,8 @@ from .sinks._columns import Columns
 #: wide (one row per profile and section, a column per attribute).
 LAYOUTS = {"long": ("attributes", "events"), "wide": (PROFILES, "events")}
 DEFAULT_TABLES = LAYOUTS["long"]
+#: The column a dataset of many exports adds to every row: which export the row came from.
+EXPORT_COLUMN = "export"
 #: Every table a conversion can write ("events" becomes one table per type with split_events).
 TABLE_NAMES = (*TABLES, PROFILES)
 #: Records per table handed to a sink at once (fewer for a wide table: Table.scaled_rows).
@@ -152,6 +154,7 @@ def convert(
     max_rows_per_file: int | None = None,
     if_exists: str | None = None,
     file_mode: int = FILE_MODE,
+    export: str | None = None,
 ) -> ConvertSummary:
     """Convert an export into one file per table in ``out_dir``; return the summary.
 
@@ -181,6 +184,9 @@ def convert(
     appends to Delta tables (the CLI's default is "error", which appends to Delta tables too). Files appear under their final names only when the run completes: on any
     error every output is discarded and the error is raised, no partial files.
     On a local disk the files get ``file_mode`` (owner-only by default: exports hold personal data).
+    ``export`` adds an ``export`` column holding it to every row and writes each table as a Parquet
+    dataset, its files named after ``export``: one input's part of a dataset many exports share
+    (see :func:`apsis_export.convert_many`).
     """
     factory = get_sink(batch_format(format))
     parser = get_engine(engine)
@@ -188,7 +194,8 @@ def convert(
     plan = plan_conversion(source, format=batch_format(format), tables=tables, engine=engine,
                            input_layout=input_layout, layout=layout, split_events=split_events, schema=schema,
                            strict_types=strict_types, dedupe=dedupe, names=names, progress=progress)
-    output = open_output(out_dir, filesystem=filesystem, if_exists=if_exists, source=source, file_mode=file_mode)
+    output = open_output(out_dir, filesystem=filesystem, if_exists=if_exists,
+                         source=source if export is None else export, file_mode=file_mode)
     summary = ConvertSummary(format=format, engine=parser.name, rows={t: 0 for t in plan.outputs})
     collector = Collector(plan, names)
     workers = jobs if jobs is not None else 1 if collector.native is not None else (os.cpu_count() or 1)
@@ -196,7 +203,8 @@ def convert(
     try:
         tables_written = {name: plan.table(name) for name in plan.outputs}
         run = _Run(table_opener(output, format, tables_written, partition_by=partition_by,
-                                max_rows_per_file=max_rows_per_file), plan, summary)
+                                max_rows_per_file=max_rows_per_file,
+                                constants={EXPORT_COLUMN: export} if export is not None else None), plan, summary)
         for name in plan.outputs:
             run.sink(name)
         with open_source(source) as src:

@@ -172,7 +172,8 @@ def convert_options(command=None, *, out_required: bool = True):
         click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, show_default="auto",
                      help="Worker processes that decode and encode profiles (fast engine, built-in formats). "
                           "auto: one process where the compiled step does a plain conversion (it uses two "
-                          "cores already), else all cores."),
+                          "cores already), else all cores. With many inputs: files converted at once, one per "
+                          "worker process (auto: one per core)."),
         click.option("--names", is_flag=True,
                      help="Add name columns (section_name, attribute_name, is_tag, declared_type, type_name) "
                           "and values typed as declared, from metadata; wide columns are named."),

@@ -16,13 +16,14 @@ from __future__ import annotations
 import urllib.parse
 from collections import OrderedDict
 from datetime import date
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from .._errors import OptionsError
 from .._records import Record
 from .._schema import Table
 from ..sinks import arrow_batcher
@@ -69,14 +70,25 @@ class _File:
 class DatasetSink:
     """One table as a Parquet dataset under ``base_dir`` on ``filesystem``: hive partitions by
     the columns of ``partition_by`` this table has, at most ``max_rows_per_file`` rows a file,
-    files named ``<stem>-<n>.parquet`` (n counts per directory). ``done(paths)`` is called with
-    the files written when the sink closes."""
+    files named ``<stem>-<n>.parquet`` (n counts per directory). ``constants`` (name: value)
+    are string columns appended to every batch with one value in every row (the ``export`` of a
+    dataset many exports share). ``done(paths)`` is called with the files written when the
+    sink closes."""
 
     def __init__(self, table: Table, filesystem: pafs.FileSystem, base_dir: str, stem: str, *,
                  partition_by: Sequence[str] = (), max_rows_per_file: int | None = None,
+                 constants: Mapping[str, str] | None = None,
                  done: Callable[[list[str]], None] = lambda paths: None):
         schema, self._batch = arrow_batcher("parquet", table)
-        self._columns = partition_columns(table, partition_by)
+        self._constants = dict(constants or {})
+        clash = [name for name in self._constants if name in schema.names]
+        if clash:
+            raise OptionsError(f"table {table.name} has a column {clash[0]!r} already: it cannot carry the "
+                               f"{clash[0]!r} column of a dataset of many exports")
+        for name in self._constants:
+            schema = schema.append(pa.field(name, pa.string()))
+        own = partition_columns(table, partition_by)
+        self._columns = [c for c in partition_by if c in own or c in self._constants]
         self._add_date = CREATED_DATE in self._columns and CREATED_DATE not in schema.names
         self._file_schema = pa.schema([f for f in schema if f.name not in self._columns])
         self._fs, self._base, self._stem = filesystem, base_dir.rstrip("/"), stem
@@ -100,6 +112,8 @@ class DatasetSink:
 
     def write_encoded(self, batch: pa.RecordBatch) -> None:
         table = pa.Table.from_batches([batch])
+        for name, value in self._constants.items():
+            table = table.append_column(name, pa.repeat(pa.scalar(value, pa.string()), len(table)))
         if self._add_date:
             table = table.append_column(CREATED_DATE, pc.cast(table.column("created_at"), pa.date32()))
         for directory, rows in self._split(table):

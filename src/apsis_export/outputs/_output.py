@@ -142,10 +142,7 @@ class Output:
 
     def _own_files(self, table: str) -> list[str]:
         """This input's files in a final dataset directory (named <stem>-<n>.parquet)."""
-        pattern = re.compile(rf"{re.escape(self.stem)}-\d+\.parquet")
-        found = self.fs.get_file_info(pafs.FileSelector(self.final(table), recursive=True, allow_not_found=True))
-        return [info.path for info in found if info.type == pafs.FileType.File
-                and pattern.fullmatch(info.base_name) and f"/{STAGING_PREFIX}" not in info.path]
+        return [path for stem, path in dataset_files(self.fs, self.final(table)) if stem == self.stem]
 
     def commit(self) -> None:
         """Move every staged file to its final name (by ``if_exists``), then remove the staging."""
@@ -185,6 +182,22 @@ class Output:
             self._spool = None
         if self.fs.get_file_info(self.staging).type != pafs.FileType.NotFound:
             self.fs.delete_dir(self.staging)
+
+
+#: A dataset file: <stem>-<n>.parquet (the stem is the input's; see output_stem).
+_DATASET_FILE = re.compile(r"(.+)-\d+\.parquet")
+
+
+def dataset_files(fs: pafs.FileSystem, directory: str) -> list[tuple[str, str]]:
+    """(input stem, path) of every dataset file under ``directory`` (at any depth, outside the
+    hidden staging directories): which inputs' files a dataset already holds."""
+    found = fs.get_file_info(pafs.FileSelector(directory, recursive=True, allow_not_found=True))
+    files = []
+    for info in found:
+        match = _DATASET_FILE.fullmatch(info.base_name)
+        if match and info.type == pafs.FileType.File and f"/{STAGING_PREFIX}" not in info.path:
+            files.append((match.group(1), info.path))
+    return files
 
 
 def output_stem(source) -> str:
