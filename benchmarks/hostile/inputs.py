@@ -109,3 +109,11 @@ def big_data_events(f, size: int, data_bytes: int = 20_000) -> None:
         written += len(member)
         profile += 1
     f.write(b"}}")
+
+
+def long_integer(f, digits: int) -> None:
+    """One profile: attribute "n" an integer of ``digits`` digits, attribute "s" a lone surrogate
+    (so the fast engine hands the document to the exact engine, ijson)."""
+    f.write(b'{"profiles":{"p":{"sections":{"s":{"attributes":{"s":{"value":"\\ud800"},"n":{"value":')
+    f.write(b"9" * digits)
+    f.write(b"}}}}}}}")

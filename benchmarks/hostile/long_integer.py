@@ -7,13 +7,7 @@ four times N, and N about what the ordinary file costs.
 """
 
 from _measure import arguments, cached, convert, show
-
-
-def long_integer(f, digits: int) -> None:
-    """One profile: attribute "n" an integer of ``digits`` digits, attribute "s" a lone surrogate."""
-    f.write(b'{"profiles":{"p":{"sections":{"s":{"attributes":{"s":{"value":"\\ud800"},"n":{"value":')
-    f.write(b"9" * digits)
-    f.write(b"}}}}}}}")
+from inputs import long_integer
 
 
 def ordinary(f, size: int) -> None:
