@@ -18,6 +18,7 @@ import numpy as np
 
 from ._encode import iso_millis
 from ._errors import ApsisExportError
+from ._files import write_text_whole
 from ._report_html import render_html
 from ._metadata import Metadata
 from ._engines import DEFAULT_ENGINE, get_engine
@@ -229,15 +230,7 @@ class InspectReport:
 
     def save_html(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`to_html` to ``path`` (complete, or not at all)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-        try:
-            tmp.write_text(self.to_html(), encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise ApsisExportError(f"cannot write {path}: {exc.strerror or exc}") from None
-        return path
+        return write_text_whole(path, self.to_html(), ApsisExportError)
 
 
 def _type_name(values: ValueStats) -> str | None:

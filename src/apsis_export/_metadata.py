@@ -19,6 +19,7 @@ from typing import Any, Iterable
 import orjson
 
 from ._errors import ApsisExportError
+from ._files import write_text_whole
 from ._records import Attribute, Event, NamedAttribute, NamedEvent
 from ._schema import BOOLEAN, DATE, DECIMAL, INTEGER, TIMESTAMP
 from ._types import TypedValues, converter, declared_kind
@@ -116,15 +117,7 @@ class Metadata:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the definitions as JSON (complete, or not at all)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-        try:
-            tmp.write_text(self.to_json(), encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise MetadataError(f"cannot write {path}: {exc.strerror or exc}") from None
-        return path
+        return write_text_whole(path, self.to_json(), MetadataError)
 
     # -- lookups --------------------------------------------------------------------------------
 

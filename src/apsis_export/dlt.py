@@ -43,7 +43,7 @@ except ImportError as exc:
     raise ImportError(f"apsis_export.dlt needs dlt: pip install 'apsis-export[dlt]' ({exc})") from exc
 
 from ._arrow import to_arrow
-from ._convert import LAYOUTS, PROFILES, TABLE_NAMES
+from ._convert import EXPORT_COLUMN, LAYOUTS, PROFILES, TABLE_NAMES
 from ._engines import DEFAULT_ENGINE
 from ._errors import OptionsError
 from ._inputs import InputLike, display, expand, export_name, input_size, opened
@@ -52,8 +52,6 @@ from ._shape import AUTO
 from ._wide import WideSchema
 from .fetch import Client, ExportRequest
 
-#: The column every table gets: the name of the export its row came from.
-EXPORT_COLUMN = "export"
 #: The wide layout's profiles table is merged on these columns.
 PROFILE_KEY = ("profile_key", "section_id")
 
