@@ -6,5 +6,13 @@ it and the fast engine does the same work in Python, slower (README, "Performanc
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("apsis_export._native", ["src/apsis_export/_native.c"], optional=True,
-                             extra_compile_args=["-O2", "-std=c99"])])
+setup(
+    ext_modules=[
+        Extension(
+            "apsis_export._native",
+            ["src/apsis_export/_native.c"],
+            optional=True,
+            extra_compile_args=["-O2", "-std=c99"],
+        )
+    ]
+)

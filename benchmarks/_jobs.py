@@ -71,8 +71,13 @@ def convert(path, out, args, sink):
 
     options = json.loads(args.options) if args.options else {}
     summary = apsis_export.convert(path, out, format=sink, engine=args.engine, **options)
-    return {"profiles": summary.profiles, "rows": summary.rows, "extras": summary.extras,
-            "bytes_json": summary.bytes_json, "seconds_inside": summary.seconds}
+    return {
+        "profiles": summary.profiles,
+        "rows": summary.rows,
+        "extras": summary.extras,
+        "bytes_json": summary.bytes_json,
+        "seconds_inside": summary.seconds,
+    }
 
 
 JOBS = {"read": read, "gunzip": gunzip, "gunzip-isal": gunzip_isal, "basic-parse": basic_parse}

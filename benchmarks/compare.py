@@ -31,7 +31,20 @@ def _digest(out: Path) -> dict[str, str]:
 def _run(src: str, path: str, fmt: str, jobs: int, out: Path) -> tuple[float, dict[str, str]]:
     """Wall seconds of one conversion with the package at ``src``, and its outputs' digests."""
     env = {**os.environ, "PYTHONPATH": src}
-    cmd = [sys.executable, "-m", "apsis_export", "convert", path, "--out", str(out), "--to", fmt, "-j", str(jobs), "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "apsis_export",
+        "convert",
+        path,
+        "--out",
+        str(out),
+        "--to",
+        fmt,
+        "-j",
+        str(jobs),
+        "-q",
+    ]
     start = time.perf_counter()
     subprocess.run(cmd, env=env, check=True)
     seconds = time.perf_counter() - start
@@ -71,8 +84,10 @@ def main() -> None:
     for fmt, jobs in cases:
         before = statistics.median(times[("before", fmt, jobs)])
         after = statistics.median(times[("after", fmt, jobs)])
-        print(f"| {fmt} | {jobs} | {before:.2f} | {after:.2f} | {size / before / 1e6:.1f} | {size / after / 1e6:.1f} "
-              f"| {before / after:.2f}× |")
+        print(
+            f"| {fmt} | {jobs} | {before:.2f} | {after:.2f} | {size / before / 1e6:.1f} | {size / after / 1e6:.1f} "
+            f"| {before / after:.2f}× |"
+        )
 
 
 if __name__ == "__main__":

@@ -74,8 +74,10 @@ def main():
               FROM sections, json_each(section, '$.events') AS e)
         TO '{out / "events.parquet"}' (FORMAT parquet, COMPRESSION zstd)""")
     stage("events")
-    counts = {t: con.execute(f"SELECT count(*) FROM '{out / (t + '.parquet')}'").fetchone()[0]
-              for t in ("attributes", "events")}
+    counts = {
+        t: con.execute(f"SELECT count(*) FROM '{out / (t + '.parquet')}'").fetchone()[0]
+        for t in ("attributes", "events")
+    }
     counts["profiles"] = con.execute("SELECT count(DISTINCT profile_key) FROM sections").fetchone()[0]
     print(json.dumps(counts))
 

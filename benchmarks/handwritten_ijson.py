@@ -26,13 +26,35 @@ import pyarrow.parquet as pq
 
 BATCH = 100_000
 
-ATTRIBUTES = pa.schema([("profile_key", pa.string()), ("section_id", pa.string()), ("attribute_id", pa.string()),
-                        ("value", pa.string()), ("value_type", pa.string())])
-EVENTS = pa.schema([("profile_key", pa.string()), ("section_id", pa.string()), ("correlation_id", pa.string()),
-                    ("type_id", pa.string()), ("source_event_time", pa.timestamp("ms", tz="UTC")),
-                    ("created_at", pa.timestamp("ms", tz="UTC")), ("data", pa.string())])
-TYPES = {str: "string", bool: "boolean", int: "number", Decimal: "number", type(None): "null", dict: "object",
-         list: "array"}
+ATTRIBUTES = pa.schema(
+    [
+        ("profile_key", pa.string()),
+        ("section_id", pa.string()),
+        ("attribute_id", pa.string()),
+        ("value", pa.string()),
+        ("value_type", pa.string()),
+    ]
+)
+EVENTS = pa.schema(
+    [
+        ("profile_key", pa.string()),
+        ("section_id", pa.string()),
+        ("correlation_id", pa.string()),
+        ("type_id", pa.string()),
+        ("source_event_time", pa.timestamp("ms", tz="UTC")),
+        ("created_at", pa.timestamp("ms", tz="UTC")),
+        ("data", pa.string()),
+    ]
+)
+TYPES = {
+    str: "string",
+    bool: "boolean",
+    int: "number",
+    Decimal: "number",
+    type(None): "null",
+    dict: "object",
+    list: "array",
+}
 
 
 def ms(value):
@@ -53,21 +75,37 @@ def main(src, out_dir):
     opener = gzip.open if open(src, "rb").read(2) == b"\x1f\x8b" else open
     attributes, events = [], []
     counts = {"profiles": 0, "attributes": 0, "events": 0}
-    with opener(src, "rb") as f, \
-            pq.ParquetWriter(out / "attributes.parquet", ATTRIBUTES, compression="zstd") as attr_writer, \
-            pq.ParquetWriter(out / "events.parquet", EVENTS, compression="zstd") as event_writer:
+    with (
+        opener(src, "rb") as f,
+        pq.ParquetWriter(out / "attributes.parquet", ATTRIBUTES, compression="zstd") as attr_writer,
+        pq.ParquetWriter(out / "events.parquet", EVENTS, compression="zstd") as event_writer,
+    ):
         for key, profile in ijson.kvitems(f, "profiles"):
             counts["profiles"] += 1
             for section_id, section in profile.get("sections", {}).items():
                 for attribute_id, attribute in section.get("attributes", {}).items():
                     value = attribute.get("value")
-                    attributes.append({"profile_key": key, "section_id": section_id, "attribute_id": attribute_id,
-                                       "value": text(value), "value_type": TYPES[type(value)]})
+                    attributes.append(
+                        {
+                            "profile_key": key,
+                            "section_id": section_id,
+                            "attribute_id": attribute_id,
+                            "value": text(value),
+                            "value_type": TYPES[type(value)],
+                        }
+                    )
                 for event in section.get("events", []):
-                    events.append({"profile_key": key, "section_id": section_id,
-                                   "correlation_id": event.get("correlationId"), "type_id": str(event["typeId"]),
-                                   "source_event_time": ms(event.get("sourceEventTime")),
-                                   "created_at": ms(event.get("createdAt")), "data": text(event.get("data"))})
+                    events.append(
+                        {
+                            "profile_key": key,
+                            "section_id": section_id,
+                            "correlation_id": event.get("correlationId"),
+                            "type_id": str(event["typeId"]),
+                            "source_event_time": ms(event.get("sourceEventTime")),
+                            "created_at": ms(event.get("createdAt")),
+                            "data": text(event.get("data")),
+                        }
+                    )
             if len(attributes) >= BATCH:
                 attr_writer.write_table(pa.Table.from_pylist(attributes, schema=ATTRIBUTES))
                 counts["attributes"] += len(attributes)

@@ -26,14 +26,18 @@ from pathlib import Path
 
 CLI = [sys.executable, "-m", "apsis_export"]
 #: Each run in a fresh process: the library call, then "seconds CPU-seconds peak-RSS-MB" on stdout.
-MANY = ("import apsis_export as a\n"
-        "s = a.convert_many(PATTERN, OUT, jobs=JOBS)\n"
-        "print(s.seconds, sum(i.cpu_seconds for i in s.inputs), max(i.peak_rss for i in s.inputs) / 2**20,"
-        " [round(i.peak_rss / 2**20) for i in s.inputs])")
-ALONE = ("import apsis_export as a, resource\n"
-         "def cpu():\n    r = resource.getrusage(resource.RUSAGE_SELF); return r.ru_utime + r.ru_stime\n"
-         "before = cpu(); s = a.convert(PATTERN, OUT)\n"
-         "print(s.seconds, cpu() - before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+MANY = (
+    "import apsis_export as a\n"
+    "s = a.convert_many(PATTERN, OUT, jobs=JOBS)\n"
+    "print(s.seconds, sum(i.cpu_seconds for i in s.inputs), max(i.peak_rss for i in s.inputs) / 2**20,"
+    " [round(i.peak_rss / 2**20) for i in s.inputs])"
+)
+ALONE = (
+    "import apsis_export as a, resource\n"
+    "def cpu():\n    r = resource.getrusage(resource.RUSAGE_SELF); return r.ru_utime + r.ru_stime\n"
+    "before = cpu(); s = a.convert(PATTERN, OUT)\n"
+    "print(s.seconds, cpu() - before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+)
 
 
 def run(code: str, source: str, out: str, jobs: int = 1) -> tuple[float, float, float, float]:
@@ -65,41 +69,66 @@ def main() -> None:
     for seed in range(1, args.files + 1):
         path = folder / f"day-{seed}.json"
         if not path.exists():
-            subprocess.run([*CLI, "generate", str(path), "--size", args.size, "--seed", str(seed)], check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [*CLI, "generate", str(path), "--size", args.size, "--seed", str(seed)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         files.append(path)
     largest = max(files, key=lambda p: p.stat().st_size)
     total = sum(p.stat().st_size for p in files)
     pattern = str(folder / "day-*.json")
-    runs = {"many --jobs 1": (MANY, pattern, 1), "many --jobs 2": (MANY, pattern, 2),
-            "largest alone": (ALONE, str(largest), 1)}
+    runs = {
+        "many --jobs 1": (MANY, pattern, 1),
+        "many --jobs 2": (MANY, pattern, 2),
+        "largest alone": (ALONE, str(largest), 1),
+    }
     results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in runs}
     cores = os.cpu_count() or 1
-    print(f"{len(files)} exports, {total / 1e6:,.0f} MB together; largest {largest.name} "
-          f"{largest.stat().st_size / 1e6:,.1f} MB; {cores} cores")
+    print(
+        f"{len(files)} exports, {total / 1e6:,.0f} MB together; largest {largest.name} "
+        f"{largest.stat().st_size / 1e6:,.1f} MB; {cores} cores"
+    )
     with tempfile.TemporaryDirectory(prefix="apsis-many-") as work:
         for round_ in range(args.repeat):
             for name, (code, source, jobs) in runs.items():
                 results[name].append(run(code, source, os.path.join(work, "out"), jobs))
                 wall, seconds, cpu, rss = results[name][-1]
-                print(f"round {round_ + 1} {name:14} process {wall:6.2f} s, library {seconds:6.2f} s, "
-                      f"CPU {cpu:6.2f} s, peak RSS {rss:5.0f} MB", flush=True)
+                print(
+                    f"round {round_ + 1} {name:14} process {wall:6.2f} s, library {seconds:6.2f} s, "
+                    f"CPU {cpu:6.2f} s, peak RSS {rss:5.0f} MB",
+                    flush=True,
+                )
     print()
-    print(f"| run | library s | files/s | MB/s | CPU s | peak RSS MB (a worker) | process s | "
-          f"vs ideal: largest alone x {len(files)} files / {cores} cores |")
+    print(
+        f"| run | library s | files/s | MB/s | CPU s | peak RSS MB (a worker) | process s | "
+        f"vs ideal: largest alone x {len(files)} files / {cores} cores |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     alone = results["largest alone"]
     for name, rows in results.items():
         median = [statistics.median(r[k] for r in rows) for k in range(4)]
         count, size = (1, largest.stat().st_size) if name == "largest alone" else (len(files), total)
-        ideal = "-" if name == "largest alone" else (
-            f"{statistics.median(r[1] / (a[1] * len(files) / cores) for r, a in zip(rows, alone)):.2f}x the time")
-        print(f"| {name} | {median[1]:.2f} | {count / median[1]:.2f} | {size / 1e6 / median[1]:.1f} | "
-              f"{median[2]:.2f} | {median[3]:.0f} | {median[0]:.2f} | {ideal} |")
+        ideal = (
+            "-"
+            if name == "largest alone"
+            else (
+                f"{statistics.median(r[1] / (a[1] * len(files) / cores) for r, a in zip(rows, alone)):.2f}x the time"
+            )
+        )
+        print(
+            f"| {name} | {median[1]:.2f} | {count / median[1]:.2f} | {size / 1e6 / median[1]:.1f} | "
+            f"{median[2]:.2f} | {median[3]:.0f} | {median[0]:.2f} | {ideal} |"
+        )
     for name in ("many --jobs 1", "many --jobs 2"):
-        speed = statistics.median((total / r[1]) / (largest.stat().st_size / a[1]) for r, a in zip(results[name], alone))
+        speed = statistics.median(
+            (total / r[1]) / (largest.stat().st_size / a[1]) for r, a in zip(results[name], alone)
+        )
         print(f"{name}: MB/s over the largest alone's MB/s = {speed:.2f} (median of the rounds' ratios)")
-    jobs_ratio = statistics.median(b[1] / a[1] for a, b in zip(results["many --jobs 1"], results["many --jobs 2"]))
+    jobs_ratio = statistics.median(
+        b[1] / a[1] for a, b in zip(results["many --jobs 1"], results["many --jobs 2"])
+    )
     print(f"--jobs 2 time / --jobs 1 time = {jobs_ratio:.2f} (median of the rounds' ratios)")
 
 

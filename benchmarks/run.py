@@ -49,7 +49,7 @@ UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MI
 def parse_size(text: str) -> int:
     t = text.strip().upper()
     digits = t.rstrip("KMGIB")
-    return int(float(digits) * UNITS[t[len(digits):]])
+    return int(float(digits) * UNITS[t[len(digits) :]])
 
 
 def human(n: float) -> str:
@@ -79,8 +79,11 @@ def measure(cmd: list[str], *, timeout: float, rss_cap: int, log: Path) -> Measu
             status = Path(f"/proc/{proc.pid}/status")
             while not done.wait(0.25):
                 try:
-                    rss = next(int(line.split()[1]) * 1024 for line in status.read_text().splitlines()
-                               if line.startswith("VmRSS:"))
+                    rss = next(
+                        int(line.split()[1]) * 1024
+                        for line in status.read_text().splitlines()
+                        if line.startswith("VmRSS:")
+                    )
                 except (OSError, StopIteration, ValueError):
                     continue
                 why = None
@@ -105,8 +108,13 @@ def measure(cmd: list[str], *, timeout: float, rss_cap: int, log: Path) -> Measu
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read().decode(errors="replace").strip()
-    result = Measured(seconds=seconds, peak_rss_mb=usage.ru_maxrss / 1024, cpu_s=usage.ru_utime + usage.ru_stime,
-                      returncode=proc.returncode, ok=proc.returncode == 0 and not killed)
+    result = Measured(
+        seconds=seconds,
+        peak_rss_mb=usage.ru_maxrss / 1024,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        returncode=proc.returncode,
+        ok=proc.returncode == 0 and not killed,
+    )
     if killed:
         result["error"] = killed[0]
     elif proc.returncode != 0:
@@ -122,7 +130,9 @@ def measure(cmd: list[str], *, timeout: float, rss_cap: int, log: Path) -> Measu
 def error_line(log: Path) -> str | None:
     """The line of a child's stderr naming its error: the last exception line, else the last line."""
     lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    named = [line for line in lines if "Error" in line.split(":", 1)[0] or "Exception" in line.split(":", 1)[0]]
+    named = [
+        line for line in lines if "Error" in line.split(":", 1)[0] or "Exception" in line.split(":", 1)[0]
+    ]
     return ((named or lines or [""])[-1])[:300] or None
 
 
@@ -157,16 +167,34 @@ def export_file(data_dir: Path, size: int, seed: int, gz: bool, sig: str) -> dic
             meta["cached"] = True
             return meta
     data_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "apsis_export", "generate", str(path), "--size", str(size), "--seed", str(seed),
-           "--json"] + (["--gzip"] if gz else [])
+    cmd = [
+        sys.executable,
+        "-m",
+        "apsis_export",
+        "generate",
+        str(path),
+        "--size",
+        str(size),
+        "--seed",
+        str(seed),
+        "--json",
+    ] + (["--gzip"] if gz else [])
     start = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if r.returncode != 0:
         raise SystemExit(f"generate failed: {r.stderr.strip()}")
     stats = json.loads(r.stdout)
-    meta = {**stats, "gzip": gz, "size": size, "seed": seed, "generator": sig, "file_bytes": path.stat().st_size,
-            "generate_seconds": seconds, "generate_mb_s": stats["bytes_json"] / seconds / 1e6}
+    meta = {
+        **stats,
+        "gzip": gz,
+        "size": size,
+        "seed": seed,
+        "generator": sig,
+        "file_bytes": path.stat().st_size,
+        "generate_seconds": seconds,
+        "generate_mb_s": stats["bytes_json"] / seconds / 1e6,
+    }
     if "seconds" in stats:  # generate() alone, without the process start-up
         meta["generate_mb_s_inside"] = stats["bytes_json"] / stats.pop("seconds") / 1e6
     meta_path.write_text(json.dumps(meta, indent=1))
@@ -190,8 +218,16 @@ def job_command(job: str, data: dict, out_dir: Path, args) -> list[str]:
     if job == "handwritten":
         return [py, str(HERE / "handwritten_ijson.py"), path, str(out_dir)]
     if job == "duckdb":
-        return [py, str(HERE / "duckdb_baseline.py"), path, str(out_dir), "--memory-limit", args.duckdb_memory,
-                "--json-bytes", str(data["bytes_json"])]
+        return [
+            py,
+            str(HERE / "duckdb_baseline.py"),
+            path,
+            str(out_dir),
+            "--memory-limit",
+            args.duckdb_memory,
+            "--json-bytes",
+            str(data["bytes_json"]),
+        ]
     return [py, str(HERE / "_jobs.py"), job, path]
 
 
@@ -223,27 +259,49 @@ def run_jobs(jobs: list[str], data: dict, args, work: Path, logs: Path, label: s
             shutil.rmtree(out_dir, ignore_errors=True)
             cap = args.rss_cap if job == "duckdb" else args.rss_cap_ours
             timeout = args.timeout
-            m = measure(job_command(job, data, out_dir, args), timeout=timeout, rss_cap=cap,
-                        log=logs / f"{label}-{job.replace(':', '-')}-{r}.err")
+            m = measure(
+                job_command(job, data, out_dir, args),
+                timeout=timeout,
+                rss_cap=cap,
+                log=logs / f"{label}-{job.replace(':', '-')}-{r}.err",
+            )
             outputs[job] = dir_bytes(out_dir)
             shutil.rmtree(out_dir, ignore_errors=True)
             runs[job].append(m)
-            status = f"{data['bytes_json'] / m['seconds'] / 1e6:8.1f} MB/s  {m['peak_rss_mb']:8.0f} MB RSS" \
-                if m["ok"] else f"FAILED: {m.get('error')}"
+            status = (
+                f"{data['bytes_json'] / m['seconds'] / 1e6:8.1f} MB/s  {m['peak_rss_mb']:8.0f} MB RSS"
+                if m["ok"]
+                else f"FAILED: {m.get('error')}"
+            )
             print(f"  [{label}] {job:<16} run {r + 1}/{repeats}: {m['seconds']:7.1f} s {status}", flush=True)
     results = []
     for job, ms in runs.items():
         ok = [m for m in ms if m["ok"]]
-        entry = {"job": job, "kind": "ours" if job.startswith("convert:") else "baseline",
-                 "name": job.split(":", 1)[1] if job.startswith("convert:") else job,
-                 "size": data["size"], "gzip": data["gzip"], "bytes_json": data["bytes_json"],
-                 "file_bytes": data["file_bytes"], "runs": [dict(m) for m in ms], "ok": bool(ok)}
+        entry = {
+            "job": job,
+            "kind": "ours" if job.startswith("convert:") else "baseline",
+            "name": job.split(":", 1)[1] if job.startswith("convert:") else job,
+            "size": data["size"],
+            "gzip": data["gzip"],
+            "bytes_json": data["bytes_json"],
+            "file_bytes": data["file_bytes"],
+            "runs": [dict(m) for m in ms],
+            "ok": bool(ok),
+        }
         if ok:
             seconds = statistics.median(m["seconds"] for m in ok)
-            entry.update(seconds=seconds, mb_s=data["bytes_json"] / seconds / 1e6,
-                         peak_rss_mb=statistics.median(m["peak_rss_mb"] for m in ok),
-                         cpu_s=statistics.median(m["cpu_s"] for m in ok), output_bytes=outputs.get(job, 0))
-            children = ok[-1].get("output", {}).get("children_maxrss_kb") if isinstance(ok[-1].get("output"), dict) else 0
+            entry.update(
+                seconds=seconds,
+                mb_s=data["bytes_json"] / seconds / 1e6,
+                peak_rss_mb=statistics.median(m["peak_rss_mb"] for m in ok),
+                cpu_s=statistics.median(m["cpu_s"] for m in ok),
+                output_bytes=outputs.get(job, 0),
+            )
+            children = (
+                ok[-1].get("output", {}).get("children_maxrss_kb")
+                if isinstance(ok[-1].get("output"), dict)
+                else 0
+            )
             entry["children_peak_rss_mb"] = (children or 0) / 1024
             counts, rows = rows_of(job, ok[-1].get("output"))
             if counts is not None:
@@ -262,21 +320,35 @@ def run_jobs(jobs: list[str], data: dict, args, work: Path, logs: Path, label: s
 def machine() -> dict:
     cpu = "?"
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     mem = 0
     try:
-        mem = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                       if line.startswith("MemTotal"))) * 1024
+        mem = (
+            int(
+                next(
+                    line.split()[1]
+                    for line in Path("/proc/meminfo").read_text().splitlines()
+                    if line.startswith("MemTotal")
+                )
+            )
+            * 1024
+        )
     except (OSError, StopIteration):
         pass
-    probe = ("import json, importlib\nv = {}\nfor m in ('ijson', 'orjson', 'pyarrow', 'duckdb', 'isal'):\n"
-             "    try: v[m] = importlib.import_module(m).__version__\n    except Exception: v[m] = None\n"
-             "import ijson; v['ijson_backend'] = ijson.backend\nprint(json.dumps(v))")
-    versions = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                                         check=True).stdout)
+    probe = (
+        "import json, importlib\nv = {}\nfor m in ('ijson', 'orjson', 'pyarrow', 'duckdb', 'isal'):\n"
+        "    try: v[m] = importlib.import_module(m).__version__\n    except Exception: v[m] = None\n"
+        "import ijson; v['ijson_backend'] = ijson.backend\nprint(json.dumps(v))"
+    )
+    versions = json.loads(
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    )
     info = package_info()
     versions["apsis_export"] = info["version"]
 
@@ -286,11 +358,19 @@ def machine() -> dict:
 
     package = Path(info["package"])
     from_tree = package == (ROOT / "src" / "apsis_export").resolve()
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem / 2**30, 1),
-            "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
-            "versions": versions, "package": str(package), "generator": info["generator"], "git_commit": git("rev-parse", "--short", "HEAD"),
-            "git_dirty": from_tree and bool(git("status", "--porcelain", "--untracked-files=no", "--", "src")),
-            "load_avg_start": os.getloadavg()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem / 2**30, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "versions": versions,
+        "package": str(package),
+        "generator": info["generator"],
+        "git_commit": git("rev-parse", "--short", "HEAD"),
+        "git_dirty": from_tree and bool(git("status", "--porcelain", "--untracked-files=no", "--", "src")),
+        "load_avg_start": os.getloadavg(),
+    }
 
 
 # ---------------------------------------------------------------- checks and reports
@@ -317,9 +397,11 @@ def check(results: list[dict], datas: dict, margin: float) -> list[str]:
         (s0, rss0), *rest = series
         for s, rss in rest:
             if rss > rss0 * (1 + margin):
-                failures.append(f"{sink} {'gzip' if gz else 'plain'}: peak RSS grows with file size: "
-                                f"{rss:.0f} MB at {human(s)} vs {rss0:.0f} MB "
-                                f"at {human(s0)} (+{rss / rss0 - 1:.0%} > +{margin:.0%})")
+                failures.append(
+                    f"{sink} {'gzip' if gz else 'plain'}: peak RSS grows with file size: "
+                    f"{rss:.0f} MB at {human(s)} vs {rss0:.0f} MB "
+                    f"at {human(s0)} (+{rss / rss0 - 1:.0%} > +{margin:.0%})"
+                )
     return failures
 
 
@@ -347,8 +429,16 @@ def headline(results: list[dict], reference: str) -> list[dict]:
             if b is None:
                 continue
             ratios[name] = ours["mb_s"] / b["mb_s"] if b["ok"] else None
-        rows.append({"size": size, "gzip": gz, "ours_mb_s": ours["mb_s"], "ours_rows_s": ours.get("rows_s"),
-                     "ours_peak_rss_mb": ours["peak_rss_mb"], "ratios": ratios})
+        rows.append(
+            {
+                "size": size,
+                "gzip": gz,
+                "ours_mb_s": ours["mb_s"],
+                "ours_rows_s": ours.get("rows_s"),
+                "ours_peak_rss_mb": ours["peak_rss_mb"],
+                "ratios": ratios,
+            }
+        )
     return rows
 
 
@@ -364,26 +454,39 @@ def markdown(report: dict) -> str:
     if len(runs) == 1:
         lines += [f"Command: `{runs[0]['command']}`", ""]
     else:
-        lines += [f"Commands ({len(runs)} invocations, merged; a job measured again replaces the earlier one):", ""]
+        lines += [
+            f"Commands ({len(runs)} invocations, merged; a job measured again replaces the earlier one):",
+            "",
+        ]
         lines += [f"{i}. {r['date']}: `{r['command']}`" for i, r in enumerate(runs, 1)] + [""]
-    lines += [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM, {m['os']}, Python {m['python']}; "
-             f"apsis-export {v.get('apsis_export')} (commit {m['git_commit']}{', modified' if m['git_dirty'] else ''}), "
-             f"engine `{report['engine']}`; ijson {v.get('ijson')} ({v.get('ijson_backend')}), orjson {v.get('orjson')}, "
-             f"pyarrow {v.get('pyarrow')}, duckdb {v.get('duckdb') or 'not installed'}, "
-             f"isal {v.get('isal') or 'not installed'}. Load average at start: "
-             f"{', '.join(f'{x:.2f}' for x in m['load_avg_start'])} (other work shares the machine).", "",
-             "MB/s = 10^6 bytes of uncompressed JSON per second of the whole child process (start-up included); "
-             "rows = attributes + events rows; peak RSS = the child's maximum resident set (wait4). "
-             + (f"Files below {human(report['repeat_below'])}: median of {report['repeat']} interleaved runs."
-              if report["repeat"] > 1 else "One run per job."), ""]
+    lines += [
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM, {m['os']}, Python {m['python']}; "
+        f"apsis-export {v.get('apsis_export')} (commit {m['git_commit']}{', modified' if m['git_dirty'] else ''}), "
+        f"engine `{report['engine']}`; ijson {v.get('ijson')} ({v.get('ijson_backend')}), orjson {v.get('orjson')}, "
+        f"pyarrow {v.get('pyarrow')}, duckdb {v.get('duckdb') or 'not installed'}, "
+        f"isal {v.get('isal') or 'not installed'}. Load average at start: "
+        f"{', '.join(f'{x:.2f}' for x in m['load_avg_start'])} (other work shares the machine).",
+        "",
+        "MB/s = 10^6 bytes of uncompressed JSON per second of the whole child process (start-up included); "
+        "rows = attributes + events rows; peak RSS = the child's maximum resident set (wait4). "
+        + (
+            f"Files below {human(report['repeat_below'])}: median of {report['repeat']} interleaved runs."
+            if report["repeat"] > 1
+            else "One run per job."
+        ),
+        "",
+    ]
     for note in report.get("notes", []):  # added by hand after a run, e.g. about its conditions
         lines += [f"> {note}", ""]
     hl = report["headline"]
     if hl:
         names = [n for n in BASELINES if any(n in h["ratios"] for h in hl)]
-        lines += [f"## Headline: ours ({report['reference']}) ÷ baseline, MB/s ratio", "",
-                  "| size | input | ours MB/s | ours rows/s | " + " | ".join(f"÷ {n}" for n in names) + " |",
-                  "|---|---|--:|--:|" + "--:|" * len(names)]
+        lines += [
+            f"## Headline: ours ({report['reference']}) ÷ baseline, MB/s ratio",
+            "",
+            "| size | input | ours MB/s | ours rows/s | " + " | ".join(f"÷ {n}" for n in names) + " |",
+            "|---|---|--:|--:|" + "--:|" * len(names),
+        ]
         for h in hl:
             cells = []
             for n in names:
@@ -392,47 +495,72 @@ def markdown(report: dict) -> str:
                 else:
                     x = h["ratios"][n]
                     cells.append("failed" if x is None else (f"{x:.2f}×" if x >= 0.1 else f"{x:.2g}×"))
-            lines.append(f"| {human(h['size'])} | {'gzip' if h['gzip'] else 'plain'} | {h['ours_mb_s']:.1f} | "
-                         f"{fmt(h['ours_rows_s'], ',.0f')} | " + " | ".join(cells) + " |")
+            lines.append(
+                f"| {human(h['size'])} | {'gzip' if h['gzip'] else 'plain'} | {h['ours_mb_s']:.1f} | "
+                f"{fmt(h['ours_rows_s'], ',.0f')} | " + " | ".join(cells) + " |"
+            )
         lines.append("")
-    lines += ["## All jobs", "",
-              "| size | input | job | MB/s | rows/s | peak RSS MB | output MB | s | note |",
-              "|---|---|---|--:|--:|--:|--:|--:|---|"]
+    lines += [
+        "## All jobs",
+        "",
+        "| size | input | job | MB/s | rows/s | peak RSS MB | output MB | s | note |",
+        "|---|---|---|--:|--:|--:|--:|--:|---|",
+    ]
     for r in report["results"]:
         name = f"**ours: {r['name']}**" if r["kind"] == "ours" else r["name"]
         inp = f"{'gzip' if r['gzip'] else 'plain'} ({human(r['file_bytes'])})"
         if r["ok"]:
             note = f"{len(r['runs'])} runs" if len(r["runs"]) > 1 else ""
-            lines.append(f"| {human(r['size'])} | {inp} | {name} | {r['mb_s']:.1f} | {fmt(r.get('rows_s'), ',.0f')} | "
-                         f"{r['peak_rss_mb']:,.0f} | {fmt(r['output_bytes'] / 1e6 if r['output_bytes'] else None)} | "
-                         f"{r['seconds']:.1f} | {note} |")
+            lines.append(
+                f"| {human(r['size'])} | {inp} | {name} | {r['mb_s']:.1f} | {fmt(r.get('rows_s'), ',.0f')} | "
+                f"{r['peak_rss_mb']:,.0f} | {fmt(r['output_bytes'] / 1e6 if r['output_bytes'] else None)} | "
+                f"{r['seconds']:.1f} | {note} |"
+            )
         else:
             lines.append(f"| {human(r['size'])} | {inp} | {name} | – | – | – | – | – | {r.get('error')} |")
     lines += ["", "## Memory: peak RSS (MB) of our conversion by file size", ""]
     series = rss_series(report["results"])
     sizes = sorted({s for v in series.values() for s, _ in v})
     if series:
-        lines += ["| sink | input | " + " | ".join(human(s) for s in sizes) + " | largest ÷ smallest |",
-                  "|---|---|" + "--:|" * (len(sizes) + 1)]
+        lines += [
+            "| sink | input | " + " | ".join(human(s) for s in sizes) + " | largest ÷ smallest |",
+            "|---|---|" + "--:|" * (len(sizes) + 1),
+        ]
         for (sink, gz), pts in sorted(series.items()):
             d = dict(pts)
-            lines.append(f"| {sink} | {'gzip' if gz else 'plain'} | " +
-                         " | ".join(fmt(d.get(s), ",.0f") for s in sizes) +
-                         f" | {pts[-1][1] / pts[0][1]:.3f} |")
+            lines.append(
+                f"| {sink} | {'gzip' if gz else 'plain'} | "
+                + " | ".join(fmt(d.get(s), ",.0f") for s in sizes)
+                + f" | {pts[-1][1] / pts[0][1]:.3f} |"
+            )
         lines.append("")
     gens = [g for g in report["data"] if not g.get("cached")]
     if gens:
-        lines += ["Generator (`apsis-export generate`; MB/s of JSON written, whole process and in `generate()`): "
-                  + "; ".join(f"{human(g['bytes_json'])} {'gzip' if g['gzip'] else 'plain'} {g['generate_mb_s']:.0f}"
-                              + (f" / {g['generate_mb_s_inside']:.0f}" if g.get("generate_mb_s_inside") else "")
-                              + " MB/s" for g in gens), ""]
-    left_out = report.get("skipped_jobs", []) + [f"{b}: {why}" for b, why in report.get("skipped_baselines", {}).items()]
+        lines += [
+            "Generator (`apsis-export generate`; MB/s of JSON written, whole process and in `generate()`): "
+            + "; ".join(
+                f"{human(g['bytes_json'])} {'gzip' if g['gzip'] else 'plain'} {g['generate_mb_s']:.0f}"
+                + (f" / {g['generate_mb_s_inside']:.0f}" if g.get("generate_mb_s_inside") else "")
+                + " MB/s"
+                for g in gens
+            ),
+            "",
+        ]
+    left_out = report.get("skipped_jobs", []) + [
+        f"{b}: {why}" for b, why in report.get("skipped_baselines", {}).items()
+    ]
     if left_out:
         lines += ["Left out of this run: " + "; ".join(left_out) + ".", ""]
     checks = report["failures"]
-    lines += ["## Checks", "",
-              (f"Row counts equal the generator's and peak RSS is flat within +{report['rss_margin']:.0%}: "
-               + ("**pass**" if not checks else "**FAIL**")), ""]
+    lines += [
+        "## Checks",
+        "",
+        (
+            f"Row counts equal the generator's and peak RSS is flat within +{report['rss_margin']:.0%}: "
+            + ("**pass**" if not checks else "**FAIL**")
+        ),
+        "",
+    ]
     lines += [f"- {f}" for f in checks]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -451,8 +579,12 @@ def plot(report: dict, path: Path) -> bool:
     names = [f"ours: {s}" for s in SINKS] + list(BASELINES)
     cmap = plt.get_cmap("tab10")
     color = {name: cmap(i) for i, name in enumerate(names)}
-    groups = [(s, gz) for s in sizes for gz in (False, True)
-              if any(r["size"] == s and r["gzip"] == gz for r in report["results"])]
+    groups = [
+        (s, gz)
+        for s in sizes
+        for gz in (False, True)
+        if any(r["size"] == s and r["gzip"] == gz for r in report["results"])
+    ]
     width = 0.8 / len(names)
 
     def label(r):
@@ -468,11 +600,25 @@ def plot(report: dict, path: Path) -> bool:
                         xs.append(x)
                         ys.append(r["mb_s"])
                     else:
-                        ax1.text(x, 2.2, f"{name} failed", rotation=90, fontsize=7, ha="center", va="bottom",
-                                 color=color[name])
+                        ax1.text(
+                            x,
+                            2.2,
+                            f"{name} failed",
+                            rotation=90,
+                            fontsize=7,
+                            ha="center",
+                            va="bottom",
+                            color=color[name],
+                        )
         if xs:
-            ax1.bar(xs, ys, width, label=name, color=color[name],
-                    edgecolor="black" if name.startswith("ours") else None)
+            ax1.bar(
+                xs,
+                ys,
+                width,
+                label=name,
+                color=color[name],
+                edgecolor="black" if name.startswith("ours") else None,
+            )
     ax1.set_xticks(range(len(groups)))
     ax1.set_xticklabels([f"{human(s)}\n{'gzip' if gz else 'plain'}" for s, gz in groups])
     ax1.set_yscale("log")
@@ -482,17 +628,38 @@ def plot(report: dict, path: Path) -> bool:
     ax1.legend(fontsize=8, ncol=2)
     ax1.grid(axis="y", which="both", alpha=0.3)
     for (sink, gz), pts in sorted(rss_series(report["results"]).items()):
-        ax2.plot([s / 1e9 for s, _ in pts], [m for _, m in pts], marker="o", color=color[f"ours: {sink}"],
-                 linestyle=":" if gz else "-", label=f"ours: {sink} {'gzip' if gz else 'plain'}")
+        ax2.plot(
+            [s / 1e9 for s, _ in pts],
+            [m for _, m in pts],
+            marker="o",
+            color=color[f"ours: {sink}"],
+            linestyle=":" if gz else "-",
+            label=f"ours: {sink} {'gzip' if gz else 'plain'}",
+        )
     for name in ("handwritten", "duckdb"):
-        pts = sorted((r["bytes_json"], r["peak_rss_mb"]) for r in results if r["name"] == name and not r["gzip"])
+        pts = sorted(
+            (r["bytes_json"], r["peak_rss_mb"]) for r in results if r["name"] == name and not r["gzip"]
+        )
         if pts:
-            ax2.plot([s / 1e9 for s, _ in pts], [m for _, m in pts], marker="s", linestyle="--", color=color[name],
-                     label=f"{name} (plain)")
+            ax2.plot(
+                [s / 1e9 for s, _ in pts],
+                [m for _, m in pts],
+                marker="s",
+                linestyle="--",
+                color=color[name],
+                label=f"{name} (plain)",
+            )
         for r in report["results"]:
             if r["name"] == name and not r["ok"] and not r["gzip"]:
-                ax2.plot([r["bytes_json"] / 1e9], [report.get("rss_cap_mb", 14000)], marker="x", markersize=10,
-                         color=color[name], linestyle="none", label=f"{name} failed at {human(r['size'])}")
+                ax2.plot(
+                    [r["bytes_json"] / 1e9],
+                    [report.get("rss_cap_mb", 14000)],
+                    marker="x",
+                    markersize=10,
+                    color=color[name],
+                    linestyle="none",
+                    label=f"{name} failed at {human(r['size'])}",
+                )
     ax2.set_xscale("log")
     ax2.set_yscale("log")
     ax2.set_xlabel("file size, GB of JSON (log)")
@@ -501,8 +668,11 @@ def plot(report: dict, path: Path) -> bool:
     ax2.legend(fontsize=8)
     ax2.grid(which="both", alpha=0.3)
     m = report["machine"]
-    fig.suptitle(f"apsis-export {report['engine']} engine, {report['date']}: {m['cpu']}, {m['cores']} cores, "
-                 f"{m['memory_gib']} GiB, Python {m['python']}", fontsize=10)
+    fig.suptitle(
+        f"apsis-export {report['engine']} engine, {report['date']}: {m['cpu']}, {m['cores']} cores, "
+        f"{m['memory_gib']} GiB, Python {m['python']}",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -521,8 +691,15 @@ def finish(report: dict, datas: dict, args, started: float, measured: list[dict]
         for d in earlier["data"]:
             datas.setdefault((d["size"], d["gzip"]), d)
         order = list(BASELINES) + list(SINKS)
-        report["results"] = sorted(kept + list(measured), key=lambda r: (
-            r["size"], r["gzip"], r["kind"] == "ours", order.index(r["name"]) if r["name"] in order else 99))
+        report["results"] = sorted(
+            kept + list(measured),
+            key=lambda r: (
+                r["size"],
+                r["gzip"],
+                r["kind"] == "ours",
+                order.index(r["name"]) if r["name"] in order else 99,
+            ),
+        )
         merged_data = {}
         for d in earlier["data"] + report["data"]:
             key = (d["size"], d["gzip"])
@@ -533,8 +710,12 @@ def finish(report: dict, datas: dict, args, started: float, measured: list[dict]
         this_run = {"date": report["date"], "command": report["command"]}
         # The results file is rewritten as jobs finish, so it may already list this run.
         report["runs"] = earlier_runs + ([this_run] if this_run not in earlier_runs else [])
-        done = {f"{human(r['size'])} {'gzip' if r['gzip'] else 'plain'} {r['job']}" for r in report["results"]}
-        report["skipped_jobs"] = sorted((set(earlier.get("skipped_jobs", [])) | set(report["skipped_jobs"])) - done)
+        done = {
+            f"{human(r['size'])} {'gzip' if r['gzip'] else 'plain'} {r['job']}" for r in report["results"]
+        }
+        report["skipped_jobs"] = sorted(
+            (set(earlier.get("skipped_jobs", [])) | set(report["skipped_jobs"])) - done
+        )
     report["seconds"] = time.perf_counter() - started
     report["machine"]["load_avg_end"] = os.getloadavg()
     report["headline"] = headline(report["results"], report["reference"])
@@ -548,11 +729,19 @@ def write_report(report: dict, out: Path, quiet: bool = False, in_process: bool 
     if in_process:
         plotted = plot(report, out / "results.png")
     else:  # matplotlib in the harness would grow it, and children inherit its peak RSS (see above)
-        plotted = subprocess.run([sys.executable, __file__, "--replot", str(out / "results.json"), "--out", str(out)],
-                                 capture_output=True).returncode == 0 and (out / "results.png").exists()
+        plotted = (
+            subprocess.run(
+                [sys.executable, __file__, "--replot", str(out / "results.json"), "--out", str(out)],
+                capture_output=True,
+            ).returncode
+            == 0
+            and (out / "results.png").exists()
+        )
     if not quiet:
-        print(f"wrote {out / 'results.json'}, {out / 'results.md'}"
-              + (f", {out / 'results.png'}" if plotted else " (no plot: matplotlib not installed)"))
+        print(
+            f"wrote {out / 'results.json'}, {out / 'results.md'}"
+            + (f", {out / 'results.png'}" if plotted else " (no plot: matplotlib not installed)")
+        )
 
 
 def main(argv=None) -> int:
@@ -560,30 +749,56 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default="100MB,1GB,4GB", help="JSON sizes, comma-separated [%(default)s]")
     ap.add_argument("--sinks", default=",".join(SINKS), help="our sinks to measure [%(default)s]")
     ap.add_argument("--inputs", default="plain,gzip", help="plain and/or gzip [%(default)s]")
-    ap.add_argument("--baselines", default=",".join(BASELINES),
-                    help="baselines to run, or 'none' [%(default)s]; missing modules are skipped")
-    ap.add_argument("--engine", default="fast", help="apsis-export engine (the library default: fast) [%(default)s]")
+    ap.add_argument(
+        "--baselines",
+        default=",".join(BASELINES),
+        help="baselines to run, or 'none' [%(default)s]; missing modules are skipped",
+    )
+    ap.add_argument(
+        "--engine", default="fast", help="apsis-export engine (the library default: fast) [%(default)s]"
+    )
     ap.add_argument("--options", default="", help="more apsis_export.convert keyword arguments, as JSON")
-    ap.add_argument("--skip", default="",
-                    help="jobs to leave out, comma-separated SIZE:INPUT:JOB, e.g. 4GB:gzip:handwritten,4GB:gzip:convert:csv")
-    ap.add_argument("--replot", metavar="RESULTS_JSON", help="only rewrite results.md/.png from a results.json")
-    ap.add_argument("--merge", metavar="RESULTS_JSON",
-                    help="add this run's jobs to an earlier run's results (same machine; jobs measured again replace "
-                         "the earlier ones; the headline keeps the earlier run's reference sink)")
+    ap.add_argument(
+        "--skip",
+        default="",
+        help="jobs to leave out, comma-separated SIZE:INPUT:JOB, e.g. 4GB:gzip:handwritten,4GB:gzip:convert:csv",
+    )
+    ap.add_argument(
+        "--replot", metavar="RESULTS_JSON", help="only rewrite results.md/.png from a results.json"
+    )
+    ap.add_argument(
+        "--merge",
+        metavar="RESULTS_JSON",
+        help="add this run's jobs to an earlier run's results (same machine; jobs measured again replace "
+        "the earlier ones; the headline keeps the earlier run's reference sink)",
+    )
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--repeat", type=int, default=3, help="runs per job on small files (median) [%(default)s]")
-    ap.add_argument("--repeat-below", default="500MB", help="files smaller than this are repeated [%(default)s]")
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="runs per job on small files (median) [%(default)s]"
+    )
+    ap.add_argument(
+        "--repeat-below", default="500MB", help="files smaller than this are repeated [%(default)s]"
+    )
     ap.add_argument("--rss-margin", type=float, default=0.10, help="allowed peak RSS growth [%(default)s]")
     ap.add_argument("--rss-cap", default="14GB", help="kill a baseline beyond this RSS [%(default)s]")
     ap.add_argument("--rss-cap-ours", default="8GB", help="kill our conversion beyond this RSS [%(default)s]")
     ap.add_argument("--duckdb-memory", default="12GB", help="DuckDB memory_limit [%(default)s]")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per job [%(default)s]")
-    ap.add_argument("--data-dir", default="/tmp/apsis-bench-data", help="generated exports (cached) [%(default)s]")
+    ap.add_argument(
+        "--data-dir", default="/tmp/apsis-bench-data", help="generated exports (cached) [%(default)s]"
+    )
     ap.add_argument("--work-dir", default=None, help="outputs of jobs, deleted after each [DATA_DIR/work]")
-    ap.add_argument("--out", default=str(HERE / "results"), help="where results.{json,md,png} go [%(default)s]")
-    ap.add_argument("--check-only", action="store_true",
-                    help="print the table, write nothing to --out (CI); exit 1 on a failed check as always")
-    ap.add_argument("--keep-data", action="store_true", help="keep generated files (default: keep; see --clean)")
+    ap.add_argument(
+        "--out", default=str(HERE / "results"), help="where results.{json,md,png} go [%(default)s]"
+    )
+    ap.add_argument(
+        "--check-only",
+        action="store_true",
+        help="print the table, write nothing to --out (CI); exit 1 on a failed check as always",
+    )
+    ap.add_argument(
+        "--keep-data", action="store_true", help="keep generated files (default: keep; see --clean)"
+    )
     ap.add_argument("--clean", action="store_true", help="delete the generated files at the end")
     args = ap.parse_args(argv)
     if args.replot:
@@ -600,7 +815,11 @@ def main(argv=None) -> int:
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     sinks = [s.strip() for s in args.sinks.split(",") if s.strip()]
     inputs = [s.strip() for s in args.inputs.split(",") if s.strip()]
-    wanted = [] if args.baselines.strip() == "none" else [b.strip() for b in args.baselines.split(",") if b.strip()]
+    wanted = (
+        []
+        if args.baselines.strip() == "none"
+        else [b.strip() for b in args.baselines.split(",") if b.strip()]
+    )
     args.repeat_below = parse_size(args.repeat_below)
     args.rss_cap = parse_size(args.rss_cap)
     args.rss_cap_ours = parse_size(args.rss_cap_ours)
@@ -619,15 +838,27 @@ def main(argv=None) -> int:
     for b, why in skipped.items():
         print(f"skipping baseline {b}: {why}", flush=True)
 
-    report = {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              "command": "python benchmarks/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
-              "engine": args.engine, "options": args.options, "machine": machine(), "repeat": args.repeat,
-              "repeat_below": args.repeat_below, "rss_margin": args.rss_margin, "reference": sinks[0] if sinks else None,
-              "skipped_baselines": skipped, "data": [], "results": []}
+    report = {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python benchmarks/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "engine": args.engine,
+        "options": args.options,
+        "machine": machine(),
+        "repeat": args.repeat,
+        "repeat_below": args.repeat_below,
+        "rss_margin": args.rss_margin,
+        "reference": sinks[0] if sinks else None,
+        "skipped_baselines": skipped,
+        "data": [],
+        "results": [],
+    }
     if args.merge:
         earlier = json.loads(Path(args.merge).read_text())
-        report["merged_from"] = {"date": earlier["date"], "command": earlier["command"],
-                                 "machine": earlier["machine"]}
+        report["merged_from"] = {
+            "date": earlier["date"],
+            "command": earlier["command"],
+            "machine": earlier["machine"],
+        }
         report["reference"] = earlier["reference"]
         report["notes"] = earlier.get("notes", [])
         report["skipped_baselines"] = earlier.get("skipped_baselines", {})
@@ -645,9 +876,12 @@ def main(argv=None) -> int:
             data = export_file(data_dir, size, args.seed, gz, report["machine"]["generator"])
             datas[(size, gz)] = data
             report["data"].append(data)
-            print(f"{human(size)} {inp}: {data['path']} ({human(data['file_bytes'])}; {data['profiles']:,} profiles, "
-                  f"{data['attributes']:,} attributes, {data['events']:,} events)"
-                  + ("" if data["cached"] else f", generated at {data['generate_mb_s']:.0f} MB/s"), flush=True)
+            print(
+                f"{human(size)} {inp}: {data['path']} ({human(data['file_bytes'])}; {data['profiles']:,} profiles, "
+                f"{data['attributes']:,} attributes, {data['events']:,} events)"
+                + ("" if data["cached"] else f", generated at {data['generate_mb_s']:.0f} MB/s"),
+                flush=True,
+            )
             jobs = [b for b in wanted if gz or b not in ("gunzip", "gunzip-isal")]
             jobs += [f"convert:{s}" for s in sinks]
             jobs = [j for j in jobs if (size, inp, j) not in skip]

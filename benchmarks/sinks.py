@@ -34,7 +34,9 @@ def main() -> None:
             "events": [e for p in profiles for e in p.events],
         }
         rows = sum(len(r) for r in tables.values())
-        print(f"{args.size}: {rows:,} rows ({len(tables['attributes']):,} attributes, {len(tables['events']):,} events)")
+        print(
+            f"{args.size}: {rows:,} rows ({len(tables['attributes']):,} attributes, {len(tables['events']):,} events)"
+        )
         for name in ("parquet", "csv", "jsonl"):
             best = float("inf")
             for _ in range(args.repeat):

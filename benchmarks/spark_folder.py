@@ -40,9 +40,14 @@ def main() -> None:
     from pyspark.sql import SparkSession
 
     start = time.perf_counter()
-    spark = (SparkSession.builder.master("local[2]").config("spark.driver.host", "127.0.0.1")
-             .config("spark.driver.bindAddress", "127.0.0.1").config("spark.ui.enabled", "false")
-             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
     spark.sparkContext.setLogLevel("ERROR")
     print(f"{args.files} exports of {args.size} JSON; Spark started in {time.perf_counter() - start:.1f} s")
     for n in range(args.repeat):
@@ -51,10 +56,17 @@ def main() -> None:
             rows = sum(b.num_rows for f in files for b in apsis_export.to_arrow(f, table).to_reader())
             one_process = time.perf_counter() - start
             start = time.perf_counter()
-            counted = spark.read.format("apsis_export").option("table", table).load(str(folder / "day-*.json.gz")).count()
+            counted = (
+                spark.read.format("apsis_export")
+                .option("table", table)
+                .load(str(folder / "day-*.json.gz"))
+                .count()
+            )
             in_spark = time.perf_counter() - start
-            print(f"run {n + 1} {table:10} {rows:>10,} rows   to_arrow {one_process:6.1f} s   "
-                  f"spark local[2] {in_spark:6.1f} s")
+            print(
+                f"run {n + 1} {table:10} {rows:>10,} rows   to_arrow {one_process:6.1f} s   "
+                f"spark local[2] {in_spark:6.1f} s"
+            )
             if counted != rows:
                 sys.exit(f"{table}: Spark counted {counted:,} rows, to_arrow gave {rows:,}")
     spark.stop()

@@ -30,10 +30,14 @@ import time
 JOBS = {
     "convert": "import apsis_export as a; a.convert(FILE, OUT)",
     "convert-attributes": "import apsis_export as a; a.convert(FILE, OUT, tables=['attributes'])",
-    "duckdb-stream": ("import apsis_export as a, duckdb; t = a.to_arrow(FILE); "
-                      "print(duckdb.sql('select count(*), count(distinct profile_key) from t').fetchall())"),
-    "duckdb-limit": ("import apsis_export as a, duckdb; t = a.to_arrow(FILE); "
-                     "print(len(duckdb.sql('select * from t limit 5').fetchall()))"),
+    "duckdb-stream": (
+        "import apsis_export as a, duckdb; t = a.to_arrow(FILE); "
+        "print(duckdb.sql('select count(*), count(distinct profile_key) from t').fetchall())"
+    ),
+    "duckdb-limit": (
+        "import apsis_export as a, duckdb; t = a.to_arrow(FILE); "
+        "print(len(duckdb.sql('select * from t limit 5').fetchall()))"
+    ),
     "partitioned": "import apsis_export as a; a.convert(FILE, OUT, partition_by=['created_date', 'type_id'])",
 }
 
@@ -65,19 +69,27 @@ def main() -> None:
         for round_ in range(args.repeat):
             for job in jobs:
                 results[job].append(run(job, args.file, work))
-                print(f"round {round_ + 1}: {job}: {results[job][-1][0]:.2f} s, {results[job][-1][1]:.0f} MB",
-                      file=sys.stderr)
+                print(
+                    f"round {round_ + 1}: {job}: {results[job][-1][0]:.2f} s, {results[job][-1][1]:.0f} MB",
+                    file=sys.stderr,
+                )
     size = os.path.getsize(args.file) / 1e6
     bases = [b for b in ("convert", "convert-attributes") if b in results]
-    print(f"{args.file}: {size:,.0f} MB, median of {args.repeat} interleaved runs; ratios: median of the rounds' ratios")
+    print(
+        f"{args.file}: {size:,.0f} MB, median of {args.repeat} interleaved runs; ratios: median of the rounds' ratios"
+    )
     print("| job | seconds | MB/s | peak RSS MB | " + " | ".join(f"time / {b}" for b in bases) + " |")
     print("|---|---:|---:|---:|" + "---:|" * len(bases))
     for job, runs in results.items():
         seconds = statistics.median(s for s, _ in runs)
         rss = statistics.median(r for _, r in runs)
         ratios = [statistics.median(s / b for (s, _), (b, _) in zip(runs, results[base])) for base in bases]
-        print(f"| {job} | {seconds:.2f} | {size / seconds:.0f} | {rss:.0f} | "
-              + " | ".join(f"{r:.2f}" for r in ratios) + " |")
+        print(
+            f"| {job} | {seconds:.2f} | {size / seconds:.0f} | {rss:.0f} | "
+            + " | ".join(f"{r:.2f}" for r in ratios)
+            + " |"
+        )
+
 
 if __name__ == "__main__":
     main()

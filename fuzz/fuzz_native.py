@@ -47,11 +47,11 @@ import atheris  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import pytest  # noqa: E402
+from tests.test_native import compare, scan_blocks  # noqa: E402
 
 from apsis_export import _native  # noqa: E402
 from apsis_export._engines import _fast  # noqa: E402
 from apsis_export._shape import BARE, WRAPPED  # noqa: E402
-from tests.test_native import compare, scan_blocks  # noqa: E402
 
 assert _native.__file__ == os.environ["APSIS_FUZZ_NATIVE"], "the sanitized build is not the one in use"
 
@@ -70,7 +70,9 @@ def scan(data: bytes) -> None:
     carried = (bool(state & 1), (state >> 1) & 3, ((state >> 3) & 7) - 3)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_fast, "MAX_DEPTH", limit % 15 - 2 + 8)  # deep offsets at small depths
-        assert scan_blocks(blocks, carried, compiled=True) == scan_blocks(blocks, carried, compiled=False), data
+        assert scan_blocks(blocks, carried, compiled=True) == scan_blocks(blocks, carried, compiled=False), (
+            data
+        )
 
 
 def join_lines(data: bytes) -> None:
@@ -78,7 +80,7 @@ def join_lines(data: bytes) -> None:
         return
     width, values = data[0] % 4 + 1, data[1:].split(b"\0")
     rows = len(values) // width
-    columns = [[None if v == b"\x01" else v for v in values[i * rows:(i + 1) * rows]] for i in range(width)]
+    columns = [[None if v == b"\x01" else v for v in values[i * rows : (i + 1) * rows]] for i in range(width)]
     keys = [b'{"c%d":' % i for i in range(width)]
     for start, stop in ((0, rows), (rows // 3, rows - rows // 4)):
         stop = max(start, stop)
@@ -87,8 +89,9 @@ def join_lines(data: bytes) -> None:
         pieces = []
         for key, text in zip(keys, texts):
             pieces += [pa.scalar(key, pa.large_binary()), text.fill_null(b"null")]
-        joined = pc.binary_join_element_wise(*pieces, pa.scalar(b"}\n", pa.large_binary()),
-                                             pa.scalar(b"", pa.large_binary()))
+        joined = pc.binary_join_element_wise(
+            *pieces, pa.scalar(b"}\n", pa.large_binary()), pa.scalar(b"", pa.large_binary())
+        )
         assert got == b"".join(joined.to_pylist()), data
 
 

@@ -14,10 +14,26 @@ import pytest
 #: not test_memory and test_cost (peak RSS and CPU ratios, the same on every Python), nor
 #: test_inspect_html (Debian's Chromium, installed for the main run). A new module joins by name here.
 CORE_MODULES = {
-    "test_bad_input", "test_cli", "test_columnar", "test_compat", "test_differential", "test_engine",
-    "test_fetch", "test_generate", "test_inspect", "test_jobs", "test_json_columns", "test_metadata",
-    "test_native", "test_os_errors", "test_packaging", "test_scan", "test_sinks", "test_typed_path",
-    "test_types", "test_wide",
+    "test_bad_input",
+    "test_cli",
+    "test_columnar",
+    "test_compat",
+    "test_differential",
+    "test_engine",
+    "test_fetch",
+    "test_generate",
+    "test_inspect",
+    "test_jobs",
+    "test_json_columns",
+    "test_metadata",
+    "test_native",
+    "test_os_errors",
+    "test_packaging",
+    "test_scan",
+    "test_sinks",
+    "test_typed_path",
+    "test_types",
+    "test_wide",
 }
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
@@ -45,7 +61,9 @@ def write_export(tmp_path):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "core: run on every supported Python and at the dependency floors (CORE_MODULES)")
+    config.addinivalue_line(
+        "markers", "core: run on every supported Python and at the dependency floors (CORE_MODULES)"
+    )
 
 
 def pytest_collection_modifyitems(items):

@@ -75,10 +75,14 @@ class _LoopbackServer:
         self.server.block_on_close = False
         self.server.api = self  # type: ignore[attr-defined]
         if tls is not None:
-            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True, do_handshake_on_connect=False)
+            self.server.socket = tls.wrap_socket(
+                self.server.socket, server_side=True, do_handshake_on_connect=False
+            )
         scheme = "https" if tls is not None else "http"
         self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def __enter__(self):
         self._thread.start()
@@ -103,8 +107,15 @@ class _LoopbackServer:
         raise NotImplementedError
 
     def json(self, h: BaseHTTPRequestHandler, status: int, obj) -> None:
-        self.send(h, Answer(status=status, body=orjson.dumps(obj), chunked=False,
-                            headers={"Content-Type": "application/json"}))
+        self.send(
+            h,
+            Answer(
+                status=status,
+                body=orjson.dumps(obj),
+                chunked=False,
+                headers={"Content-Type": "application/json"},
+            ),
+        )
 
     def send(self, h: BaseHTTPRequestHandler, a: Answer) -> None:
         if a.status == 0:  # the request arrived, the answer never does
@@ -112,7 +123,9 @@ class _LoopbackServer:
             return
         body = a.body
         if body is None:
-            body = orjson.dumps({"status": a.status, "title": f"status {a.status}", "detail": "scripted answer"})
+            body = orjson.dumps(
+                {"status": a.status, "title": f"status {a.status}", "detail": "scripted answer"}
+            )
         h.send_response(a.status)
         for name, value in a.headers.items():
             h.send_header(name, value)
@@ -124,12 +137,15 @@ class _LoopbackServer:
         sent = 0
         try:
             for i in range(0, len(body), a.chunk):
-                piece = body[i:i + a.chunk]
+                piece = body[i : i + a.chunk]
                 cut = a.cut_after is not None and sent + len(piece) > a.cut_after
                 if cut:
-                    piece = piece[:a.cut_after - sent]
-                h.wfile.write((b"%x\r\n" % a.chunk) + piece if a.chunked and cut else
-                              (b"%x\r\n%s\r\n" % (len(piece), piece) if a.chunked else piece))
+                    piece = piece[: a.cut_after - sent]
+                h.wfile.write(
+                    (b"%x\r\n" % a.chunk) + piece
+                    if a.chunked and cut
+                    else (b"%x\r\n%s\r\n" % (len(piece), piece) if a.chunked else piece)
+                )
                 sent += len(piece)
                 if cut:
                     h.close_connection = True
@@ -162,7 +178,9 @@ class FakeApsis(_LoopbackServer):
         self.unauthorized_status = 401  # what a refused token gets (APSIS answers 403 to an expired one)
         self.tokens_issued = 0
         # Metadata: the sections, and per (section discriminator, kind) the items (a default item otherwise).
-        self.sections: list[dict] = [{"id": "1", "discriminator": "com.apsis1.sections.default", "name": "Default"}]
+        self.sections: list[dict] = [
+            {"id": "1", "discriminator": "com.apsis1.sections.default", "name": "Default"}
+        ]
         self.definitions: dict[tuple[str, str], list[dict]] = {}
         self.poll_url = f"{self.url}/exports/e-1/file"
         self.request_body: dict = {"id": "e-1", "file_download_url": self.poll_url}
@@ -185,7 +203,9 @@ class FakeApsis(_LoopbackServer):
             return self.json(h, 200, {"access_token": token, "expires_in": 86400, "token_type": "Bearer"})
         auth = h.headers.get("Authorization", "")
         if not self.authorize or not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
-            return self.json(h, self.unauthorized_status, {"message": "User is not authorized to access this resource"})
+            return self.json(
+                h, self.unauthorized_status, {"message": "User is not authorized to access this resource"}
+            )
         if (h.command, path) == ("POST", "/audience/profiles/exports"):
             if self.request_answers:
                 return self.send(h, self.request_answers.popleft())
@@ -197,8 +217,13 @@ class FakeApsis(_LoopbackServer):
                 headers = {"Content-Type": "application/json", **answer.headers}
                 if gzip:
                     headers["Content-Encoding"] = "gzip"
-                answer = Answer(**{**answer.__dict__, "headers": headers,
-                                   "body": self.export_gzip if gzip else self.export_json})
+                answer = Answer(
+                    **{
+                        **answer.__dict__,
+                        "headers": headers,
+                        "body": self.export_gzip if gzip else self.export_json,
+                    }
+                )
             self.send(h, answer)
             if answer.revoke_tokens:
                 self.revoke_tokens()
@@ -209,7 +234,13 @@ class FakeApsis(_LoopbackServer):
             section, kind = path.split("/")[3:5]
             items = self.definitions.get((urllib.parse.unquote(section), kind))
             if items is None:
-                items = [{"discriminator": f"{kind}.one", "name": "One", "versions": [{"id": "10462", "deprecated_at": None}]}]
+                items = [
+                    {
+                        "discriminator": f"{kind}.one",
+                        "name": "One",
+                        "versions": [{"id": "10462", "deprecated_at": None}],
+                    }
+                ]
             return self.json(h, 200, {"items": items})
         return self.json(h, 404, {"status": 404, "title": "Not Found", "detail": f"no route {path}"})
 
@@ -218,7 +249,12 @@ class FakeApsis(_LoopbackServer):
             seen = self.seen[-1]
             # Padded so that a token crosses the 300 characters a client might cut an error message at.
             detail = f"got body {seen.body.decode()!r} {'.' * 180} and Authorization {seen.headers.get('Authorization')!r}"
-            a = Answer(**{**a.__dict__, "body": orjson.dumps({"status": a.status, "title": "echo", "detail": detail})})
+            a = Answer(
+                **{
+                    **a.__dict__,
+                    "body": orjson.dumps({"status": a.status, "title": "echo", "detail": detail}),
+                }
+            )
         super().send(h, a)
 
 
@@ -248,8 +284,12 @@ class FakeStorage(_LoopbackServer):
             return self.send(h, Answer(403, body=body, chunked=False))
         if name not in self.objects:
             return self.send(h, Answer(404, body=b"<Error><Code>NoSuchKey</Code></Error>", chunked=False))
-        return self.send(h, Answer(body=self.objects[name], chunked=False,
-                                   headers={"Content-Type": "application/octet-stream"}))
+        return self.send(
+            h,
+            Answer(
+                body=self.objects[name], chunked=False, headers={"Content-Type": "application/octet-stream"}
+            ),
+        )
 
 
 class _QuietServer(ThreadingHTTPServer):

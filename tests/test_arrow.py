@@ -48,15 +48,18 @@ def parquet_of(tmp_path, source, table, **options) -> pa.Table:
     return pq.read_table(out / f"{table}.parquet")
 
 
-@pytest.mark.parametrize(("table", "options"), [
-    ("attributes", {}),
-    ("attributes", {"engine": "exact"}),
-    ("events", {}),
-    ("events", {"dedupe": True}),
-    ("extras", {}),
-    ("profiles", {"layout": "wide"}),
-    ("attributes", {"names": generated_metadata()}),
-])
+@pytest.mark.parametrize(
+    ("table", "options"),
+    [
+        ("attributes", {}),
+        ("attributes", {"engine": "exact"}),
+        ("events", {}),
+        ("events", {"dedupe": True}),
+        ("extras", {}),
+        ("profiles", {"layout": "wide"}),
+        ("attributes", {"names": generated_metadata()}),
+    ],
+)
 def test_stream_equals_the_parquet_file(tmp_path, table, options):
     stream = to_arrow(SMALL, table, **options)
     streamed = stream.to_reader().read_all()
@@ -143,7 +146,9 @@ def test_polars_scans_its_capsule_stream(tmp_path):
     pl = pytest.importorskip("polars")
     assert hasattr(pl, "scan_arrow_c_stream"), "this Polars has no scan_arrow_c_stream"
     written = pl.from_arrow(parquet_of(tmp_path, SMALL, "events"))
-    counts = pl.scan_arrow_c_stream(to_arrow(SMALL, "events")).group_by("type_id").agg(pl.len()).sort("type_id")
+    counts = (
+        pl.scan_arrow_c_stream(to_arrow(SMALL, "events")).group_by("type_id").agg(pl.len()).sort("type_id")
+    )
     assert counts.collect().equals(written.group_by("type_id").agg(pl.len()).sort("type_id"))
 
 

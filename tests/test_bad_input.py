@@ -36,16 +36,31 @@ def error_of(source, **kw) -> InputError:
         ('{"profiles": {"p": []}}', "profile must be a JSON object, found array"),
         ('{"profiles": {"p": {"sections": 3}}}', "'sections' must be a JSON object, found number"),
         ('{"profiles": {"p": {"sections": {"s": "x"}}}}', "section 's' must be a JSON object, found string"),
-        ('{"p": {"s": {"attributes": []}}}', "'attributes' of section 's' must be a JSON object, found array"),
-        ('{"p": {"s": {"attributes": {"a": 1}}}}', "attribute 'a' of section 's' must be a JSON object, found number"),
-        ('{"p": {"s": {"attributes": {"a": {"history": []}}}}}', "attribute 'a' of section 's' has no 'value'"),
+        (
+            '{"p": {"s": {"attributes": []}}}',
+            "'attributes' of section 's' must be a JSON object, found array",
+        ),
+        (
+            '{"p": {"s": {"attributes": {"a": 1}}}}',
+            "attribute 'a' of section 's' must be a JSON object, found number",
+        ),
+        (
+            '{"p": {"s": {"attributes": {"a": {"history": []}}}}}',
+            "attribute 'a' of section 's' has no 'value'",
+        ),
         ('{"p": {"s": {"events": {}}}}', "'events' of section 's' must be a JSON array, found object"),
         ('{"p": {"s": {"events": [1]}}}', "event 0 of section 's' must be a JSON object, found number"),
         ('{"p": {"s": {"events": [{"createdAt": 1}]}}}', "event 0 of section 's' has no 'typeId'"),
         ('{"p": {"s": {"events": [{"typeId": true}]}}}', "'typeId' must be a string, found boolean"),
-        ('{"p": {"s": {"events": [{"typeId": "1", "createdAt": "2024-01-01"}]}}}', "'createdAt' must be an integer"),
+        (
+            '{"p": {"s": {"events": [{"typeId": "1", "createdAt": "2024-01-01"}]}}}',
+            "'createdAt' must be an integer",
+        ),
         ('{"p": {"s": {"events": [{"typeId": "1", "createdAt": 1.5}]}}}', "'createdAt' must be an integer"),
-        ('{"p": {"s": {"events": [{"typeId": "1", "sourceEventTime": 99999999999999999}]}}}', "outside years 1..9999"),
+        (
+            '{"p": {"s": {"events": [{"typeId": "1", "sourceEventTime": 99999999999999999}]}}}',
+            "outside years 1..9999",
+        ),
     ],
 )
 def test_wrong_shape_is_named_with_the_profile(write_export, doc, problem):
@@ -85,9 +100,13 @@ def test_gzip_with_a_wrong_checksum_is_reported(write_export):
     packed = bytearray((SAMPLE_DATA / "small.json.gz").read_bytes())
     packed[-8] ^= 0xFF  # the CRC32 of the trailer
     error = error_of(write_export(bytes(packed)))
-    assert error.problem.startswith("corrupt gzip input: ")  # the wording is the inflater's (zlib, isal, zlib-ng)
+    assert error.problem.startswith(
+        "corrupt gzip input: "
+    )  # the wording is the inflater's (zlib, isal, zlib-ng)
     json_size = (SAMPLE_DATA / "small.json").stat().st_size
-    assert json_size - 256 * 1024 <= error.offset <= json_size  # the checksum covers the member: found at its end
+    assert (
+        json_size - 256 * 1024 <= error.offset <= json_size
+    )  # the checksum covers the member: found at its end
 
 
 def test_garbled_gzip_body_is_an_input_error(write_export):
@@ -205,8 +224,11 @@ def test_every_inflater_reads_the_same_and_fails_the_same(inflater, monkeypatch)
 
     from apsis_export import _source
 
-    module = {"zlib": lambda: zlib, "isal": lambda: pytest.importorskip("isal.isal_zlib"),
-              "zlib-ng": lambda: pytest.importorskip("zlib_ng.zlib_ng")}[inflater]()
+    module = {
+        "zlib": lambda: zlib,
+        "isal": lambda: pytest.importorskip("isal.isal_zlib"),
+        "zlib-ng": lambda: pytest.importorskip("zlib_ng.zlib_ng"),
+    }[inflater]()
     monkeypatch.setattr(_source, "_ZLIB", module)
     packed = (SAMPLE_DATA / "small.json.gz").read_bytes()
     assert read_all(__import__("io").BytesIO(packed)) == read_all(SAMPLE_DATA / "small.json")
@@ -260,8 +282,11 @@ def test_truncated_gzip_hands_every_good_byte_whatever_the_read_size(inflater, s
 
     from apsis_export import _source
 
-    module = {"zlib": lambda: zlib, "isal": lambda: pytest.importorskip("isal.isal_zlib"),
-              "zlib-ng": lambda: pytest.importorskip("zlib_ng.zlib_ng")}[inflater]()
+    module = {
+        "zlib": lambda: zlib,
+        "isal": lambda: pytest.importorskip("isal.isal_zlib"),
+        "zlib-ng": lambda: pytest.importorskip("zlib_ng.zlib_ng"),
+    }[inflater]()
     monkeypatch.setattr(_source, "_ZLIB", module)
     packed = (SAMPLE_DATA / "small.json.gz").read_bytes()
     cut = packed[: len(packed) // 2]

@@ -17,7 +17,9 @@ from .conftest import SAMPLE_DATA
 
 
 def run(*args, stdin: bytes | None = None):
-    return subprocess.run([sys.executable, "-m", "apsis_export", *map(str, args)], input=stdin, capture_output=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "apsis_export", *map(str, args)], input=stdin, capture_output=True, timeout=120
+    )
 
 
 def test_convert_sample_to_parquet(tmp_path):
@@ -25,18 +27,24 @@ def test_convert_sample_to_parquet(tmp_path):
     assert result.returncode == 0, result.stderr
     counts = {t: pq.read_metadata(tmp_path / f"{t}.parquet").num_rows for t in ("attributes", "events")}
     records = list(apsis_export.read(SAMPLE_DATA / "small.json.gz"))
-    assert counts == {"attributes": sum(isinstance(r, apsis_export.Attribute) for r in records),
-                      "events": sum(isinstance(r, apsis_export.Event) for r in records)}
+    assert counts == {
+        "attributes": sum(isinstance(r, apsis_export.Attribute) for r in records),
+        "events": sum(isinstance(r, apsis_export.Event) for r in records),
+    }
     profiles = sum(1 for p in apsis_export.read_profiles(SAMPLE_DATA / "small.json.gz") if p.key is not None)
     summary = result.stderr.decode().splitlines()[0]
     assert summary.startswith(f"apsis-export: {profiles} profiles; ")
-    assert f"{counts['attributes']:,} attributes" in summary and "unknown keys" in summary and "MB/s" in summary
+    assert (
+        f"{counts['attributes']:,} attributes" in summary and "unknown keys" in summary and "MB/s" in summary
+    )
 
 
 def test_stdin_gives_the_same_tables_as_a_path(tmp_path):
     data = (SAMPLE_DATA / "small.json.gz").read_bytes()
     assert run("convert", "-", "--to", "jsonl", "--out", tmp_path / "a", stdin=data).returncode == 0
-    assert run("convert", SAMPLE_DATA / "small.json", "--to", "jsonl", "--out", tmp_path / "b").returncode == 0
+    assert (
+        run("convert", SAMPLE_DATA / "small.json", "--to", "jsonl", "--out", tmp_path / "b").returncode == 0
+    )
     for table in ("attributes.jsonl", "events.jsonl", "extras.jsonl"):
         assert (tmp_path / "a" / table).read_bytes() == (tmp_path / "b" / table).read_bytes()
 
@@ -47,7 +55,17 @@ def test_quiet_prints_nothing(tmp_path):
 
 
 def test_tables_and_dedupe_options(tmp_path):
-    result = run("convert", SAMPLE_DATA / "tiny.json", "--to", "csv", "--out", tmp_path, "--tables", "events", "--dedupe-events")
+    result = run(
+        "convert",
+        SAMPLE_DATA / "tiny.json",
+        "--to",
+        "csv",
+        "--out",
+        tmp_path,
+        "--tables",
+        "events",
+        "--dedupe-events",
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.csv"]
     assert len((tmp_path / "events.csv").read_bytes().splitlines()) == 1 + 2  # header + c-1 once + c-2
@@ -104,14 +122,18 @@ def test_debug_shows_the_traceback(tmp_path):
     ],
 )
 def test_usage_errors_exit_2(tmp_path, args):
-    result = subprocess.run([sys.executable, "-m", "apsis_export", *args], capture_output=True, cwd=tmp_path, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "apsis_export", *args], capture_output=True, cwd=tmp_path, timeout=60
+    )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr.decode()
     assert not (tmp_path / "x").exists()
 
 
 def test_generate_then_convert_agree_on_counts(tmp_path):
-    result = run("generate", tmp_path / "g.json.gz", "--size", "200KB", "--gzip", "--seed", "7", "--layout", "bare")
+    result = run(
+        "generate", tmp_path / "g.json.gz", "--size", "200KB", "--gzip", "--seed", "7", "--layout", "bare"
+    )
     assert result.returncode == 0, result.stderr
     line = result.stderr.decode()
     out = run("convert", tmp_path / "g.json.gz", "--to", "jsonl", "--out", tmp_path / "out")
@@ -122,15 +144,43 @@ def test_generate_then_convert_agree_on_counts(tmp_path):
 
 
 def test_wide_named_layout_with_split_events_from_the_command_line(tmp_path):
-    made = run("generate", tmp_path / "g.json", "--size", "300KB", "--seed", "5", "--metadata", tmp_path / "meta.json", "--json")
+    made = run(
+        "generate",
+        tmp_path / "g.json",
+        "--size",
+        "300KB",
+        "--seed",
+        "5",
+        "--metadata",
+        tmp_path / "meta.json",
+        "--json",
+    )
     assert made.returncode == 0, made.stderr
     stats = json.loads(made.stdout)
-    result = run("convert", tmp_path / "g.json", "--layout", "wide", "--split-events", "--names", "--metadata",
-                 tmp_path / "meta.json", "--to", "csv", "--out", tmp_path / "out")
+    result = run(
+        "convert",
+        tmp_path / "g.json",
+        "--layout",
+        "wide",
+        "--split-events",
+        "--names",
+        "--metadata",
+        tmp_path / "meta.json",
+        "--to",
+        "csv",
+        "--out",
+        tmp_path / "out",
+    )
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["events_email_opened.csv", "events_form_submitted.csv", "events_link_clicked.csv",
-                     "events_purchase.csv", "extras.csv", "profiles.csv"]
+    assert names == [
+        "events_email_opened.csv",
+        "events_form_submitted.csv",
+        "events_link_clicked.csv",
+        "events_purchase.csv",
+        "extras.csv",
+        "profiles.csv",
+    ]
     with open(tmp_path / "out" / "profiles.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == stats["sections"]
@@ -150,8 +200,19 @@ def test_progress_bar_on_a_terminal(tmp_path):
     import pty
 
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "apsis_export", "convert", str(SAMPLE_DATA / "small.json"), "--out", str(tmp_path)],
-                            stderr=slave, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "apsis_export",
+            "convert",
+            str(SAMPLE_DATA / "small.json"),
+            "--out",
+            str(tmp_path),
+        ],
+        stderr=slave,
+        stdout=subprocess.DEVNULL,
+    )
     os.close(slave)
     shown = b""
     while True:
@@ -167,7 +228,11 @@ def test_progress_bar_on_a_terminal(tmp_path):
     text = shown.decode()
     size = (SAMPLE_DATA / "small.json").stat().st_size
     profiles = sum(1 for p in apsis_export.read_profiles(SAMPLE_DATA / "small.json") if p.key is not None)
-    assert f"100% {size / 1e6:,.1f}/{size / 1e6:,.1f} MB" in text and "MB/s" in text and f"{profiles} profiles" in text
+    assert (
+        f"100% {size / 1e6:,.1f}/{size / 1e6:,.1f} MB" in text
+        and "MB/s" in text
+        and f"{profiles} profiles" in text
+    )
     assert f"apsis-export: {profiles} profiles;" in text  # the summary follows the bar
 
 
@@ -177,8 +242,19 @@ def test_interrupt_leaves_nothing_and_exits_130(tmp_path):
 
     apsis_export.generate(tmp_path / "big.json", size=60_000_000, seed=2)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "apsis_export", "convert", str(tmp_path / "big.json"), "--out", str(out), "-q"],
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "apsis_export",
+            "convert",
+            str(tmp_path / "big.json"),
+            "--out",
+            str(out),
+            "-q",
+        ],
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     while not any(out.rglob(".*.part")) and time.monotonic() < deadline:  # wait until it is writing
         time.sleep(0.05)

@@ -24,13 +24,37 @@ from .test_jobs import files
 MIXED = {
     "metadata": {"exported": "2024-05-01"},
     "profiles": {
-        "p1": {"sections": {"s1": {"attributes": {"a": {"value": "x"}, "b": {"value": 1.50}, "t": {"value": None}},
-                                   "events": [{"typeId": "e", "correlationId": "c1", "sourceEventTime": 0,
-                                               "createdAt": 1714564800000, "data": {"k": [1, 2]}}]}}},
-        "p2": {"sections": {"s1": {"attributes": {"a": {"value": True, "history": []}},
-                                   "events": [{"typeId": 7, "sourceEventTime": 5, "createdAt": 6}]}}},
+        "p1": {
+            "sections": {
+                "s1": {
+                    "attributes": {"a": {"value": "x"}, "b": {"value": 1.50}, "t": {"value": None}},
+                    "events": [
+                        {
+                            "typeId": "e",
+                            "correlationId": "c1",
+                            "sourceEventTime": 0,
+                            "createdAt": 1714564800000,
+                            "data": {"k": [1, 2]},
+                        }
+                    ],
+                }
+            }
+        },
+        "p2": {
+            "sections": {
+                "s1": {
+                    "attributes": {"a": {"value": True, "history": []}},
+                    "events": [{"typeId": 7, "sourceEventTime": 5, "createdAt": 6}],
+                }
+            }
+        },
         "p3": {"sections": {"s2": {"attributes": {"c": {"value": [1, {"d": None}]}}}}, "score": 3},
-        "p4": {"sections": {"s1": {"attributes": {}, "events": []}, "s2": {"attributes": {"e": {"value": "é\u2028"}}}}},
+        "p4": {
+            "sections": {
+                "s1": {"attributes": {}, "events": []},
+                "s2": {"attributes": {"e": {"value": "é\u2028"}}},
+            }
+        },
     },
 }
 
@@ -70,11 +94,14 @@ def test_same_files_as_record_path(tmp_path, fmt, jobs, record_mappings):
     for n, source in enumerate(sources(tmp_path)):
         tables = ["attributes", "events", "extras"]
         record_mappings.clear()
-        columnar = apsis_export.convert(source, tmp_path / f"columnar{n}", format=fmt, tables=tables, jobs=jobs)
+        columnar = apsis_export.convert(
+            source, tmp_path / f"columnar{n}", format=fmt, tables=tables, jobs=jobs
+        )
         if jobs == 1:
             assert not record_mappings, "the columnar run mapped typed profiles to records"
-        records = apsis_export.convert(source, tmp_path / f"records{n}", format=fmt, tables=tables, jobs=jobs,
-                                       dedupe=True)
+        records = apsis_export.convert(
+            source, tmp_path / f"records{n}", format=fmt, tables=tables, jobs=jobs, dedupe=True
+        )
         if jobs == 1:
             assert record_mappings, "the record run did not map typed profiles to records"
         assert records.duplicate_events == 0
@@ -99,7 +126,9 @@ def test_typed_records_come_from_the_columns():
     bare = _fast.read_profile(b'"p1":' + text, "wrapped", into=into)
     assert (bare.key, bare.section_ids, bare.attributes, bare.events) == ("p1", ["s1"], [], [])
     assert [list(row) for row in zip(*into.attributes)] == [
-        [a.profile_key, a.section_id, a.attribute_id, a.value, a.value_type] for a in profile.attributes]
+        [a.profile_key, a.section_id, a.attribute_id, a.value, a.value_type] for a in profile.attributes
+    ]
     assert [list(row) for row in zip(*into.events)] == [
         [e.profile_key, e.section_id, e.correlation_id, e.type_id, e.source_event_time, e.created_at, e.data]
-        for e in profile.events]
+        for e in profile.events
+    ]

@@ -22,12 +22,29 @@ from hypothesis import strategies as st
 from apsis_export import _types
 from apsis_export.sinks import _csv
 
-TRICKY = ["plain", "", None, "long " * 40 + "\"q\"\n" + "tail " * 40, 'a "quoted" word', "line\nbreak", "cr\r\nlf", '"\n"', "\n", '""', "tab\t,comma"]
+TRICKY = [
+    "plain",
+    "",
+    None,
+    "long " * 40 + '"q"\n' + "tail " * 40,
+    'a "quoted" word',
+    "line\nbreak",
+    "cr\r\nlf",
+    '"\n"',
+    "\n",
+    '""',
+    "tab\t,comma",
+]
 
 
 def batch(values: list) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pydict({"text": pa.array(values, pa.string()), "n": pa.array(range(len(values)), pa.int64()),
-                            "flag": pa.array([i % 2 == 0 for i in range(len(values))])})
+    return pa.RecordBatch.from_pydict(
+        {
+            "text": pa.array(values, pa.string()),
+            "n": pa.array(range(len(values)), pa.int64()),
+            "flag": pa.array([i % 2 == 0 for i in range(len(values))]),
+        }
+    )
 
 
 def write_fallback(tmp_path, batches: list[pa.RecordBatch]) -> bytes:
@@ -47,7 +64,9 @@ def test_fallback_ends_records_with_crlf_and_keeps_newlines_in_values(tmp_path):
     rows = list(csv.reader(io.StringIO(raw.decode(), newline=""), lineterminator="\r\n"))
     assert rows[0] == ["text", "n", "flag"]
     assert [row[0] for row in rows[1:]] == ["" if v is None else v for v in TRICKY]
-    assert raw.endswith(b"\r\n") and raw.count(b"\r\n") == len(TRICKY) + 1 + 1  # + header, + the one in "cr\r\nlf"
+    assert (
+        raw.endswith(b"\r\n") and raw.count(b"\r\n") == len(TRICKY) + 1 + 1
+    )  # + header, + the one in "cr\r\nlf"
     assert b"line\nbreak" in raw and b'"\n"' in raw  # a LF inside a value is data, left alone
 
 
@@ -72,21 +91,35 @@ def test_fallback_matches_arrow_eol(tmp_path, values):
     assert write_fallback(tmp_path, [data.slice(0, 7), data.slice(7)]) == arrow_path.read_bytes()
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("2024-05-01", datetime(2024, 5, 1)),
-    ("2024-05-01T12:00", datetime(2024, 5, 1, 12)),
-    ("2024-05-01 12:00:30Z", datetime(2024, 5, 1, 12, 0, 30, 0, timezone.utc)),
-    ("2024-05-01T12:00:00.1", datetime(2024, 5, 1, 12, 0, 0, 100_000)),
-    ("2024-05-01T12:00:00.123456789Z", datetime(2024, 5, 1, 12, 0, 0, 123_456, timezone.utc)),  # beyond microseconds: cut
-    ("2024-05-01T12:00:00.123+0200", datetime(2024, 5, 1, 12, 0, 0, 123_000, timezone(timedelta(hours=2)))),
-    ("1969-12-31T23:59:59-00:30", datetime(1969, 12, 31, 23, 59, 59, 0, timezone(-timedelta(minutes=30)))),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2024-05-01", datetime(2024, 5, 1)),
+        ("2024-05-01T12:00", datetime(2024, 5, 1, 12)),
+        ("2024-05-01 12:00:30Z", datetime(2024, 5, 1, 12, 0, 30, 0, timezone.utc)),
+        ("2024-05-01T12:00:00.1", datetime(2024, 5, 1, 12, 0, 0, 100_000)),
+        (
+            "2024-05-01T12:00:00.123456789Z",
+            datetime(2024, 5, 1, 12, 0, 0, 123_456, timezone.utc),
+        ),  # beyond microseconds: cut
+        (
+            "2024-05-01T12:00:00.123+0200",
+            datetime(2024, 5, 1, 12, 0, 0, 123_000, timezone(timedelta(hours=2))),
+        ),
+        (
+            "1969-12-31T23:59:59-00:30",
+            datetime(1969, 12, 31, 23, 59, 59, 0, timezone(-timedelta(minutes=30))),
+        ),
+    ],
+)
 def test_datetime_parts_reads_what_311_reads(text, expected):
     assert _types._datetime_parts(text) == expected
     assert _types._timestamp(text) == _types._timestamp(expected.isoformat())
 
 
-@pytest.mark.parametrize("text", ["2024-02-30", "2024-05-01T24:00:00Z", "2024-05-01T12:60Z", "2024-05-01T12:00+24:00"])
+@pytest.mark.parametrize(
+    "text", ["2024-02-30", "2024-05-01T24:00:00Z", "2024-05-01T12:60Z", "2024-05-01T12:00+24:00"]
+)
 def test_datetime_parts_refuses_what_311_refuses(text):
     with pytest.raises(ValueError):
         _types._datetime_parts(text)

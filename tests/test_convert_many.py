@@ -16,8 +16,15 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from apsis_export import (EXPORT_IDS, InputsFailed, OptionsError, convert, convert_many, generate,
-                          generated_metadata)
+from apsis_export import (
+    EXPORT_IDS,
+    InputsFailed,
+    OptionsError,
+    convert,
+    convert_many,
+    generate,
+    generated_metadata,
+)
 from apsis_export.outputs import STAGING_PREFIX
 
 from .test_outputs import BUCKET, s3, s3_server, s3_uri  # noqa: F401  (fixtures)
@@ -66,8 +73,11 @@ def assert_equal_to_alone(out, alone, exports=None, filesystem=None) -> None:
 
 
 def visible(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
 
 
 def test_many_exports_into_one_local_dataset(tmp_path, exports, alone):
@@ -78,8 +88,9 @@ def test_many_exports_into_one_local_dataset(tmp_path, exports, alone):
     assert [i.export for i in summary.inputs] == [p.name for p in exports]
     assert_equal_to_alone(out, alone)
     # each input's rows in files of its own, named after it; nothing else visible, nothing staged left
-    assert visible(out) == sorted(f"{t}/{stem}-0.parquet" for t in (*TABLES, "extras")
-                                  for stem in ("day-1", "day-2", "day-3"))
+    assert visible(out) == sorted(
+        f"{t}/{stem}-0.parquet" for t in (*TABLES, "extras") for stem in ("day-1", "day-2", "day-3")
+    )
     assert not [p for p in out.iterdir() if p.name.startswith(STAGING_PREFIX)]
     # the total is the sum of the inputs'; one progress over all bytes, ending at their sum
     assert summary.rows["events"] == sum(alone[p.name]["events"].num_rows for p in exports)
@@ -102,10 +113,14 @@ def test_export_id_rules_and_ids_that_repeat(tmp_path):
     with pytest.raises(OptionsError, match="export-id"):
         convert_many(pattern, tmp_path / "out")  # both are export.json
     summary = convert_many(pattern, tmp_path / "out", export_id=EXPORT_IDS["parent"])
-    assert sorted(set(read_dataset(tmp_path / "out", "events").column("export").to_pylist())) == \
-        ["2024-06-01", "2024-06-02"]
-    assert summary.ok and sorted(os.listdir(tmp_path / "out" / "events")) == ["2024-06-01-0.parquet",
-                                                                              "2024-06-02-0.parquet"]
+    assert sorted(set(read_dataset(tmp_path / "out", "events").column("export").to_pylist())) == [
+        "2024-06-01",
+        "2024-06-02",
+    ]
+    assert summary.ok and sorted(os.listdir(tmp_path / "out" / "events")) == [
+        "2024-06-01-0.parquet",
+        "2024-06-02-0.parquet",
+    ]
     assert EXPORT_IDS["stem"]("s3://b/x/day-1.json.gz?endpoint_override=h:1") == "day-1"
 
 
@@ -114,7 +129,7 @@ def with_bad(tmp_path, exports) -> list[Path]:
     """day-1, a truncated day-2, day-3 (in this order)."""
     bad = tmp_path / "in" / "day-2-bad.json"
     bad.parent.mkdir()
-    bad.write_bytes(exports[0].read_bytes()[:SIZE // 2])
+    bad.write_bytes(exports[0].read_bytes()[: SIZE // 2])
     return [exports[0], bad, exports[2]]
 
 
@@ -184,8 +199,13 @@ def test_s3_inputs_into_an_s3_dataset(tmp_path, exports, alone, s3, s3_server): 
 
 
 def run_cli(*args, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "apsis_export", "convert", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "apsis_export", "convert", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def test_cli_many_inputs(tmp_path, exports, with_bad, alone):
@@ -195,8 +215,11 @@ def test_cli_many_inputs(tmp_path, exports, with_bad, alone):
     lines = done.stderr.splitlines()
     assert [line.split(":")[1].strip() for line in lines[:3]] == ["day-1", "day-2", "day-3"]
     assert lines[3].startswith("apsis-export: total: 3 inputs (3 converted, 0 skipped, 0 failed)")
-    assert sorted(set(read_dataset(tmp_path / "out", "events").column("export").to_pylist())) == \
-        ["day-1", "day-2", "day-3"]
+    assert sorted(set(read_dataset(tmp_path / "out", "events").column("export").to_pylist())) == [
+        "day-1",
+        "day-2",
+        "day-3",
+    ]
     again = run_cli(glob, "--out", "out", "--export-id", "stem", "--if-exists", "skip", cwd=tmp_path)
     assert again.returncode == 0 and again.stderr.count("skipped, its files are in the dataset") == 3
     # a bad input: exit 9 with and without --keep-going, its name in the error line, no file of it

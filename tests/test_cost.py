@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 import tracemalloc
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -35,7 +35,7 @@ from apsis_export._engines import _compiled, _fast
 from apsis_export.sinks import _jsonl, _parquet
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks" / "hostile"))
-import inputs  # noqa: E402  (the crafted inputs, shared with the reproducers)
+import inputs
 
 FORMATS = ["parquet", "csv", "jsonl"]
 #: Linear work makes 4N cost about 4x N; quadratic, about 16x.
@@ -63,7 +63,7 @@ def written(write, *args) -> bytes:
     return f.getvalue()
 
 
-@lru_cache(maxsize=None)
+@cache
 def colliding(n: int) -> list[bytes]:
     return inputs.colliding_ids(n)
 
@@ -71,9 +71,18 @@ def colliding(n: int) -> list[bytes]:
 #: name: (the input at size n, N, the rows it gives, refused by the compiled step).
 CASES = {
     "sections": (lambda n: written(inputs.one_profile_sections, n), 20_000, lambda n: (0, 0), 0),
-    "attribute IDs": (lambda n: written(inputs.one_section_attributes, inputs.ordinary_ids(n)), 16_000,
-                      lambda n: (n, 0), 0),
-    "colliding IDs": (lambda n: written(inputs.one_section_attributes, colliding(n)), 8_192, lambda n: (n, 0), 0),
+    "attribute IDs": (
+        lambda n: written(inputs.one_section_attributes, inputs.ordinary_ids(n)),
+        16_000,
+        lambda n: (n, 0),
+        0,
+    ),
+    "colliding IDs": (
+        lambda n: written(inputs.one_section_attributes, colliding(n)),
+        8_192,
+        lambda n: (n, 0),
+        0,
+    ),
     "events": (lambda n: written(inputs.one_section_events, n), 5_000, lambda n: (0, n), 0),
     "keys in data": (lambda n: written(inputs.data_keys, n), 20_000, lambda n: (0, 1), 1),  # over 64: Python
     # An integer of n digits beside a lone surrogate: the exact engine reads it (int() of the

@@ -24,15 +24,27 @@ def event(type_id: str, created_at: int) -> dict:
     return {"correlationId": f"c{created_at}", "typeId": type_id, "createdAt": created_at, "data": {"n": 1}}
 
 
-DAY_1 = wrapped({
-    "anna": {EUROPE: {"attributes": {"10452": {"value": "a@x"}, "10453": {"value": True}},
-                      "events": [event("4381", 1_700_000_000_000)]}},
-    "ben": {EUROPE: {"attributes": {"10452": {"value": "b@x"}}}},
-})
-DAY_2 = wrapped({  # 10453 is gone, 10454 is new
-    "cleo": {EUROPE: {"attributes": {"10452": {"value": "c@x"}, "10454": {"value": 42}},
-                      "events": [event("4382", 1_700_086_400_000), event("4381", 1_700_086_500_000)]}},
-})
+DAY_1 = wrapped(
+    {
+        "anna": {
+            EUROPE: {
+                "attributes": {"10452": {"value": "a@x"}, "10453": {"value": True}},
+                "events": [event("4381", 1_700_000_000_000)],
+            }
+        },
+        "ben": {EUROPE: {"attributes": {"10452": {"value": "b@x"}}}},
+    }
+)
+DAY_2 = wrapped(
+    {  # 10453 is gone, 10454 is new
+        "cleo": {
+            EUROPE: {
+                "attributes": {"10452": {"value": "c@x"}, "10454": {"value": 42}},
+                "events": [event("4382", 1_700_086_400_000), event("4381", 1_700_086_500_000)],
+            }
+        },
+    }
+)
 
 
 @pytest.fixture
@@ -42,7 +54,9 @@ def days(write_export):
 
 def delta_rows(path) -> pa.Table:
     table = deltalake.DeltaTable(str(path)).to_pyarrow_table()
-    return table.sort_by([(c, "ascending") for c in table.column_names if c in ("profile_key", "attribute_id", "created_at")])
+    return table.sort_by(
+        [(c, "ascending") for c in table.column_names if c in ("profile_key", "attribute_id", "created_at")]
+    )
 
 
 def parquet_rows(tmp_path, source, table: str, **options) -> pa.Table:
@@ -79,7 +93,8 @@ def test_two_days_append_and_a_new_column_is_merged(tmp_path, days):
     assert events.column("type_id").to_pylist() == ["4381", "4382", "4381"]
     assert events.column("created_at").cast(pa.int64()).to_pylist() == [
         v * 1000 if events.schema.field("created_at").type.unit == "us" else v
-        for v in expected.column("created_at").cast(pa.int64()).to_pylist()]
+        for v in expected.column("created_at").cast(pa.int64()).to_pylist()
+    ]
 
 
 def test_delta_rows_equal_the_parquet_file(tmp_path):
@@ -121,4 +136,8 @@ def test_cli_to_delta(tmp_path, days):
     for day in days:
         result = CliRunner().invoke(main, ["convert", str(day), "--to", "delta", "--out", str(out), "-q"])
         assert result.exit_code == 0, result.output
-    assert delta_rows(out / "attributes").column("profile_key").unique().to_pylist() == ["anna", "ben", "cleo"]
+    assert delta_rows(out / "attributes").column("profile_key").unique().to_pylist() == [
+        "anna",
+        "ben",
+        "cleo",
+    ]

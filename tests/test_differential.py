@@ -38,7 +38,11 @@ def assert_same(data: bytes, layout: str = "auto"):
     after the profile, so there the fast offset may only be smaller.
     """
     exact, fast = outcome(data, "exact", layout), outcome(data, "fast", layout)
-    if exact[0] == "error" and fast[0] == "error" and not exact[1].startswith(("invalid JSON", "input is empty")):
+    if (
+        exact[0] == "error"
+        and fast[0] == "error"
+        and not exact[1].startswith(("invalid JSON", "input is empty"))
+    ):
         assert fast[1:4:2] == exact[1:4:2] and fast[2] <= exact[2], (fast, exact)
     else:
         assert fast == exact
@@ -54,9 +58,17 @@ def test_samples_give_identical_profiles(name):
 @pytest.mark.parametrize("name", ["tiny.json", "small.json"])
 def test_samples_give_byte_identical_jsonl(tmp_path, name):
     for engine in ("exact", "fast"):
-        apsis_export.convert(SAMPLE_DATA / name, tmp_path / engine, format="jsonl", engine=engine, tables=["attributes", "events", "extras"])
+        apsis_export.convert(
+            SAMPLE_DATA / name,
+            tmp_path / engine,
+            format="jsonl",
+            engine=engine,
+            tables=["attributes", "events", "extras"],
+        )
     for table in ("attributes", "events", "extras"):
-        assert (tmp_path / "fast" / f"{table}.jsonl").read_bytes() == (tmp_path / "exact" / f"{table}.jsonl").read_bytes()
+        assert (tmp_path / "fast" / f"{table}.jsonl").read_bytes() == (
+            tmp_path / "exact" / f"{table}.jsonl"
+        ).read_bytes()
 
 
 def test_json_test_suite_outcomes_are_identical():
@@ -75,9 +87,9 @@ TRICKY = [
     b'{"profiles":{"p":{}}} x',
     b'{"profiles":{"p":{}}}\n\t ',
     b'{"profiles":{}}',
-    b'{}',
-    b'',
-    b'   ',
+    b"{}",
+    b"",
+    b"   ",
     b'[{"p":{}}]',
     b'{"profiles":[]}',
     b'{"profiles":{"p":[]}}',
@@ -143,7 +155,7 @@ def test_corruption_anywhere_gives_the_same_outcome():
     rng = random.Random(4)
     for _ in range(150):
         pos = rng.randrange(len(data))
-        assert_same(data[:pos] + bytes([rng.choice(b'{}[],:"\\ x0\x01\xff')]) + data[pos + 1:])
+        assert_same(data[:pos] + bytes([rng.choice(b'{}[],:"\\ x0\x01\xff')]) + data[pos + 1 :])
 
 
 def test_gzip_input_and_its_chunking_do_not_matter():
@@ -154,16 +166,42 @@ def test_gzip_input_and_its_chunking_do_not_matter():
 
 # --- invented exports ------------------------------------------------------------------------
 
-keys = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8) | st.sampled_from(['"', "\\", '\\"', "}", ",", "profiles", "metadata", "sections"])
-scalars = st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80) | st.text(max_size=12) | st.decimals(allow_nan=False, allow_infinity=False, places=3)
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3), max_leaves=8)
+keys = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8
+) | st.sampled_from(['"', "\\", '\\"', "}", ",", "profiles", "metadata", "sections"])
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.text(max_size=12)
+    | st.decimals(allow_nan=False, allow_infinity=False, places=3)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3),
+    max_leaves=8,
+)
 millis = st.integers(min_value=0, max_value=2**41) | st.just(0) | st.none()
 events = st.fixed_dictionaries(
     {"typeId": st.text(max_size=4) | st.integers(0, 99)},
-    optional={"correlationId": st.text(max_size=4) | st.none(), "sourceEventTime": millis, "createdAt": millis, "data": values, "extra": values},
+    optional={
+        "correlationId": st.text(max_size=4) | st.none(),
+        "sourceEventTime": millis,
+        "createdAt": millis,
+        "data": values,
+        "extra": values,
+    },
 )
-attributes = st.dictionaries(keys, st.fixed_dictionaries({"value": values}, optional={"history": values}), max_size=4)
-sections = st.dictionaries(keys, st.fixed_dictionaries({}, optional={"attributes": attributes, "events": st.lists(events, max_size=3), "topics": values}), max_size=3)
+attributes = st.dictionaries(
+    keys, st.fixed_dictionaries({"value": values}, optional={"history": values}), max_size=4
+)
+sections = st.dictionaries(
+    keys,
+    st.fixed_dictionaries(
+        {}, optional={"attributes": attributes, "events": st.lists(events, max_size=3), "topics": values}
+    ),
+    max_size=3,
+)
 exports = st.dictionaries(keys, sections, max_size=4)
 
 
@@ -171,7 +209,14 @@ def to_json(value, rng: random.Random) -> str:
     """JSON text with random whitespace and escaping, numbers written as they are."""
     ws = lambda: rng.choice(["", "", " ", "\n", "\t ", "\r\n"])  # noqa: E731
     if isinstance(value, dict):
-        return "{" + ws() + ",".join(f"{ws()}{to_json(k, rng)}{ws()}:{ws()}{to_json(v, rng)}{ws()}" for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ws()
+            + ",".join(
+                f"{ws()}{to_json(k, rng)}{ws()}:{ws()}{to_json(v, rng)}{ws()}" for k, v in value.items()
+            )
+            + "}"
+        )
     if isinstance(value, list):
         return "[" + ",".join(ws() + to_json(v, rng) + ws() for v in value) + "]"
     if isinstance(value, str):
@@ -182,10 +227,19 @@ def to_json(value, rng: random.Random) -> str:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(exports, st.sampled_from(["wrapped", "bare"]), st.integers(0, 2**32), st.sampled_from([5, 64, 4096, 1 << 22]))
+@given(
+    exports,
+    st.sampled_from(["wrapped", "bare"]),
+    st.integers(0, 2**32),
+    st.sampled_from([5, 64, 4096, 1 << 22]),
+)
 def test_invented_exports_give_identical_outcomes(export, layout, seed, block):
     rng = random.Random(seed)
-    doc = {"profiles": {k: {"sections": v} for k, v in export.items()}, "metadata": {"n": len(export)}} if layout == "wrapped" else export
+    doc = (
+        {"profiles": {k: {"sections": v} for k, v in export.items()}, "metadata": {"n": len(export)}}
+        if layout == "wrapped"
+        else export
+    )
     data = to_json(doc, rng).encode()
     original = _fast.BLOCK_SIZE
     _fast.BLOCK_SIZE = block

@@ -11,7 +11,6 @@ import gzip
 import json
 import os
 from collections import Counter
-
 from pathlib import Path
 
 import duckdb
@@ -32,24 +31,44 @@ if os.environ.get("CI"):  # CI installs every extra: a missing one fails, never 
 else:
     dlt = pytest.importorskip("dlt", reason="the dlt extra: pip install -e '.[dlt]'")
 
-from apsis_export.dlt import apsis_api, apsis_source  # noqa: E402
+from apsis_export.dlt import apsis_api, apsis_source
 
-FAST = HttpSettings(poll_interval=0.01, max_poll_interval=0.04, max_wait=5.0, retries=3, download_retries=2,
-                    connect_timeout=1.0, read_timeout=2.0)
+FAST = HttpSettings(
+    poll_interval=0.01,
+    max_poll_interval=0.04,
+    max_wait=5.0,
+    retries=3,
+    download_retries=2,
+    connect_timeout=1.0,
+    read_timeout=2.0,
+)
 
 
 def event(correlation_id: str, created_at: int) -> dict:
     return {"correlationId": correlation_id, "typeId": "4381", "createdAt": created_at, "data": {"n": 1}}
 
 
-DAY_1 = wrapped({
-    "p1": {"s1": {"attributes": {"10": {"value": "red"}, "11": {"value": 3}}, "events": [event("c1", 1700000000000)]}},
-    "p2": {"s1": {"attributes": {"10": {"value": "blue"}}, "events": []}},
-})
-DAY_2 = wrapped({  # p1's colour changes, attribute 12 appears; p2 is not in this export
-    "p1": {"s1": {"attributes": {"10": {"value": "green"}, "11": {"value": 3}, "12": {"value": "new"}},
-                  "events": [event("c2", 1700086400000)]}},
-})
+DAY_1 = wrapped(
+    {
+        "p1": {
+            "s1": {
+                "attributes": {"10": {"value": "red"}, "11": {"value": 3}},
+                "events": [event("c1", 1700000000000)],
+            }
+        },
+        "p2": {"s1": {"attributes": {"10": {"value": "blue"}}, "events": []}},
+    }
+)
+DAY_2 = wrapped(
+    {  # p1's colour changes, attribute 12 appears; p2 is not in this export
+        "p1": {
+            "s1": {
+                "attributes": {"10": {"value": "green"}, "11": {"value": 3}, "12": {"value": "new"}},
+                "events": [event("c2", 1700086400000)],
+            }
+        },
+    }
+)
 
 
 @pytest.fixture
@@ -66,14 +85,22 @@ def add_day(folder, name: str, doc: dict):
 
 
 def duckdb_pipeline(tmp_path, name: str = "apsis_duck"):
-    return dlt.pipeline(name, destination=dlt.destinations.duckdb(str(tmp_path / f"{name}.duckdb")),
-                        dataset_name="apsis", pipelines_dir=str(tmp_path / "pipelines"))
+    return dlt.pipeline(
+        name,
+        destination=dlt.destinations.duckdb(str(tmp_path / f"{name}.duckdb")),
+        dataset_name="apsis",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
 
 
 def files_pipeline(tmp_path, name: str = "apsis_files"):
     bucket = (tmp_path / "lake").as_uri()
-    return dlt.pipeline(name, destination=dlt.destinations.filesystem(bucket), dataset_name="apsis",
-                        pipelines_dir=str(tmp_path / "pipelines"))
+    return dlt.pipeline(
+        name,
+        destination=dlt.destinations.filesystem(bucket),
+        dataset_name="apsis",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
 
 
 def table(pipeline, name: str) -> pa.Table:
@@ -81,8 +108,14 @@ def table(pipeline, name: str) -> pa.Table:
     tables with deltalake, Parquet files with pyarrow)."""
     if pipeline.destination.destination_type.endswith("duckdb"):
         with duckdb.connect(pipeline.destination.config_params["credentials"], read_only=True) as db:
-            return pa.table(db.sql(f"select * from {pipeline.dataset_name}.{name}").arrow())  # a reader in DuckDB 2
-    folder = Path(pipeline.destination.config_params["bucket_url"].removeprefix("file://")) / pipeline.dataset_name / name
+            return pa.table(
+                db.sql(f"select * from {pipeline.dataset_name}.{name}").arrow()
+            )  # a reader in DuckDB 2
+    folder = (
+        Path(pipeline.destination.config_params["bucket_url"].removeprefix("file://"))
+        / pipeline.dataset_name
+        / name
+    )
     if (folder / "_delta_log").is_dir():
         return DeltaTable(str(folder)).to_pyarrow_table()
     return ds.dataset(sorted(folder.glob("*.parquet")), format="parquet").to_table()
@@ -90,7 +123,11 @@ def table(pipeline, name: str) -> pa.Table:
 
 def loaded_rows(info) -> int:
     """Rows of the tables the run loaded (not dlt's own)."""
-    return sum(n for t, n in info.pipeline.last_trace.last_normalize_info.row_counts.items() if not t.startswith("_dlt"))
+    return sum(
+        n
+        for t, n in info.pipeline.last_trace.last_normalize_info.row_counts.items()
+        if not t.startswith("_dlt")
+    )
 
 
 def without_dlt_columns(loaded: pa.Table) -> pa.Table:
@@ -127,7 +164,8 @@ def test_long_layout_appends_each_export_once(tmp_path, folder, make_pipeline):
     assert loaded_rows(pipeline.run(apsis_source(pattern))) == 0  # nothing new
     day_2 = add_day(folder, "2024-01-02.json", DAY_2)
     assert loaded_rows(pipeline.run(apsis_source(pattern))) == sum(
-        1 for r in apsis_export.read(day_2) if type(r).__name__ in ("Attribute", "Event"))
+        1 for r in apsis_export.read(day_2) if type(r).__name__ in ("Attribute", "Event")
+    )
     for name in ("attributes", "events"):
         same_rows(without_dlt_columns(table(pipeline, name)), expected([day_1, generated, day_2], name))
     assert loaded_rows(pipeline.run(apsis_source(pattern))) == 0
@@ -137,10 +175,15 @@ def test_long_layout_appends_each_export_once(tmp_path, folder, make_pipeline):
 
 def profiles(pipeline) -> dict:
     rows = table(pipeline, "profiles").to_pylist()
-    return {(r["profile_key"], r["section_id"]): {k: v for k, v in r.items() if not k.startswith("_dlt")} for r in rows}
+    return {
+        (r["profile_key"], r["section_id"]): {k: v for k, v in r.items() if not k.startswith("_dlt")}
+        for r in rows
+    }
 
 
-@pytest.mark.parametrize("make_pipeline", [duckdb_pipeline, files_pipeline], ids=["duckdb", "filesystem-delta"])
+@pytest.mark.parametrize(
+    "make_pipeline", [duckdb_pipeline, files_pipeline], ids=["duckdb", "filesystem-delta"]
+)
 def test_wide_profiles_are_merged_day_by_day(tmp_path, folder, make_pipeline):
     pipeline = make_pipeline(tmp_path)
 
@@ -159,8 +202,14 @@ def test_wide_profiles_are_merged_day_by_day(tmp_path, folder, make_pipeline):
     pipeline.run(source())
     day_2 = profiles(pipeline)
     assert len(day_2) == 2  # merged on (profile_key, section_id): p1 replaced, p2 kept
-    assert day_2[("p1", "s1")] == {"profile_key": "p1", "section_id": "s1", "_10": "green", "_11": 3,
-                                        "_12": "new", "export": "2024-01-02.json"}
+    assert day_2[("p1", "s1")] == {
+        "profile_key": "p1",
+        "section_id": "s1",
+        "_10": "green",
+        "_11": 3,
+        "_12": "new",
+        "export": "2024-01-02.json",
+    }
     assert day_2[("p2", "s1")]["_10"] == "blue" and day_2[("p2", "s1")]["_12"] is None  # the new column, null
     assert day_2[("p2", "s1")]["export"] == "2024-01-01.json"
     events = table(pipeline, "events")
@@ -185,7 +234,9 @@ def test_names_and_extras(tmp_path):
     names = apsis_export.generated_metadata()
     small = SAMPLE_DATA / "small.json.gz"
     pipeline.run(apsis_source(small, names=names, tables=["attributes", "extras"]))
-    same_rows(without_dlt_columns(table(pipeline, "attributes")), expected([small], "attributes", names=names))
+    same_rows(
+        without_dlt_columns(table(pipeline, "attributes")), expected([small], "attributes", names=names)
+    )
     same_rows(without_dlt_columns(table(pipeline, "extras")), expected([small], "extras"))
 
 
@@ -213,7 +264,9 @@ def test_two_files_with_one_name_need_an_export_id(tmp_path, folder):
 
 def test_bad_input_fails_the_run_and_loads_nothing(tmp_path, folder):
     add_day(folder, "a.json", DAY_1)
-    (folder / "b.json").write_bytes(b'{"profiles": {"p9": {"sections": {"s1": {"attributes": {"10": {"value": 1}')
+    (folder / "b.json").write_bytes(
+        b'{"profiles": {"p9": {"sections": {"s1": {"attributes": {"10": {"value": 1}'
+    )
     pipeline = duckdb_pipeline(tmp_path)
     with pytest.raises(Exception, match="near byte"):
         pipeline.run(apsis_source(str(folder / "*.json")))
@@ -259,11 +312,20 @@ def test_apsis_api_wide_layout_takes_its_columns_from_the_request(tmp_path, api)
     assert loaded.num_rows == want.num_rows > 0
     assert loaded["export"][0].as_py().startswith("apsis-api-")
 
-    only_asked = wrapped({"p1": {"s1": {"attributes": {"10462": {"value": "x"}}}}, "p2": {"s1": {"attributes": {}}}})
+    only_asked = wrapped(
+        {"p1": {"s1": {"attributes": {"10462": {"value": "x"}}}}, "p2": {"s1": {"attributes": {}}}}
+    )
     api.export_json = json.dumps(only_asked).encode()
     api.export_gzip = gzip.compress(api.export_json)
     requested = duckdb_pipeline(tmp_path, "requested")
-    requested.run(apsis_api(ExportRequest(attributes=["10462"]), client=client, layout="wide", tables=["profiles"]))
+    requested.run(
+        apsis_api(ExportRequest(attributes=["10462"]), client=client, layout="wide", tables=["profiles"])
+    )
     columns = [c for c in table(requested, "profiles").column_names if not c.startswith("_dlt")]
-    assert columns == ["profile_key", "section_id", "_10462", "export"]  # the request's attribute, not discovered
+    assert columns == [
+        "profile_key",
+        "section_id",
+        "_10462",
+        "export",
+    ]  # the request's attribute, not discovered
     assert Counter(table(requested, "profiles")["_10462"].to_pylist()) == {"x": 1, None: 1}

@@ -26,11 +26,24 @@ def attrs(source, **kw):
 
 
 def test_wrapped_layout_yields_attributes_and_events(write_export):
-    doc = wrapped({"p1": {SECTION: {
-        "attributes": {"com.apsis1.attributes.email": {"value": "a@example.com"}},
-        "events": [{"correlationId": "c1", "sourceEventTime": 1714564800123, "typeId": "4381",
-                    "createdAt": 1714564800456, "data": {"k": "v"}}],
-    }}})
+    doc = wrapped(
+        {
+            "p1": {
+                SECTION: {
+                    "attributes": {"com.apsis1.attributes.email": {"value": "a@example.com"}},
+                    "events": [
+                        {
+                            "correlationId": "c1",
+                            "sourceEventTime": 1714564800123,
+                            "typeId": "4381",
+                            "createdAt": 1714564800456,
+                            "data": {"k": "v"},
+                        }
+                    ],
+                }
+            }
+        }
+    )
     assert records(write_export(doc)) == [
         Attribute("p1", SECTION, "com.apsis1.attributes.email", "a@example.com", "string"),
         Event("p1", SECTION, "c1", "4381", 1714564800123, 1714564800456, {"k": "v"}),
@@ -38,8 +51,12 @@ def test_wrapped_layout_yields_attributes_and_events(write_export):
 
 
 def test_bare_layout_gives_the_same_records_as_wrapped(write_export):
-    sections = {SECTION: {"attributes": {"a": {"value": 1}, "t": {"value": None}},
-                          "events": [{"typeId": "9", "createdAt": 5, "sourceEventTime": 0}]}}
+    sections = {
+        SECTION: {
+            "attributes": {"a": {"value": 1}, "t": {"value": None}},
+            "events": [{"typeId": "9", "createdAt": 5, "sourceEventTime": 0}],
+        }
+    }
     bare = records(write_export({"p1": sections, "p2": sections}))
     wrap = records(write_export(wrapped({"p1": sections, "p2": sections})))
     assert bare == wrap
@@ -68,7 +85,9 @@ def test_every_value_type(write_export, text, value, kind):
 
 
 def test_tag_value_is_null(write_export):
-    [tag] = attrs(write_export(wrapped({"p": {"s": {"attributes": {"com.apsis1.tags.vip": {"value": None}}}}})))
+    [tag] = attrs(
+        write_export(wrapped({"p": {"s": {"attributes": {"com.apsis1.tags.vip": {"value": None}}}}}))
+    )
     assert tag.value is None and tag.value_type == "null"
 
 
@@ -82,8 +101,15 @@ def test_big_integers_and_decimals_stay_exact(write_export):
 
 def test_unicode_and_escapes_are_decoded(write_export):
     text = 'Zo\u00eb "q" \\ / \n\t \u65e5\u672c \U0001f389 \u2028'
-    [attribute] = attrs(write_export(wrapped({"p\u00e9": {"s\u00e9": {"attributes": {"\u00e5": {"value": text}}}}})))
-    assert (attribute.profile_key, attribute.section_id, attribute.attribute_id, attribute.value) == ("p\u00e9", "s\u00e9", "\u00e5", text)
+    [attribute] = attrs(
+        write_export(wrapped({"p\u00e9": {"s\u00e9": {"attributes": {"\u00e5": {"value": text}}}}}))
+    )
+    assert (attribute.profile_key, attribute.section_id, attribute.attribute_id, attribute.value) == (
+        "p\u00e9",
+        "s\u00e9",
+        "\u00e5",
+        text,
+    )
 
 
 def test_surrogate_pair_escape_decodes_to_one_character(write_export):
@@ -113,14 +139,18 @@ def test_numeric_ids_are_kept_as_text(write_export):
 def test_unknown_keys_become_extras_with_pointers_in_file_order(write_export):
     doc = {
         "metadata": {"exportedAt": "x"},
-        "profiles": {"p": {
-            "sections": {"s": {
-                "attributes": {"a/b~c": {"value": 1, "history": [{"value": 0}]}},
-                "events": [{"typeId": "1", "createdAt": 1, "source": "email"}],
-                "topics": {"t": "opt-in"},
-            }},
-            "topics": ["t1"],
-        }},
+        "profiles": {
+            "p": {
+                "sections": {
+                    "s": {
+                        "attributes": {"a/b~c": {"value": 1, "history": [{"value": 0}]}},
+                        "events": [{"typeId": "1", "createdAt": 1, "source": "email"}],
+                        "topics": {"t": "opt-in"},
+                    }
+                },
+                "topics": ["t1"],
+            }
+        },
         "version": 2,
     }
     extras = [r for r in records(write_export(doc)) if isinstance(r, Extra)]
@@ -135,7 +165,10 @@ def test_unknown_keys_become_extras_with_pointers_in_file_order(write_export):
 
 
 def test_layout_detected_when_metadata_comes_first(write_export):
-    doc = {"metadata": {"a": {"b": 1}}, "profiles": {"p": {"sections": {"s": {"attributes": {"x": {"value": 1}}}}}}}
+    doc = {
+        "metadata": {"a": {"b": 1}},
+        "profiles": {"p": {"sections": {"s": {"attributes": {"x": {"value": 1}}}}}},
+    }
     assert [r.profile_key for r in attrs(write_export(json.dumps(doc)))] == ["p"]
 
 
@@ -150,7 +183,10 @@ def test_profiles_key_after_bare_profiles_is_ambiguous(write_export):
     with pytest.raises(InputError, match="ambiguous layout"):
         records(write_export(doc))
     # ...and forcing the layout decides it.
-    assert [p.key for p in apsis_export.read_profiles(write_export(doc), input_layout="bare")] == ["p", "profiles"]
+    assert [p.key for p in apsis_export.read_profiles(write_export(doc), input_layout="bare")] == [
+        "p",
+        "profiles",
+    ]
 
 
 def test_forced_wrapped_layout_treats_other_keys_as_document_extras(write_export):
@@ -181,7 +217,9 @@ def test_binary_file_object_source(write_export):
 def test_records_come_in_file_order():
     got = [(type(r).__name__, r.profile_key) for r in apsis_export.read(SAMPLE_DATA / "tiny.json")]
     keys = [k for _, k in got]
-    assert keys.index("bob-17") > max(i for i, k in enumerate(keys) if k == "anna@example.com" and got[i][0] != "Extra")
+    assert keys.index("bob-17") > max(
+        i for i, k in enumerate(keys) if k == "anna@example.com" and got[i][0] != "Extra"
+    )
 
 
 def test_tiny_sample_shows_every_feature():
@@ -191,7 +229,11 @@ def test_tiny_sample_shows_every_feature():
     events = [r for r in out if isinstance(r, Event)]
     assert any(e.source_event_time is None for e in events)
     assert len({e.correlation_id for e in events}) < len(events)  # a duplicate correlationId
-    assert {e.key for e in out if isinstance(e, Extra)} == {"/metadata", "/topics", "/attributes/10462/history"}
+    assert {e.key for e in out if isinstance(e, Extra)} == {
+        "/metadata",
+        "/topics",
+        "/attributes/10462/history",
+    }
     profiles = list(apsis_export.read_profiles(SAMPLE_DATA / "tiny.json"))
     assert "carl-no-sections" in [p.key for p in profiles]
 
@@ -219,7 +261,10 @@ def test_slow_ijson_backend_is_warned_about(monkeypatch):
 
 
 def test_text_mode_file_is_refused_with_a_clear_message():
-    with open(SAMPLE_DATA / "tiny.json", encoding="utf-8") as fh, pytest.raises(TypeError, match="binary file object"):
+    with (
+        open(SAMPLE_DATA / "tiny.json", encoding="utf-8") as fh,
+        pytest.raises(TypeError, match="binary file object"),
+    ):
         records(fh)
 
 

@@ -47,10 +47,29 @@ from apsis_export.fetch._auth import Secret, jwt_expiry
 from .fetch_server import SAMPLE, Answer, FakeApsis, FakeStorage, make_jwt, network_calls
 
 SECRET = "s3cr3t-never-shown"
-FAST = HttpSettings(poll_interval=0.01, max_poll_interval=0.04, max_wait=5.0, retries=3, download_retries=2,
-                    connect_timeout=1.0, read_timeout=2.0)
-FAST_CLI = ["--poll-interval", "0.01", "--max-poll-interval", "0.04", "--max-wait", "5", "--retries", "3",
-            "--restarts", "2", "--timeout", "2"]
+FAST = HttpSettings(
+    poll_interval=0.01,
+    max_poll_interval=0.04,
+    max_wait=5.0,
+    retries=3,
+    download_retries=2,
+    connect_timeout=1.0,
+    read_timeout=2.0,
+)
+FAST_CLI = [
+    "--poll-interval",
+    "0.01",
+    "--max-poll-interval",
+    "0.04",
+    "--max-wait",
+    "5",
+    "--retries",
+    "3",
+    "--restarts",
+    "2",
+    "--timeout",
+    "2",
+]
 
 
 @pytest.fixture
@@ -99,8 +118,11 @@ def test_token_is_requested_with_client_credentials_as_json(api, client):
     client.sections()
     (token_call,) = api.calls("POST", "/oauth/token")
     assert token_call.headers["Content-Type"] == "application/json"
-    assert orjson.loads(token_call.body) == {"grant_type": "client_credentials", "client_id": "cid",
-                                            "client_secret": SECRET}
+    assert orjson.loads(token_call.body) == {
+        "grant_type": "client_credentials",
+        "client_id": "cid",
+        "client_secret": SECRET,
+    }
     assert api.calls("GET", "/audience/sections")[0].headers["Authorization"].startswith("Bearer ey")
     assert all(seen.headers["User-Agent"] == f"apsis-export/{apsis_export.__version__}" for seen in api.seen)
 
@@ -144,7 +166,9 @@ def test_still_refused_after_renewal_is_an_auth_error(api, client):
 
 
 def test_refused_credentials_are_an_auth_error_without_the_secret(api, client):
-    api.token_answers.append(Answer(401, body=b'{"title": "Unauthorized", "detail": "unknown client"}', chunked=False))
+    api.token_answers.append(
+        Answer(401, body=b'{"title": "Unauthorized", "detail": "unknown client"}', chunked=False)
+    )
     with pytest.raises(AuthError, match="credentials were refused.*unknown client") as info:
         client.sections()
     assert SECRET not in str(info.value)
@@ -183,14 +207,23 @@ def test_region_picks_the_base_url():
 
 
 def test_request_export_posts_the_body_and_returns_the_poll_url(api, client):
-    request = ExportRequest(attributes=["10462", "10462", "10463"], tags=["t1"], events=["e1"],
-                            segment_filter="seg-1", start_at="2024-05-01T10:00:00+02:00")
+    request = ExportRequest(
+        attributes=["10462", "10462", "10463"],
+        tags=["t1"],
+        events=["e1"],
+        segment_filter="seg-1",
+        start_at="2024-05-01T10:00:00+02:00",
+    )
     assert client.request_export(request) == api.poll_url
     (call,) = api.calls("POST", "/audience/profiles/exports")
     assert call.headers["Content-Type"] == "application/json"
     assert orjson.loads(call.body) == {
-        "segment_filter": "seg-1", "attributes": ["10462", "10463"], "tags": ["t1"], "events": ["e1"],
-        "start_at": "2024-05-01T08:00:00Z", "end_at": "2024-05-08T08:00:00Z",
+        "segment_filter": "seg-1",
+        "attributes": ["10462", "10463"],
+        "tags": ["t1"],
+        "events": ["e1"],
+        "start_at": "2024-05-01T08:00:00Z",
+        "end_at": "2024-05-08T08:00:00Z",
     }
 
 
@@ -211,7 +244,7 @@ def test_poll_url_from_the_v2_field(api, client):
         (b'{"file_download_url": "https://a/1", "file_download_url_v2": "https://a/2"}', "https://a/1"),
         (b'{"file_download_url": null, "file_download_url_v2": "https://a/2"}', "https://a/2"),
         (b'{"export": {"id": 1, "links": ["https://a/x?sig=1"]}, "note": "see docs"}', "https://a/x?sig=1"),
-        (b'see https://a/plain-text', "https://a/plain-text"),
+        (b"see https://a/plain-text", "https://a/plain-text"),
     ],
 )
 def test_poll_url_is_found(payload, found):
@@ -226,7 +259,9 @@ def test_no_poll_url_says_so():
 
 
 def test_location_header_is_the_last_resort(api, client):
-    api.request_answers.append(Answer(202, headers={"Location": "/exports/e-1/file"}, body=b"{}", chunked=False))
+    api.request_answers.append(
+        Answer(202, headers={"Location": "/exports/e-1/file"}, body=b"{}", chunked=False)
+    )
     assert client.request_export(ExportRequest(tags=["t"])) == api.poll_url
 
 
@@ -244,7 +279,9 @@ def test_an_export_request_lost_after_sending_is_not_repeated(api, client):
 
 
 def test_refused_request_is_an_api_error_with_the_problem(api, client):
-    api.request_answers.append(Answer(400, body=b'{"status": 400, "title": "Bad Request", "detail": "bad segment"}'))
+    api.request_answers.append(
+        Answer(400, body=b'{"status": 400, "title": "Bad Request", "detail": "bad segment"}')
+    )
     with pytest.raises(ApiError, match="refused \\(HTTP 400: Bad Request — bad segment\\)"):
         client.request_export(ExportRequest(attributes=["1"]))
 
@@ -273,7 +310,9 @@ def test_invalid_requests_are_refused_before_sending(api, client, fields, messag
 def test_limits_are_inclusive():
     body = ExportRequest(attributes=[str(i) for i in range(75)], tags=[str(i) for i in range(25)]).body()
     assert (len(body["attributes"]), len(body["tags"])) == (75, 25)
-    body = ExportRequest(tags=["t"], start_at="2024-01-31", end_at="2024-04-30").body()  # three calendar months
+    body = ExportRequest(
+        tags=["t"], start_at="2024-01-31", end_at="2024-04-30"
+    ).body()  # three calendar months
     assert body["end_at"] == "2024-04-30T00:00:00Z"
 
 
@@ -440,7 +479,9 @@ def test_a_stalled_body_counts_as_cut(api, expected, tmp_path):
 
 
 def test_a_truncated_gzip_file_is_not_saved(api, client, tmp_path):
-    api.export_answer = Answer(body=api.export_gzip[:-100], headers={"Content-Encoding": "gzip"}, chunked=False)
+    api.export_answer = Answer(
+        body=api.export_gzip[:-100], headers={"Content-Encoding": "gzip"}, chunked=False
+    )
     with pytest.raises(apsis_export.InputError, match="gzip stream is not complete"):
         client.download(api.poll_url, tmp_path / "export.json.gz")
     assert os.listdir(tmp_path) == []
@@ -481,8 +522,12 @@ def test_metadata_calls_list_items(api, client):
     assert client.tags("s/1")[0]["discriminator"] == "tags.one"
     assert client.events("s")[0]["discriminator"] == "events.one"
     paths = [s.path for s in api.seen if s.method == "GET"]
-    assert paths == ["/audience/sections", "/audience/sections/com.apsis1.sections.default/attributes",
-                     "/audience/sections/s%2F1/tags", "/audience/sections/s/events"]
+    assert paths == [
+        "/audience/sections",
+        "/audience/sections/com.apsis1.sections.default/attributes",
+        "/audience/sections/s%2F1/tags",
+        "/audience/sections/s/events",
+    ]
 
 
 # ---- the command -----------------------------------------------------------------------
@@ -492,9 +537,27 @@ def test_cli_fetch_gives_the_same_tables_as_convert(api, expected, tmp_path):
     api.poll_answers.extend([Answer(404), Answer(404)])
     env = {**os.environ, "APSIS_CLIENT_ID": "cid", "APSIS_CLIENT_SECRET": SECRET}
     run = subprocess.run(
-        [sys.executable, "-m", "apsis_export", "fetch", "--base-url", api.url, *FAST_CLI,
-         "--attribute", "10462", "--tag", "t1", "--to", "parquet", "--out", str(tmp_path / "out")],
-        env=env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "apsis_export",
+            "fetch",
+            "--base-url",
+            api.url,
+            *FAST_CLI,
+            "--attribute",
+            "10462",
+            "--tag",
+            "t1",
+            "--to",
+            "parquet",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.returncode == 0, run.stderr
     assert read_tables(tmp_path / "out") == expected
@@ -510,7 +573,11 @@ def test_cli_fetch_gives_the_same_tables_as_convert(api, expected, tmp_path):
         (lambda api: setattr(api, "authorize", False), 3, "not authorized even with a new token"),
         (lambda api: api.poll_answers.extend([Answer(500)] * 10), 4, "failed 4 times in a row"),
         (lambda api: api.poll_answers.append(Answer(410)), 5, "export gone or invalid"),
-        (lambda api: api.poll_answers.append(Answer(503)), 6, "export failed on the server; request a new one"),
+        (
+            lambda api: api.poll_answers.append(Answer(503)),
+            6,
+            "export failed on the server; request a new one",
+        ),
         (lambda api: api.poll_answers.extend([Answer(404)] * 1000), 7, "still not ready after"),
         (lambda api: setattr(api, "export_answer", Answer(cut_after=30_000)), 8, "download cut"),
     ],
@@ -518,8 +585,18 @@ def test_cli_fetch_gives_the_same_tables_as_convert(api, expected, tmp_path):
 )
 def test_cli_faults_end_in_their_exit_codes(api, tmp_path, setup, code, message):
     setup(api)
-    result = cli(api, "--attribute", "1", "--max-wait", "0.3", "--out", str(tmp_path / "out"),
-                 "--save", str(tmp_path / "x.gz"), "--debug")
+    result = cli(
+        api,
+        "--attribute",
+        "1",
+        "--max-wait",
+        "0.3",
+        "--out",
+        str(tmp_path / "out"),
+        "--save",
+        str(tmp_path / "x.gz"),
+        "--debug",
+    )
     assert result.exit_code == code, result.output
     assert "apsis-export: error: " in result.stderr and message in result.stderr
     assert SECRET not in result.output
@@ -534,7 +611,9 @@ def test_cli_validates_before_sending(api, tmp_path):
 
 
 def test_cli_end_at_defaults_to_a_week_after_start_at(api, tmp_path):
-    result = cli(api, "--event", "e1", "--tag", "t", "--start-at", "2024-05-01", "--save", str(tmp_path / "x.gz"))
+    result = cli(
+        api, "--event", "e1", "--tag", "t", "--start-at", "2024-05-01", "--save", str(tmp_path / "x.gz")
+    )
     assert result.exit_code == 0, result.stderr
     body = orjson.loads(api.calls("POST", "/audience/profiles/exports")[0].body)
     assert (body["start_at"], body["end_at"]) == ("2024-05-01T00:00:00Z", "2024-05-08T00:00:00Z")
@@ -572,12 +651,16 @@ def test_cli_quiet_prints_nothing_on_success(api, tmp_path):
     [
         (["--attribute", "1"], "give --out DIR to convert, --save FILE"),
         (["--attribute", "1", "--save", "x.gz", "--to", "csv"], "--to needs --out"),
-        (["--poll-url", "http://127.0.0.1:9/x", "--attribute", "1", "--save", "x.gz"],
-         "--attribute cannot go with --poll-url"),
+        (
+            ["--poll-url", "http://127.0.0.1:9/x", "--attribute", "1", "--save", "x.gz"],
+            "--attribute cannot go with --poll-url",
+        ),
         (["--body-json", "-", "--tag", "t", "--save", "x.gz"], "--tag cannot go with --body-json"),
         (["--body-json", "-", "--client-secret-file", "-", "--save", "x.gz"], "cannot both read stdin"),
-        (["--attribute", "1", "--save", "x.gz", "--poll-interval", "5", "--max-poll-interval", "1"],
-         "max_poll_interval must be at least poll_interval"),
+        (
+            ["--attribute", "1", "--save", "x.gz", "--poll-interval", "5", "--max-poll-interval", "1"],
+            "max_poll_interval must be at least poll_interval",
+        ),
     ],
 )
 def test_cli_usage_errors(api, args, message):
@@ -588,8 +671,11 @@ def test_cli_usage_errors(api, args, message):
 
 
 def test_cli_needs_credentials(api):
-    result = CliRunner().invoke(main, ["fetch", "--base-url", api.url, "--attribute", "1", "--save", "x"],
-                                env={"APSIS_CLIENT_ID": None, "APSIS_CLIENT_SECRET": None})
+    result = CliRunner().invoke(
+        main,
+        ["fetch", "--base-url", api.url, "--attribute", "1", "--save", "x"],
+        env={"APSIS_CLIENT_ID": None, "APSIS_CLIENT_SECRET": None},
+    )
     assert result.exit_code == 2 and "no client ID" in result.stderr
 
 
@@ -602,17 +688,38 @@ def test_convert_still_requires_out():
 
 
 def test_wide_columns_come_from_the_request_in_one_pass(api, tmp_path):
-    doc = {"profiles": {"anna": {"sections": {"s1": {"attributes": {"10462": {"value": "a@x"}, "t1": {"value": None}}}}},
-                        "bob": {"sections": {"s1": {"attributes": {"10462": {"value": "b@x"}}}}}}}
+    doc = {
+        "profiles": {
+            "anna": {"sections": {"s1": {"attributes": {"10462": {"value": "a@x"}, "t1": {"value": None}}}}},
+            "bob": {"sections": {"s1": {"attributes": {"10462": {"value": "b@x"}}}}},
+        }
+    }
     api.export_json = orjson.dumps(doc)
     api.export_gzip = gzip.compress(api.export_json)
-    result = cli(api, "--attribute", "10462", "--attribute", "10470", "--tag", "t1", "--layout", "wide", "--to", "jsonl",
-                 "--out", str(tmp_path / "out"))
+    result = cli(
+        api,
+        "--attribute",
+        "10462",
+        "--attribute",
+        "10470",
+        "--tag",
+        "t1",
+        "--layout",
+        "wide",
+        "--to",
+        "jsonl",
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert result.exit_code == 0, result.output
     rows = [orjson.loads(line) for line in (tmp_path / "out" / "profiles.jsonl").read_bytes().splitlines()]
-    assert rows == [{"profile_key": "anna", "section_id": "s1", "10462": "a@x", "10470": None, "t1": True},
-                    {"profile_key": "bob", "section_id": "s1", "10462": "b@x", "10470": None, "t1": False}]
-    assert [s.path for s in api.seen if s.method == "GET"].count(urllib.parse.urlsplit(api.poll_url).path) == 1
+    assert rows == [
+        {"profile_key": "anna", "section_id": "s1", "10462": "a@x", "10470": None, "t1": True},
+        {"profile_key": "bob", "section_id": "s1", "10462": "b@x", "10470": None, "t1": False},
+    ]
+    assert [s.path for s in api.seen if s.method == "GET"].count(
+        urllib.parse.urlsplit(api.poll_url).path
+    ) == 1
 
 
 def test_split_events_need_save_and_nothing_is_requested_without_it(api, tmp_path):
@@ -624,8 +731,16 @@ def test_split_events_need_save_and_nothing_is_requested_without_it(api, tmp_pat
 
 
 def test_split_events_convert_the_saved_file(api, tmp_path):
-    result = cli(api, "--attribute", "10462", "--split-events", "--save", str(tmp_path / "e.json.gz"),
-                 "--out", str(tmp_path / "out"))
+    result = cli(
+        api,
+        "--attribute",
+        "10462",
+        "--split-events",
+        "--save",
+        str(tmp_path / "e.json.gz"),
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert result.exit_code == 0, result.output
     apsis_export.convert(tmp_path / "e.json.gz", tmp_path / "direct", split_events=True)
     assert read_tables(tmp_path / "out") == read_tables(tmp_path / "direct")
@@ -661,8 +776,16 @@ def test_a_plain_http_base_url_is_refused_before_any_request(url):
     assert info.value.exit_code == 2
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "http://127.8.9.10", "http://localhost:9", "http://[::1]:9",
-                                 "https://api.example.com"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9",
+        "http://127.8.9.10",
+        "http://localhost:9",
+        "http://[::1]:9",
+        "https://api.example.com",
+    ],
+)
 def test_https_and_loopback_are_allowed(url):
     assert Client(url, client_id="a", client_secret=SECRET).base_url == url
 
@@ -689,7 +812,10 @@ def test_a_plain_http_poll_url_in_the_answer_is_refused_before_polling(api, clie
 
 def test_a_redirect_to_plain_http_is_refused_before_following_it(api, client, tmp_path):
     api.poll_answers.append(Answer(302, headers={"Location": f"{OUTSIDE}/bucket/x?sig=abc"}))
-    with network_calls() as calls, pytest.raises(InsecureUrlError, match="redirect from .* to http://192.0.2.1/bucket/x") as info:
+    with (
+        network_calls() as calls,
+        pytest.raises(InsecureUrlError, match="redirect from .* to http://192.0.2.1/bucket/x") as info,
+    ):
         client.download(api.poll_url, tmp_path / "x.gz")
     assert "sig=abc" not in str(info.value)  # a pre-signed URL's signature is a credential too
     assert not [a for e, a in calls if OUTSIDE[7:] in str(a)]
@@ -708,7 +834,9 @@ def test_a_poll_url_on_another_origin_is_fetched_without_the_token(api, client, 
 
 def test_a_location_on_another_origin_is_fetched_without_the_token(api, client, storage, tmp_path):
     storage.objects["e-1"] = api.export_gzip
-    api.request_answers.append(Answer(202, headers={"Location": storage.url_for("e-1")}, body=b"{}", chunked=False))
+    api.request_answers.append(
+        Answer(202, headers={"Location": storage.url_for("e-1")}, body=b"{}", chunked=False)
+    )
     client.download(client.request_export(ExportRequest(tags=["t"])), tmp_path / "e.json.gz")
     assert (tmp_path / "e.json.gz").read_bytes() == api.export_gzip
     assert ["Authorization" in s.headers for s in storage.seen] == [False]
@@ -760,8 +888,11 @@ def test_redirects_are_bounded(api, client):
 
 def test_cli_refuses_a_plain_http_base_url_without_connecting(tmp_path):
     with network_calls() as calls:
-        result = CliRunner().invoke(main, ["fetch", "--base-url", OUTSIDE, "--attribute", "1", "--out", str(tmp_path)],
-                                    env={"APSIS_CLIENT_ID": "a", "APSIS_CLIENT_SECRET": SECRET})
+        result = CliRunner().invoke(
+            main,
+            ["fetch", "--base-url", OUTSIDE, "--attribute", "1", "--out", str(tmp_path)],
+            env={"APSIS_CLIENT_ID": "a", "APSIS_CLIENT_SECRET": SECRET},
+        )
     assert result.exit_code == 2, result.output
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"apsis-export: error: refusing plain HTTP for the API base URL {OUTSIDE}: ")
@@ -820,12 +951,34 @@ def test_a_long_retry_after_while_polling_stops_at_max_wait(api):
 def test_cli_secret_from_a_file_or_stdin(api, tmp_path):
     (tmp_path / "secret").write_text(SECRET + "\n")
     no_env = {"APSIS_CLIENT_SECRET": None}
-    result = cli(api, "--client-secret-file", str(tmp_path / "secret"), "--attribute", "1",
-                 "--save", str(tmp_path / "a.gz"), env=no_env)
+    result = cli(
+        api,
+        "--client-secret-file",
+        str(tmp_path / "secret"),
+        "--attribute",
+        "1",
+        "--save",
+        str(tmp_path / "a.gz"),
+        env=no_env,
+    )
     assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(main, ["fetch", "--base-url", api.url, *FAST_CLI, "--client-secret-file", "-",
-                                       "--attribute", "1", "--save", str(tmp_path / "b.gz")],
-                                input=SECRET + "\n", env={"APSIS_CLIENT_ID": "cid", "APSIS_CLIENT_SECRET": None})
+    result = CliRunner().invoke(
+        main,
+        [
+            "fetch",
+            "--base-url",
+            api.url,
+            *FAST_CLI,
+            "--client-secret-file",
+            "-",
+            "--attribute",
+            "1",
+            "--save",
+            str(tmp_path / "b.gz"),
+        ],
+        input=SECRET + "\n",
+        env={"APSIS_CLIENT_ID": "cid", "APSIS_CLIENT_SECRET": None},
+    )
     assert result.exit_code == 0, result.output
     bodies = [orjson.loads(s.body) for s in api.calls("POST", "/oauth/token")]
     assert [b["client_secret"] for b in bodies] == [SECRET, SECRET]
@@ -835,8 +988,14 @@ def test_cli_secret_from_a_file_or_stdin(api, tmp_path):
 def test_cli_secret_file_from_the_environment_and_an_empty_one(api, tmp_path):
     (tmp_path / "secret").write_text(SECRET)
     (tmp_path / "empty").write_text("\n")
-    result = cli(api, "--attribute", "1", "--save", str(tmp_path / "a.gz"),
-                 env={"APSIS_CLIENT_SECRET": None, "APSIS_CLIENT_SECRET_FILE": str(tmp_path / "secret")})
+    result = cli(
+        api,
+        "--attribute",
+        "1",
+        "--save",
+        str(tmp_path / "a.gz"),
+        env={"APSIS_CLIENT_SECRET": None, "APSIS_CLIENT_SECRET_FILE": str(tmp_path / "secret")},
+    )
     assert result.exit_code == 0, result.output
     result = cli(api, "--client-secret-file", str(tmp_path / "empty"), "--attribute", "1", "--save", "x")
     assert result.exit_code == 2 and "no client secret in" in result.stderr
@@ -844,8 +1003,16 @@ def test_cli_secret_file_from_the_environment_and_an_empty_one(api, tmp_path):
 
 
 def test_cli_secret_on_the_command_line_works_with_a_warning(api, tmp_path):
-    result = cli(api, "--client-secret", SECRET, "--attribute", "1", "--save", str(tmp_path / "a.gz"),
-                 env={"APSIS_CLIENT_SECRET": None})
+    result = cli(
+        api,
+        "--client-secret",
+        SECRET,
+        "--attribute",
+        "1",
+        "--save",
+        str(tmp_path / "a.gz"),
+        env={"APSIS_CLIENT_SECRET": None},
+    )
     assert result.exit_code == 0, result.output
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "visible to other users" in warnings[0] and SECRET not in warnings[0]
@@ -854,8 +1021,17 @@ def test_cli_secret_on_the_command_line_works_with_a_warning(api, tmp_path):
 
 def test_cli_secret_twice_on_the_command_line_is_a_usage_error(api, tmp_path):
     (tmp_path / "secret").write_text(SECRET)
-    result = cli(api, "--client-secret", "x", "--client-secret-file", str(tmp_path / "secret"), "--attribute", "1",
-                 "--save", "x")
+    result = cli(
+        api,
+        "--client-secret",
+        "x",
+        "--client-secret-file",
+        str(tmp_path / "secret"),
+        "--attribute",
+        "1",
+        "--save",
+        "x",
+    )
     assert result.exit_code == 2 and "not both" in result.stderr and api.seen == []
 
 
@@ -892,14 +1068,23 @@ def test_an_error_body_echoing_credentials_is_masked(api, client):
     api.poll_answers.append(Answer(400))
     with pytest.raises(ApiError, match="echo") as info:
         client.wait(api.poll_url)
-    assert api.issued and not any(t in str(info.value) for t in api.issued) and "Bearer ********" in str(info.value)
+    assert (
+        api.issued
+        and not any(t in str(info.value) for t in api.issued)
+        and "Bearer ********" in str(info.value)
+    )
     assert not any(t[:40] in str(info.value) for t in api.issued)  # nor a first part cut off by the summary
 
 
 def _run_debug(api, *args):
     env = {**os.environ, "APSIS_CLIENT_ID": "cid", "APSIS_CLIENT_SECRET": SECRET}
-    run = subprocess.run([sys.executable, "-m", "apsis_export", "fetch", "--base-url", api.url, *FAST_CLI, "--debug",
-                          *args], env=env, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "apsis_export", "fetch", "--base-url", api.url, *FAST_CLI, "--debug", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return run.returncode, run.stdout + run.stderr
 
 
@@ -912,8 +1097,11 @@ def test_debug_output_of_failing_and_succeeding_runs_holds_no_secret_or_token(ap
     outputs.append(_run_debug(api, "--attribute", "1", "--out", str(tmp_path / "b")))
     storage.expired = True
     outputs.append(_run_debug(api, "--poll-url", storage.url_for("e-1"), "--save", str(tmp_path / "c.gz")))
-    outputs.append(_run_debug(api, "--attribute", "1", "--names", "--out", str(tmp_path / "d"),
-                              "--save", str(tmp_path / "d.gz")))
+    outputs.append(
+        _run_debug(
+            api, "--attribute", "1", "--names", "--out", str(tmp_path / "d"), "--save", str(tmp_path / "d.gz")
+        )
+    )
     assert [code for code, _ in outputs] == [3, 4, 3, 0], outputs
     assert all("Traceback" in text for _, text in outputs[:3])  # --debug really showed the tracebacks
     assert len(api.issued) >= 2
@@ -947,7 +1135,9 @@ def test_a_saved_export_and_its_part_are_owner_only(api, client, tmp_path):
 
     api.export_answer = Answer(chunk=4096)
     with umask(0o022):  # the usual umask: files world-readable unless created otherwise
-        client.fetch_and_convert(api.poll_url, tmp_path / "out", save=tmp_path / "e.json.gz", progress=progress)
+        client.fetch_and_convert(
+            api.poll_url, tmp_path / "out", save=tmp_path / "e.json.gz", progress=progress
+        )
         client.download(api.poll_url, tmp_path / "f.json.gz")
     assert part_modes and set(part_modes) == {0o600}
     assert mode_of(tmp_path / "e.json.gz") == 0o600 and mode_of(tmp_path / "f.json.gz") == 0o600
@@ -968,10 +1158,13 @@ def test_save_mode_widens_only_when_asked(api, client, tmp_path):
     assert result.exit_code == 0 and mode_of(tmp_path / "c.json.gz") == 0o644
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--save", "x.gz", "--save-mode", "999"], "not octal permission bits"),
-    (["--out", "o", "--save-mode", "600"], "--save-mode needs --save"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--save", "x.gz", "--save-mode", "999"], "not octal permission bits"),
+        (["--out", "o", "--save-mode", "600"], "--save-mode needs --save"),
+    ],
+)
 def test_cli_save_mode_usage_errors(api, args, message):
     result = cli(api, "--attribute", "1", *args)
     assert result.exit_code == 2 and message in result.stderr and api.seen == []
@@ -979,7 +1172,9 @@ def test_cli_save_mode_usage_errors(api, args, message):
 
 def test_cli_saved_export_is_owner_only(api, tmp_path):
     with umask(0o022):
-        result = cli(api, "--attribute", "1", "--save", str(tmp_path / "e.json.gz"), "--out", str(tmp_path / "out"))
+        result = cli(
+            api, "--attribute", "1", "--save", str(tmp_path / "e.json.gz"), "--out", str(tmp_path / "out")
+        )
     assert result.exit_code == 0, result.output
     assert mode_of(tmp_path / "e.json.gz") == 0o600
 
@@ -1006,7 +1201,9 @@ def test_an_https_api_with_a_trusted_certificate(tls_api, ca, storage, expected,
     with ca.cert_pem.tempfile() as ca_file:
         monkeypatch.setenv("SSL_CERT_FILE", ca_file)  # as a user behind a TLS-inspecting proxy would
         storage.objects["e-1"] = tls_api.export_gzip
-        tls_api.poll_answers.append(Answer(302, headers={"Location": storage.url_for("e-1")}))  # https -> loopback http
+        tls_api.poll_answers.append(
+            Answer(302, headers={"Location": storage.url_for("e-1")})
+        )  # https -> loopback http
         with Client(tls_api.url, client_id="cid", client_secret=SECRET, settings=FAST) as c:
             assert c.base_url.startswith("https://127.0.0.1:")
             c.fetch_and_convert(ExportRequest(attributes=["1"]), tmp_path / "out")

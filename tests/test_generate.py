@@ -62,8 +62,11 @@ def test_conversion_gives_exactly_the_counts_reported(tmp_path, layout, gz):
     assert summary.rows["events"] == stats.events
     assert summary.extras == stats.extras == (1 if layout == "wrapped" else 0)
     assert summary.bytes_json == stats.bytes_json
-    tags = [r for r in apsis_export.read(path) if isinstance(r, apsis_export.Attribute)
-            and r.attribute_id.startswith("tag.")]
+    tags = [
+        r
+        for r in apsis_export.read(path)
+        if isinstance(r, apsis_export.Attribute) and r.attribute_id.startswith("tag.")
+    ]
     assert len(tags) == stats.tags and all(t.value is None for t in tags)
 
 
@@ -85,8 +88,17 @@ def test_document_is_valid_json_with_the_documented_shape(tmp_path):
 
 
 def test_knobs_shape_the_output(tmp_path):
-    stats = apsis_export.generate(tmp_path / "g.json", size=100_000, seed=2, layout="bare", sections=(4, 4),
-                                  attributes=(2, 2), events=(3, 3), tag_ratio=0.0, pool=5)
+    stats = apsis_export.generate(
+        tmp_path / "g.json",
+        size=100_000,
+        seed=2,
+        layout="bare",
+        sections=(4, 4),
+        attributes=(2, 2),
+        events=(3, 3),
+        tag_ratio=0.0,
+        pool=5,
+    )
     doc = json.loads((tmp_path / "g.json").read_bytes())
     assert all(len(sections) == 4 for sections in doc.values())
     sections = [s for p in doc.values() for s in p.values()]
@@ -96,8 +108,10 @@ def test_knobs_shape_the_output(tmp_path):
     assert len({json.dumps(s, sort_keys=True) for s in sections}) <= 5  # the pool
 
 
-@pytest.mark.parametrize("kwargs", [dict(sections=(3, 1)), dict(events=(-1, 2)), dict(tag_ratio=1.5),
-                                    dict(pool=0), dict(layout="flat")])
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(sections=(3, 1)), dict(events=(-1, 2)), dict(tag_ratio=1.5), dict(pool=0), dict(layout="flat")],
+)
 def test_bad_knobs_are_refused(tmp_path, kwargs):
     with pytest.raises(ValueError):
         apsis_export.generate(tmp_path / "g.json", size=1000, **kwargs)
@@ -125,20 +139,49 @@ def test_memory_does_not_grow_with_size(tmp_path):
 def test_cli_knobs_and_json_counts(tmp_path):
     out = tmp_path / "g.json.gz"
     result = subprocess.run(
-        [sys.executable, "-m", "apsis_export", "generate", str(out), "--size", "120KB", "--gzip", "--seed", "9",
-         "--layout", "bare", "--sections", "2", "--attributes", "5-10", "--events", "0-3", "--tag-ratio", "0.5",
-         "--json"], capture_output=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "apsis_export",
+            "generate",
+            str(out),
+            "--size",
+            "120KB",
+            "--gzip",
+            "--seed",
+            "9",
+            "--layout",
+            "bare",
+            "--sections",
+            "2",
+            "--attributes",
+            "5-10",
+            "--events",
+            "0-3",
+            "--tag-ratio",
+            "0.5",
+            "--json",
+        ],
+        capture_output=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     counts = json.loads(result.stdout)
     assert counts["sections"] == 2 * counts["profiles"] and counts["extras"] == 0
     summary = apsis_export.convert(out, tmp_path / "out", format="csv")
     assert (summary.profiles, summary.rows["attributes"], summary.rows["events"]) == (
-        counts["profiles"], counts["attributes"], counts["events"])
+        counts["profiles"],
+        counts["attributes"],
+        counts["events"],
+    )
 
 
 @pytest.mark.parametrize("value", ["3-1", "x", "1-", "-2"])
 def test_cli_refuses_bad_ranges(tmp_path, value):
-    result = subprocess.run([sys.executable, "-m", "apsis_export", "generate", str(tmp_path / "g.json"),
-                             "--events", value], capture_output=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "apsis_export", "generate", str(tmp_path / "g.json"), "--events", value],
+        capture_output=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and b"--events" in result.stderr
     assert not (tmp_path / "g.json").exists()

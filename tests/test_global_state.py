@@ -27,14 +27,19 @@ HAS_LIMIT = hasattr(sys, "get_int_max_str_digits")
 
 
 def interpreter_state() -> tuple:
-    handlers = tuple(signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE))
+    handlers = tuple(
+        signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE)
+    )
     return (sys.get_int_max_str_digits() if HAS_LIMIT else None, gc.isenabled(), gc.get_threshold(), handlers)
 
 
 def long_integer_export(n: int) -> bytes:
     """Profiles with a 10,000-digit integer each (beside a lone surrogate: the exact engine reads them)."""
-    members = ",".join(f'"p{i}": {{"sections": {{"s": {{"attributes": {{"s": {{"value": "\\ud800"}}, '
-                       f'"n": {{"value": {i + 1}{"7" * 10_000}}}}}}}}}}}' for i in range(n))
+    members = ",".join(
+        f'"p{i}": {{"sections": {{"s": {{"attributes": {{"s": {{"value": "\\ud800"}}, '
+        f'"n": {{"value": {i + 1}{"7" * 10_000}}}}}}}}}}}'
+        for i in range(n)
+    )
     return ('{"profiles": {' + members + "}}").encode()
 
 
@@ -64,8 +69,13 @@ def test_convert_leaves_the_garbage_collector_and_digit_limit_as_they_were(tmp_p
     try:
         before = interpreter_state()
         seen = []
-        apsis_export.convert(path, tmp_path / f"out-{engine}", format="jsonl", engine=engine,
-                             progress=lambda *_: seen.append(interpreter_state()))
+        apsis_export.convert(
+            path,
+            tmp_path / f"out-{engine}",
+            format="jsonl",
+            engine=engine,
+            progress=lambda *_: seen.append(interpreter_state()),
+        )
         assert interpreter_state() == before
         assert seen and set(seen) == {before}  # during the run too
     finally:
@@ -102,10 +112,16 @@ def test_jobs_from_a_library_call_do_not_fork_the_caller(tmp_path, monkeypatch):
 def test_the_command_tunes_its_own_process_only(tmp_path):
     """``apsis-export`` (cli.run) switches the collector off and forks its workers; the
     library's ``main`` group, as a host program would call it, changes neither."""
-    probe = ("import gc, sys; from apsis_export import cli, _parallel; sys.argv = ['apsis-export', '--version'];\n"
-             "try: cli.{}()\nexcept SystemExit: pass\nprint(gc.isenabled(), _parallel.start_method)")
-    results = [subprocess.run([sys.executable, "-c", probe.format(entry)], capture_output=True, text=True, check=True)
-               .stdout.split("\n")[-2] for entry in ("main", "run")]
+    probe = (
+        "import gc, sys; from apsis_export import cli, _parallel; sys.argv = ['apsis-export', '--version'];\n"
+        "try: cli.{}()\nexcept SystemExit: pass\nprint(gc.isenabled(), _parallel.start_method)"
+    )
+    results = [
+        subprocess.run(
+            [sys.executable, "-c", probe.format(entry)], capture_output=True, text=True, check=True
+        ).stdout.split("\n")[-2]
+        for entry in ("main", "run")
+    ]
     assert results[0].split()[0] == "True" and results[0].split()[1] in ("forkserver", "spawn")
     assert results[1] == "False fork"
 
@@ -115,9 +131,15 @@ def test_a_script_without_the_main_guard_gets_a_clear_error_not_a_hang(tmp_path)
     at its top level cannot start them (multiprocessing refuses): the pool breaks, and the
     error says why, instead of workers being started again and again."""
     script = tmp_path / "unguarded.py"
-    script.write_text("import sys\nimport apsis_export\nfrom apsis_export import _parallel\n_parallel.INLINE_UNITS = 0\n"
-                      "apsis_export.convert(sys.argv[1], sys.argv[2], jobs=2, format='csv')\n")
-    done = subprocess.run([sys.executable, str(script), str(SAMPLE_DATA / "small.json.gz"), str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=300)
+    script.write_text(
+        "import sys\nimport apsis_export\nfrom apsis_export import _parallel\n_parallel.INLINE_UNITS = 0\n"
+        "apsis_export.convert(sys.argv[1], sys.argv[2], jobs=2, format='csv')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), str(SAMPLE_DATA / "small.json.gz"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode != 0
-    assert 'needs \'if __name__ == "__main__":\'' in done.stderr.splitlines()[-1]
+    assert "needs 'if __name__ == \"__main__\":'" in done.stderr.splitlines()[-1]

@@ -18,12 +18,18 @@ def test_glob_expansion(tmp_path):
     root = str(tmp_path)
     assert expand(f"{root}/a/*") == [f"{root}/a/x.json", f"{root}/a/y.json.gz"]
     assert expand(f"{root}/*/*.gz") == [f"{root}/a/y.json.gz", f"{root}/c/w.json.gz"]
-    assert expand(f"{root}/**/*.gz") == [f"{root}/a/b/z.json.gz", f"{root}/a/y.json.gz", f"{root}/c/w.json.gz"]
+    assert expand(f"{root}/**/*.gz") == [
+        f"{root}/a/b/z.json.gz",
+        f"{root}/a/y.json.gz",
+        f"{root}/c/w.json.gz",
+    ]
     assert expand(f"{root}/a/[xy].json") == [f"{root}/a/x.json"]
     assert expand(f"{root}/a/x.json") == [f"{root}/a/x.json"]
     assert expand(f"file://{root}/a/*.json") == [f"file://{root}/a/x.json"]
     assert expand([f"{root}/c/*", f"{root}/a/x.json", f"{root}/c/w.json.gz"]) == [
-        f"{root}/c/w.json.gz", f"{root}/a/x.json"]  # in order, each once
+        f"{root}/c/w.json.gz",
+        f"{root}/a/x.json",
+    ]  # in order, each once
 
 
 def test_nothing_matching_and_folders_are_errors(tmp_path):
@@ -37,7 +43,7 @@ def test_nothing_matching_and_folders_are_errors(tmp_path):
 
 def test_a_uri_query_is_kept_for_opening_and_left_out_of_messages(tmp_path):
     (tmp_path / "day-1.json").write_bytes(b"{}")
-    uri = f"s3://bucket/exports/day-?.json?endpoint_override=127.0.0.1:1&access_key=secret"
+    uri = "s3://bucket/exports/day-?.json?endpoint_override=127.0.0.1:1&access_key=secret"
     assert display(uri) == "s3://bucket/exports/day-?.json"
     assert export_name(uri) == "day-?.json"
     assert export_name(str(tmp_path / "day-1.json")) == "day-1.json"
@@ -49,4 +55,7 @@ def test_a_uri_query_is_kept_for_opening_and_left_out_of_messages(tmp_path):
 
 def test_importing_the_package_imports_neither_spark_nor_dlt():
     code = "import sys, apsis_export; print(sorted(m for m in ('pyspark', 'dlt') if m in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        == "[]\n"
+    )

@@ -15,7 +15,11 @@ from .conftest import SAMPLE_DATA
 def test_inspect_agrees_with_the_generator(tmp_path):
     stats = apsis_export.generate(tmp_path / "g.json.gz", size=500_000, seed=11, gzip=True)
     report = apsis_export.inspect(stats.path)
-    assert (report.profiles, report.attribute_rows, report.event_rows) == (stats.profiles, stats.attributes, stats.events)
+    assert (report.profiles, report.attribute_rows, report.event_rows) == (
+        stats.profiles,
+        stats.attributes,
+        stats.events,
+    )
     assert sum(report.sections.values()) == stats.sections
     tag_rows = sum(a.profiles for a in report.attributes.values() if a.attribute_id.startswith("tag."))
     assert tag_rows == stats.tags
@@ -26,7 +30,10 @@ def test_inspect_agrees_with_the_generator(tmp_path):
 def test_inspect_of_the_tiny_sample():
     report = apsis_export.inspect(SAMPLE_DATA / "tiny.json", event_fields=True)
     assert (report.profiles, report.empty_profiles) == (3, 1)
-    assert dict(report.sections) == {"usercreated.sections.europe-r6tz73a27t": 2, "usercreated.sections.newsletter-h4h3dpu3qi": 1}
+    assert dict(report.sections) == {
+        "usercreated.sections.europe-r6tz73a27t": 2,
+        "usercreated.sections.newsletter-h4h3dpu3qi": 1,
+    }
     email = report.attributes[("usercreated.sections.europe-r6tz73a27t", "com.apsis1.attributes.email")]
     assert email.profiles == 2 and dict(email.value_types) == {"string": 2}
     clicks = report.events[("usercreated.sections.europe-r6tz73a27t", "4381")]
@@ -38,12 +45,29 @@ def test_inspect_of_the_tiny_sample():
     # The types the wide layout and split events would give, as --json shows them.
     data = report.to_dict()
     types = {a["attribute_id"]: a["type"] for a in data["attributes"]}
-    assert types == {"com.apsis1.attributes.email": "string", "10452": "string", "10453": "boolean", "10454": "integer",
-                     "10455": "decimal(0)", "10456": "decimal(2)", "10457": "date", "10458": "timestamp", "10459": None,
-                     "com.apsis1.tags.vip": None, "10460": "string", "10461": "string", "10462": "string"}
+    assert types == {
+        "com.apsis1.attributes.email": "string",
+        "10452": "string",
+        "10453": "boolean",
+        "10454": "integer",
+        "10455": "decimal(0)",
+        "10456": "decimal(2)",
+        "10457": "date",
+        "10458": "timestamp",
+        "10459": None,
+        "com.apsis1.tags.vip": None,
+        "10460": "string",
+        "10461": "string",
+        "10462": "string",
+    }
     assert [e["fields"] for e in data["events"]] == [
-        [{"field": "data.url", "type": "string"}, {"field": "data.campaignId", "type": "integer"},
-         {"field": "data.price", "type": "decimal(2)"}], []]
+        [
+            {"field": "data.url", "type": "string"},
+            {"field": "data.campaignId", "type": "integer"},
+            {"field": "data.price", "type": "decimal(2)"},
+        ],
+        [],
+    ]
 
 
 def test_event_positions_are_generalised_in_unknown_keys(write_export):
@@ -52,8 +76,11 @@ def test_event_positions_are_generalised_in_unknown_keys(write_export):
 
 
 def test_inspect_json_from_the_command_line():
-    result = subprocess.run([sys.executable, "-m", "apsis_export", "inspect", str(SAMPLE_DATA / "small.json.gz"), "--json"],
-                            capture_output=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "apsis_export", "inspect", str(SAMPLE_DATA / "small.json.gz"), "--json"],
+        capture_output=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     records = list(apsis_export.read(SAMPLE_DATA / "small.json.gz"))
@@ -64,11 +91,20 @@ def test_inspect_json_from_the_command_line():
 
 
 def test_inspect_table_on_the_terminal_and_bad_input():
-    result = subprocess.run([sys.executable, "-m", "apsis_export", "inspect", str(SAMPLE_DATA / "tiny.json"), "--event-fields"],
-                            capture_output=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "apsis_export", "inspect", str(SAMPLE_DATA / "tiny.json"), "--event-fields"],
+        capture_output=True,
+        timeout=60,
+    )
     text = result.stdout.decode()
     assert result.returncode == 0 and "3 profiles (1 without attributes or events)" in text
     assert "com.apsis1.attributes.email" in text and "/topics" in text
     assert "decimal(2)" in text and "data.campaignId" in text
-    bad = subprocess.run([sys.executable, "-m", "apsis_export", "inspect", "-"], input=b"[]", capture_output=True, timeout=60)
-    assert bad.returncode == 1 and "must be a JSON object" in bad.stderr.decode() and b"Traceback" not in bad.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "apsis_export", "inspect", "-"], input=b"[]", capture_output=True, timeout=60
+    )
+    assert (
+        bad.returncode == 1
+        and "must be a JSON object" in bad.stderr.decode()
+        and b"Traceback" not in bad.stderr
+    )

@@ -32,15 +32,31 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def event(type_id: str, created: int | None, source: int | None = None, cid: str | None = None) -> dict:
-    return {"correlationId": cid, "typeId": type_id, "createdAt": created, "sourceEventTime": source or 0, "data": {}}
+    return {
+        "correlationId": cid,
+        "typeId": type_id,
+        "createdAt": created,
+        "sourceEventTime": source or 0,
+        "data": {},
+    }
 
 
 def test_timeline_counts_per_type_and_day(write_export):
-    doc = wrapped({
-        "a": {"s": {"events": [event("1", T0 + 5, T0 - DAY, "x"), event("1", T0 + 7, None, "x"), event("1", T0 + DAY),
-                               event("2", None, T0 + 3 * DAY)]}},
-        "b": {"s": {"events": [event("1", T0 + DAY - 1, T0 + DAY, "x"), event("1", T0 - 1, None, "x")]}},
-    })
+    doc = wrapped(
+        {
+            "a": {
+                "s": {
+                    "events": [
+                        event("1", T0 + 5, T0 - DAY, "x"),
+                        event("1", T0 + 7, None, "x"),
+                        event("1", T0 + DAY),
+                        event("2", None, T0 + 3 * DAY),
+                    ]
+                }
+            },
+            "b": {"s": {"events": [event("1", T0 + DAY - 1, T0 + DAY, "x"), event("1", T0 - 1, None, "x")]}},
+        }
+    )
     report = apsis_export.inspect(write_export(doc), timeline=True)
     line = report.to_dict()["timeline"]
     assert line["days_per_bucket"] == 1
@@ -49,7 +65,13 @@ def test_timeline_counts_per_type_and_day(write_export):
     # Duplicates are counted within a profile, as in --json: b's first "x" is not one.
     assert one["duplicates"] == [["2024-04-30", 1], ["2024-05-01", 1]]
     assert one["source_event_time"] == [["2024-04-30", 1], ["2024-05-02", 1]]
-    assert two == {"section_id": "s", "type_id": "2", "created_at": [], "duplicates": [], "source_event_time": [["2024-05-04", 1]]}
+    assert two == {
+        "section_id": "s",
+        "type_id": "2",
+        "created_at": [],
+        "duplicates": [],
+        "source_event_time": [["2024-05-04", 1]],
+    }
     assert report.events[("s", "1")].duplicates == 2
     # Without timeline=True nothing is counted and --json has no timeline.
     assert "timeline" not in apsis_export.inspect(write_export(doc)).to_dict()
@@ -70,8 +92,11 @@ def test_timeline_buckets_stay_bounded(write_export):
     width = bounded.timeline.days
 
     def held(days: int) -> int:
-        return sum(len({b // days for b in getattr(s, series)}) for s in daily.events.values()
-                   for series in ("created_per_bucket", "duplicates_per_bucket", "source_per_bucket"))
+        return sum(
+            len({b // days for b in getattr(s, series)})
+            for s in daily.events.values()
+            for series in ("created_per_bucket", "duplicates_per_bucket", "source_per_bucket")
+        )
 
     assert held(width) <= 300 < held(width // 2)  # as wide as needed, no wider
     for key, stats in bounded.events.items():
@@ -86,9 +111,17 @@ def test_timeline_buckets_stay_bounded(write_export):
 
 
 def hostile_export(write_export) -> Path:
-    doc = wrapped({HOSTILE: {HOSTILE: {"attributes": {HOSTILE: {"value": HOSTILE}, "tag.1": {"value": None}},
-                                       "events": [event(HOSTILE, T0, T0, "d"), event(HOSTILE, T0 + 1, None, "d")],
-                                       HOSTILE: 1}}})
+    doc = wrapped(
+        {
+            HOSTILE: {
+                HOSTILE: {
+                    "attributes": {HOSTILE: {"value": HOSTILE}, "tag.1": {"value": None}},
+                    "events": [event(HOSTILE, T0, T0, "d"), event(HOSTILE, T0 + 1, None, "d")],
+                    HOSTILE: 1,
+                }
+            }
+        }
+    )
     doc[HOSTILE] = {"x": 1}
     return write_export(doc)
 
@@ -133,8 +166,14 @@ def test_a_large_export_gives_a_small_page(tmp_path):
 # -- in a real browser ----------------------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _unavailable(message: str) -> None:
@@ -176,7 +215,9 @@ def number(text: str) -> int:
 
 
 def table(page, table_id: str) -> list[list[str]]:
-    return page.eval_on_selector(f"#{table_id}", "t => [...t.tBodies[0].rows].map(r => [...r.cells].map(c => c.textContent))")
+    return page.eval_on_selector(
+        f"#{table_id}", "t => [...t.tBodies[0].rows].map(r => [...r.cells].map(c => c.textContent))"
+    )
 
 
 def test_the_sample_report_in_chromium(browser, tmp_path):
@@ -187,14 +228,17 @@ def test_the_sample_report_in_chromium(browser, tmp_path):
     data = json.loads(made.stdout)
     # The machine interface, run on its own, agrees with the page's numbers (seconds aside).
     alone = json.loads(cli("inspect", str(sample), "--json", "-q").stdout)
-    assert {k: v for k, v in data.items() if k not in ("timeline", "seconds")} == {k: v for k, v in alone.items()
-                                                                                 if k != "seconds"}
+    assert {k: v for k, v in data.items() if k not in ("timeline", "seconds")} == {
+        k: v for k, v in alone.items() if k != "seconds"
+    }
 
     page, requests, errors = open_page(browser, report_path, viewport={"width": 1100, "height": 900})
     page.screenshot(path=str(tmp_path / "report-laptop.png"), full_page=True)
     assert requests == [report_path.as_uri()]  # the page itself, nothing else
     assert errors == []
-    metrics = dict(page.eval_on_selector_all("[data-metric]", "ds => ds.map(d => [d.dataset.metric, d.textContent])"))
+    metrics = dict(
+        page.eval_on_selector_all("[data-metric]", "ds => ds.map(d => [d.dataset.metric, d.textContent])")
+    )
     for key in ("profiles", "empty_profiles", "attribute_rows", "event_rows", "unknown_key_rows"):
         assert number(metrics[key]) == data[key], key
     assert number(metrics["sections"]) == len(data["sections"])
@@ -203,39 +247,69 @@ def test_the_sample_report_in_chromium(browser, tmp_path):
     assert number(metrics["duplicates"]) == sum(e["duplicates"] for e in data["events"])
     assert float(metrics["seconds"]) == pytest.approx(data["seconds"], abs=0.01)
     header = page.text_content("header")
-    assert data["gzip"] and f"{data['bytes_file']:,} bytes), gzip of" in header and f"{data['bytes_json']:,} bytes" in header
+    assert (
+        data["gzip"]
+        and f"{data['bytes_file']:,} bytes), gzip of" in header
+        and f"{data['bytes_json']:,} bytes" in header
+    )
 
     assert {row[0]: number(row[1]) for row in table(page, "sections-table")} == {
-        s["section_id"]: s["profiles"] for s in data["sections"]}
+        s["section_id"]: s["profiles"] for s in data["sections"]
+    }
     assert {(r[0], r[1]): [number(c) for c in r[2:6]] + r[6:8] for r in table(page, "events-table")} == {
-        (e["section_id"], e["type_id"]): [e["events"], e["profiles"], e["duplicates"], e["unknown_source_time"],
-                                          e["created_at"]["first"], e["created_at"]["last"]] for e in data["events"]}
+        (e["section_id"], e["type_id"]): [
+            e["events"],
+            e["profiles"],
+            e["duplicates"],
+            e["unknown_source_time"],
+            e["created_at"]["first"],
+            e["created_at"]["last"],
+        ]
+        for e in data["events"]
+    }
     assert {(r[0], r[1]): (number(r[2]), r[4], r[5]) for r in table(page, "attributes-table")} == {
-        (a["section_id"], a["attribute_id"]): (a["profiles"], ", ".join(f"{t} {n:,}" for t, n in a["value_types"].items()),
-                                               a["type"] or "tag") for a in data["attributes"]}
+        (a["section_id"], a["attribute_id"]): (
+            a["profiles"],
+            ", ".join(f"{t} {n:,}" for t, n in a["value_types"].items()),
+            a["type"] or "tag",
+        )
+        for a in data["attributes"]
+    }
     assert table(page, "unknown-table") == [[k["key"], f"{k['count']:,}"] for k in data["unknown_keys"]]
 
     # The charts are drawn: one timeline row per event type (12 here), each with bars, and
     # its data table adds up to the type's events; coverage bars for each section.
-    rows = page.eval_on_selector_all(".row", "rs => rs.map(r => [r.querySelector('svg path.bar').getAttribute('d'), "
-                                             "r.querySelector('svg').getBoundingClientRect().width, "
-                                             "[...r.querySelectorAll('tbody tr')].map(t => t.cells[1].textContent)])")
+    rows = page.eval_on_selector_all(
+        ".row",
+        "rs => rs.map(r => [r.querySelector('svg path.bar').getAttribute('d'), "
+        "r.querySelector('svg').getBoundingClientRect().width, "
+        "[...r.querySelectorAll('tbody tr')].map(t => t.cells[1].textContent)])",
+    )
     assert len(rows) == len(data["events"]) == 12
     assert sum(sum(number(n) for n in counts) for _, _, counts in rows) == data["event_rows"]
     assert all(d.count("M") > 10 and width > 400 for d, width, _ in rows)
-    coverage = page.eval_on_selector_all("#h-coverage ~ * svg.bars, section:has(#h-coverage) svg.bars",
-                                         "ss => ss.map(s => s.querySelectorAll('rect.bar').length)")
+    coverage = page.eval_on_selector_all(
+        "#h-coverage ~ * svg.bars, section:has(#h-coverage) svg.bars",
+        "ss => ss.map(s => s.querySelectorAll('rect.bar').length)",
+    )
     assert len(coverage) == 2 * len(data["sections"]) and all(coverage)
 
     # Every chart has a text alternative: role="img", labelled by a title and a description.
     alternatives = page.eval_on_selector_all(
-        "svg", "ss => ss.map(s => [s.getAttribute('role'), ...s.getAttribute('aria-labelledby').split(' ')"
-               ".map(id => document.getElementById(id).textContent)])")
+        "svg",
+        "ss => ss.map(s => [s.getAttribute('role'), ...s.getAttribute('aria-labelledby').split(' ')"
+        ".map(id => document.getElementById(id).textContent)])",
+    )
     assert alternatives and all(role == "img" and title and desc for role, title, desc in alternatives)
 
     # Phone: nothing wider than the screen except inside the tables' own scroll boxes.
-    phone, _, _ = open_page(browser, report_path, viewport={"width": 375, "height": 740}, device_scale_factor=2,
-                            color_scheme="dark")
+    phone, _, _ = open_page(
+        browser,
+        report_path,
+        viewport={"width": 375, "height": 740},
+        device_scale_factor=2,
+        color_scheme="dark",
+    )
     assert phone.evaluate("document.documentElement.scrollWidth") <= 375
     phone.screenshot(path=str(tmp_path / "report-phone-dark.png"))
     light, dark = (p.evaluate("getComputedStyle(document.body).backgroundColor") for p in (page, phone))
@@ -251,7 +325,10 @@ def test_a_hostile_export_in_chromium(browser, tmp_path, write_export):
     assert errors == [] and requests == [path.as_uri()]  # no alert, no image request
     assert page.evaluate("document.scripts.length + document.images.length") == 0
     assert [r[:2] for r in table(page, "events-table")] == [[HOSTILE, HOSTILE]]
-    assert table(page, "unknown-table")[0][0] in (f"/{HOSTILE}", f"/{HOSTILE.replace('~', '~0').replace('/', '~1')}")
+    assert table(page, "unknown-table")[0][0] in (
+        f"/{HOSTILE}",
+        f"/{HOSTILE.replace('~', '~0').replace('/', '~1')}",
+    )
     # The duplicate is drawn, highlighted.
     assert page.eval_on_selector(".row svg path.dup", "p => p.getAttribute('d')").startswith("M")
 
@@ -272,19 +349,33 @@ def test_times_at_the_ends_of_the_calendar(write_export):
     first, last = -62_135_596_800_000, 253_402_300_799_999  # 0001-01-01, 9999-12-31T23:59:59.999
     events = [event("1", t, t, "c") for t in (first, last)] + [event("1", T0 + i * DAY) for i in range(500)]
     report = InspectReport(source="x", timeline=Timeline(max_buckets=100, batch=1))
-    _count_events(report, [e for p in apsis_export.read_profiles(write_export(wrapped({"p": {"s": {"events": events}}})))
-                           for e in p.events], False)
+    _count_events(
+        report,
+        [
+            e
+            for p in apsis_export.read_profiles(write_export(wrapped({"p": {"s": {"events": events}}})))
+            for e in p.events
+        ],
+        False,
+    )
     report.timeline.count(report.events.values())
     created = report.to_dict()["timeline"]["events"][0]["created_at"]
-    assert created[0] == ["0001-01-01", 1] and created[-1][0] <= "9999-12-31" and sum(n for _, n in created) == 502
+    assert (
+        created[0] == ["0001-01-01", 1]
+        and created[-1][0] <= "9999-12-31"
+        and sum(n for _, n in created) == 502
+    )
     page = report.to_html()
     assert "from 0001-01-01 to 9999-12-31 (UTC)" in page
 
 
-@pytest.mark.parametrize("doc, says", [
-    ({"profiles": {}}, "No events."),
-    (wrapped({"a": {"s": {"events": [event("1", None)]}}}), "No event has a time."),
-])
+@pytest.mark.parametrize(
+    "doc, says",
+    [
+        ({"profiles": {}}, "No events."),
+        (wrapped({"a": {"s": {"events": [event("1", None)]}}}), "No event has a time."),
+    ],
+)
 def test_pages_without_events_or_times(write_export, doc, says):
     page = apsis_export.inspect(write_export(doc), timeline=True).to_html()
     assert says in page and "No event has a created_at." in page and page.rstrip().endswith("</html>")

@@ -13,8 +13,7 @@ import json
 import pytest
 
 import apsis_export
-from apsis_export import InputError
-from apsis_export import _parallel
+from apsis_export import InputError, _parallel
 from apsis_export._engines import _fast
 
 from .conftest import SAMPLE_DATA
@@ -45,14 +44,24 @@ def convert_both(tmp_path, source, **kw):
     one = apsis_export.convert(source, tmp_path / "one", jobs=1, **kw)
     two = apsis_export.convert(source, tmp_path / "two", jobs=2, **kw)
     assert files(tmp_path / "two") == files(tmp_path / "one")
-    for field in ("profiles", "rows", "extras", "duplicate_events", "unknown_ids", "type_mismatches", "bytes_json"):
+    for field in (
+        "profiles",
+        "rows",
+        "extras",
+        "duplicate_events",
+        "unknown_ids",
+        "type_mismatches",
+        "bytes_json",
+    ):
         assert getattr(two, field) == getattr(one, field), field
     return two
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
 def test_same_files_as_one_process(tmp_path, fmt):
-    summary = convert_both(tmp_path, SAMPLE_DATA / "small.json.gz", format=fmt, tables=["attributes", "events", "extras"])
+    summary = convert_both(
+        tmp_path, SAMPLE_DATA / "small.json.gz", format=fmt, tables=["attributes", "events", "extras"]
+    )
     assert summary.rows["attributes"] > 1000
 
 
@@ -76,7 +85,10 @@ def test_wide_layout_and_split_events(tmp_path, fmt):
 
 
 def big_export(bad_profile: int | None = None, bad: str = "") -> bytes:
-    profiles = {f"p{i}": {"sections": {"s": {"attributes": {"a": {"value": "x" * 200}, "b": {"value": i}}}}} for i in range(300)}
+    profiles = {
+        f"p{i}": {"sections": {"s": {"attributes": {"a": {"value": "x" * 200}, "b": {"value": i}}}}}
+        for i in range(300)
+    }
     text = json.dumps({"profiles": profiles, "metadata": {"n": 300}})
     if bad_profile is not None:
         marker = f'"p{bad_profile}": {{"sections": {{"s": {{"attributes": {{"a": {{"value": "'
@@ -96,7 +108,11 @@ def test_a_member_only_the_exact_engine_reads_is_handed_over(tmp_path):
 
 @pytest.mark.parametrize("problem, bad", [("invalid JSON", "\x01"), ("must be a JSON object", None)])
 def test_errors_are_the_same_as_one_process(tmp_path, problem, bad):
-    data = big_export(200, bad) if bad else big_export().replace(b'"p200": {"sections": {"s": {', b'"p200": {"sections": {"s": 5, "t": {', 1)
+    data = (
+        big_export(200, bad)
+        if bad
+        else big_export().replace(b'"p200": {"sections": {"s": {', b'"p200": {"sections": {"s": 5, "t": {', 1)
+    )
     path = tmp_path / "export.json"
     path.write_bytes(data)
     errors = []

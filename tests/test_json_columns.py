@@ -20,10 +20,21 @@ from apsis_export.sinks._jsonl import _lines
 
 _text = st.text(st.characters(exclude_categories=("Cs",)), max_size=8)  # any character but a lone surrogate
 _decimals = st.decimals(allow_nan=False, allow_infinity=False) | st.sampled_from(
-    [Decimal("1E+400"), Decimal("-0.0"), Decimal("1E+2"), Decimal("0.000001"), Decimal("1e-7"), Decimal("123.4500")])
+    [
+        Decimal("1E+400"),
+        Decimal("-0.0"),
+        Decimal("1E+2"),
+        Decimal("0.000001"),
+        Decimal("1e-7"),
+        Decimal("123.4500"),
+    ]
+)
 _scalars = st.none() | st.booleans() | st.integers(min_value=-(10**40), max_value=10**40) | _decimals | _text
-_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
-                       max_leaves=10)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
+    max_leaves=10,
+)
 _times = st.none() | st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999)
 
 
@@ -32,7 +43,9 @@ _times = st.none() | st.integers(min_value=-62_135_596_800_000, max_value=253_40
 def test_json_array_equals_json_bytes_value_by_value(column):
     expected = [json_bytes(v).decode() for v in column]
     assert json_array(column, nulls=False).to_pylist() == expected
-    assert json_array(column).to_pylist() == [None if v is None else text for v, text in zip(column, expected)]
+    assert json_array(column).to_pylist() == [
+        None if v is None else text for v, text in zip(column, expected)
+    ]
 
 
 def test_a_value_msgspec_refuses_gets_json_bytes_error():

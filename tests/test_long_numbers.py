@@ -62,10 +62,17 @@ def test_long_integers_keep_their_digits_in_every_format_and_engine(tmp_path, mo
     assert outputs["default"] == outputs["pure"] == outputs["exact"]
     files = outputs["exact"]
     if fmt == "parquet":
-        values = dict(zip(*pq.read_table(io.BytesIO(files["attributes.parquet"]), columns=["attribute_id", "value"])
-                          .to_pydict().values()))
+        values = dict(
+            zip(
+                *pq.read_table(io.BytesIO(files["attributes.parquet"]), columns=["attribute_id", "value"])
+                .to_pydict()
+                .values()
+            )
+        )
         assert values["n"] == "-" + DIGITS and values["t"] == DIGITS and values["q"] == f'"{DIGITS}\\'
-        (data_text,) = pq.read_table(io.BytesIO(files["events.parquet"]), columns=["data"]).column("data").to_pylist()
+        (data_text,) = (
+            pq.read_table(io.BytesIO(files["events.parquet"]), columns=["data"]).column("data").to_pylist()
+        )
     elif fmt == "csv":
         assert f'"n","-{DIGITS}","number"'.encode() in files["attributes.csv"]
         assert f'"t","{DIGITS}","string"'.encode() in files["attributes.csv"]
@@ -74,14 +81,21 @@ def test_long_integers_keep_their_digits_in_every_format_and_engine(tmp_path, mo
         assert f'"value":-{DIGITS},'.encode() in files["attributes.jsonl"]
         assert f'"value":"{DIGITS}",'.encode() in files["attributes.jsonl"]
         data_text = files["events.jsonl"].decode()
-    assert f'{{"x":{DIGITS},"y":[{DIGITS}.5,1E+{DIGITS[:3]}]}}'.replace('"', '""' if fmt == "csv" else '"') in data_text
+    assert (
+        f'{{"x":{DIGITS},"y":[{DIGITS}.5,1E+{DIGITS[:3]}]}}'.replace('"', '""' if fmt == "csv" else '"')
+        in data_text
+    )
     assert limit is None or sys.get_int_max_str_digits() == limit
 
 
 @pytest.mark.parametrize("engine", ["fast", "exact"])
 def test_an_integer_is_an_int_up_to_the_limit_and_a_decimal_past_it(engine):
-    values = [int("7" * MAX_INT_DIGITS), -int("7" * MAX_INT_DIGITS), Decimal("7" * (MAX_INT_DIGITS + 1)),
-              Decimal("-" + "7" * (MAX_INT_DIGITS + 1))]
+    values = [
+        int("7" * MAX_INT_DIGITS),
+        -int("7" * MAX_INT_DIGITS),
+        Decimal("7" * (MAX_INT_DIGITS + 1)),
+        Decimal("-" + "7" * (MAX_INT_DIGITS + 1)),
+    ]
     attributes = ", ".join(f'"a{i}": {{"value": {v}}}' for i, v in enumerate(values))
     doc = f'{{"profiles": {{"p": {{"sections": {{"s": {{"attributes": {{{attributes}}}}}}}}}}}}}'.encode()
     (profile,) = apsis_export.read_profiles(io.BytesIO(doc), engine=engine)
@@ -97,7 +111,9 @@ def test_a_host_program_with_a_lower_digit_limit_reads_longer_integers_as_decima
     sys.set_int_max_str_digits(1000)
     try:
         assert long_integer_digits() == 1000
-        doc = b'{"profiles": {"p": {"sections": {"s": {"attributes": {"a": {"value": %s}}}}}}}' % (b"5" * 2000)
+        doc = b'{"profiles": {"p": {"sections": {"s": {"attributes": {"a": {"value": %s}}}}}}}' % (
+            b"5" * 2000
+        )
         (profile,) = apsis_export.read_profiles(io.BytesIO(doc), engine="exact")
         assert profile.attributes[0].value == Decimal("5" * 2000)
         assert sys.get_int_max_str_digits() == 1000
@@ -123,33 +139,57 @@ def test_an_exponent_beyond_decimals_range_fails_the_command_in_one_line(tmp_pat
     from apsis_export.cli import main
 
     path = tmp_path / "e.json"
-    path.write_bytes(b'{"profiles": {"p": {"sections": {"s": {"attributes": {"a": {"value": 1e9999999999999999999}}}}}}}')
-    result = CliRunner().invoke(main, ["convert", str(path), "--out", str(tmp_path / "out"), "--to", fmt, "-q"])
+    path.write_bytes(
+        b'{"profiles": {"p": {"sections": {"s": {"attributes": {"a": {"value": 1e9999999999999999999}}}}}}}'
+    )
+    result = CliRunner().invoke(
+        main, ["convert", str(path), "--out", str(tmp_path / "out"), "--to", fmt, "-q"]
+    )
     assert result.exit_code == 1
     assert "exponent is out of range" in result.output and "this is a bug" not in result.output
     assert len(result.output.strip().splitlines()) == 1
-    assert not (tmp_path / "out").exists() or not [p for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")]
+    assert not (tmp_path / "out").exists() or not [
+        p for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")
+    ]
 
 
 def test_an_integer_that_ends_the_input_is_marked_too():
     assert list(ijson.basic_parse(_LongNumbers(io.BytesIO(b"12345"), 3), use_float=False)) == [
-        ("number", Decimal("12345"))]
+        ("number", Decimal("12345"))
+    ]
 
 
 def _invented(rng: random.Random, depth: int = 0) -> str:
     """JSON text whose numbers and strings are made to trip a byte-level filter: digit runs
     inside strings after escaped quotes and backslashes, fractions, exponents, signs."""
     if depth > 3 or rng.random() < 0.35:
-        digits = str(rng.randint(1, 9)) + "".join(rng.choice("0123456789") for _ in range(rng.choice([0, 1, 3, 5, 8])))
-        return rng.choice([
-            digits, "-" + digits, "0", "-0", digits + "." + digits, digits + rng.choice("eE") + rng.choice(["", "+", "-"]) + digits[:3],
-            "-" + digits + ".0" + digits + "e-" + digits[:2], json.dumps(digits), json.dumps('"' + digits + "\\"),
-            json.dumps("\\" + digits + '\\"' + digits), '"\\u0022' + digits + '"', "true", "null",
-        ])
+        digits = str(rng.randint(1, 9)) + "".join(
+            rng.choice("0123456789") for _ in range(rng.choice([0, 1, 3, 5, 8]))
+        )
+        return rng.choice(
+            [
+                digits,
+                "-" + digits,
+                "0",
+                "-0",
+                digits + "." + digits,
+                digits + rng.choice("eE") + rng.choice(["", "+", "-"]) + digits[:3],
+                "-" + digits + ".0" + digits + "e-" + digits[:2],
+                json.dumps(digits),
+                json.dumps('"' + digits + "\\"),
+                json.dumps("\\" + digits + '\\"' + digits),
+                '"\\u0022' + digits + '"',
+                "true",
+                "null",
+            ]
+        )
     if rng.random() < 0.5:
         return "[" + ", ".join(_invented(rng, depth + 1) for _ in range(rng.randint(0, 4))) + "]"
     keys = ["k", "55555555", "a\\\\", 'q"1234567']
-    members = (json.dumps(rng.choice(keys) + str(i)) + ": " + _invented(rng, depth + 1) for i in range(rng.randint(0, 4)))
+    members = (
+        json.dumps(rng.choice(keys) + str(i)) + ": " + _invented(rng, depth + 1)
+        for i in range(rng.randint(0, 4))
+    )
     return "{" + ",\n ".join(members) + "}"
 
 
@@ -167,7 +207,13 @@ def test_marking_long_integers_changes_nothing_but_their_type(seed):
     for _ in range(400):
         text = _invented(rng).encode()
         digits, size = rng.choice([2, 3, 5, 8]), rng.choice([1, 2, 3, 7, 64])
-        expected = [(event, Decimal(value) if type(value) is int and len(str(abs(value))) > digits else value)
-                    for event, value in ijson.basic_parse(text, use_float=False)]
-        got = list(ijson.basic_parse(_LongNumbers(_Chunks(text, size), digits), use_float=False, buf_size=size))
-        assert got == expected and [(type(v), str(v)) for _, v in got] == [(type(v), str(v)) for _, v in expected], text
+        expected = [
+            (event, Decimal(value) if type(value) is int and len(str(abs(value))) > digits else value)
+            for event, value in ijson.basic_parse(text, use_float=False)
+        ]
+        got = list(
+            ijson.basic_parse(_LongNumbers(_Chunks(text, size), digits), use_float=False, buf_size=size)
+        )
+        assert got == expected and [(type(v), str(v)) for _, v in got] == [
+            (type(v), str(v)) for _, v in expected
+        ], text

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tracemalloc
 
-import apsis_export
 import pytest
 
+import apsis_export
 from apsis_export import _convert
 from apsis_export._engines import _fast
 from apsis_export.sinks import _parquet
@@ -41,7 +41,9 @@ def test_engine_memory_is_flat_with_ten_times_the_profiles(tmp_path, engine):
     assert large_peak < small_peak * 1.5, (small_peak, large_peak)
 
 
-@pytest.mark.parametrize("options,rows", [({}, 2000), ({"layout": "wide", "split_events": True}, 100)], ids=["long", "wide"])
+@pytest.mark.parametrize(
+    "options,rows", [({}, 2000), ({"layout": "wide", "split_events": True}, 100)], ids=["long", "wide"]
+)
 def test_conversion_memory_is_flat_once_buffers_are_full(tmp_path, monkeypatch, options, rows):
     # Buffers are bounded by rows (batch and row group), so shrink them until a small file fills them
     # (the wide table has about 2 rows per profile where the attributes table has 40).

@@ -49,7 +49,15 @@ _native = pytest.importorskip("apsis_export._native")  # the imports above do wi
 
 MIN_MS, MAX_MS = -62_135_596_800_000, 253_402_300_799_999
 FORMATS = ["parquet", "csv", "jsonl"]
-SUMMARY_FIELDS = ("profiles", "rows", "extras", "duplicate_events", "type_mismatches", "bytes_read", "bytes_json")
+SUMMARY_FIELDS = (
+    "profiles",
+    "rows",
+    "extras",
+    "duplicate_events",
+    "type_mismatches",
+    "bytes_read",
+    "bytes_json",
+)
 SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
 
 
@@ -90,8 +98,14 @@ def recording():
 # --- one profile: the compiled step against the Python mapping ------------------------------
 
 
-def native(text: bytes, layout: str, ambiguous: bool = False, json_mode: bool = False,
-           attributes: bool = True, events: bool = True):
+def native(
+    text: bytes,
+    layout: str,
+    ambiguous: bool = False,
+    json_mode: bool = False,
+    attributes: bool = True,
+    events: bool = True,
+):
     """(add's result, attribute columns, event columns) of one member by the compiled step."""
     columns = NativeColumns(json=json_mode, attributes=attributes, events=events)
     found = columns.add(text, layout == WRAPPED, ambiguous)
@@ -104,8 +118,14 @@ def native(text: bytes, layout: str, ambiguous: bool = False, json_mode: bool = 
     return found, [a.to_pylist() for a in arrays[0]], [e.to_pylist() for e in arrays[1]]
 
 
-def python(text: bytes, layout: str, ambiguous: bool = False, json_mode: bool = False,
-           attributes: bool = True, events: bool = True):
+def python(
+    text: bytes,
+    layout: str,
+    ambiguous: bool = False,
+    json_mode: bool = False,
+    attributes: bool = True,
+    events: bool = True,
+):
     """The same by the Python mapping (as ``_fast.read_profile`` and the sinks' encoders do it),
     or None where the typed decode declines the profile."""
     try:
@@ -127,7 +147,9 @@ def python(text: bytes, layout: str, ambiguous: bool = False, json_mode: bool = 
     return (key, sections), (a if attributes else [[]] * 5), (e if events else [[]] * 7)
 
 
-def compare(text: bytes, layout: str, ambiguous: bool = False, attributes: bool = True, events: bool = True) -> bool:
+def compare(
+    text: bytes, layout: str, ambiguous: bool = False, attributes: bool = True, events: bool = True
+) -> bool:
     """Check the compiled step on one member in both modes; True if it accepted it.
 
     Whatever it accepts must decode typed and give exactly the Python columns."""
@@ -145,10 +167,12 @@ def compare(text: bytes, layout: str, ambiguous: bool = False, attributes: bool 
 
 # --- tricky profiles --------------------------------------------------------------------------
 
-ORDINARY = ('{"s1": {"attributes": {"a": {"value": "x"}, "n": {"value": 1.50}, "t": {"value": true}, '
-            '"o": {"value": {"k": [1, null, "\\u00e9"]}}}, "events": [{"typeId": "t", "correlationId": "c", '
-            '"sourceEventTime": 1714564800000, "createdAt": 1714564800001, "data": {"k": [1, 2]}}]}, '
-            '"s2": {"events": [{"typeId": "u", "createdAt": 5}]}}')
+ORDINARY = (
+    '{"s1": {"attributes": {"a": {"value": "x"}, "n": {"value": 1.50}, "t": {"value": true}, '
+    '"o": {"value": {"k": [1, null, "\\u00e9"]}}}, "events": [{"typeId": "t", "correlationId": "c", '
+    '"sourceEventTime": 1714564800000, "createdAt": 1714564800001, "data": {"k": [1, 2]}}]}, '
+    '"s2": {"events": [{"typeId": "u", "createdAt": 5}]}}'
+)
 
 
 def attr(value: str | bytes) -> str | bytes:
@@ -205,8 +229,14 @@ TRICKY: list[tuple[str, str | bytes, bool]] = [
     ("ordinary", ORDINARY, True),
     ("empty", "{}", True),
     ("empty-section", '{"s": {}}', True),
-    ("empty-ids", ('{"": {"attributes": {"": {"value": ""}}, "events": [{"typeId": "", "correlationId": "", "data": ""}]}, '
-                   '"s": {"attributes": {"": {"value": ""}, "a": {"value": ""}}}}'), True),
+    (
+        "empty-ids",
+        (
+            '{"": {"attributes": {"": {"value": ""}}, "events": [{"typeId": "", "correlationId": "", "data": ""}]}, '
+            '"s": {"attributes": {"": {"value": ""}, "a": {"value": ""}}}}'
+        ),
+        True,
+    ),
     ("repeated-empty-section", '{"": {}, "": {}}', False),
     ("repeated-empty-attribute", '{"": {"attributes": {"": {"value": ""}, "": {"value": 1}}}}', False),
     ("empty-parts", '{"s": {"attributes": {}, "events": []}, "t": {"events": [], "attributes": {}}}', True),
@@ -216,14 +246,36 @@ TRICKY: list[tuple[str, str | bytes, bool]] = [
     ("formfeed-is-not-whitespace", '{"s": {\f}}', False),
     ("nbsp-is-not-whitespace", '{"s":\u00a0{}}', False),
     # strings
-    ("escapes", attr(r'"\" \\ \/ \b \f \n \r \t \u0000 \u0001 \u001f \u007f \u0080 \u00e9 \u2028 \uffff '
-                     r'\ud83c\udf89 \uD83C\uDF89 \u00E9"'), True),
-    ("escapes-json-data", data(r'{"\u0000\n": ["\"\\\/\b\f\n\r\t\u001f\u007f", "\ud83c\udf89\u2029"]}'), True),
+    (
+        "escapes",
+        attr(
+            r'"\" \\ \/ \b \f \n \r \t \u0000 \u0001 \u001f \u007f \u0080 \u00e9 \u2028 \uffff '
+            r'\ud83c\udf89 \uD83C\uDF89 \u00E9"'
+        ),
+        True,
+    ),
+    (
+        "escapes-json-data",
+        data(r'{"\u0000\n": ["\"\\\/\b\f\n\r\t\u001f\u007f", "\ud83c\udf89\u2029"]}'),
+        True,
+    ),
     ("utf8", attr('"café 日本 🎉 \x7f \u2028"'), True),
-    ("escaped-ids", ('{"s\\n\\u00e9\\"": {"attributes": {"a\\"\\\\\\/\\u0000": {"value": "\\u0000"}}, '
-                     '"events": [{"typeId": "\\t", "correlationId": "\\u0000", "data": "\\/"}]}}'), True),
-    ("escaped-field-names", ('{"s": {"\\u0061ttributes": {"a": {"v\\u0061lue": 1}}, '
-                             '"events": [{"type\\u0049d": "t", "\\u0064ata": 1}]}}'), True),
+    (
+        "escaped-ids",
+        (
+            '{"s\\n\\u00e9\\"": {"attributes": {"a\\"\\\\\\/\\u0000": {"value": "\\u0000"}}, '
+            '"events": [{"typeId": "\\t", "correlationId": "\\u0000", "data": "\\/"}]}}'
+        ),
+        True,
+    ),
+    (
+        "escaped-field-names",
+        (
+            '{"s": {"\\u0061ttributes": {"a": {"v\\u0061lue": 1}}, '
+            '"events": [{"type\\u0049d": "t", "\\u0064ata": 1}]}}'
+        ),
+        True,
+    ),
     ("lone-high-surrogate", attr(r'"\ud800"'), False),
     ("lone-low-surrogate", attr(r'"\udc00"'), False),
     ("high-then-letter", attr(r'"\ud800\u0041"'), False),
@@ -272,9 +324,19 @@ TRICKY: list[tuple[str, str | bytes, bool]] = [
     ("exponent-in-data", data("[1, 2E2]"), False),
     ("minus-zero-in-data", data('{"x": -0}'), False),
     ("below-micro-in-data", data("[0.0000001]"), False),
-    ("numbers-in-data", data('{"a": -0.0, "b": 1.50, "c": 0.000001, "d": -12, "e": 123456789012345678901234567890}'), True),
-    ("int64-edges", data("[9223372036854775807, -9223372036854775808, 9223372036854775808, -9223372036854775809, "
-                         "18446744073709551615, 18446744073709551616]"), True),
+    (
+        "numbers-in-data",
+        data('{"a": -0.0, "b": 1.50, "c": 0.000001, "d": -12, "e": 123456789012345678901234567890}'),
+        True,
+    ),
+    (
+        "int64-edges",
+        data(
+            "[9223372036854775807, -9223372036854775808, 9223372036854775808, -9223372036854775809, "
+            "18446744073709551615, 18446744073709551616]"
+        ),
+        True,
+    ),
     ("huge-int", attr("123456789012345678901234567890123456789"), True),
     ("huge-negative-int", attr("-123456789012345678901234567890123456789"), True),
     ("4000-digits", attr("7" * 4000), True),
@@ -301,9 +363,19 @@ TRICKY: list[tuple[str, str | bytes, bool]] = [
     ("null", attr("null"), True),
     ("empty-object", attr("{}"), True),
     ("empty-array", attr("[]"), True),
-    ("nested", attr(spaced('{"a": [1, {"b": "\\u00e9\\n", "c": null}], "d": true, "": {"": []}, "e": -0.0}')), True),
-    ("every-type", ('{"s": {"attributes": {"s": {"value": "x"}, "n": {"value": 1}, "d": {"value": 2.5}, '
-                    '"b": {"value": false}, "z": {"value": null}, "o": {"value": {"x": 1}}, "l": {"value": [1]}}}}'), True),
+    (
+        "nested",
+        attr(spaced('{"a": [1, {"b": "\\u00e9\\n", "c": null}], "d": true, "": {"": []}, "e": -0.0}')),
+        True,
+    ),
+    (
+        "every-type",
+        (
+            '{"s": {"attributes": {"s": {"value": "x"}, "n": {"value": 1}, "d": {"value": 2.5}, '
+            '"b": {"value": false}, "z": {"value": null}, "o": {"value": {"x": 1}}, "l": {"value": [1]}}}}'
+        ),
+        True,
+    ),
     ("repeated-key-in-value", attr('{"a": 1, "a": 2}'), False),
     ("repeated-escaped-key-in-value", attr('{"a": 1, "\\u0061": 2}'), False),
     ("repeated-key-deep-in-value", attr('[1, {"x": {"y": 1, "z": 2, "y": 3}}]'), False),
@@ -319,15 +391,39 @@ TRICKY: list[tuple[str, str | bytes, bool]] = [
     ("missing-colon-in-value", attr('{"a" 1}'), False),
     ("non-string-key-in-value", attr("{1: 2}"), False),
     # attributes
-    ("repeated-attribute", '{"s": {"attributes": {"a": {"value": 1}, "b": {"value": 2}, "a": {"value": 3}}}}', False),
-    ("repeated-attribute-escaped", '{"s": {"attributes": {"a": {"value": 1}, "\\u0061": {"value": 2}}}}', False),
-    ("same-attribute-other-section", '{"s": {"attributes": {"a": {"value": 1}}}, "t": {"attributes": {"a": {"value": 2}}}}', True),
-    ("same-attribute-json-text", '{"s": {"attributes": {"\\"": {"value": 1}, "\\\\": {"value": 2}, "": {"value": 3}}}}', True),
+    (
+        "repeated-attribute",
+        '{"s": {"attributes": {"a": {"value": 1}, "b": {"value": 2}, "a": {"value": 3}}}}',
+        False,
+    ),
+    (
+        "repeated-attribute-escaped",
+        '{"s": {"attributes": {"a": {"value": 1}, "\\u0061": {"value": 2}}}}',
+        False,
+    ),
+    (
+        "same-attribute-other-section",
+        '{"s": {"attributes": {"a": {"value": 1}}}, "t": {"attributes": {"a": {"value": 2}}}}',
+        True,
+    ),
+    (
+        "same-attribute-json-text",
+        '{"s": {"attributes": {"\\"": {"value": 1}, "\\\\": {"value": 2}, "": {"value": 3}}}}',
+        True,
+    ),
     ("200-attributes", '{"s": {"attributes": %s}}' % many(200), True),
     ("200-attributes-repeated", '{"s": {"attributes": %s}}' % many(200, "id17"), False),
-    ("3000-attributes-then-repeat", '{"s": {"attributes": %s}, "t": {"attributes": %s}}' % (many(3000), many(3, "id1")), False),
-    ("3000-attributes-then-more", '{"s": {"attributes": %s}, "t": {"attributes": %s}, "u": {"attributes": %s}}'
-     % (many(3000), many(3), many(100)), True),
+    (
+        "3000-attributes-then-repeat",
+        '{"s": {"attributes": %s}, "t": {"attributes": %s}}' % (many(3000), many(3, "id1")),
+        False,
+    ),
+    (
+        "3000-attributes-then-more",
+        '{"s": {"attributes": %s}, "t": {"attributes": %s}, "u": {"attributes": %s}}'
+        % (many(3000), many(3), many(100)),
+        True,
+    ),
     ("value-and-other", '{"s": {"attributes": {"a": {"value": 1, "other": 2}}}}', False),
     ("other-and-value", '{"s": {"attributes": {"a": {"other": 2, "value": 1}}}}', False),
     ("value-twice", '{"s": {"attributes": {"a": {"value": 1, "value": 2}}}}', False),
@@ -350,7 +446,11 @@ TRICKY: list[tuple[str, str | bytes, bool]] = [
     ("event-full", event(EVENT + ', "data": {"k": "v"}'), True),
     ("event-minimal", event('"typeId": "t"'), True),
     ("event-empty-ids", event('"typeId": "", "correlationId": ""'), True),
-    ("event-order", event('"data": [1], "createdAt": 2, "typeId": "t", "sourceEventTime": 3, "correlationId": "c"'), True),
+    (
+        "event-order",
+        event('"data": [1], "createdAt": 2, "typeId": "t", "sourceEventTime": 3, "correlationId": "c"'),
+        True,
+    ),
     ("type-number", event('"typeId": 7, "createdAt": 1'), False),
     ("type-null", event('"typeId": null, "createdAt": 1'), False),
     ("type-missing", event('"createdAt": 1, "data": 1'), False),
@@ -399,7 +499,12 @@ TRICKY: list[tuple[str, str | bytes, bool]] = [
     ("event-number", '{"s": {"events": [1]}}', False),
     ("event-array", '{"s": {"events": [[]]}}', False),
     ("events-trailing-comma", '{"s": {"events": [{"typeId": "t"},]}}', False),
-    ("many-events", '{"s": {"events": [%s]}}' % ",".join('{"typeId": "t%d", "createdAt": %d}' % (i, i) for i in range(500)), True),
+    (
+        "many-events",
+        '{"s": {"events": [%s]}}'
+        % ",".join('{"typeId": "t%d", "createdAt": %d}' % (i, i) for i in range(500)),
+        True,
+    ),
 ]
 
 # (name, layout, the profile's value, whether the compiled step takes it): profile-level cases.
@@ -448,11 +553,15 @@ def test_tricky_profile_alone(name, layout, value, accepted):
     assert compare(text, layout) == accepted
     for attributes, events in ((True, False), (False, True)):  # one table only: nothing else changes
         compare(text, layout, attributes=attributes, events=events)
-    assert compare(b" \t\r\n" + text + b"\r\n\t ", layout) == accepted  # the member's text as the scan cuts it
+    assert (
+        compare(b" \t\r\n" + text + b"\r\n\t ", layout) == accepted
+    )  # the member's text as the scan cuts it
 
 
 def test_keys_in_every_place():
-    sections = '{"\\u0000 s\\"\\\\/": {"attributes": {"a": {"value": "\\u00e9"}}, "events": [{"typeId": "t"}]}}'
+    sections = (
+        '{"\\u0000 s\\"\\\\/": {"attributes": {"a": {"value": "\\u00e9"}}, "events": [{"typeId": "t"}]}}'
+    )
     for key in ["", "profiles", "sections", "\u0000", 'a"b\\c', "日本 🎉", "\u2028\x7f", "x" * 1000]:
         for layout in (WRAPPED, BARE):
             text = member(key, as_value(sections, layout))
@@ -472,11 +581,29 @@ def test_a_profile_keyed_profiles_is_refused_only_where_ambiguous(layout):
     assert compare(member("profiles2", as_value(ORDINARY, layout)), layout, ambiguous=True)
 
 
-@pytest.mark.parametrize("text", [
-    b"", b" ", b'"p"', b'"p":', b'"p" {}', b'"p":{}', b'"p":{},', b'"p":{} "q":{}', b'"p":{},"q":{}', b'p:{}',
-    b'"p":{}}', b'{"p":{}}', b'"p":{"s":{}}}', b'"p":{"s":{}', b'"p":{"s":{"attributes":{"a":{"value":1}}}',
-    b'"p\xff":{}', b'"p":{"s":{"events":[{"typeId":"t"}', b'"p":{"s":{"attributes":{"a":{"value":"x\\',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"",
+        b" ",
+        b'"p"',
+        b'"p":',
+        b'"p" {}',
+        b'"p":{}',
+        b'"p":{},',
+        b'"p":{} "q":{}',
+        b'"p":{},"q":{}',
+        b"p:{}",
+        b'"p":{}}',
+        b'{"p":{}}',
+        b'"p":{"s":{}}}',
+        b'"p":{"s":{}',
+        b'"p":{"s":{"attributes":{"a":{"value":1}}}',
+        b'"p\xff":{}',
+        b'"p":{"s":{"events":[{"typeId":"t"}',
+        b'"p":{"s":{"attributes":{"a":{"value":"x\\',
+    ],
+)
 def test_broken_members_are_refused(text):
     for layout in (WRAPPED, BARE):
         expected = text in (b'"p":{}',)
@@ -507,15 +634,28 @@ def test_take_empties_and_rows_count():
 
 @pytest.mark.parametrize("json_mode", [False, True])
 def test_a_refused_profile_leaves_the_accepted_rows_intact(json_mode):
-    good = [member("p1", as_value(ORDINARY, BARE)),
-            member("p2", as_value('{"x": {"attributes": {"k": {"value": null}}, "events": [{"typeId": "e"}]}}', BARE))]
+    good = [
+        member("p1", as_value(ORDINARY, BARE)),
+        member(
+            "p2", as_value('{"x": {"attributes": {"k": {"value": null}}, "events": [{"typeId": "e"}]}}', BARE)
+        ),
+    ]
     # refused late: after its first section's rows were appended, in the middle of an event,
     # in a later attribute, at a repeated key
-    bad = [member("b1", as_value(ORDINARY[:-1] + ', "s3": {"attributes": {"a": {"value": -0}}}}', BARE)),
-           member("b2", as_value('{"s": {"attributes": {"a": {"value": 1}}, "events": [{"typeId": "t"}, {"typeId": 1}]}}', BARE)),
-           member("b3", as_value(ORDINARY[:-1] + ', "s1": {}}', BARE)),
-           member("b4", as_value('{"s": {"attributes": {"a": {"value": 1}, "b": {"value": "\\ud800"}}}}', BARE)),
-           member("b5", as_value(ORDINARY[:-1] + ', "s3": {"events": [{"typeId": "t", "createdAt": 1e3}]}}', BARE))]
+    bad = [
+        member("b1", as_value(ORDINARY[:-1] + ', "s3": {"attributes": {"a": {"value": -0}}}}', BARE)),
+        member(
+            "b2",
+            as_value(
+                '{"s": {"attributes": {"a": {"value": 1}}, "events": [{"typeId": "t"}, {"typeId": 1}]}}', BARE
+            ),
+        ),
+        member("b3", as_value(ORDINARY[:-1] + ', "s1": {}}', BARE)),
+        member("b4", as_value('{"s": {"attributes": {"a": {"value": 1}, "b": {"value": "\\ud800"}}}}', BARE)),
+        member(
+            "b5", as_value(ORDINARY[:-1] + ', "s3": {"events": [{"typeId": "t", "createdAt": 1e3}]}}', BARE)
+        ),
+    ]
     alone = NativeColumns(json=json_mode)
     for text in good:
         assert alone.add(text, False, False) is not None
@@ -524,9 +664,14 @@ def test_a_refused_profile_leaves_the_accepted_rows_intact(json_mode):
     for text in [bad[0], good[0], *bad[1:3], good[1], *bad[3:]]:
         found = mixed.add(text, False, False)
         assert (found is not None) == (text in good)
-    assert mixed.rows == (sum(len(python(t, BARE)[1][0]) for t in good), sum(len(python(t, BARE)[2][0]) for t in good))
+    assert mixed.rows == (
+        sum(len(python(t, BARE)[1][0]) for t in good),
+        sum(len(python(t, BARE)[2][0]) for t in good),
+    )
     got = mixed.take()
-    assert [[a.to_pylist() for a in table] for table in got] == [[a.to_pylist() for a in table] for table in expected]
+    assert [[a.to_pylist() for a in table] for table in got] == [
+        [a.to_pylist() for a in table] for table in expected
+    ]
     # and a refused profile between takes leaves nothing for the next
     assert mixed.add(bad[1], False, False) is None
     assert mixed.rows == (0, 0)
@@ -549,8 +694,11 @@ def test_buffer_types_and_reinit():
 
 
 def test_no_memory_is_kept_across_many_profiles():
-    texts = [member(f"p{i}", as_value(sections if isinstance(sections, bytes) else sections.encode(), BARE))
-             for i, (_, sections, _) in enumerate(TRICKY) if len(sections) < 2000]
+    texts = [
+        member(f"p{i}", as_value(sections if isinstance(sections, bytes) else sections.encode(), BARE))
+        for i, (_, sections, _) in enumerate(TRICKY)
+        if len(sections) < 2000
+    ]
     columns = NativeColumns(json=True)
 
     def rounds(count):
@@ -583,7 +731,16 @@ class Obj(list):
 
 
 SPACES = ["", "", "", " ", "\n", "\t", "\r", " \t\r\n"]
-SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+SHORT_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "/": "\\/",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
 
 
 def dump_string(text: str, rng: random.Random) -> str:
@@ -601,7 +758,11 @@ def dump_string(text: str, rng: random.Random) -> str:
         elif char in SHORT_ESCAPES and rng.random() < 0.7:
             out.append(SHORT_ESCAPES[char])
         else:
-            units = [code] if code < 0x10000 else [0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)]
+            units = (
+                [code]
+                if code < 0x10000
+                else [0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)]
+            )
             for unit in units:
                 hexa = "%04x" % unit
                 out.append("\\u" + (hexa.upper() if rng.random() < 0.5 else hexa))
@@ -615,8 +776,13 @@ def dump(node, rng: random.Random) -> str:
     if isinstance(node, Obj):
         if not node:
             return "{" + space() + "}"
-        return "{" + ",".join(f"{space()}{dump_string(k, rng)}{space()}:{space()}{dump(v, rng)}{space()}"
-                              for k, v in node) + "}"
+        return (
+            "{"
+            + ",".join(
+                f"{space()}{dump_string(k, rng)}{space()}:{space()}{dump(v, rng)}{space()}" for k, v in node
+            )
+            + "}"
+        )
     if isinstance(node, list):
         if not node:
             return "[" + space() + "]"
@@ -629,21 +795,86 @@ def dump(node, rng: random.Random) -> str:
 
 
 _chars = st.characters(codec="utf-8", exclude_categories=["Cs"])
-safe_texts = st.text(_chars, max_size=6) | st.sampled_from(["", "value", "typeId", "profiles", '"', "\\", "/", "\x00",
-                                                            "\x1f\x7f", "\u2028", "é", "🎉", "a\nb"])
+safe_texts = st.text(_chars, max_size=6) | st.sampled_from(
+    ["", "value", "typeId", "profiles", '"', "\\", "/", "\x00", "\x1f\x7f", "\u2028", "é", "🎉", "a\nb"]
+)
 few_keys = st.sampled_from(["a", "b", "é", "🎉", "", "\\"])  # for repeats
-safe_scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70) | safe_texts
-                | st.decimals(min_value=-10**9, max_value=10**9, places=3, allow_nan=False))
-raw_numbers = st.sampled_from([Raw(t) for t in [
-    "-0", "-0.0", "0.000001", "0.0000001", "-0.0000001", "0.0000010", "0.00000000", "1e5", "1E-3", "1.5E+2", "00",
-    "01", "1.", ".5", "+1", "NaN", "-", "-Infinity", "1" * 25, "-" + "9" * 30, "0", "-0.000000", "1.50"]])
-raw_strings = st.sampled_from([Raw(t) for t in [
-    '"\\ud800"', '"\\udc00"', '"\\ud800\\u0041"', '"a\\ud83c"', '"\\udf89\\ud83c"', '"\\ud83c\\udf89"', '"\udcff"',
-    '"\udcc0\udcaf"', '"\udced\udca0\udc80"', '"\udcf4\udc90\udc80\udc80"', '"\udce0\udc80\udcaf"', '"\udcc3"',
-    '"\x01"', '"\t"', '"\x7f"', '"\\x"', '"\\u12"', '"\\u00G0"', "\"\\'\"", '"\\u0000"', '"\udcc3\udca9"']])
-raw_deep = st.sampled_from([Raw(nested(n)) for n in (62, 63, 64, 65, 66, 100)] + [Raw(nested(63, "1")), Raw(nested(64, "1"))])
-weird_scalars = (safe_scalars | raw_numbers | raw_strings | raw_deep
-                 | st.decimals(allow_nan=False, allow_infinity=False) | st.floats(allow_nan=False, allow_infinity=False))
+safe_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | safe_texts
+    | st.decimals(min_value=-(10**9), max_value=10**9, places=3, allow_nan=False)
+)
+raw_numbers = st.sampled_from(
+    [
+        Raw(t)
+        for t in [
+            "-0",
+            "-0.0",
+            "0.000001",
+            "0.0000001",
+            "-0.0000001",
+            "0.0000010",
+            "0.00000000",
+            "1e5",
+            "1E-3",
+            "1.5E+2",
+            "00",
+            "01",
+            "1.",
+            ".5",
+            "+1",
+            "NaN",
+            "-",
+            "-Infinity",
+            "1" * 25,
+            "-" + "9" * 30,
+            "0",
+            "-0.000000",
+            "1.50",
+        ]
+    ]
+)
+raw_strings = st.sampled_from(
+    [
+        Raw(t)
+        for t in [
+            '"\\ud800"',
+            '"\\udc00"',
+            '"\\ud800\\u0041"',
+            '"a\\ud83c"',
+            '"\\udf89\\ud83c"',
+            '"\\ud83c\\udf89"',
+            '"\udcff"',
+            '"\udcc0\udcaf"',
+            '"\udced\udca0\udc80"',
+            '"\udcf4\udc90\udc80\udc80"',
+            '"\udce0\udc80\udcaf"',
+            '"\udcc3"',
+            '"\x01"',
+            '"\t"',
+            '"\x7f"',
+            '"\\x"',
+            '"\\u12"',
+            '"\\u00G0"',
+            '"\\\'"',
+            '"\\u0000"',
+            '"\udcc3\udca9"',
+        ]
+    ]
+)
+raw_deep = st.sampled_from(
+    [Raw(nested(n)) for n in (62, 63, 64, 65, 66, 100)] + [Raw(nested(63, "1")), Raw(nested(64, "1"))]
+)
+weird_scalars = (
+    safe_scalars
+    | raw_numbers
+    | raw_strings
+    | raw_deep
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
 
 
 def json_values(scalars, weird: bool):
@@ -658,8 +889,11 @@ def json_values(scalars, weird: bool):
 safe_values = json_values(safe_scalars, weird=False)
 weird_values = json_values(weird_scalars, weird=True)
 safe_times = st.none() | st.integers(MIN_MS, MAX_MS) | st.sampled_from([0, MIN_MS, MAX_MS, -1, 1])
-weird_times = (safe_times | st.sampled_from([MIN_MS - 1, MAX_MS + 1, 10**15, 10**20, -(10**16)])
-               | st.sampled_from([Raw(t) for t in ["-0", "1.0", "1e3", "007", '"5"', "true", "-", "1714564800000.5"]]))
+weird_times = (
+    safe_times
+    | st.sampled_from([MIN_MS - 1, MAX_MS + 1, 10**15, 10**20, -(10**16)])
+    | st.sampled_from([Raw(t) for t in ["-0", "1.0", "1e3", "007", '"5"', "true", "-", "1714564800000.5"]])
+)
 
 
 @st.composite
@@ -667,7 +901,7 @@ def profiles(draw, weird: bool):
     """(member text, layout): a profile in the common shape; with ``weird``, values at and beyond
     its edges, repeated and unknown keys, and a few bytes mutated."""
     values = weird_values if weird else safe_values
-    twist = (lambda: draw(st.sampled_from(range(12))) == 0) if weird else (lambda: False)  # noqa: E731
+    twist = (lambda: draw(st.sampled_from(range(12))) == 0) if weird else (lambda: False)
     ids = (few_keys | safe_texts) if weird else safe_texts
 
     def attributes():
@@ -675,24 +909,43 @@ def profiles(draw, weird: bool):
         for key in draw(st.lists(ids, max_size=4, unique=not weird)):
             entry = Obj([("value", draw(values))])
             if twist():
-                entry = draw(st.sampled_from([Obj(), Obj([*entry, ("history", [])]), Obj([("other", 1), *entry]),
-                                              Obj([*entry, ("value", 2)]), None, []]))
+                entry = draw(
+                    st.sampled_from(
+                        [
+                            Obj(),
+                            Obj([*entry, ("history", [])]),
+                            Obj([("other", 1), *entry]),
+                            Obj([*entry, ("value", 2)]),
+                            None,
+                            [],
+                        ]
+                    )
+                )
             pairs.append((key, entry))
         return Obj(pairs) if not twist() else draw(st.sampled_from([[], None, Obj([("a", None)])]))
 
     def event():
         fields = {"typeId": draw(safe_texts)}
-        for name, kind in [("correlationId", st.none() | safe_texts), ("sourceEventTime", weird_times if weird else safe_times),
-                           ("createdAt", weird_times if weird else safe_times), ("data", values)]:
+        for name, kind in [
+            ("correlationId", st.none() | safe_texts),
+            ("sourceEventTime", weird_times if weird else safe_times),
+            ("createdAt", weird_times if weird else safe_times),
+            ("data", values),
+        ]:
             if draw(st.booleans()):
                 fields[name] = draw(kind)
         pairs = draw(st.permutations(list(fields.items())))
         if twist():
             pairs = pairs[1:]  # typeId or another field missing
         if twist():
-            pairs.append(draw(st.sampled_from([("typeId", "x"), ("data", 1), ("extra", 1), ("createdAt", 5)])))
+            pairs.append(
+                draw(st.sampled_from([("typeId", "x"), ("data", 1), ("extra", 1), ("createdAt", 5)]))
+            )
         if twist():
-            pairs = [(k, draw(st.sampled_from([None, 7, Raw("7.0"), Obj()])) if k == "typeId" else v) for k, v in pairs]
+            pairs = [
+                (k, draw(st.sampled_from([None, 7, Raw("7.0"), Obj()])) if k == "typeId" else v)
+                for k, v in pairs
+            ]
         return Obj(pairs) if not twist() else draw(st.sampled_from([None, 1, [], Obj()]))
 
     def section():
@@ -718,12 +971,45 @@ def profiles(draw, weird: bool):
     if weird:
         for _ in range(draw(st.sampled_from([0, 0, 0, 1, 1, 2]))):  # mutations
             at = draw(st.integers(0, len(value)))
-            piece = draw(st.sampled_from([b"", b"{", b"}", b"[", b"]", b",", b":", b'"', b"\\", b" ", b"\t", b"0", b"-",
-                                          b"e", b".", b"\x00", b"\x1f", b"\x7f", b"\x80", b"\xc3", b"\xed", b"\xff",
-                                          b"\\u", b"\\ud800", b"null", b'"value"', b'"a"', b"1"]))
+            piece = draw(
+                st.sampled_from(
+                    [
+                        b"",
+                        b"{",
+                        b"}",
+                        b"[",
+                        b"]",
+                        b",",
+                        b":",
+                        b'"',
+                        b"\\",
+                        b" ",
+                        b"\t",
+                        b"0",
+                        b"-",
+                        b"e",
+                        b".",
+                        b"\x00",
+                        b"\x1f",
+                        b"\x7f",
+                        b"\x80",
+                        b"\xc3",
+                        b"\xed",
+                        b"\xff",
+                        b"\\u",
+                        b"\\ud800",
+                        b"null",
+                        b'"value"',
+                        b'"a"',
+                        b"1",
+                    ]
+                )
+            )
             cut = draw(st.integers(0, 2))
-            value = value[:at] + piece + value[at + cut:]
-    text = (rng.choice(SPACES) + dump_string(key, rng) + rng.choice(SPACES) + ":" + rng.choice(SPACES)).encode() + value
+            value = value[:at] + piece + value[at + cut :]
+    text = (
+        rng.choice(SPACES) + dump_string(key, rng) + rng.choice(SPACES) + ":" + rng.choice(SPACES)
+    ).encode() + value
     return text + rng.choice(SPACES).encode(), layout, value
 
 
@@ -743,34 +1029,156 @@ def test_invented_profiles_are_mapped_as_python_maps_them_or_refused(case, ambig
 
 # A quicker generator of the same kind (one seed, Python's random), for many more examples.
 
-RANDOM_TEXTS = ["", "a", "b", "é", "🎉", "value", "typeId", "data", "profiles", '"', "\\", "/", "\x00", "\x1f", "\x7f",
-                "\u2028", "a\nb", "日本", "\U0010ffff", "\ufeff"]
-RANDOM_NUMBERS = ["0", "-1", "7", "1.50", "-0.0", "0.5", "0.000001", "-0.000001", "0.0000010", "0.00001", "12345.678",
-                  "18446744073709551616", "-9223372036854775809", "1" * 40, "9" * 4000, "1." + "0" * 50]
-WEIRD_NUMBERS = ["-0", "0.0000001", "-0.0000001", "0.00000000", "0.000000", "1e5", "1E-3", "1.5E+2", "-1e-0", "00",
-                 "01", "1.", ".5", "+1", "NaN", "-", "Infinity", "9" * 4001, "-" + "9" * 4000, "0x1", "1_000", "１"]
-WEIRD_STRINGS = ['"\\ud800"', '"\\udc00"', '"\\ud800\\u0041"', '"a\\ud83c"', '"\\udf89\\ud83c"', '"\udcff"',
-                 '"\udcc0\udcaf"', '"\udced\udca0\udc80"', '"\udcf4\udc90\udc80\udc80"', '"\udce0\udc80\udcaf"',
-                 '"\udcc3"', '"\x01"', '"\t"', '"\\x"', '"\\u12"', '"\\u00G0"', "\"\\'\"", '"\\U0041"', '"a',
-                 '"\udcf0\udc9f\udc8e"', '"\udcef\udcbb\udcbf"']
-MUTATIONS = [b"", b"{", b"}", b"[", b"]", b",", b":", b'"', b"\\", b" ", b"\t", b"\n", b"\r", b"\f", b"0", b"-", b"e",
-             b".", b"\x00", b"\x1f", b"\x7f", b"\x80", b"\xc3", b"\xed", b"\xff", b"\\u", b"\\ud800", b"null", b"true",
-             b'"value"', b'"typeId"', b'"a"', b"1", b"-0", b'"', b"\\u0000"]
+RANDOM_TEXTS = [
+    "",
+    "a",
+    "b",
+    "é",
+    "🎉",
+    "value",
+    "typeId",
+    "data",
+    "profiles",
+    '"',
+    "\\",
+    "/",
+    "\x00",
+    "\x1f",
+    "\x7f",
+    "\u2028",
+    "a\nb",
+    "日本",
+    "\U0010ffff",
+    "\ufeff",
+]
+RANDOM_NUMBERS = [
+    "0",
+    "-1",
+    "7",
+    "1.50",
+    "-0.0",
+    "0.5",
+    "0.000001",
+    "-0.000001",
+    "0.0000010",
+    "0.00001",
+    "12345.678",
+    "18446744073709551616",
+    "-9223372036854775809",
+    "1" * 40,
+    "9" * 4000,
+    "1." + "0" * 50,
+]
+WEIRD_NUMBERS = [
+    "-0",
+    "0.0000001",
+    "-0.0000001",
+    "0.00000000",
+    "0.000000",
+    "1e5",
+    "1E-3",
+    "1.5E+2",
+    "-1e-0",
+    "00",
+    "01",
+    "1.",
+    ".5",
+    "+1",
+    "NaN",
+    "-",
+    "Infinity",
+    "9" * 4001,
+    "-" + "9" * 4000,
+    "0x1",
+    "1_000",
+    "１",
+]
+WEIRD_STRINGS = [
+    '"\\ud800"',
+    '"\\udc00"',
+    '"\\ud800\\u0041"',
+    '"a\\ud83c"',
+    '"\\udf89\\ud83c"',
+    '"\udcff"',
+    '"\udcc0\udcaf"',
+    '"\udced\udca0\udc80"',
+    '"\udcf4\udc90\udc80\udc80"',
+    '"\udce0\udc80\udcaf"',
+    '"\udcc3"',
+    '"\x01"',
+    '"\t"',
+    '"\\x"',
+    '"\\u12"',
+    '"\\u00G0"',
+    '"\\\'"',
+    '"\\U0041"',
+    '"a',
+    '"\udcf0\udc9f\udc8e"',
+    '"\udcef\udcbb\udcbf"',
+]
+MUTATIONS = [
+    b"",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b",",
+    b":",
+    b'"',
+    b"\\",
+    b" ",
+    b"\t",
+    b"\n",
+    b"\r",
+    b"\f",
+    b"0",
+    b"-",
+    b"e",
+    b".",
+    b"\x00",
+    b"\x1f",
+    b"\x7f",
+    b"\x80",
+    b"\xc3",
+    b"\xed",
+    b"\xff",
+    b"\\u",
+    b"\\ud800",
+    b"null",
+    b"true",
+    b'"value"',
+    b'"typeId"',
+    b'"a"',
+    b"1",
+    b"-0",
+    b'"',
+    b"\\u0000",
+]
 
 
 def random_member(rng: random.Random, weird: bool) -> tuple[bytes, str, bytes]:
     """(member text, layout, the profile's value): like ``profiles`` but from one seed (with ``weird``: edges, repeats, mutations)."""
-    odd = (lambda p=0.08: rng.random() < p) if weird else (lambda p=0: False)  # noqa: E731
+    odd = (lambda p=0.08: rng.random() < p) if weird else (lambda p=0: False)
 
     def text():
-        return rng.choice(RANDOM_TEXTS) if rng.random() < 0.7 else "".join(rng.choice(RANDOM_TEXTS) for _ in range(3))
+        return (
+            rng.choice(RANDOM_TEXTS)
+            if rng.random() < 0.7
+            else "".join(rng.choice(RANDOM_TEXTS) for _ in range(3))
+        )
 
     def scalar():
         if odd(0.1):
             return Raw(rng.choice(WEIRD_NUMBERS + WEIRD_STRINGS))
         kind = rng.randrange(6)
-        return [None, rng.random() < 0.5, Raw(rng.choice(RANDOM_NUMBERS)), text(), rng.randint(-(2**70), 2**70),
-                Decimal(rng.randint(-10**6, 10**6)).scaleb(-rng.randint(0, 5))][kind]
+        return [
+            None,
+            rng.random() < 0.5,
+            Raw(rng.choice(RANDOM_NUMBERS)),
+            text(),
+            rng.randint(-(2**70), 2**70),
+            Decimal(rng.randint(-(10**6), 10**6)).scaleb(-rng.randint(0, 5)),
+        ][kind]
 
     def value(depth=0):
         roll = rng.random()
@@ -793,24 +1201,51 @@ def random_member(rng: random.Random, weird: bool) -> tuple[bytes, str, bytes]:
         for key in unique([text() for _ in range(rng.randrange(5))]):
             entry = [("value", value())]
             if odd():
-                entry = rng.choice([[], [*entry, ("history", [])], [("other", 1), *entry], [*entry, ("value", 2)]])
+                entry = rng.choice(
+                    [[], [*entry, ("history", [])], [("other", 1), *entry], [*entry, ("value", 2)]]
+                )
             pairs.append((key, Obj(entry) if not odd(0.03) else rng.choice([None, [], "x", 1])))
         return Obj(pairs)
 
     def event():
-        times = lambda: (rng.choice([None, 0, MIN_MS, MAX_MS, -1, 1714564800000, rng.randint(MIN_MS, MAX_MS)])  # noqa: E731
-                         if not odd(0.1) else Raw(rng.choice(["-0", "1.0", "1e3", "007", '"5"', "true", str(MIN_MS - 1),
-                                                              str(MAX_MS + 1), "99999999999999999999", "-"])))
+        times = lambda: (
+            rng.choice([None, 0, MIN_MS, MAX_MS, -1, 1714564800000, rng.randint(MIN_MS, MAX_MS)])
+            if not odd(0.1)
+            else Raw(
+                rng.choice(
+                    [
+                        "-0",
+                        "1.0",
+                        "1e3",
+                        "007",
+                        '"5"',
+                        "true",
+                        str(MIN_MS - 1),
+                        str(MAX_MS + 1),
+                        "99999999999999999999",
+                        "-",
+                    ]
+                )
+            )
+        )
         fields = [("typeId", text() if not odd(0.1) else rng.choice([None, 7, Raw("7.0"), Obj()]))]
-        for name, make in [("correlationId", lambda: rng.choice([None, text()]) if not odd(0.1) else 7),
-                           ("sourceEventTime", times), ("createdAt", times), ("data", value)]:
+        for name, make in [
+            ("correlationId", lambda: rng.choice([None, text()]) if not odd(0.1) else 7),
+            ("sourceEventTime", times),
+            ("createdAt", times),
+            ("data", value),
+        ]:
             if rng.random() < 0.6:
                 fields.append((name, make()))
         rng.shuffle(fields)
         if odd():
             fields = fields[1:]
         if odd():
-            fields.append(rng.choice([("typeId", "x"), ("data", 1), ("extra", 1), ("createdAt", 5), ("correlationId", None)]))
+            fields.append(
+                rng.choice(
+                    [("typeId", "x"), ("data", 1), ("extra", 1), ("createdAt", 5), ("correlationId", None)]
+                )
+            )
         return Obj(fields) if not odd(0.03) else rng.choice([None, 1, [], Obj()])
 
     def section():
@@ -834,7 +1269,7 @@ def random_member(rng: random.Random, weird: bool) -> tuple[bytes, str, bytes]:
     if weird and rng.random() < 0.4:
         for _ in range(rng.randint(1, 3)):
             at = rng.randrange(len(encoded) + 1)
-            encoded = encoded[:at] + rng.choice(MUTATIONS) + encoded[at + rng.randrange(3):]
+            encoded = encoded[:at] + rng.choice(MUTATIONS) + encoded[at + rng.randrange(3) :]
     key = dump_string(text() if not odd() else "profiles", rng)
     return (space() + key + space() + ":" + space()).encode() + encoded + space().encode(), layout, encoded
 
@@ -873,10 +1308,35 @@ def scan_blocks(blocks: list[bytes], state: tuple[bool, int, int], compiled: boo
 
 
 @settings(max_examples=400, **SETTINGS)
-@given(st.lists(st.sampled_from([b'"', b"\\", b"{", b"}", b"[", b"]", b",", b" ", b"a", b":", b"\\\\", b'\\"',
-                                 b"\xff", b"{{{{", b"]]]]"]), max_size=150),
-       st.lists(st.integers(0, 400), max_size=8), st.booleans(), st.integers(0, 3), st.integers(-3, 4),
-       st.integers(-2, 12))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b'"',
+                b"\\",
+                b"{",
+                b"}",
+                b"[",
+                b"]",
+                b",",
+                b" ",
+                b"a",
+                b":",
+                b"\\\\",
+                b'\\"',
+                b"\xff",
+                b"{{{{",
+                b"]]]]",
+            ]
+        ),
+        max_size=150,
+    ),
+    st.lists(st.integers(0, 400), max_size=8),
+    st.booleans(),
+    st.integers(0, 3),
+    st.integers(-3, 4),
+    st.integers(-2, 12),
+)
 def test_compiled_scan_equals_numpy_scan(pieces, cuts, in_string, backslashes, depth, max_depth):
     data = b"".join(pieces)
     points = sorted({0, len(data), *(c for c in cuts if c < len(data))})
@@ -888,9 +1348,12 @@ def test_compiled_scan_equals_numpy_scan(pieces, cuts, in_string, backslashes, d
 
 
 def test_compiled_scan_on_real_documents():
-    for data, sizes in [((SAMPLE_DATA / "tiny.json").read_bytes(), (1, 7, 4096)), ((SAMPLE_DATA / "small.json").read_bytes(), (4099, 65536))]:
+    for data, sizes in [
+        ((SAMPLE_DATA / "tiny.json").read_bytes(), (1, 7, 4096)),
+        ((SAMPLE_DATA / "small.json").read_bytes(), (4099, 65536)),
+    ]:
         for size in (*sizes, len(data)):
-            blocks = [data[i:i + size] for i in range(0, len(data), size)]
+            blocks = [data[i : i + size] for i in range(0, len(data), size)]
             compiled = scan_blocks(blocks, (False, 0, 0), compiled=True)
             assert compiled == scan_blocks(blocks, (False, 0, 0), compiled=False)
             assert compiled[1] == (False, 0, 0)
@@ -899,7 +1362,13 @@ def test_compiled_scan_on_real_documents():
 
 def test_compiled_scan_arguments():
     tokens, deep, in_string, odd, depth = _native.scan(b'{"a":[{}],"b":"\\"{"}', 10, False, False, 0, 1)
-    assert tokens == [(10, ord("{"), 0), (15, ord("["), 1), (18, ord("]"), 1), (19, ord(","), 1), (29, ord("}"), 0)]
+    assert tokens == [
+        (10, ord("{"), 0),
+        (15, ord("["), 1),
+        (18, ord("]"), 1),
+        (19, ord(","), 1),
+        (29, ord("}"), 0),
+    ]
     assert deep == [15, 16] and (in_string, odd, depth) == (False, False, 0)
     assert _native.scan(bytearray(b"\\"), 0, True, True, 5, 100) == ([], [], True, False, 5)
     assert _native.scan(b"", 0, False, False, -2, 100) == ([], [], False, False, -2)
@@ -916,7 +1385,12 @@ def outcome(source, out: Path, **options):
         summary = apsis_export.convert(source, out, **options)
     except InputError as error:
         return ("error", error.problem, error.offset, error.profile_key)
-    return ("ok", files(out), {name: getattr(summary, name) for name in SUMMARY_FIELDS}, sorted(summary.outputs))
+    return (
+        "ok",
+        files(out),
+        {name: getattr(summary, name) for name in SUMMARY_FIELDS},
+        sorted(summary.outputs),
+    )
 
 
 def both(source, workdir: Path, **options) -> list[tuple[bytes, object]]:
@@ -949,21 +1423,36 @@ def test_samples(tmp_path, fmt, name):
 @pytest.mark.parametrize("layout", ["wrapped", "bare"])
 def test_generated_exports(tmp_path, fmt, layout):
     stats = apsis_export.generate(tmp_path / "g.json", size=80_000, seed=11, layout=layout)
-    input_layout = "auto" if fmt == "jsonl" else layout  # auto: a bare file's first profile is decoded in Python
+    input_layout = (
+        "auto" if fmt == "jsonl" else layout
+    )  # auto: a bare file's first profile is decoded in Python
     calls = both(stats.path, tmp_path, format=fmt, jobs=1, input_layout=input_layout)
     assert len(calls) >= stats.profiles - 1 and all(found is not None for _, found in calls)
 
 
-@pytest.mark.parametrize("tables", [["attributes"], ["events"], ["extras"], ["events", "attributes", "extras"]])
+@pytest.mark.parametrize(
+    "tables", [["attributes"], ["events"], ["extras"], ["events", "attributes", "extras"]]
+)
 def test_some_tables(tmp_path, tables):
     """The compiled step keeps only the tables written (and still checks the rest)."""
     ordinary = as_value(ORDINARY, WRAPPED)
-    members = [("a", ordinary), ("b", as_value(TRICKY_BY_NAME["repeated-attribute"], WRAPPED)), ("c", ordinary),
-               ("d", as_value(TRICKY_BY_NAME["value-and-other"], WRAPPED)), ("e", ordinary)]
+    members = [
+        ("a", ordinary),
+        ("b", as_value(TRICKY_BY_NAME["repeated-attribute"], WRAPPED)),
+        ("c", ordinary),
+        ("d", as_value(TRICKY_BY_NAME["value-and-other"], WRAPPED)),
+        ("e", ordinary),
+    ]
     (tmp_path / "doc.json").write_bytes(document(members, WRAPPED))
     for fmt in FORMATS:
         calls = both(tmp_path / "doc.json", tmp_path, format=fmt, tables=tables)
-        assert [found is not None for _, found in calls] == [True, "attributes" not in tables, True, False, True]
+        assert [found is not None for _, found in calls] == [
+            True,
+            "attributes" not in tables,
+            True,
+            False,
+            True,
+        ]
 
 
 def test_with_jobs(tmp_path, monkeypatch):
@@ -979,8 +1468,14 @@ def test_with_jobs(tmp_path, monkeypatch):
     # and where a worker meets a profile only the exact engine reads (it then reads the rest)
     ordinary = as_value(ORDINARY, WRAPPED)
     handover = tmp_path / "handover.json"
-    handover.write_bytes(document([(f"p{i}", ordinary) for i in range(30)] + [("x", as_value(attr(r'"\ud800"'), WRAPPED))]
-                                  + [(f"q{i}", ordinary) for i in range(30)], WRAPPED))
+    handover.write_bytes(
+        document(
+            [(f"p{i}", ordinary) for i in range(30)]
+            + [("x", as_value(attr(r'"\ud800"'), WRAPPED))]
+            + [(f"q{i}", ordinary) for i in range(30)],
+            WRAPPED,
+        )
+    )
     for fmt in FORMATS:
         both(mixed, tmp_path, format=fmt, jobs=2)
         both(handover, tmp_path, format=fmt, jobs=2)
@@ -1004,8 +1499,11 @@ def read_in_python(layout: str, value: bytes) -> bool:
 
 
 def clean_cases(layout: str) -> list[tuple[str, bytes, bool]]:
-    return [(name, value, accepted) for name, lay, value, accepted in (p.values for p in TRICKY_MEMBERS)
-            if lay == layout and read_in_python(layout, value)]
+    return [
+        (name, value, accepted)
+        for name, lay, value, accepted in (p.values for p in TRICKY_MEMBERS)
+        if lay == layout and read_in_python(layout, value)
+    ]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -1032,13 +1530,20 @@ def test_other_tricky_profiles_in_a_document(tmp_path, layout):
     """The rest (the exact engine reads them, or reports an error): one document each, the
     same outcome either way."""
     ordinary = as_value(ORDINARY, layout)
-    cases = [(name, value, accepted) for name, lay, value, accepted in (p.values for p in TRICKY_MEMBERS)
-             if lay == layout and not read_in_python(layout, value)]
+    cases = [
+        (name, value, accepted)
+        for name, lay, value, accepted in (p.values for p in TRICKY_MEMBERS)
+        if lay == layout and not read_in_python(layout, value)
+    ]
     assert len(cases) > 50
     for n, (name, value, expected) in enumerate(cases):
-        if name == "5000-digits":  # beyond Python's 4300 digits the exact engine's ijson (yajl2_c) fails or crashes
+        if (
+            name == "5000-digits"
+        ):  # beyond Python's 4300 digits the exact engine's ijson (yajl2_c) fails or crashes
             continue
-        (tmp_path / "doc.json").write_bytes(document([("before", ordinary), ("tricky", value), ("after", ordinary)], layout))
+        (tmp_path / "doc.json").write_bytes(
+            document([("before", ordinary), ("tricky", value), ("after", ordinary)], layout)
+        )
         try:
             calls = both(tmp_path / "doc.json", tmp_path, format=FORMATS[n % 3], input_layout=layout)
         except AssertionError as error:
@@ -1053,10 +1558,14 @@ def test_other_tricky_profiles_in_a_document(tmp_path, layout):
 def test_batches_of_compiled_and_python_rows(tmp_path, fmt):
     """More rows than a batch (BATCH_ROWS) holds, compiled and Python-mapped profiles mixed:
     batches of native and list parts, and Parquet row groups, as without the compiled step."""
-    ordinary = '{"s": {"attributes": {%s}, "events": [{"typeId": "t", "createdAt": %%d, "data": [%%d]}]}}' % ", ".join(
-        '"a%d": {"value": %d}' % (i, i) for i in range(7))
+    ordinary = (
+        '{"s": {"attributes": {%s}, "events": [{"typeId": "t", "createdAt": %%d, "data": [%%d]}]}}'
+        % ", ".join('"a%d": {"value": %d}' % (i, i) for i in range(7))
+    )
     refused = '{"s": {"attributes": {"a": {"value": 1, "history": []}}, "events": [{"typeId": 5, "createdAt": %d}]}}'
-    members = [(f"p{i}", ((refused % i) if i % 97 == 0 else (ordinary % (i, i))).encode()) for i in range(3000)]
+    members = [
+        (f"p{i}", ((refused % i) if i % 97 == 0 else (ordinary % (i, i))).encode()) for i in range(3000)
+    ]
     (tmp_path / "doc.json").write_bytes(document(members, BARE))
     calls = both(tmp_path / "doc.json", tmp_path, format=fmt, input_layout="bare")
     assert sum(found is None for _, found in calls) == 31 and len(calls) == 3000
@@ -1065,7 +1574,9 @@ def test_batches_of_compiled_and_python_rows(tmp_path, fmt):
 def test_small_blocks(tmp_path, monkeypatch):
     """The compiled scan carries its state across blocks of any size."""
     ordinary = as_value(ORDINARY, WRAPPED)
-    members = [("first", ordinary)] + [(name, value) for name, value, _ in clean_cases(WRAPPED) if len(value) < 300][::3]
+    members = [("first", ordinary)] + [
+        (name, value) for name, value, _ in clean_cases(WRAPPED) if len(value) < 300
+    ][::3]
     (tmp_path / "doc.json").write_bytes(document(members, WRAPPED))
     for size in (1, 7, 64):
         monkeypatch.setattr(_fast, "BLOCK_SIZE", size)
@@ -1077,8 +1588,11 @@ def test_small_blocks(tmp_path, monkeypatch):
 def test_bare_profile_keyed_profiles(tmp_path, fmt):
     """Auto-detected bare layout: a profile keyed "profiles" is ambiguous, the exact engine decides."""
     ordinary = as_value(ORDINARY, BARE)
-    (tmp_path / "doc.json").write_bytes(document([("first", ordinary), ("second", ordinary), ("profiles", ordinary),
-                                                  ("last", ordinary)], BARE))
+    (tmp_path / "doc.json").write_bytes(
+        document(
+            [("first", ordinary), ("second", ordinary), ("profiles", ordinary), ("last", ordinary)], BARE
+        )
+    )
     calls = both(tmp_path / "doc.json", tmp_path, format=fmt)
     assert accepted(calls, "second") == [True] and accepted(calls, "profiles") == [False]
     calls = both(tmp_path / "doc.json", tmp_path, format=fmt, input_layout="bare")
@@ -1086,10 +1600,16 @@ def test_bare_profile_keyed_profiles(tmp_path, fmt):
 
 
 @settings(max_examples=30, **SETTINGS)
-@given(invented_exports, st.sampled_from(["wrapped", "bare"]), st.integers(0, 2**32), st.sampled_from(FORMATS))
+@given(
+    invented_exports, st.sampled_from(["wrapped", "bare"]), st.integers(0, 2**32), st.sampled_from(FORMATS)
+)
 def test_invented_exports(export, layout, seed, fmt):
     rng = random.Random(seed)
-    doc = {"profiles": {k: {"sections": v} for k, v in export.items()}, "metadata": {"n": 1}} if layout == "wrapped" else export
+    doc = (
+        {"profiles": {k: {"sections": v} for k, v in export.items()}, "metadata": {"n": 1}}
+        if layout == "wrapped"
+        else export
+    )
     with tempfile.TemporaryDirectory() as workdir:
         path = Path(workdir) / "doc.json"
         path.write_bytes(to_json(doc, rng).encode())
@@ -1097,8 +1617,12 @@ def test_invented_exports(export, layout, seed, fmt):
 
 
 @settings(max_examples=60, **SETTINGS)
-@given(st.lists(st.integers(0, 2**64), min_size=1, max_size=6), st.sampled_from([WRAPPED, BARE]), st.booleans(),
-       st.sampled_from(FORMATS))
+@given(
+    st.lists(st.integers(0, 2**64), min_size=1, max_size=6),
+    st.sampled_from([WRAPPED, BARE]),
+    st.booleans(),
+    st.sampled_from(FORMATS),
+)
 def test_documents_of_random_profiles(seeds, layout, auto, fmt):
     """Profiles in one layout (the generator's other-layout ones then have a wrong shape)."""
     members = [random_member(random.Random(seed), weird=seed % 3 == 0) for seed in seeds]
@@ -1117,12 +1641,28 @@ def test_iso_times_equal_the_python_text(json_mode):
     from apsis_export._encode import iso_millis
 
     rng = random.Random(5)
-    edges = [-62135596800000, -62135596799999, -1, 1, 999, 1000, 86399999, 86400000, 951782400000,
-             951868799999, 4107542399999, 253402300799999, 1714564800123]
+    edges = [
+        -62135596800000,
+        -62135596799999,
+        -1,
+        1,
+        999,
+        1000,
+        86399999,
+        86400000,
+        951782400000,
+        951868799999,
+        4107542399999,
+        253402300799999,
+        1714564800123,
+    ]
     times = edges + [rng.randint(-62135596800000, 253402300799999) for _ in range(2000)]
     builder = NativeColumns(json=json_mode, iso_times=True)
     events = ", ".join(f'{{"typeId": "t", "createdAt": {ms}, "sourceEventTime": {ms}}}' for ms in times)
-    assert builder.add(f'"p": {{"sections": {{"s": {{"events": [{events}]}}}}}}'.encode(), True, False) is not None
+    assert (
+        builder.add(f'"p": {{"sections": {{"s": {{"events": [{events}]}}}}}}'.encode(), True, False)
+        is not None
+    )
     _, columns = builder.take()
     texts = [iso_millis(ms) for ms in times]
     expected = [f'"{t}"' for t in texts] if json_mode else texts
@@ -1139,17 +1679,28 @@ def test_join_lines_equals_arrows_join_on_slices_and_nulls():
     import pyarrow.compute as pc
 
     rng = random.Random(3)
-    values = [[None if rng.random() < 0.1 else "".join(rng.choice('ab"\\é{}') for _ in range(rng.randint(0, 9)))
-               for _ in range(300)] for _ in range(4)]
+    values = [
+        [
+            None if rng.random() < 0.1 else "".join(rng.choice('ab"\\é{}') for _ in range(rng.randint(0, 9)))
+            for _ in range(300)
+        ]
+        for _ in range(4)
+    ]
     keys = [b'{"a":', b',"b":', b',"c":', b',"d":']
     for start, stop in [(0, 300), (17, 250), (299, 300), (5, 5)]:
-        texts = [pa.array(column, pa.large_binary() if i % 2 else pa.string()).slice(start, stop - start)
-                 .cast(pa.large_binary()) for i, column in enumerate(values)]
+        texts = [
+            pa.array(column, pa.large_binary() if i % 2 else pa.string())
+            .slice(start, stop - start)
+            .cast(pa.large_binary())
+            for i, column in enumerate(values)
+        ]
         got = _native.join_lines(keys, b"}\n", [(*t.buffers(), t.offset) for t in texts], stop - start)
         pieces = []
         for key, text in zip(keys, texts):
             pieces += [pa.scalar(key, pa.large_binary()), text.fill_null(b"null")]
-        joined = pc.binary_join_element_wise(*pieces, pa.scalar(b"}\n", pa.large_binary()), pa.scalar(b"", pa.large_binary()))
+        joined = pc.binary_join_element_wise(
+            *pieces, pa.scalar(b"}\n", pa.large_binary()), pa.scalar(b"", pa.large_binary())
+        )
         assert got == b"".join(joined.to_pylist())
     with pytest.raises(ValueError):
         _native.join_lines(keys[:1], b"}\n", [(*texts[0].buffers(), texts[0].offset)], 10**6)
@@ -1166,13 +1717,15 @@ def test_join_lines_refuses_offsets_outside_its_buffers():
 
     good = column([0, 2, 4])
     assert _native.join_lines([b"{"], b"}\n", [good], 2) == b"{ab}\n{cd}\n"
-    for bad, rows in [(column([0, 4, 2, 6]), 3),  # not ascending (the first and last are in range)
-                      (column([0, 2, 4], first=-1), 1),  # a negative array offset
-                      (column([0, 2, 4], first=2**62), 1),  # an array offset past the offsets
-                      (column([0, 2, 40]), 2),  # past the data
-                      (column([-2, 2, 4]), 2),  # before the data
-                      (column([0, 2, 4]), 3),  # more rows than offsets
-                      (column([0] * 20, validity=b"\xff"), 19)]:  # a bitmap shorter than the rows
+    for bad, rows in [
+        (column([0, 4, 2, 6]), 3),  # not ascending (the first and last are in range)
+        (column([0, 2, 4], first=-1), 1),  # a negative array offset
+        (column([0, 2, 4], first=2**62), 1),  # an array offset past the offsets
+        (column([0, 2, 40]), 2),  # past the data
+        (column([-2, 2, 4]), 2),  # before the data
+        (column([0, 2, 4]), 3),  # more rows than offsets
+        (column([0] * 20, validity=b"\xff"), 19),
+    ]:  # a bitmap shorter than the rows
         with pytest.raises(ValueError):
             _native.join_lines([b"{"], b"}\n", [bad], rows)
 
@@ -1181,8 +1734,14 @@ def test_refusals_are_counted_by_reason(tmp_path):
     """A profile the compiled step leaves to Python is counted under why (convert's summary
     has them, the CLI shows them with --debug); accepted ones are not counted."""
     wide = "{" + ",".join(f'"k{i}": {i}' for i in range(65)) + "}"
-    members = {"many-keys": data(wide), "deep": data(nested(65)), "repeat": data('{"a": 1, "a": 2}'),
-               "exponent": data("1e5"), "surrogate": data('"\\udc00"'), "ordinary": data('{"a": 1}')}
+    members = {
+        "many-keys": data(wide),
+        "deep": data(nested(65)),
+        "repeat": data('{"a": 1, "a": 2}'),
+        "exponent": data("1e5"),
+        "surrogate": data('"\\udc00"'),
+        "ordinary": data('{"a": 1}'),
+    }
     builder = NativeColumns(json=False)
     for key, value in members.items():
         builder.add(f'"{key}": {value}'.encode(), False, False)
@@ -1195,6 +1754,8 @@ def test_refusals_are_counted_by_reason(tmp_path):
     }
     del members["surrogate"]  # which the exact engine refuses too
     path = tmp_path / "in.json"
-    path.write_text('{"profiles": {' + ",".join(f'"{k}": {{"sections": {v}}}' for k, v in members.items()) + "}}")
+    path.write_text(
+        '{"profiles": {' + ",".join(f'"{k}": {{"sections": {v}}}' for k, v in members.items()) + "}}"
+    )
     summary = apsis_export.convert(path, tmp_path / "out", format="csv")
     assert sum(summary.refused.values()) == 4 and summary.profiles == 5

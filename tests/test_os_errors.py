@@ -34,8 +34,10 @@ def mount_tmpfs(where: Path, *options: str) -> bool:
     """Mount a tmpfs at ``where``; False where this process may not (not root, no CAP_SYS_ADMIN)."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return False
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(["size=64k", *options]), "tmpfs", str(where)],
-                          capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", ",".join(["size=64k", *options]), "tmpfs", str(where)],
+        capture_output=True,
+    )
     return done.returncode == 0
 
 
@@ -46,7 +48,9 @@ def full_dir(tmp_path):
     where.mkdir()
     if mount_tmpfs(where):
         yield where, "tmpfs"
-        subprocess.run(["umount", "--lazy", str(where)], check=True)  # lazy: a leaked descriptor fails the test, not this
+        subprocess.run(
+            ["umount", "--lazy", str(where)], check=True
+        )  # lazy: a leaked descriptor fails the test, not this
     else:
         yield where, "dev-full"
 
@@ -169,7 +173,9 @@ def test_directory_removed_while_writing(export, tmp_path, fmt):
         apsis_export.convert(source, out, format=fmt)
     assert source._reads > 3
     message = str(info.value)
-    assert message.startswith(f"cannot write {out}{os.sep}") and message.endswith(f": {os.strerror(2)}")  # ENOENT
+    assert message.startswith(f"cannot write {out}{os.sep}") and message.endswith(
+        f": {os.strerror(2)}"
+    )  # ENOENT
     assert "\n" not in message and not out.exists() and leftovers(out) == []
 
 

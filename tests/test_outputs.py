@@ -43,18 +43,25 @@ def plain_tables(tmp_path, source=SMALL) -> dict[str, pa.Table]:
 
 def read_dataset(path: str, reference: pa.Table, partitions: list[str], filesystem=None) -> pa.Table:
     """A dataset read back with its partition columns typed as the reference's (created_date: date32)."""
-    fields = [reference.schema.field(c) if c in reference.column_names else pa.field(c, pa.date32()) for c in partitions]
+    fields = [
+        reference.schema.field(c) if c in reference.column_names else pa.field(c, pa.date32())
+        for c in partitions
+    ]
     partitioning = ds.partitioning(pa.schema(fields), flavor="hive") if partitions else None
     return ds.dataset(path, format="parquet", partitioning=partitioning, filesystem=filesystem).to_table()
 
 
 def visible_files(root) -> list[str]:
     """Files under root outside hidden (staging) directories."""
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
 
 
 # -- datasets on a local disk ------------------------------------------------------------------
+
 
 def test_partitioned_dataset_holds_the_rows_of_the_parquet_files(tmp_path):
     reference = plain_tables(tmp_path)
@@ -77,7 +84,9 @@ def test_worker_processes_write_the_same_dataset(tmp_path):
     out = tmp_path / "lake"
     convert(SMALL, out, partition_by=["type_id"], jobs=2)
     events = read_dataset(str(out / "events"), reference["events"], ["type_id"])
-    assert sorted_rows(events.select(reference["events"].column_names)).equals(sorted_rows(reference["events"]))
+    assert sorted_rows(events.select(reference["events"].column_names)).equals(
+        sorted_rows(reference["events"])
+    )
 
 
 def test_rotation_bounds_rows_per_file_and_names_files_after_the_input(tmp_path):
@@ -89,7 +98,8 @@ def test_rotation_bounds_rows_per_file_and_names_files_after_the_input(tmp_path)
     assert len(files) == -(-reference["attributes"].num_rows // 300)
     assert all(pq.read_metadata(out / f).num_rows <= 300 for f in files)
     assert sorted_rows(read_dataset(str(out / "attributes"), reference["attributes"], [])).equals(
-        sorted_rows(reference["attributes"]))
+        sorted_rows(reference["attributes"])
+    )
 
 
 def test_unknown_partition_column_is_an_options_error(tmp_path):
@@ -101,6 +111,7 @@ def test_unknown_partition_column_is_an_options_error(tmp_path):
 
 
 # -- if_exists ---------------------------------------------------------------------------------
+
 
 def test_existing_table_file_is_an_error_and_nothing_is_written(tmp_path):
     out = tmp_path / "out"
@@ -123,7 +134,12 @@ def test_the_command_line_fails_on_an_existing_file_by_default(tmp_path):
     result = CliRunner().invoke(main, ["convert", str(SMALL), "--out", str(out), "-q"])
     assert result.exit_code == 1 and "exists; nothing was written" in result.output
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-    assert CliRunner().invoke(main, ["convert", str(SMALL), "--out", str(out), "-q", "--if-exists", "overwrite"]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(main, ["convert", str(SMALL), "--out", str(out), "-q", "--if-exists", "overwrite"])
+        .exit_code
+        == 0
+    )
 
 
 def test_skip_keeps_the_file_there_and_writes_the_others(tmp_path):
@@ -155,6 +171,7 @@ def test_rerun_with_overwrite_replaces_its_own_files_and_no_others(tmp_path):
 
 # -- private files ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
 def test_local_files_are_owner_only_by_default(tmp_path, fmt):
     out = tmp_path / "out"
@@ -172,7 +189,9 @@ def test_dataset_files_are_owner_only_and_file_mode_sets_others(tmp_path):
     convert(SMALL, lake, partition_by=["type_id"])
     files = [p for p in lake.rglob("*.parquet")]
     assert len(files) > 1 and {p.stat().st_mode & 0o777 for p in files} == {0o600}
-    result = CliRunner().invoke(main, ["convert", str(SMALL), "--out", str(shared), "-q", "--file-mode", "640"])
+    result = CliRunner().invoke(
+        main, ["convert", str(SMALL), "--out", str(shared), "-q", "--file-mode", "640"]
+    )
     assert result.exit_code == 0, result.output
     assert {p.stat().st_mode & 0o777 for p in shared.iterdir()} == {0o640}
 
@@ -194,6 +213,7 @@ def test_files_are_never_readable_by_others_while_written(tmp_path, monkeypatch)
 
 
 # -- a failed or killed run -------------------------------------------------------------------
+
 
 def test_failed_dataset_run_leaves_nothing(tmp_path):
     data = SMALL.with_suffix("").read_bytes()
@@ -225,7 +245,9 @@ def big_export(tmp_path_factory):
 
 def test_killed_local_run_leaves_no_visible_file(tmp_path, big_export):
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "apsis_export", "convert", str(big_export), "--out", str(out), "-q"])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "apsis_export", "convert", str(big_export), "--out", str(out), "-q"]
+    )
     wait_for(lambda: any(out.rglob(".*.part")), proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -234,6 +256,7 @@ def test_killed_local_run_leaves_no_visible_file(tmp_path, big_export):
 
 
 # -- a real S3 API on loopback ----------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def s3_server():
@@ -248,11 +271,21 @@ def s3_server():
 @pytest.fixture
 def s3(s3_server, monkeypatch):
     """Credentials in the environment, an empty bucket, and a pyarrow filesystem on it."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
         monkeypatch.setenv(name, value)
-    fs = pafs.S3FileSystem(endpoint_override=s3_server, scheme="http", access_key="testing",
-                           secret_key="testing", region="us-east-1", allow_bucket_creation=True)
+    fs = pafs.S3FileSystem(
+        endpoint_override=s3_server,
+        scheme="http",
+        access_key="testing",
+        secret_key="testing",
+        region="us-east-1",
+        allow_bucket_creation=True,
+    )
     if fs.get_file_info(BUCKET).type != pafs.FileType.NotFound:
         fs.delete_dir_contents(BUCKET)
     else:
@@ -266,7 +299,7 @@ def s3_uri(server: str, prefix: str) -> str:
 
 def keys(fs, prefix: str) -> list[str]:
     infos = fs.get_file_info(pafs.FileSelector(f"{BUCKET}/{prefix}", recursive=True, allow_not_found=True))
-    return sorted(i.path[len(BUCKET) + len(prefix) + 2:] for i in infos if i.type == pafs.FileType.File)
+    return sorted(i.path[len(BUCKET) + len(prefix) + 2 :] for i in infos if i.type == pafs.FileType.File)
 
 
 def test_s3_partitioned_dataset_reads_back_equal_with_pyarrow_and_duckdb(tmp_path, s3, s3_server):
@@ -276,8 +309,10 @@ def test_s3_partitioned_dataset_reads_back_equal_with_pyarrow_and_duckdb(tmp_pat
 
     from apsis_export.cli import main
 
-    result = CliRunner().invoke(main, ["convert", str(SMALL), "--out", s3_uri(s3_server, "apsis/"),
-                                       "--partition-by", "created_date", "-q"])
+    result = CliRunner().invoke(
+        main,
+        ["convert", str(SMALL), "--out", s3_uri(s3_server, "apsis/"), "--partition-by", "created_date", "-q"],
+    )
     assert result.exit_code == 0, result.output
     assert "events/created_date=2023-11-15/small-0.parquet" in keys(s3, "apsis")
     assert not [k for k in keys(s3, "apsis") if STAGING_PREFIX in k]
@@ -287,8 +322,12 @@ def test_s3_partitioned_dataset_reads_back_equal_with_pyarrow_and_duckdb(tmp_pat
     # DuckDB over the pyarrow datasets on S3, row for row against the local Parquet files
     for name, partitions in (("events", ["created_date"]), ("attributes", [])):
         fields = pa.schema([pa.field(c, pa.date32()) for c in partitions])
-        dataset = ds.dataset(f"{BUCKET}/apsis/{name}", format="parquet", filesystem=s3,
-                             partitioning=ds.partitioning(fields, flavor="hive") if partitions else None)
+        dataset = ds.dataset(
+            f"{BUCKET}/apsis/{name}",
+            format="parquet",
+            filesystem=s3,
+            partitioning=ds.partitioning(fields, flavor="hive") if partitions else None,
+        )
         columns = ", ".join(reference[name].column_names)
         local = tmp_path / "plain" / f"{name}.parquet"
         on_s3 = duckdb.sql(f"select {columns} from dataset order by all").fetchall()
@@ -325,8 +364,21 @@ def test_s3_existing_object_is_an_error(s3, s3_server):
 
 def test_killed_s3_run_leaves_nothing_under_final_names(s3, s3_server, big_export):
     env = {**os.environ, "AWS_ENDPOINT_URL": f"http://{s3_server}"}
-    proc = subprocess.Popen([sys.executable, "-m", "apsis_export", "convert", str(big_export),
-                             "--out", f"s3://{BUCKET}/killed", "--max-rows-per-file", "20000", "-q"], env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "apsis_export",
+            "convert",
+            str(big_export),
+            "--out",
+            f"s3://{BUCKET}/killed",
+            "--max-rows-per-file",
+            "20000",
+            "-q",
+        ],
+        env=env,
+    )
     wait_for(lambda: keys(s3, "killed"), proc)  # dataset files are being staged
     proc.send_signal(signal.SIGKILL)
     proc.wait()

@@ -24,14 +24,17 @@ PACKAGE = REPO / "src" / "apsis_export"
 def ci_pythons() -> list[str]:
     """The minor versions .ci/run tests (its PYTHONS line)."""
     found = re.search(r'^PYTHONS="([0-9. ]+)"', (REPO / ".ci" / "run").read_text(), re.MULTILINE)
-    assert found, ".ci/run names the Pythons it tests in a PYTHONS=\"...\" line"
+    assert found, '.ci/run names the Pythons it tests in a PYTHONS="..." line'
     return found.group(1).split()
 
 
 def test_metadata_names_the_tested_pythons_and_the_licence():
     meta = metadata("apsis-export")
-    versions = [c.rsplit(" :: ", 1)[1] for c in meta.get_all("Classifier")
-                if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)]
+    versions = [
+        c.rsplit(" :: ", 1)[1]
+        for c in meta.get_all("Classifier")
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    ]
     assert versions == ci_pythons()  # every version requires-python admits is tested, and no other
     assert meta["Requires-Python"] == f">={versions[0]}"
     assert meta["License-Expression"] == "MIT" and meta.get_all("License-File") == ["LICENSE"]
@@ -42,8 +45,11 @@ def test_metadata_names_the_tested_pythons_and_the_licence():
 
 def package_files() -> set[str]:
     """What the wheel must hold of the source tree: every module, and py.typed."""
-    return {p.relative_to(PACKAGE.parent).as_posix() for p in PACKAGE.rglob("*")
-            if p.suffix == ".py" or p.name == "py.typed"}
+    return {
+        p.relative_to(PACKAGE.parent).as_posix()
+        for p in PACKAGE.rglob("*")
+        if p.suffix == ".py" or p.name == "py.typed"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +64,9 @@ def test_the_wheel_holds_the_package_and_the_compiled_module(dist):
     (wheel,) = dist.glob(f"apsis_export-{apsis_export.__version__}-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert package_files() <= names
-    assert any(re.fullmatch(r"apsis_export/_native\..*\.so", n) for n in names), "the C extension was not built"
+    assert any(re.fullmatch(r"apsis_export/_native\..*\.so", n) for n in names), (
+        "the C extension was not built"
+    )
     assert not any(n.endswith(".c") for n in names)
     info = f"apsis_export-{apsis_export.__version__}.dist-info"
     assert {f"{info}/licenses/LICENSE", f"{info}/METADATA", f"{info}/entry_points.txt"} <= names
@@ -68,8 +76,18 @@ def test_the_sdist_holds_what_building_and_testing_need(dist):
     (sdist,) = dist.glob(f"apsis_export-{apsis_export.__version__}.tar.gz")
     root = f"apsis_export-{apsis_export.__version__}"
     names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
-    needed = {"pyproject.toml", "setup.py", "README.md", "LICENSE", "src/apsis_export/_native.c",
-              *(f"src/{name}" for name in package_files()),
-              *(p.relative_to(REPO).as_posix() for folder in ["tests", "sample_data"] for p in (REPO / folder).iterdir()
-                if p.is_file() and p.suffix in {".py", ".json", ".gz"})}
+    needed = {
+        "pyproject.toml",
+        "setup.py",
+        "README.md",
+        "LICENSE",
+        "src/apsis_export/_native.c",
+        *(f"src/{name}" for name in package_files()),
+        *(
+            p.relative_to(REPO).as_posix()
+            for folder in ["tests", "sample_data"]
+            for p in (REPO / folder).iterdir()
+            if p.is_file() and p.suffix in {".py", ".json", ".gz"}
+        ),
+    }
     assert needed <= names, f"missing from {root}.tar.gz: {sorted(needed - names)}"

@@ -50,8 +50,12 @@ def scanned(data: bytes, block: int) -> list[tuple[int, int, int]]:
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.lists(st.sampled_from([b'"', b"\\", b"{", b"}", b"[", b"]", b",", b"a", b"\\\\", b'\\"']), max_size=80),
-       st.integers(1, 70))
+@given(
+    st.lists(
+        st.sampled_from([b'"', b"\\", b"{", b"}", b"[", b"]", b",", b"a", b"\\\\", b'\\"']), max_size=80
+    ),
+    st.integers(1, 70),
+)
 def test_scan_equals_byte_by_byte_reading(pieces, block):
     data = b"".join(pieces)
     assert scanned(data, block) == reference(data)

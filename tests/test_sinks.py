@@ -24,7 +24,12 @@ TINY = SAMPLE_DATA / "tiny.json"
 
 
 def iso(ms):
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return (
+        None
+        if ms is None
+        else datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{ms % 1000:03d}Z"
+    )
 
 
 def to_json(value) -> str:
@@ -52,9 +57,27 @@ def expected_rows(source):
     rows = {"attributes": [], "events": [], "extras": []}
     for r in apsis_export.read(source):
         if isinstance(r, Attribute):
-            rows["attributes"].append([r.profile_key, r.section_id, r.attribute_id, as_text(r.value, quote_strings=False), r.value_type])
+            rows["attributes"].append(
+                [
+                    r.profile_key,
+                    r.section_id,
+                    r.attribute_id,
+                    as_text(r.value, quote_strings=False),
+                    r.value_type,
+                ]
+            )
         elif isinstance(r, Event):
-            rows["events"].append([r.profile_key, r.section_id, r.correlation_id, r.type_id, r.source_event_time, r.created_at, as_text(r.data, quote_strings=True)])
+            rows["events"].append(
+                [
+                    r.profile_key,
+                    r.section_id,
+                    r.correlation_id,
+                    r.type_id,
+                    r.source_event_time,
+                    r.created_at,
+                    as_text(r.data, quote_strings=True),
+                ]
+            )
         else:
             rows["extras"].append([r.profile_key, r.section_id, r.key, as_text(r.value, quote_strings=True)])
     return rows
@@ -72,19 +95,28 @@ def test_parquet_reads_back_equal_to_records(tmp_path):
         got = pq.read_table(tmp_path / f"{table}.parquet")
         rows = [list(row.values()) for row in got.to_pylist()]
         if table == "events":
-            rows = [r[:4] + [None if t is None else int(t.timestamp() * 1000 + 0.5) for t in r[4:6]] + r[6:] for r in rows]
+            rows = [
+                r[:4] + [None if t is None else int(t.timestamp() * 1000 + 0.5) for t in r[4:6]] + r[6:]
+                for r in rows
+            ]
         assert rows == expected[table], table
         assert summary.rows[table] == len(expected[table])
     schema = pq.read_schema(tmp_path / "events.parquet")
     assert schema.field("created_at").type == pa.timestamp("ms", tz="UTC")
-    assert all(schema.field(n).type == pa.string() for n in ("profile_key", "correlation_id", "type_id", "data"))
+    assert all(
+        schema.field(n).type == pa.string() for n in ("profile_key", "correlation_id", "type_id", "data")
+    )
     meta = pq.ParquetFile(tmp_path / "attributes.parquet").metadata
     assert meta.row_group(0).column(0).compression == "ZSTD"
 
 
 def test_parquet_attribute_values_are_text_per_contract(tmp_path):
     apsis_export.convert(TINY, tmp_path, format="parquet", tables=["attributes"])
-    values = {r["attribute_id"]: r["value"] for r in pq.read_table(tmp_path / "attributes.parquet").to_pylist() if r["profile_key"] == "anna@example.com"}
+    values = {
+        r["attribute_id"]: r["value"]
+        for r in pq.read_table(tmp_path / "attributes.parquet").to_pylist()
+        if r["profile_key"] == "anna@example.com"
+    }
     assert values["10453"] == "true"
     assert values["10455"] == "123456789012345678901234567890"
     assert values["10456"] == "1234.50"
@@ -109,7 +141,13 @@ def test_csv_reads_back_equal_to_records(tmp_path):
         with open(tmp_path / f"{table}.csv", newline="", encoding="utf-8") as fh:
             header, *rows = list(csv.reader(fh))
         assert tuple(header) == apsis_export.TABLES[table].column_names
-        want = [[("" if v is None else iso(v) if table == "events" and i in (4, 5) else v) for i, v in enumerate(row)] for row in expected[table]]
+        want = [
+            [
+                ("" if v is None else iso(v) if table == "events" and i in (4, 5) else v)
+                for i, v in enumerate(row)
+            ]
+            for row in expected[table]
+        ]
         assert rows == want, table
 
 
@@ -118,16 +156,29 @@ def test_jsonl_keeps_json_types(tmp_path):
     lines = (tmp_path / "attributes.jsonl").read_text(encoding="utf-8").splitlines()
     got = [json.loads(line, parse_float=Decimal) for line in lines]
     want = [r for r in apsis_export.read(TINY) if isinstance(r, Attribute)]
-    assert [(g["attribute_id"], g["value"], g["value_type"]) for g in got] == [(r.attribute_id, r.value, r.value_type) for r in want]
+    assert [(g["attribute_id"], g["value"], g["value_type"]) for g in got] == [
+        (r.attribute_id, r.value, r.value_type) for r in want
+    ]
     assert "Zoë" in lines[1] and "\\u" not in lines[1]  # UTF-8, no ASCII escaping
     assert '"value":1234.50' in "".join(lines)  # digits as written
-    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text(encoding="utf-8").splitlines()]
+    events = [
+        json.loads(line) for line in (tmp_path / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert events[0]["source_event_time"] == "2024-05-01T12:00:00.123Z"
     assert events[2]["source_event_time"] is None
     assert events[0]["data"] == {"url": "https://example.com/?a=1&b=ü", "campaignId": 7, "price": 19.9}
-    extras = [json.loads(line) for line in (tmp_path / "extras.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert extras[-1] == {"profile_key": None, "section_id": None, "key": "/metadata",
-                          "value": {"exportedAt": "2024-05-02T00:00:00Z", "note": "hand-written sample: every feature of the format"}}
+    extras = [
+        json.loads(line) for line in (tmp_path / "extras.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert extras[-1] == {
+        "profile_key": None,
+        "section_id": None,
+        "key": "/metadata",
+        "value": {
+            "exportedAt": "2024-05-02T00:00:00Z",
+            "note": "hand-written sample: every feature of the format",
+        },
+    }
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
@@ -135,11 +186,18 @@ def test_asked_for_empty_table_still_gets_a_file(tmp_path, write_export, fmt):
     path = write_export({"profiles": {"p": {"sections": {"s": {"attributes": {"a": {"value": 1}}}}}}})
     summary = apsis_export.convert(path, tmp_path, format=fmt, tables=["events", "extras"])
     assert summary.rows == {"events": 0, "extras": 0}
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file() and not p.name.startswith("export")) == [f"events.{fmt}", f"extras.{fmt}"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file() and not p.name.startswith("export")) == [
+        f"events.{fmt}",
+        f"extras.{fmt}",
+    ]
     if fmt == "parquet":
-        assert pq.read_table(tmp_path / "events.parquet").schema.names == list(apsis_export.TABLES["events"].column_names)
+        assert pq.read_table(tmp_path / "events.parquet").schema.names == list(
+            apsis_export.TABLES["events"].column_names
+        )
     elif fmt == "csv":
-        assert (tmp_path / "events.csv").read_bytes() == ",".join(f'"{n}"' for n in apsis_export.TABLES["events"].column_names).encode() + b"\r\n"
+        assert (tmp_path / "events.csv").read_bytes() == ",".join(
+            f'"{n}"' for n in apsis_export.TABLES["events"].column_names
+        ).encode() + b"\r\n"
     else:
         assert (tmp_path / "events.jsonl").read_bytes() == b""
 
@@ -154,10 +212,19 @@ def test_extras_appear_only_when_unknown_keys_occur(tmp_path, write_export):
 
 def test_dedupe_drops_repeated_correlation_ids_within_profile_and_section(tmp_path, write_export):
     ev = lambda cid, t: {"correlationId": cid, "typeId": "1", "createdAt": t}  # noqa: E731
-    path = write_export({"p": {"s1": {"events": [ev("a", 1), ev("a", 2), ev(None, 3), ev(None, 4)]}, "s2": {"events": [ev("a", 5)]}},
-                         "q": {"s1": {"events": [ev("a", 6)]}}})
+    path = write_export(
+        {
+            "p": {
+                "s1": {"events": [ev("a", 1), ev("a", 2), ev(None, 3), ev(None, 4)]},
+                "s2": {"events": [ev("a", 5)]},
+            },
+            "q": {"s1": {"events": [ev("a", 6)]}},
+        }
+    )
     summary = apsis_export.convert(path, tmp_path, format="jsonl", dedupe=True)
-    kept = [json.loads(line)["created_at"][-6:] for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    kept = [
+        json.loads(line)["created_at"][-6:] for line in (tmp_path / "events.jsonl").read_text().splitlines()
+    ]
     assert kept == ["0.001Z", "0.003Z", "0.004Z", "0.005Z", "0.006Z"]
     assert summary.duplicate_events == 1 and summary.rows["events"] == 5
     assert apsis_export.convert(path, tmp_path / "all", format="jsonl").rows["events"] == 6
@@ -249,9 +316,14 @@ def test_unknown_format_names_the_choices():
 def test_third_party_sink_is_found_through_its_entry_point(tmp_path, monkeypatch):
     site = tmp_path / "site"
     (site / "plugin_sink-1.0.dist-info").mkdir(parents=True)
-    (site / "plugin_sink-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: plugin-sink\nVersion: 1.0\n")
-    (site / "plugin_sink-1.0.dist-info" / "entry_points.txt").write_text("[apsis_export.sinks]\nkeys = plugin_sink:KeysSink\n")
-    (site / "plugin_sink.py").write_text(textwrap.dedent('''
+    (site / "plugin_sink-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: plugin-sink\nVersion: 1.0\n"
+    )
+    (site / "plugin_sink-1.0.dist-info" / "entry_points.txt").write_text(
+        "[apsis_export.sinks]\nkeys = plugin_sink:KeysSink\n"
+    )
+    (site / "plugin_sink.py").write_text(
+        textwrap.dedent("""
         from apsis_export import FileSink
 
         class KeysSink(FileSink):
@@ -260,7 +332,8 @@ def test_third_party_sink_is_found_through_its_entry_point(tmp_path, monkeypatch
             def write(self, records): self._f.writelines(f"{r.profile_key}\\n" for r in records)
             def _finish(self): self._f.close()
             def _discard(self): self._f.close()
-    '''))
+    """)
+    )
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setattr(sinks_module, "_entry_points_loaded", False)
     monkeypatch.setattr(sinks_module, "_registry", dict(sinks_module._registry))
@@ -276,7 +349,11 @@ def test_progress_callback_reaches_the_end(tmp_path):
     last = seen[-1]
     assert last.bytes_read == last.total_bytes == (SAMPLE_DATA / "small.json.gz").stat().st_size
     assert last.bytes_json == summary.bytes_json == (SAMPLE_DATA / "small.json").stat().st_size
-    assert last.profiles == summary.profiles == sum(1 for p in apsis_export.read_profiles(SAMPLE_DATA / "small.json") if p.key)
+    assert (
+        last.profiles
+        == summary.profiles
+        == sum(1 for p in apsis_export.read_profiles(SAMPLE_DATA / "small.json") if p.key)
+    )
     assert last.rows == sum(summary.rows.values())
 
 
@@ -290,7 +367,18 @@ def test_output_directory_that_is_a_file_is_a_sink_error(tmp_path):
 def test_vectorised_iso_times_equal_the_scalar_ones():
     from apsis_export._encode import iso_millis, iso_millis_array
 
-    values = [None, 0, -1, 999, 1000, 1714564800123, -62135596800000, 253402300799999, 951782400000, 4107542399999]
+    values = [
+        None,
+        0,
+        -1,
+        999,
+        1000,
+        1714564800123,
+        -62135596800000,
+        253402300799999,
+        951782400000,
+        4107542399999,
+    ]
     assert iso_millis_array(values).to_pylist() == [iso_millis(v) for v in values]
 
 

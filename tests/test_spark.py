@@ -29,7 +29,7 @@ else:
     if not shutil.which("java"):
         pytest.skip("Spark needs a JRE (java on PATH)", allow_module_level=True)
 
-from apsis_export.spark import ApsisExportDataSource, register, spark_schema  # noqa: E402
+from apsis_export.spark import ApsisExportDataSource, register, spark_schema
 
 SIZES_SEEDS = [(400_000, 1, True), (250_000, 2, False), (150_000, 3, True)]
 
@@ -57,8 +57,12 @@ def s3_endpoint():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
     server.start()
     host, port = server.get_host_and_port()
-    yield {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+    yield {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }
     server.stop()
 
 
@@ -66,16 +70,23 @@ def s3_endpoint():
 def spark(s3_endpoint):
     from pyspark.sql import SparkSession
 
-    env = {"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable, **s3_endpoint}  # workers: this Python
+    env = {
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        **s3_endpoint,
+    }  # workers: this Python
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    session = (SparkSession.builder.master("local[2]").appName("apsis-export tests")
-               .config("spark.driver.host", "127.0.0.1")
-               .config("spark.driver.bindAddress", "127.0.0.1")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.shuffle.partitions", "2")
-               .getOrCreate())
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("apsis-export tests")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
     yield session
     session.stop()
     for key, value in saved.items():
@@ -120,11 +131,19 @@ def test_counts_equal_read(spark, exports):
 def test_names_and_wide_layout_from_a_metadata_file(spark, exports):
     folder, files, metadata = exports
     names = generated_metadata()
-    df = (spark.read.format("apsis_export").option("names", "true").option("metadata", str(metadata))
-          .option("table", "attributes").load(str(folder / "*.json*")))
+    df = (
+        spark.read.format("apsis_export")
+        .option("names", "true")
+        .option("metadata", str(metadata))
+        .option("table", "attributes")
+        .load(str(folder / "*.json*"))
+    )
     same_rows(df.toArrow(), expected(files, "attributes", names=names))
-    wide = (spark.read.format("apsis_export").options(layout="wide", names="true", metadata=str(metadata))
-            .load(str(folder / "*.json*")))
+    wide = (
+        spark.read.format("apsis_export")
+        .options(layout="wide", names="true", metadata=str(metadata))
+        .load(str(folder / "*.json*"))
+    )
     same_rows(wide.toArrow(), expected(files, "profiles", layout="wide", names=names))
 
 
@@ -161,13 +180,16 @@ def test_bad_file_fails_the_job_naming_it(spark, exports, tmp_path):
     assert str(bad) in message and "near byte" in message and "InputError" in message
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"layout": "wide"}, "needs options names=true and metadata"),
-    ({"table": "profiles"}, "needs options names=true and metadata"),
-    ({"names": "true"}, "needs option metadata"),
-    ({"dedupe_events": "maybe"}, "must be true or false"),
-    ({"layout": "tall"}, "layout must be one of"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"layout": "wide"}, "needs options names=true and metadata"),
+        ({"table": "profiles"}, "needs options names=true and metadata"),
+        ({"names": "true"}, "needs option metadata"),
+        ({"dedupe_events": "maybe"}, "must be true or false"),
+        ({"layout": "tall"}, "layout must be one of"),
+    ],
+)
 def test_bad_options_are_clear_errors(spark, exports, options, message):
     folder, _, _ = exports
     with pytest.raises(Exception, match=message):
@@ -183,7 +205,8 @@ def test_register_in_a_session(spark, exports):
     register(spark)  # idempotent next to the automatic registration (package pyspark_apsis_export)
     folder, files, _ = exports
     assert spark.read.format(ApsisExportDataSource.name()).load(str(files[1])).count() == len(
-        expected([files[1]], "attributes"))
+        expected([files[1]], "attributes")
+    )
 
 
 def test_automatic_registration_module():
@@ -205,5 +228,7 @@ def test_exports_on_s3(spark, exports):
     df = reader.load("s3://exports/daily/day-*.json*")
     assert df.rdd.getNumPartitions() == len(files)
     same_rows(df.toArrow(), expected(files, "events"))
-    named = reader.options(names="true", metadata="s3://exports/daily/metadata.json").load("s3://exports/daily/day-1.*")
+    named = reader.options(names="true", metadata="s3://exports/daily/metadata.json").load(
+        "s3://exports/daily/day-1.*"
+    )
     same_rows(named.toArrow(), expected(files[:1], "events", names=generated_metadata()))

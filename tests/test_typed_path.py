@@ -51,9 +51,20 @@ def member(profile, layout: str) -> bytes:
     return b'"p1":' + json.dumps({"sections": profile} if layout == WRAPPED else profile).encode()
 
 
-EVENT = {"correlationId": "c", "sourceEventTime": 0, "typeId": "t", "createdAt": 1700000000000, "data": {"x": 1.50}}
+EVENT = {
+    "correlationId": "c",
+    "sourceEventTime": 0,
+    "typeId": "t",
+    "createdAt": 1700000000000,
+    "data": {"x": 1.50},
+}
 COMMON = [
-    {"s": {"attributes": {"a": {"value": 1.50}, "b": {"value": None}, "c": {"value": [1, {"d": 10**30}]}}, "events": [EVENT]}},
+    {
+        "s": {
+            "attributes": {"a": {"value": 1.50}, "b": {"value": None}, "c": {"value": [1, {"d": 10**30}]}},
+            "events": [EVENT],
+        }
+    },
     {"s": {}, "t": {"events": []}, "u": {"attributes": {}}},
     {"s": {"events": [{"typeId": "t"}, {**EVENT, "correlationId": None, "data": None}]}},
     {"s": {"events": [{**EVENT, "sourceEventTime": MIN_MS, "createdAt": MAX_MS}]}},
@@ -97,39 +108,63 @@ def test_edges_decline_the_typed_path(profile, layout):
     assert_same(text, layout)
 
 
-@pytest.mark.parametrize("text", [
-    b'"p1":{"sections":{"s":{"attributes":{"a":{"value":1},"a":{"value":2}}}}}',  # duplicate keys: the last wins
-    b'"p1":{"sections":{"s":{"attributes":{"a":{"value":1,"value":2}}}}}',
-    b'"p1":{"sections":{"s":{"events":[{"typeId":"a","typeId":"b"}]}}}',
-    b'"p1":{"sections":{"s":{"attributes":{"a":{"value":1}}},"s":{"events":[]}}}',
-    b'"p1":{"sections":{"s":{"attributes":{"a":{"value":1}}}},"sections":{"t":{}}}',
-    b'"p1":{"sections":{"s":{"attributes":{"a":null}}},"sections":{"t":{}}}',
-    b'"p1":{"sections":{"s":{"attributes":{"a":{"value":"\\u00e9\\ud83c\\udf89"}}}}}',
-    b'"p1":{"sections":{"s":{"attributes":{"a":{"value":-0.0}, "b":{"value":1E+2}}}}}',
-    b'"p1":{"other":1}',
-    b'"p1":[]',
-    b'"p1":{"sections":[]}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'"p1":{"sections":{"s":{"attributes":{"a":{"value":1},"a":{"value":2}}}}}',  # duplicate keys: the last wins
+        b'"p1":{"sections":{"s":{"attributes":{"a":{"value":1,"value":2}}}}}',
+        b'"p1":{"sections":{"s":{"events":[{"typeId":"a","typeId":"b"}]}}}',
+        b'"p1":{"sections":{"s":{"attributes":{"a":{"value":1}}},"s":{"events":[]}}}',
+        b'"p1":{"sections":{"s":{"attributes":{"a":{"value":1}}}},"sections":{"t":{}}}',
+        b'"p1":{"sections":{"s":{"attributes":{"a":null}}},"sections":{"t":{}}}',
+        b'"p1":{"sections":{"s":{"attributes":{"a":{"value":"\\u00e9\\ud83c\\udf89"}}}}}',
+        b'"p1":{"sections":{"s":{"attributes":{"a":{"value":-0.0}, "b":{"value":1E+2}}}}}',
+        b'"p1":{"other":1}',
+        b'"p1":[]',
+        b'"p1":{"sections":[]}',
+    ],
+)
 def test_tricky_texts(text):
     assert_same(text, WRAPPED)
 
 
 _ids = st.text(min_size=0, max_size=3)
-_scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(10**25), max_value=10**25),
-                     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=5))
-_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_ids, inner, max_size=3),
-                       max_leaves=6)
-_times = st.one_of(st.none(), st.integers(min_value=MIN_MS - 2, max_value=MIN_MS + 2),
-                   st.integers(min_value=MAX_MS - 2, max_value=MAX_MS + 2), st.integers(min_value=0, max_value=10**13))
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**25), max_value=10**25),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=5),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_ids, inner, max_size=3),
+    max_leaves=6,
+)
+_times = st.one_of(
+    st.none(),
+    st.integers(min_value=MIN_MS - 2, max_value=MIN_MS + 2),
+    st.integers(min_value=MAX_MS - 2, max_value=MAX_MS + 2),
+    st.integers(min_value=0, max_value=10**13),
+)
 _events = st.fixed_dictionaries(
     {"typeId": st.one_of(_ids, st.none(), st.integers())},
-    optional={"correlationId": st.one_of(_ids, st.none(), st.integers()), "sourceEventTime": _times,
-              "createdAt": _times, "data": _values, "extra": _values},
+    optional={
+        "correlationId": st.one_of(_ids, st.none(), st.integers()),
+        "sourceEventTime": _times,
+        "createdAt": _times,
+        "data": _values,
+        "extra": _values,
+    },
 )
-_attributes = st.dictionaries(_ids, st.fixed_dictionaries({}, optional={"value": _values, "history": _values}), max_size=4)
+_attributes = st.dictionaries(
+    _ids, st.fixed_dictionaries({}, optional={"value": _values, "history": _values}), max_size=4
+)
 _sections = st.dictionaries(
-    _ids, st.fixed_dictionaries({}, optional={"attributes": _attributes, "events": st.lists(_events, max_size=3),
-                                              "other": _values}),
+    _ids,
+    st.fixed_dictionaries(
+        {}, optional={"attributes": _attributes, "events": st.lists(_events, max_size=3), "other": _values}
+    ),
     max_size=3,
 )
 

@@ -40,10 +40,24 @@ def test_values_that_fit_are_converted_exactly(kind, value, expected):
 
 
 MISFITS = [
-    ("boolean", 1), ("boolean", "yes"), ("integer", True), ("integer", "1.5"), ("integer", Decimal("1.5")),
-    ("integer", 2**63), ("integer", "1_000"), ("integer", "12abc"), ("decimal", Decimal("1E-11")), ("decimal", "abc"),
-    ("decimal", 10**29), ("decimal", True), ("date", "2024-02-30"), ("date", "2024-05-01T00:00:00Z"),
-    ("date", 19844), ("timestamp", "yesterday"), ("timestamp", "2024-13-01T00:00:00Z"), ("timestamp", True),
+    ("boolean", 1),
+    ("boolean", "yes"),
+    ("integer", True),
+    ("integer", "1.5"),
+    ("integer", Decimal("1.5")),
+    ("integer", 2**63),
+    ("integer", "1_000"),
+    ("integer", "12abc"),
+    ("decimal", Decimal("1E-11")),
+    ("decimal", "abc"),
+    ("decimal", 10**29),
+    ("decimal", True),
+    ("date", "2024-02-30"),
+    ("date", "2024-05-01T00:00:00Z"),
+    ("date", 19844),
+    ("timestamp", "yesterday"),
+    ("timestamp", "2024-13-01T00:00:00Z"),
+    ("timestamp", True),
 ]
 
 
@@ -86,8 +100,14 @@ def test_discovery_follows_the_json_types():
 
 
 def test_discovered_types_convert_every_value_they_saw():
-    samples = [[True, False], [1, 2**63 - 1], [1, Decimal("2.50"), 2**70], ["2024-05-01"], ["2024-05-01T12:00:00+02:00"],
-               ["x", 1, None]]
+    samples = [
+        [True, False],
+        [1, 2**63 - 1],
+        [1, Decimal("2.50"), 2**70],
+        ["2024-05-01"],
+        ["2024-05-01T12:00:00+02:00"],
+        ["x", 1, None],
+    ]
     for values in samples:
         kind, scale = discovered(*values)
         convert = converter(kind, scale)

@@ -18,11 +18,15 @@ FORMATS = ("parquet", "csv", "jsonl")
 def arguments(description: str, **defaults) -> argparse.Namespace:
     """The options every reproducer takes, plus ``defaults`` (name: (type, default, help))."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--python", default=sys.executable, help="the interpreter with apsis_export installed")
+    parser.add_argument(
+        "--python", default=sys.executable, help="the interpreter with apsis_export installed"
+    )
     parser.add_argument("--to", default="parquet", choices=FORMATS)
     parser.add_argument("--pure", action="store_true", help="APSIS_EXPORT_PURE=1: no compiled step")
     parser.add_argument("--engine", default="fast", choices=("fast", "exact"))
-    parser.add_argument("--dir", default=tempfile.gettempdir() + "/apsis-hostile", help="where inputs are cached")
+    parser.add_argument(
+        "--dir", default=tempfile.gettempdir() + "/apsis-hostile", help="where inputs are cached"
+    )
     for name, (kind, default, text) in defaults.items():
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=default, help=text)
     return parser.parse_args()
@@ -32,8 +36,21 @@ def convert(args: argparse.Namespace, path: Path) -> dict:
     """Convert ``path`` in a child process; its figures."""
     out = Path(tempfile.mkdtemp(prefix="apsis-hostile-out-"))
     env = dict(os.environ, APSIS_EXPORT_PURE="1" if args.pure else "0")
-    command = ["/usr/bin/time", "-v", args.python, "-m", "apsis_export", "convert", str(path), "--out", str(out),
-               "--to", args.to, "--engine", args.engine]
+    command = [
+        "/usr/bin/time",
+        "-v",
+        args.python,
+        "-m",
+        "apsis_export",
+        "convert",
+        str(path),
+        "--out",
+        str(out),
+        "--to",
+        args.to,
+        "--engine",
+        args.engine,
+    ]
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True)
     finally:
@@ -57,9 +74,11 @@ def _seconds(text: str) -> float:
 
 
 def show(label: str, figures: dict, size: int) -> None:
-    print(f"{label}: {size / 1e6:.1f} MB, exit {figures['exit']}, {figures['cpu_s']:.2f} s CPU, "
-          f"{figures['wall_s']:.2f} s wall, peak RSS {figures['peak_rss_mb']:.0f} MB"
-          + (f"\n  {figures['message']}" if figures["message"] else ""))
+    print(
+        f"{label}: {size / 1e6:.1f} MB, exit {figures['exit']}, {figures['cpu_s']:.2f} s CPU, "
+        f"{figures['wall_s']:.2f} s wall, peak RSS {figures['peak_rss_mb']:.0f} MB"
+        + (f"\n  {figures['message']}" if figures["message"] else "")
+    )
 
 
 def cached(args: argparse.Namespace, name: str, write) -> Path:

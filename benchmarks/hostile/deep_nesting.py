@@ -10,5 +10,8 @@ from inputs import NESTED_HEAD, nested_arrays
 
 args = arguments(__doc__, depth=(int, 40_000_000, "arrays opened"))
 path = cached(args, f"nested-{args.depth}.json", lambda f: nested_arrays(f, args.depth))
-show(f"{args.depth:,} nested arrays (the value starts at byte {len(NESTED_HEAD)})", convert(args, path),
-     path.stat().st_size)
+show(
+    f"{args.depth:,} nested arrays (the value starts at byte {len(NESTED_HEAD)})",
+    convert(args, path),
+    path.stat().st_size,
+)

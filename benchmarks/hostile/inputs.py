@@ -81,8 +81,13 @@ def nested_arrays(f, depth: int) -> None:
 def one_section_events(f, n: int) -> None:
     """One profile, one section of n events with a small data object each."""
     f.write(b'{"profiles":{"p":{"sections":{"s":{"events":[')
-    f.write(b",".join(b'{"typeId":"t","correlationId":"c%d","sourceEventTime":1700000000000,'
-                      b'"createdAt":1700000000000,"data":{"i":%d,"text":"x"}}' % (i, i) for i in range(n)))
+    f.write(
+        b",".join(
+            b'{"typeId":"t","correlationId":"c%d","sourceEventTime":1700000000000,'
+            b'"createdAt":1700000000000,"data":{"i":%d,"text":"x"}}' % (i, i)
+            for i in range(n)
+        )
+    )
     f.write(b"]}}}}}")
 
 
@@ -97,13 +102,20 @@ def big_data_events(f, size: int, data_bytes: int = 20_000) -> None:
     """About ``size`` bytes of profiles of 10 events each, every data object about
     ``data_bytes`` of text (64 distinct ones)."""
     rng = random.Random(0)
-    payloads = [json.dumps({"text": "".join(rng.choice("abcdefghij klmnop") for _ in range(data_bytes)), "n": i})
-                .encode() for i in range(64)]
+    payloads = [
+        json.dumps(
+            {"text": "".join(rng.choice("abcdefghij klmnop") for _ in range(data_bytes)), "n": i}
+        ).encode()
+        for i in range(64)
+    ]
     f.write(b'{"profiles":{')
     written = profile = 0
     while written < size:
-        events = b",".join(b'{"typeId":"t","correlationId":"c%d","sourceEventTime":1700000000000,'
-                           b'"createdAt":1700000000000,"data":%s}' % (i, payloads[(profile + i) % 64]) for i in range(10))
+        events = b",".join(
+            b'{"typeId":"t","correlationId":"c%d","sourceEventTime":1700000000000,'
+            b'"createdAt":1700000000000,"data":%s}' % (i, payloads[(profile + i) % 64])
+            for i in range(10)
+        )
         member = b'%s"p%d":{"sections":{"s":{"events":[%s]}}}' % (b"," if profile else b"", profile, events)
         f.write(member)
         written += len(member)

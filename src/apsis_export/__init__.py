@@ -11,12 +11,21 @@
 """
 
 from ._arrow import ArrowStream, batches, to_arrow
-from ._convert import TABLE_NAMES, ConvertSummary, Progress, convert, dedupe_events, discover, read, read_profiles
+from ._convert import (
+    TABLE_NAMES,
+    ConvertSummary,
+    Progress,
+    convert,
+    dedupe_events,
+    discover,
+    read,
+    read_profiles,
+)
 from ._engines import ENGINE_NAMES
 from ._errors import ApsisExportError, InputError, OptionsError, SinkError
 from ._generate import GenerateStats, generate, generated_metadata
-from ._many import EXPORT_IDS, InputsFailed, InputSummary, ManySummary, convert_many
 from ._inspect import AttributeStats, EventTypeStats, InspectReport, inspect
+from ._many import EXPORT_IDS, InputsFailed, InputSummary, ManySummary, convert_many
 from ._metadata import Definition, Metadata, MetadataError
 from ._records import Attribute, Event, Extra, NamedAttribute, NamedEvent, Profile, Record
 from ._schema import TABLES, Column, Table
@@ -41,6 +50,10 @@ from .sinks import FileSink, Sink, get_sink, register_sink, sink_names
 __version__ = "0.1.0"
 
 __all__ = [
+    "ENGINE_NAMES",
+    "EXPORT_IDS",
+    "TABLES",
+    "TABLE_NAMES",
     "ApiError",
     "ApsisExportError",
     "ArrowStream",
@@ -54,11 +67,9 @@ __all__ = [
     "DataField",
     "Definition",
     "DownloadError",
-    "ENGINE_NAMES",
     "Event",
     "EventTable",
     "EventTypeStats",
-    "EXPORT_IDS",
     "ExportFailedError",
     "ExportGoneError",
     "ExportRequest",
@@ -68,13 +79,13 @@ __all__ = [
     "FileSink",
     "GenerateStats",
     "HttpSettings",
-    "InsecureUrlError",
     "InputError",
     "InputSummary",
     "InputsFailed",
+    "InsecureUrlError",
     "InspectReport",
-    "Metadata",
     "ManySummary",
+    "Metadata",
     "MetadataError",
     "NamedAttribute",
     "NamedEvent",
@@ -85,8 +96,6 @@ __all__ = [
     "Sink",
     "SinkError",
     "Source",
-    "TABLES",
-    "TABLE_NAMES",
     "Table",
     "WaitTimeoutError",
     "WideSchema",

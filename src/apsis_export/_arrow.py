@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from typing import Callable, Iterable, Iterator, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 import pyarrow as pa
 
@@ -58,9 +59,15 @@ class _Outbox:
         self.batches.clear()
 
 
-def _one_pass(source: SourceLike | Source, plan: Plan, names: Metadata | None, engine: str, input_layout: str,
-              wanted: Callable[[str], bool], progress: Callable[[Progress], None] | None
-              ) -> Iterator[tuple[str, pa.RecordBatch]]:
+def _one_pass(
+    source: SourceLike | Source,
+    plan: Plan,
+    names: Metadata | None,
+    engine: str,
+    input_layout: str,
+    wanted: Callable[[str], bool],
+    progress: Callable[[Progress], None] | None,
+) -> Iterator[tuple[str, pa.RecordBatch]]:
     """Read the export once, yielding ``(table, batch)`` for the tables ``wanted`` as batches fill."""
     parser = get_engine(engine)
     collector = Collector(plan, names)
@@ -109,8 +116,16 @@ class ArrowStream:
     HTTP body) can be read by one pass only, and a second one raises OptionsError.
     """
 
-    def __init__(self, source: SourceLike | Source, table: str, plan: Plan, names: Metadata | None, engine: str,
-                 input_layout: str, progress: Callable[[Progress], None] | None = None):
+    def __init__(
+        self,
+        source: SourceLike | Source,
+        table: str,
+        plan: Plan,
+        names: Metadata | None,
+        engine: str,
+        input_layout: str,
+        progress: Callable[[Progress], None] | None = None,
+    ):
         self.table = table
         self.schema: pa.Schema = arrow_batcher(BATCH_FORMAT, plan.table(table))[0]
         self._source = source
@@ -165,20 +180,53 @@ class ArrowStream:
     def _batches(self) -> Iterator[pa.RecordBatch]:
         self._passes += 1
         if self._passes > 1 and not _rereadable(self._source):
-            raise OptionsError(f"the {self.table} stream of a source that is not a path (stdin, a file object, "
-                               "an HTTP body) can be read once; save the export to a file to read it again")
+            raise OptionsError(
+                f"the {self.table} stream of a source that is not a path (stdin, a file object, "
+                "an HTTP body) can be read once; save the export to a file to read it again"
+            )
         name = self.table
-        for _, batch in _stepped(_one_pass(self._source, self._plan, self._names, self._engine, self._input_layout,
-                                           name.__eq__, self._progress)):
+        for _, batch in _stepped(
+            _one_pass(
+                self._source,
+                self._plan,
+                self._names,
+                self._engine,
+                self._input_layout,
+                name.__eq__,
+                self._progress,
+            )
+        ):
             yield batch
 
 
-def _stream_plan(source: SourceLike | Source, tables: Iterable[str] | None, *, engine: str, input_layout: str,
-                 layout: str, split_events: bool, schema: WideSchema | None, strict_types: bool, dedupe: bool,
-                 names: Metadata | None, progress: Callable[[Progress], None] | None) -> Plan:
-    return plan_conversion(source, format=BATCH_FORMAT, tables=tables, engine=engine, input_layout=input_layout,
-                           layout=layout, split_events=split_events, schema=schema, strict_types=strict_types,
-                           dedupe=dedupe, names=names, progress=progress)
+def _stream_plan(
+    source: SourceLike | Source,
+    tables: Iterable[str] | None,
+    *,
+    engine: str,
+    input_layout: str,
+    layout: str,
+    split_events: bool,
+    schema: WideSchema | None,
+    strict_types: bool,
+    dedupe: bool,
+    names: Metadata | None,
+    progress: Callable[[Progress], None] | None,
+) -> Plan:
+    return plan_conversion(
+        source,
+        format=BATCH_FORMAT,
+        tables=tables,
+        engine=engine,
+        input_layout=input_layout,
+        layout=layout,
+        split_events=split_events,
+        schema=schema,
+        strict_types=strict_types,
+        dedupe=dedupe,
+        names=names,
+        progress=progress,
+    )
 
 
 def to_arrow(
@@ -212,11 +260,23 @@ def to_arrow(
     """
     name = table if table is not None else LAYOUTS.get(layout, ("attributes",))[0]
     split = split_events and name not in TABLES and name.startswith("events_")
-    plan = _stream_plan(source, ["events" if split else name], engine=engine, input_layout=input_layout,
-                        layout=layout, split_events=split, schema=schema, strict_types=strict_types, dedupe=dedupe,
-                        names=names, progress=progress)
+    plan = _stream_plan(
+        source,
+        ["events" if split else name],
+        engine=engine,
+        input_layout=input_layout,
+        layout=layout,
+        split_events=split,
+        schema=schema,
+        strict_types=strict_types,
+        dedupe=dedupe,
+        names=names,
+        progress=progress,
+    )
     if name not in plan.outputs:
-        raise OptionsError(f"no table {name!r} in this export; its event tables are {', '.join(plan.outputs)}")
+        raise OptionsError(
+            f"no table {name!r} in this export; its event tables are {', '.join(plan.outputs)}"
+        )
     return ArrowStream(source, name, plan, names, engine, input_layout, progress)
 
 
@@ -240,7 +300,17 @@ def batches(
     The options are :func:`convert`'s (the extras table comes when unknown keys occur and
     ``tables`` is left to its default); the batches of a table are those of :func:`to_arrow`.
     """
-    plan = _stream_plan(source, tables, engine=engine, input_layout=input_layout, layout=layout,
-                        split_events=split_events, schema=schema, strict_types=strict_types, dedupe=dedupe,
-                        names=names, progress=progress)
+    plan = _stream_plan(
+        source,
+        tables,
+        engine=engine,
+        input_layout=input_layout,
+        layout=layout,
+        split_events=split_events,
+        schema=schema,
+        strict_types=strict_types,
+        dedupe=dedupe,
+        names=names,
+        progress=progress,
+    )
     return _stepped(_one_pass(source, plan, names, engine, input_layout, lambda name: True, progress))

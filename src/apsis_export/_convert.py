@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
-from ._engines import DEFAULT_ENGINE, get_engine
-from ._engines import _compiled
+from ._engines import DEFAULT_ENGINE, _compiled, get_engine
 from ._engines._compiled import NativeColumns
-from ._progress import Progress, ProgressTicker
 from ._errors import OptionsError
-from ._records import Event, Profile, Record
 from ._metadata import Metadata, Namer
+from ._progress import Progress, ProgressTicker
+from ._records import Event, Profile, Record
 from ._schema import NAMED_TABLES, TABLES, Table
 from ._shape import AUTO, ColumnsInto, check_layout
 from ._source import Source, SourceLike, open_source
@@ -78,20 +78,25 @@ class ConvertSummary:
         return self.bytes_json / self.seconds / 1e6 if self.seconds > 0 else 0.0
 
     def __str__(self) -> str:
-        rows = ", ".join(f"{n:,} {'profile+section rows' if t == PROFILES else t}" for t, n in self.rows.items())
+        rows = ", ".join(
+            f"{n:,} {'profile+section rows' if t == PROFILES else t}" for t, n in self.rows.items()
+        )
         parts = [f"{self.profiles:,} profiles", rows or "no rows", f"{self.extras:,} unknown keys"]
         if self.duplicate_events:
             parts.append(f"{self.duplicate_events:,} duplicate events dropped")
         if self.unknown_ids:
             parts.append(f"warning: {self.unknown_ids:,} IDs not in the metadata (left unnamed)")
         if self.type_mismatches:
-            parts.append(f"warning: {self.type_mismatches:,} values did not fit their column's type (left null)")
+            parts.append(
+                f"warning: {self.type_mismatches:,} values did not fit their column's type (left null)"
+            )
         parts.append(f"{self.seconds:.2f} s, {self.mb_per_s:.1f} MB/s")
         return "; ".join(parts)
 
 
-def read_profiles(source: SourceLike | Source, *, engine: str = DEFAULT_ENGINE,
-                  input_layout: str = AUTO) -> Iterator[Profile]:
+def read_profiles(
+    source: SourceLike | Source, *, engine: str = DEFAULT_ENGINE, input_layout: str = AUTO
+) -> Iterator[Profile]:
     """Yield each profile of an export with its records, in file order.
 
     A profile with ``key`` None carries document-level extras (e.g. ``metadata``).
@@ -102,8 +107,9 @@ def read_profiles(source: SourceLike | Source, *, engine: str = DEFAULT_ENGINE,
         yield from parser.profiles(src, layout=input_layout)
 
 
-def read(source: SourceLike | Source, *, engine: str = DEFAULT_ENGINE,
-         input_layout: str = AUTO) -> Iterator[Record]:
+def read(
+    source: SourceLike | Source, *, engine: str = DEFAULT_ENGINE, input_layout: str = AUTO
+) -> Iterator[Record]:
     """Yield every record (:class:`Attribute`, :class:`Event`, :class:`Extra`) of an export, in file order.
 
     ``source`` is a path, ``"-"`` for stdin, or a binary file object; gzip is detected.
@@ -191,20 +197,45 @@ def convert(
     factory = get_sink(batch_format(format))
     parser = get_engine(engine)
     start = time.perf_counter()  # the summary's time includes a first pass
-    plan = plan_conversion(source, format=batch_format(format), tables=tables, engine=engine,
-                           input_layout=input_layout, layout=layout, split_events=split_events, schema=schema,
-                           strict_types=strict_types, dedupe=dedupe, names=names, progress=progress)
-    output = open_output(out_dir, filesystem=filesystem, if_exists=if_exists,
-                         source=source if export is None else export, file_mode=file_mode)
-    summary = ConvertSummary(format=format, engine=parser.name, rows={t: 0 for t in plan.outputs})
+    plan = plan_conversion(
+        source,
+        format=batch_format(format),
+        tables=tables,
+        engine=engine,
+        input_layout=input_layout,
+        layout=layout,
+        split_events=split_events,
+        schema=schema,
+        strict_types=strict_types,
+        dedupe=dedupe,
+        names=names,
+        progress=progress,
+    )
+    output = open_output(
+        out_dir,
+        filesystem=filesystem,
+        if_exists=if_exists,
+        source=source if export is None else export,
+        file_mode=file_mode,
+    )
+    summary = ConvertSummary(format=format, engine=parser.name, rows=dict.fromkeys(plan.outputs, 0))
     collector = Collector(plan, names)
     workers = jobs if jobs is not None else 1 if collector.native is not None else (os.cpu_count() or 1)
     run = None
     try:
         tables_written = {name: plan.table(name) for name in plan.outputs}
-        run = _Run(table_opener(output, format, tables_written, partition_by=partition_by,
-                                max_rows_per_file=max_rows_per_file,
-                                constants={EXPORT_COLUMN: export} if export is not None else None), plan, summary)
+        run = _Run(
+            table_opener(
+                output,
+                format,
+                tables_written,
+                partition_by=partition_by,
+                max_rows_per_file=max_rows_per_file,
+                constants={EXPORT_COLUMN: export} if export is not None else None,
+            ),
+            plan,
+            summary,
+        )
         for name in plan.outputs:
             run.sink(name)
         with open_source(source) as src:
@@ -233,11 +264,21 @@ def convert(
     return summary
 
 
-def plan_conversion(source: SourceLike | Source, *, format: str = "parquet", tables: Iterable[str] | None = None,
-                    engine: str = DEFAULT_ENGINE, input_layout: str = AUTO, layout: str = "long",
-                    split_events: bool = False, schema: WideSchema | None = None, strict_types: bool = False,
-                    dedupe: bool = False, names: Metadata | None = None,
-                    progress: Callable[[Progress], None] | None = None) -> Plan:
+def plan_conversion(
+    source: SourceLike | Source,
+    *,
+    format: str = "parquet",
+    tables: Iterable[str] | None = None,
+    engine: str = DEFAULT_ENGINE,
+    input_layout: str = AUTO,
+    layout: str = "long",
+    split_events: bool = False,
+    schema: WideSchema | None = None,
+    strict_types: bool = False,
+    dedupe: bool = False,
+    names: Metadata | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> Plan:
     """What :func:`convert` with these options writes (its tables and their columns), checked;
     a first pass over ``source`` when the columns need one (see :func:`needs_first_pass`)."""
     check_layout(input_layout)
@@ -252,18 +293,40 @@ def plan_conversion(source: SourceLike | Source, *, format: str = "parquet", tab
     split_events = split_events and "events" in wanted
     if schema is None and (PROFILES in wanted or split_events):
         if needs_first_pass(layout, tables, split_events, schema, names):
-            schema = discover(source, engine=engine, input_layout=input_layout, names=names,
-                              event_fields=split_events, progress=progress)
+            schema = discover(
+                source,
+                engine=engine,
+                input_layout=input_layout,
+                names=names,
+                event_fields=split_events,
+                progress=progress,
+            )
         else:
             schema = WideSchema.from_metadata(names)
-    columnar = (engine == "fast" and getattr(factory, "accepts_columns", False) and not dedupe and names is None
-                and PROFILES not in wanted and not split_events)
-    return Plan(format, tuple(wanted), "extras" in wanted or not explicit, dedupe, names is not None,
-                schema, split_events, strict_types, columnar)
+    columnar = (
+        engine == "fast"
+        and getattr(factory, "accepts_columns", False)
+        and not dedupe
+        and names is None
+        and PROFILES not in wanted
+        and not split_events
+    )
+    return Plan(
+        format,
+        tuple(wanted),
+        "extras" in wanted or not explicit,
+        dedupe,
+        names is not None,
+        schema,
+        split_events,
+        strict_types,
+        columnar,
+    )
 
 
-def pump(src: Source, parser, input_layout: str, collector: Collector, run: _Run,
-         ticker: ProgressTicker) -> Iterator[None]:
+def pump(
+    src: Source, parser, input_layout: str, collector: Collector, run: _Run, ticker: ProgressTicker
+) -> Iterator[None]:
     """The run in one process: profiles into the collector, full batches into the run's sinks.
     Yields after each look at the batches, so a consumer of the sinks' batches (the Arrow
     stream) takes them as they are made; the caller writes what is left at the end."""
@@ -273,19 +336,29 @@ def pump(src: Source, parser, input_layout: str, collector: Collector, run: _Run
     summary = run.summary
     for n, profile in enumerate(parser.profiles(src, layout=input_layout, **options), 1):
         collector.add(profile)
-        if (n % WRITE_EVERY == 0 or len(profile.attributes) + len(profile.events) >= BATCH_ROWS
-                or (native is not None and max(native.rows) >= BATCH_ROWS)):
+        if (
+            n % WRITE_EVERY == 0
+            or len(profile.attributes) + len(profile.events) >= BATCH_ROWS
+            or (native is not None and max(native.rows) >= BATCH_ROWS)
+        ):
             run.write(collector, full_only=True, now=src.json_offset)
             ticker.tick(summary.profiles, summary.total_rows)
             yield
 
 
-def needs_first_pass(layout: str = "long", tables: Iterable[str] | None = None, split_events: bool = False,
-                     schema: WideSchema | None = None, names: Metadata | None = None) -> bool:
+def needs_first_pass(
+    layout: str = "long",
+    tables: Iterable[str] | None = None,
+    split_events: bool = False,
+    schema: WideSchema | None = None,
+    names: Metadata | None = None,
+) -> bool:
     """True when :func:`convert` with these options reads the input twice: a first pass
     discovers the wide columns (no metadata) or the split events' data fields."""
     wanted = list(tables) if tables is not None else list(LAYOUTS.get(layout, ()))
-    return schema is None and ((split_events and "events" in wanted) or (PROFILES in wanted and names is None))
+    return schema is None and (
+        (split_events and "events" in wanted) or (PROFILES in wanted and names is None)
+    )
 
 
 def discover(
@@ -300,12 +373,16 @@ def discover(
     """The wide layout's columns and (``event_fields``) the split events' fields, from a
     first pass over a file (see :meth:`WideSchema.from_report`); ``source`` must be a path."""
     if not isinstance(source, (str, os.PathLike)) or str(source) == "-":
-        raise OptionsError("the wide layout and split events need their columns before writing: from a first "
-                           "pass over a file (a path, not stdin or a stream), or for the wide layout alone "
-                           "from metadata (--names / names=) or a schema")
+        raise OptionsError(
+            "the wide layout and split events need their columns before writing: from a first "
+            "pass over a file (a path, not stdin or a stream), or for the wide layout alone "
+            "from metadata (--names / names=) or a schema"
+        )
     from ._inspect import inspect
 
-    report = inspect(source, engine=engine, input_layout=input_layout, event_fields=event_fields, progress=progress)
+    report = inspect(
+        source, engine=engine, input_layout=input_layout, event_fields=event_fields, progress=progress
+    )
     return WideSchema.from_report(report, names)
 
 
@@ -392,7 +469,9 @@ class Collector:
             events, dropped = dedupe_events(events)
             self.duplicates += dropped
         if profile.attributes and "attributes" in records:
-            records["attributes"].extend(namer.attributes(profile.attributes) if namer else profile.attributes)
+            records["attributes"].extend(
+                namer.attributes(profile.attributes) if namer else profile.attributes
+            )
         if PROFILES in records and profile.key is not None:
             records[PROFILES].extend(self.wide.profiles(profile))
         if events and self.plan.split_events:
@@ -413,11 +492,17 @@ class Collector:
             attribute_rows, event_rows = self.native.rows
             full_attributes, full_events = self._native_batch
             waiting = attribute_rows or event_rows
-            if waiting and (not full_only or attribute_rows >= full_attributes or event_rows >= full_events
-                            or self._waited_long("native", now)):
+            if waiting and (
+                not full_only
+                or attribute_rows >= full_attributes
+                or event_rows >= full_events
+                or self._waited_long("native", now)
+            ):
                 self._take_native()
         for name, waiting in self.records.items():
-            if waiting and (not full_only or len(waiting) >= self.batch_rows[name] or self._waited_long(name, now)):
+            if waiting and (
+                not full_only or len(waiting) >= self.batch_rows[name] or self._waited_long(name, now)
+            ):
                 self.records[name] = self._empty(name)
                 self._waiting_since.pop(name, None)
                 yield name, waiting
@@ -455,8 +540,12 @@ def _native_step(plan: Plan) -> NativeColumns | None:
     factory = get_sink(plan.format)
     if getattr(factory, "native_encoders", None) is None:
         return None
-    return NativeColumns(json=factory.native_json, attributes="attributes" in plan.outputs,
-                         events="events" in plan.outputs, iso_times=getattr(factory, "native_iso_times", False))
+    return NativeColumns(
+        json=factory.native_json,
+        attributes="attributes" in plan.outputs,
+        events="events" in plan.outputs,
+        iso_times=getattr(factory, "native_iso_times", False),
+    )
 
 
 class _Run:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import date as _date
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -108,7 +109,15 @@ def iso_millis(ms: int | None) -> str | None:
         return None
     seconds, millis = divmod(ms, 1000)
     t = time.gmtime(seconds)
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, millis)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
+        t.tm_year,
+        t.tm_mon,
+        t.tm_mday,
+        t.tm_hour,
+        t.tm_min,
+        t.tm_sec,
+        millis,
+    )
 
 
 def iso_millis_array(column: Sequence[int | None], before: str = "", after: str = "Z") -> pa.Array:

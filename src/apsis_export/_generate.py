@@ -39,8 +39,16 @@ _SECTIONS = (
     "com.apsis1.sections.default",
 )
 _TEXTS = (
-    "plain text", "Zoë Ångström", "日本語のテキスト", "emoji 🎉 ok", 'quote " and \\ backslash',
-    "line\nbreak\ttab", "control \u0001 char", "</script>", "", "a" * 120,
+    "plain text",
+    "Zoë Ångström",
+    "日本語のテキスト",
+    "emoji 🎉 ok",
+    'quote " and \\ backslash',
+    "line\nbreak\ttab",
+    "control \u0001 char",
+    "</script>",
+    "",
+    "a" * 120,
 )
 _EVENT_TYPES = ("4381", "4382", "4390", "5012")
 
@@ -157,8 +165,11 @@ def _section_body(draw: _Draw, attributes: tuple[int, int], events: tuple[int, i
                 "sourceEventTime": 0 if draw.random() < 0.1 else 1_700_000_000_000 + randint(0, 10**10),
                 "typeId": draw.choice(_EVENT_TYPES),
                 "createdAt": 1_700_000_000_000 + randint(0, 10**10),
-                "data": {"url": f"https://example.com/p?{randint(1, 999)}&x=ü", "campaign": randint(1, 50),
-                         "subject": draw.choice(_TEXTS)},
+                "data": {
+                    "url": f"https://example.com/p?{randint(1, 999)}&x=ü",
+                    "campaign": randint(1, 50),
+                    "subject": draw.choice(_TEXTS),
+                },
             }
             for _ in range(n_events)
         ]
@@ -181,19 +192,41 @@ def generated_metadata(sections: int = 3) -> Metadata:
     names = [*_SECTIONS, *(f"usercreated.sections.extra-{i}" for i in range(len(_SECTIONS), sections))]
     defined = []
     for n, discriminator in enumerate(names):
-        section = {"id": n + 1, "discriminator": discriminator, "name": discriminator.split(".")[-1].split("-")[0].title(),
-                   "attributes": [], "tags": [], "events": []}
+        section = {
+            "id": n + 1,
+            "discriminator": discriminator,
+            "name": discriminator.split(".")[-1].split("-")[0].title(),
+            "attributes": [],
+            "tags": [],
+            "events": [],
+        }
         if n == 0:
             section["attributes"] = [
-                {"discriminator": f"usercreated.attributes.a{k}-{_DECLARED_TYPES[t].replace(' ', '-')}",
-                 "name": f"{_DECLARED_TYPES[t].split()[0]} {k}", "type": _DECLARED_TYPES[t],
-                 "versions": [{"id": str(10000 + k * 7 + t)}]}
-                for k in range(75) for t in range(len(_DECLARED_TYPES))
+                {
+                    "discriminator": f"usercreated.attributes.a{k}-{_DECLARED_TYPES[t].replace(' ', '-')}",
+                    "name": f"{_DECLARED_TYPES[t].split()[0]} {k}",
+                    "type": _DECLARED_TYPES[t],
+                    "versions": [{"id": str(10000 + k * 7 + t)}],
+                }
+                for k in range(75)
+                for t in range(len(_DECLARED_TYPES))
             ]
-            section["tags"] = [{"discriminator": f"usercreated.tags.t{n}", "name": f"Tag {n}", "versions": [{"id": f"tag.{n}"}]}
-                               for n in range(1, 26)]
-            section["events"] = [{"discriminator": f"usercreated.events.e{type_id}", "name": name, "versions": [{"id": type_id}]}
-                                 for type_id, name in zip(_EVENT_TYPES, _EVENT_NAMES)]
+            section["tags"] = [
+                {
+                    "discriminator": f"usercreated.tags.t{n}",
+                    "name": f"Tag {n}",
+                    "versions": [{"id": f"tag.{n}"}],
+                }
+                for n in range(1, 26)
+            ]
+            section["events"] = [
+                {
+                    "discriminator": f"usercreated.events.e{type_id}",
+                    "name": name,
+                    "versions": [{"id": type_id}],
+                }
+                for type_id, name in zip(_EVENT_TYPES, _EVENT_NAMES)
+            ]
         defined.append(section)
     return Metadata(defined)
 
@@ -278,5 +311,6 @@ def generate(
             block.append(tail)
             fh.write(b"".join(block))
             written += block_len + len(tail)
-    return GenerateStats(path, written, n_profiles, n_sections, n_attributes, n_tags, n_events,
-                         1 if wrapped else 0)
+    return GenerateStats(
+        path, written, n_profiles, n_sections, n_attributes, n_tags, n_events, 1 if wrapped else 0
+    )

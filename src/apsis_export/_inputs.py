@@ -14,8 +14,9 @@ import fnmatch
 import os
 import posixpath
 import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import BinaryIO, Iterable, Iterator, Union
+from typing import BinaryIO, Union
 
 import pyarrow.fs as pafs
 
@@ -95,10 +96,12 @@ def _expand(pattern: str) -> list[str]:
         location = _locate(pattern)
         info = location.filesystem.get_file_info(location.path)
         if info.type == pafs.FileType.Directory:
-            raise OptionsError(f"{display(pattern)} is a folder: name its files, e.g. {path.rstrip('/')}/*.json.gz")
+            raise OptionsError(
+                f"{display(pattern)} is a folder: name its files, e.g. {path.rstrip('/')}/*.json.gz"
+            )
         return [pattern] if info.type == pafs.FileType.File else []
     cut = path.rfind("/", scheme_end, glob.start())
-    base, tail = (path[:cut] or "/", path[cut + 1:]) if cut >= 0 else (".", path)
+    base, tail = (path[:cut] or "/", path[cut + 1 :]) if cut >= 0 else (".", path)
     location = _locate(base + query)
     globs = tail.split("/")
     root = location.path.rstrip("/") or "/"

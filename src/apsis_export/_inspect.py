@@ -10,21 +10,22 @@ import os
 import re
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
 from ._encode import iso_millis
+from ._engines import DEFAULT_ENGINE, get_engine
 from ._errors import ApsisExportError
 from ._files import write_text_whole
-from ._report_html import render_html
 from ._metadata import Metadata
-from ._engines import DEFAULT_ENGINE, get_engine
 from ._progress import Progress, ProgressTicker
-from ._shape import _MIN_MS, AUTO, check_layout
+from ._report_html import render_html
 from ._schema import DECIMAL
+from ._shape import _MIN_MS, AUTO, check_layout
 from ._source import Source, SourceLike, open_source
 from ._types import ValueStats
 from ._wide import data_fields
@@ -97,24 +98,37 @@ class Timeline:
         event_types = list(event_types)
         span = self.days * DAY_MS
         for stats in event_types:
-            for times, counts in ((stats.pending_created, stats.created_per_bucket),
-                                  (stats.pending_duplicates, stats.duplicates_per_bucket),
-                                  (stats.pending_source, stats.source_per_bucket)):
+            for times, counts in (
+                (stats.pending_created, stats.created_per_bucket),
+                (stats.pending_duplicates, stats.duplicates_per_bucket),
+                (stats.pending_source, stats.source_per_bucket),
+            ):
                 if times:
                     _add_counts(counts, np.fromiter(times, np.int64, len(times)) // span)
                     times.clear()
         self.waiting = 0
-        while sum(len(s.created_per_bucket) + len(s.duplicates_per_bucket) + len(s.source_per_bucket)
-                  for s in event_types) > self.max_buckets:
+        while (
+            sum(
+                len(s.created_per_bucket) + len(s.duplicates_per_bucket) + len(s.source_per_bucket)
+                for s in event_types
+            )
+            > self.max_buckets
+        ):
             self.days *= 2
             for s in event_types:
                 s.created_per_bucket, s.duplicates_per_bucket, s.source_per_bucket = (
-                    _halved(s.created_per_bucket), _halved(s.duplicates_per_bucket), _halved(s.source_per_bucket))
+                    _halved(s.created_per_bucket),
+                    _halved(s.duplicates_per_bucket),
+                    _halved(s.source_per_bucket),
+                )
 
     def to_list(self, per_bucket: dict[int, int]) -> list[list]:
         """Counts as ``[[first day (YYYY-MM-DD), count], ...]`` in time order."""
         span = self.days * DAY_MS
-        return [[iso_millis(max(bucket * span, _MIN_MS))[:10], count] for bucket, count in sorted(per_bucket.items())]
+        return [
+            [iso_millis(max(bucket * span, _MIN_MS))[:10], count]
+            for bucket, count in sorted(per_bucket.items())
+        ]
 
 
 def _add_counts(counts: dict[int, int], buckets: np.ndarray) -> None:
@@ -159,8 +173,13 @@ class InspectReport:
     bytes_file: int | None = None  # the input's size as stored (compressed for gzip); None for a stream
     gzip: bool = False
 
-    def _names(self, *, section: str | None = None, attribute: AttributeStats | None = None,
-               event: EventTypeStats | None = None) -> dict[str, Any]:
+    def _names(
+        self,
+        *,
+        section: str | None = None,
+        attribute: AttributeStats | None = None,
+        event: EventTypeStats | None = None,
+    ) -> dict[str, Any]:
         """Name fields for one entry, only when metadata was given."""
         meta = self.metadata
         if meta is None:
@@ -183,7 +202,9 @@ class InspectReport:
         return sum(e.events for e in self.events.values())
 
     def to_dict(self) -> dict[str, Any]:
-        created = [t for e in self.events.values() for t in (e.first_created_at, e.last_created_at) if t is not None]
+        created = [
+            t for e in self.events.values() for t in (e.first_created_at, e.last_created_at) if t is not None
+        ]
         return {
             "source": self.source,
             "profiles": self.profiles,
@@ -191,21 +212,53 @@ class InspectReport:
             "attribute_rows": self.attribute_rows,
             "event_rows": self.event_rows,
             "unknown_key_rows": sum(self.unknown_keys.values()),
-            "events_created": {"first": iso_millis(min(created, default=None)), "last": iso_millis(max(created, default=None))},
-            "sections": [{"section_id": s, **self._names(section=s), "profiles": n} for s, n in self.sections.items()],
+            "events_created": {
+                "first": iso_millis(min(created, default=None)),
+                "last": iso_millis(max(created, default=None)),
+            },
+            "sections": [
+                {"section_id": s, **self._names(section=s), "profiles": n} for s, n in self.sections.items()
+            ],
             "attributes": [
-                {"section_id": a.section_id, "attribute_id": a.attribute_id, **self._names(attribute=a),
-                 "profiles": a.profiles, "always_null": a.always_null, "value_types": dict(a.value_types),
-                 "type": _type_name(a.values)}
+                {
+                    "section_id": a.section_id,
+                    "attribute_id": a.attribute_id,
+                    **self._names(attribute=a),
+                    "profiles": a.profiles,
+                    "always_null": a.always_null,
+                    "value_types": dict(a.value_types),
+                    "type": _type_name(a.values),
+                }
                 for a in self.attributes.values()
             ],
             "events": [
-                {"section_id": e.section_id, "type_id": e.type_id, **self._names(event=e), "events": e.events, "profiles": e.profiles,
-                 "duplicates": e.duplicates, "unknown_source_time": e.unknown_source_time,
-                 "created_at": {"first": iso_millis(e.first_created_at), "last": iso_millis(e.last_created_at)},
-                 "source_event_time": {"first": iso_millis(e.first_source_event_time), "last": iso_millis(e.last_source_event_time)},
-                 **({"fields": [{"field": ".".join(("data", *path)), "type": _type_name(values)}
-                                for path, values in e.fields.items()]} if self.event_fields else {})}
+                {
+                    "section_id": e.section_id,
+                    "type_id": e.type_id,
+                    **self._names(event=e),
+                    "events": e.events,
+                    "profiles": e.profiles,
+                    "duplicates": e.duplicates,
+                    "unknown_source_time": e.unknown_source_time,
+                    "created_at": {
+                        "first": iso_millis(e.first_created_at),
+                        "last": iso_millis(e.last_created_at),
+                    },
+                    "source_event_time": {
+                        "first": iso_millis(e.first_source_event_time),
+                        "last": iso_millis(e.last_source_event_time),
+                    },
+                    **(
+                        {
+                            "fields": [
+                                {"field": ".".join(("data", *path)), "type": _type_name(values)}
+                                for path, values in e.fields.items()
+                            ]
+                        }
+                        if self.event_fields
+                        else {}
+                    ),
+                }
                 for e in self.events.values()
             ],
             "unknown_keys": [{"key": k, "count": n} for k, n in self.unknown_keys.items()],
@@ -218,10 +271,19 @@ class InspectReport:
 
     def _timeline_dict(self) -> dict[str, Any]:
         line = self.timeline
-        return {"days_per_bucket": line.days, "events": [
-            {"section_id": e.section_id, "type_id": e.type_id, "created_at": line.to_list(e.created_per_bucket),
-             "duplicates": line.to_list(e.duplicates_per_bucket), "source_event_time": line.to_list(e.source_per_bucket)}
-            for e in self.events.values()]}
+        return {
+            "days_per_bucket": line.days,
+            "events": [
+                {
+                    "section_id": e.section_id,
+                    "type_id": e.type_id,
+                    "created_at": line.to_list(e.created_per_bucket),
+                    "duplicates": line.to_list(e.duplicates_per_bucket),
+                    "source_event_time": line.to_list(e.source_per_bucket),
+                }
+                for e in self.events.values()
+            ],
+        }
 
     def to_html(self) -> str:
         """The report as one self-contained HTML page (charts as inline SVG, no scripts, no
@@ -268,8 +330,13 @@ def inspect(
     parser = get_engine(engine)
     start = time.perf_counter()
     with open_source(source) as src:
-        report = InspectReport(source=src.name, metadata=names, event_fields=event_fields,
-                               timeline=Timeline() if timeline else None, gzip=src.compressed)
+        report = InspectReport(
+            source=src.name,
+            metadata=names,
+            event_fields=event_fields,
+            timeline=Timeline() if timeline else None,
+            gzip=src.compressed,
+        )
         ticker = ProgressTicker(progress, src)
         rows = 0
         for profile in parser.profiles(src, layout=input_layout):

@@ -25,11 +25,12 @@ import queue as queues
 import re
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 try:
     import resource
@@ -65,7 +66,11 @@ def export_parent(uri: str) -> str:
 
 #: The ``export`` column's rules by name (the CLI's --export-id): the file name (the default),
 #: the file name without .json/.gz, the parent folder's name.
-EXPORT_IDS: dict[str, Callable[[str], str]] = {"name": export_name, "stem": export_stem, "parent": export_parent}
+EXPORT_IDS: dict[str, Callable[[str], str]] = {
+    "name": export_name,
+    "stem": export_stem,
+    "parent": export_parent,
+}
 
 
 @dataclass
@@ -103,7 +108,9 @@ class ManySummary:
 
     inputs: list[InputSummary]
     seconds: float = 0.0
-    outputs: dict[str, Path | str] = field(default_factory=dict)  # a table's dataset directory (a URI remotely)
+    outputs: dict[str, Path | str] = field(
+        default_factory=dict
+    )  # a table's dataset directory (a URI remotely)
 
     def _with(self, status: str) -> list[InputSummary]:
         return [i for i in self.inputs if i.status == status]
@@ -155,13 +162,19 @@ class ManySummary:
         return self.bytes_json / self.seconds / 1e6 if self.seconds > 0 else 0.0
 
     def __str__(self) -> str:
-        counts = [f"{len(self.converted)} converted", f"{len(self.skipped)} skipped", f"{len(self.failed)} failed"]
+        counts = [
+            f"{len(self.converted)} converted",
+            f"{len(self.skipped)} skipped",
+            f"{len(self.failed)} failed",
+        ]
         not_started = len(self._with("not started"))
         if not_started:
             counts.append(f"{not_started} not started")
         rows = ", ".join(f"{n:,} {t}" for t, n in self.rows.items()) or "no rows"
-        return (f"total: {len(self.inputs)} inputs ({', '.join(counts)}); {self.profiles:,} profiles, {rows}; "
-                f"{self.seconds:.2f} s, {self.files_per_s:.2f} files/s, {self.mb_per_s:.1f} MB/s")
+        return (
+            f"total: {len(self.inputs)} inputs ({', '.join(counts)}); {self.profiles:,} profiles, {rows}; "
+            f"{self.seconds:.2f} s, {self.files_per_s:.2f} files/s, {self.mb_per_s:.1f} MB/s"
+        )
 
 
 class InputsFailed(ApsisExportError):
@@ -225,9 +238,11 @@ def convert_many(
         raise OptionsError(f"many inputs write one Parquet dataset per table, not {format}: use --to parquet")
     uris = expand(sources)
     if len(uris) > 1 and needs_first_pass(layout, tables, split_events, schema, names):
-        raise OptionsError("many inputs share each table, so its columns must be known before reading: the wide "
-                           "layout takes them from --names with --metadata (names=) or a schema; split events "
-                           "from a schema")
+        raise OptionsError(
+            "many inputs share each table, so its columns must be known before reading: the wide "
+            "layout takes them from --names with --metadata (names=) or a schema; split events "
+            "from a schema"
+        )
     items = _identify(uris, export_id)
     location = locate(out)
     present = {stem for stem, _ in dataset_files(location.filesystem, location.path)}
@@ -238,15 +253,31 @@ def convert_many(
                 item.status = "skipped"
                 continue
             if if_exists == "error":
-                item.status, item.error = "failed", (f"its files are in {location.display} already (--if-exists "
-                                                     "overwrite replaces them, skip keeps them)")
+                item.status, item.error = (
+                    "failed",
+                    (
+                        f"its files are in {location.display} already (--if-exists "
+                        "overwrite replaces them, skip keeps them)"
+                    ),
+                )
                 continue
         item.size = input_size(uris[index])
         todo.append(index)
-    options = dict(format=format, tables=list(tables) if tables is not None else None, engine=engine,
-                   input_layout=input_layout, layout=layout, split_events=split_events, schema=schema,
-                   strict_types=strict_types, dedupe=dedupe, partition_by=list(partition_by),
-                   max_rows_per_file=max_rows_per_file, if_exists=if_exists, file_mode=file_mode)
+    options = dict(
+        format=format,
+        tables=list(tables) if tables is not None else None,
+        engine=engine,
+        input_layout=input_layout,
+        layout=layout,
+        split_events=split_events,
+        schema=schema,
+        strict_types=strict_types,
+        dedupe=dedupe,
+        partition_by=list(partition_by),
+        max_rows_per_file=max_rows_per_file,
+        if_exists=if_exists,
+        file_mode=file_mode,
+    )
     metadata = names.raw if names is not None else None
     summary = ManySummary(items)
     if todo and (keep_going or not summary.failed):
@@ -272,16 +303,26 @@ def _identify(uris: list[str], export_id: Callable[[str], str]) -> list[InputSum
         export = str(export_id(uri))
         stem = output_stem(export)
         if stem in seen:
-            raise OptionsError(f"{display(seen[stem])} and {display(uri)} would both write the files of export "
-                               f"{stem!r}: give an --export-id rule (export_id=) that tells them apart")
+            raise OptionsError(
+                f"{display(seen[stem])} and {display(uri)} would both write the files of export "
+                f"{stem!r}: give an --export-id rule (export_id=) that tells them apart"
+            )
         seen[stem] = uri
         items.append(InputSummary(display(uri), export, "pending"))
     return items
 
 
-def _run(todo: list[int], uris: list[str], items: list[InputSummary], out: str, options: dict,
-         metadata: list | None, jobs: int | None, keep_going: bool,
-         progress: Callable[[Progress], None] | None) -> None:
+def _run(
+    todo: list[int],
+    uris: list[str],
+    items: list[InputSummary],
+    out: str,
+    options: dict,
+    metadata: list | None,
+    jobs: int | None,
+    keep_going: bool,
+    progress: Callable[[Progress], None] | None,
+) -> None:
     """Convert the inputs ``todo`` (indexes) in worker processes, filling in their summaries."""
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     context = multiprocessing.get_context(_parallel.start_method)
@@ -305,13 +346,16 @@ def _run(todo: list[int], uris: list[str], items: list[InputSummary], out: str, 
     waiting = deque(todo)
     running: dict[Any, int] = {}
     stopping = False
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start,
-                             initargs=(reports, metadata, dict(os.environ))) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start, initargs=(reports, metadata, dict(os.environ))
+    ) as pool:
         try:
             while running or (waiting and not stopping):
                 while waiting and not stopping and len(running) < workers:
                     index = waiting.popleft()
-                    running[pool.submit(_convert_one, index, uris[index], out, items[index].export, options)] = index
+                    running[
+                        pool.submit(_convert_one, index, uris[index], out, items[index].export, options)
+                    ] = index
                 done, _ = wait(running, timeout=REPORT_EVERY_S, return_when=FIRST_COMPLETED)
                 for future in done:
                     index = running.pop(future)
@@ -319,16 +363,23 @@ def _run(todo: list[int], uris: list[str], items: list[InputSummary], out: str, 
                     try:
                         item.summary, item.error, item.cpu_seconds, item.peak_rss = future.result()
                     except BrokenProcessPool:  # no input can be started after this
-                        item.error = ("the worker process converting it ended before its work was done (killed, "
-                                      "out of memory, or it could not start: a script calling convert_many() at "
-                                      "its top level needs 'if __name__ == \"__main__\":' around it)")
+                        item.error = (
+                            "the worker process converting it ended before its work was done (killed, "
+                            "out of memory, or it could not start: a script calling convert_many() at "
+                            "its top level needs 'if __name__ == \"__main__\":' around it)"
+                        )
                         stopping = True
                     item.status = "failed" if item.error is not None else "converted"
                     if item.status == "failed" and not keep_going:
                         stopping = True
                     if item.summary is not None:
                         result = item.summary
-                        finished[index] = (result.bytes_read, result.bytes_json, result.profiles, result.total_rows)
+                        finished[index] = (
+                            result.bytes_read,
+                            result.bytes_json,
+                            result.profiles,
+                            result.total_rows,
+                        )
                     else:  # a failed input's bytes count as done: the bar ends full
                         finished[index] = (item.size or 0, *seen.get(index, (0, 0, 0, 0))[1:])
                 if progress is not None:
@@ -353,21 +404,25 @@ def _start(reports, metadata: list | None, environ: dict[str, str]) -> None:
     _worker["names"] = Metadata(metadata) if metadata is not None else None
 
 
-def _convert_one(index: int, uri: str, out: str, export: str,
-                 options: dict) -> tuple[ConvertSummary | None, str | None, float | None, int | None]:
+def _convert_one(
+    index: int, uri: str, out: str, export: str, options: dict
+) -> tuple[ConvertSummary | None, str | None, float | None, int | None]:
     """Convert one input in a worker: its summary or the error's one line, the CPU seconds it took
     and the process's peak RSS."""
     reports = _worker["reports"]
     progress = None
     if reports is not None:
+
         def progress(p: Progress) -> None:
             reports.put((index, p.bytes_read, p.bytes_json, p.profiles, p.rows))
+
     cpu = _cpu_seconds()
     summary = error = None
     try:
         with opened(uri) as source:
-            summary = convert(source, out, export=export, names=_worker["names"], jobs=1, progress=progress,
-                              **options)
+            summary = convert(
+                source, out, export=export, names=_worker["names"], jobs=1, progress=progress, **options
+            )
     except ApsisExportError as exc:
         error = str(exc)
     except Exception as exc:  # a bug of ours: still one line for this input, the others go on
@@ -389,5 +444,14 @@ def _peak_rss() -> int | None:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
-__all__ = ["EXIT_SOME_FAILED", "EXPORT_COLUMN", "EXPORT_IDS", "InputSummary", "InputsFailed", "ManySummary",
-           "convert_many", "export_parent", "export_stem"]
+__all__ = [
+    "EXIT_SOME_FAILED",
+    "EXPORT_COLUMN",
+    "EXPORT_IDS",
+    "InputSummary",
+    "InputsFailed",
+    "ManySummary",
+    "convert_many",
+    "export_parent",
+    "export_stem",
+]

@@ -12,9 +12,10 @@ indexed. The attribute type's field name is not documented either: ``type``,
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 
@@ -73,16 +74,29 @@ class Metadata:
             for plural in _KINDS:
                 kind = plural[:-1]
                 for item in section.get(plural) or ():
-                    declared = next((str(item[f]).lower() for f in _TYPE_FIELDS if item.get(f)), None) if kind == "attribute" else None
+                    declared = (
+                        next((str(item[f]).lower() for f in _TYPE_FIELDS if item.get(f)), None)
+                        if kind == "attribute"
+                        else None
+                    )
                     ids = tuple(id_forms(item))
-                    item_defn = Definition(kind, item.get("name"), item.get("discriminator"), defn.discriminator, declared,
-                                           ids, section_ids)
+                    item_defn = Definition(
+                        kind,
+                        item.get("name"),
+                        item.get("discriminator"),
+                        defn.discriminator,
+                        declared,
+                        ids,
+                        section_ids,
+                    )
                     if kind != "event" and ids:
                         self.attributes_and_tags.append(item_defn)
                     for key in ids:
                         self._scoped[(kind, defn.discriminator or "", key)] = item_defn
                         index = self._items[kind]
-                        index[key] = item_defn if index.get(key, item_defn) == item_defn else None  # None: ambiguous
+                        index[key] = (
+                            item_defn if index.get(key, item_defn) == item_defn else None
+                        )  # None: ambiguous
 
     # -- loading and saving ---------------------------------------------------------------------
 
@@ -107,13 +121,19 @@ class Metadata:
             raise MetadataError(f"cannot read metadata {path}: {exc.strerror or exc}") from None
         except orjson.JSONDecodeError as exc:
             raise MetadataError(f"metadata {path} is not valid JSON: {exc}") from None
-        if not isinstance(data, dict) or data.get("format") != FILE_FORMAT or not isinstance(data.get("sections"), list):
+        if (
+            not isinstance(data, dict)
+            or data.get("format") != FILE_FORMAT
+            or not isinstance(data.get("sections"), list)
+        ):
             raise MetadataError(f"{path} is not a metadata file written by 'apsis-export metadata --save'")
         return cls(data["sections"])
 
     def to_json(self) -> str:
         """The definitions as the JSON that :meth:`save` writes and :meth:`load` reads."""
-        return orjson.dumps({"format": FILE_FORMAT, "sections": self.raw}, option=orjson.OPT_INDENT_2).decode()
+        return orjson.dumps(
+            {"format": FILE_FORMAT, "sections": self.raw}, option=orjson.OPT_INDENT_2
+        ).decode()
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the definitions as JSON (complete, or not at all)."""
@@ -127,7 +147,9 @@ class Metadata:
     def _item(self, kinds: Iterable[str], section_id: str, item_id: str) -> Definition | None:
         section = self._sections.get(section_id)
         for kind in kinds:
-            if section is not None and (found := self._scoped.get((kind, section.discriminator or "", item_id))):
+            if section is not None and (
+                found := self._scoped.get((kind, section.discriminator or "", item_id))
+            ):
                 return found
         for kind in kinds:
             if found := self._items[kind].get(item_id):
@@ -182,18 +204,29 @@ class Namer:
                     self.unknown.add(("attribute", r.attribute_id))
                     found = ((self.section_name(r.section_id), None, None, None), None, None, "")
                 else:
-                    names = (self.section_name(r.section_id), defn.name, defn.kind == "tag", defn.declared_type)
+                    names = (
+                        self.section_name(r.section_id),
+                        defn.name,
+                        defn.kind == "tag",
+                        defn.declared_type,
+                    )
                     kind, scale = declared_kind(defn.declared_type)
                     slot = _TYPED_FIELD.get(kind) if defn.kind == "attribute" else None
-                    what = (f"of attribute {r.attribute_id!r} (section {r.section_id!r}) "
-                            f"is not a {defn.declared_type or 'value of its type'}")
+                    what = (
+                        f"of attribute {r.attribute_id!r} (section {r.section_id!r}) "
+                        f"is not a {defn.declared_type or 'value of its type'}"
+                    )
                     found = (names, slot, converter(kind, scale) if slot is not None else None, what)
                 self._attributes[key] = found
             names, slot, convert, what = found
             typed = [None] * 5
             if slot is not None and r.value is not None:
                 typed[slot] = self.values.convert(convert, r.value, what, r.profile_key)
-            out.append(NamedAttribute(r.profile_key, r.section_id, r.attribute_id, r.value, r.value_type, *names, *typed))
+            out.append(
+                NamedAttribute(
+                    r.profile_key, r.section_id, r.attribute_id, r.value, r.value_type, *names, *typed
+                )
+            )
         return out
 
     def event_names(self, section_id: str, type_id: str) -> tuple[str | None, str | None]:
@@ -208,5 +241,16 @@ class Namer:
         return names
 
     def events(self, records: Iterable[Event]) -> list[NamedEvent]:
-        return [NamedEvent(r.profile_key, r.section_id, r.correlation_id, r.type_id, r.source_event_time,
-                           r.created_at, r.data, *self.event_names(r.section_id, r.type_id)) for r in records]
+        return [
+            NamedEvent(
+                r.profile_key,
+                r.section_id,
+                r.correlation_id,
+                r.type_id,
+                r.source_event_time,
+                r.created_at,
+                r.data,
+                *self.event_names(r.section_id, r.type_id),
+            )
+            for r in records
+        ]

@@ -93,7 +93,11 @@ def _work(unit: Unit) -> _Result:
         result.last_key = profile.key
     encoders = _worker["encoders"]
     result.payloads = {name: (encoders[name](records), len(records)) for name, records in collector.take()}
-    result.profiles, result.extras, result.duplicates = collector.profiles, collector.extras, collector.duplicates
+    result.profiles, result.extras, result.duplicates = (
+        collector.profiles,
+        collector.extras,
+        collector.duplicates,
+    )
     result.mismatches = collector.take_mismatches()
     result.unknown = collector.namer.unknown if collector.namer else set()
     return result
@@ -104,8 +108,16 @@ class _Stopped(Exception):
         self.unit, self.index, self.later, self.previous_key = unit, index, later, previous_key
 
 
-def convert_in_parallel(src: Source, layout: str, jobs: int, plan: Plan, names: Metadata | None,
-                        collector: Collector, run: _Run, ticker: ProgressTicker) -> None:
+def convert_in_parallel(
+    src: Source,
+    layout: str,
+    jobs: int,
+    plan: Plan,
+    names: Metadata | None,
+    collector: Collector,
+    run: _Run,
+    ticker: ProgressTicker,
+) -> None:
     """The body of :func:`apsis_export.convert` with ``jobs`` worker processes."""
     stream: UnitStream = FastEngine().units(src, layout=layout)
     initargs = (plan, names.raw if names is not None else None)
@@ -145,7 +157,8 @@ def convert_in_parallel(src: Source, layout: str, jobs: int, plan: Plan, names: 
                 raise ApsisExportError(
                     "a --jobs worker process ended before its work was done (killed, out of memory, or it "
                     "could not start: a script calling convert(jobs=...) at its top level needs "
-                    "'if __name__ == \"__main__\":' around it)") from None
+                    "'if __name__ == \"__main__\":' around it)"
+                ) from None
             write(unit, result)
 
     def serially(profiles) -> None:
@@ -166,8 +179,12 @@ def convert_in_parallel(src: Source, layout: str, jobs: int, plan: Plan, names: 
                     continue
                 if pool is None:
                     run.drain()  # (with fork: no thread may run, one holding a lock would leave it locked)
-                    pool = ProcessPoolExecutor(jobs, multiprocessing.get_context(start_method),
-                                               initializer=_start_worker, initargs=initargs)
+                    pool = ProcessPoolExecutor(
+                        jobs,
+                        multiprocessing.get_context(start_method),
+                        initializer=_start_worker,
+                        initargs=initargs,
+                    )
                 in_flight.append((item, pool.submit(_work, item)))
                 drain(keep=2 * jobs)
             elif isinstance(item, ResumeExact):
@@ -180,5 +197,7 @@ def convert_in_parallel(src: Source, layout: str, jobs: int, plan: Plan, names: 
     except _Stopped as stop:
         serially(stream.resume_at(stop.unit, stop.index, stop.later, stop.previous_key))
     finally:
-        if pool is not None:  # (a worker dead at start breaks the pool instead of being started again and again)
+        if (
+            pool is not None
+        ):  # (a worker dead at start breaks the pool instead of being started again and again)
             pool.shutdown(wait=False, cancel_futures=True)

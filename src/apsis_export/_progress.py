@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ._source import Source
 
@@ -40,4 +40,6 @@ class ProgressTicker:
         if final or now >= self._next:
             self._next = now + REPORT_EVERY_S
             src = self.source
-            self.callback(Progress(src.bytes_read, src.total_bytes, src.json_offset, profiles, rows, now - self.start))
+            self.callback(
+                Progress(src.bytes_read, src.total_bytes, src.json_offset, profiles, rows, now - self.start)
+            )

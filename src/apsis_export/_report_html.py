@@ -12,8 +12,9 @@ entries and tables are capped, each saying so (``inspect --json`` has everything
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from datetime import date, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 #: Bars per coverage chart, event types drawn on the timeline, time buckets per timeline
 #: row, and rows per table: what keeps the page small for any export.
@@ -106,24 +107,41 @@ def _short(text: str, limit: int = 52) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _table(table_id: str, caption: str, headers: list[str], rows: Iterable[list[str]], numeric: set[int],
-           total: int | None = None) -> str:
+def _table(
+    table_id: str,
+    caption: str,
+    headers: list[str],
+    rows: Iterable[list[str]],
+    numeric: set[int],
+    total: int | None = None,
+) -> str:
     """A table; ``rows`` are already escaped cell contents, at most MAX_TABLE_ROWS are shown
     (``total``: how many there are, to say how many were left out)."""
     shown = []
     for row in rows:
         if len(shown) == MAX_TABLE_ROWS:
             break
-        shown.append("<tr>" + "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>"
-                                      for i, c in enumerate(row)) + "</tr>")
-    head = "".join(f'<th scope="col" class="n">{esc(h)}</th>' if i in numeric else f'<th scope="col">{esc(h)}</th>'
-                   for i, h in enumerate(headers))
+        shown.append(
+            "<tr>"
+            + "".join(
+                f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(row)
+            )
+            + "</tr>"
+        )
+    head = "".join(
+        f'<th scope="col" class="n">{esc(h)}</th>' if i in numeric else f'<th scope="col">{esc(h)}</th>'
+        for i, h in enumerate(headers)
+    )
     more = ""
     if total is not None and total > len(shown):
-        more = (f'<p class="note">Showing the first {len(shown):,} of {total:,} rows; '
-                f"<code>apsis-export inspect --json</code> lists them all.</p>")
-    return (f'<div class="scroll"><table id="{table_id}"><caption class="note">{esc(caption)}</caption>'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(shown)}</tbody></table></div>{more}")
+        more = (
+            f'<p class="note">Showing the first {len(shown):,} of {total:,} rows; '
+            f"<code>apsis-export inspect --json</code> lists them all.</p>"
+        )
+    return (
+        f'<div class="scroll"><table id="{table_id}"><caption class="note">{esc(caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(shown)}</tbody></table></div>{more}"
+    )
 
 
 class _Ids:
@@ -142,17 +160,21 @@ def _bar_chart(ids: _Ids, title: str, bars: list[tuple[str, int]], whole: int, d
     row = 26
     height = row * len(bars) + 2
     tid, did = ids(), ids()
-    parts = [f'<svg class="bars" role="img" aria-labelledby="{tid} {did}" width="{_BAR_WIDTH + 60}" height="{height}" '
-             f'viewBox="0 0 {_BAR_WIDTH + 60} {height}" xmlns="http://www.w3.org/2000/svg">'
-             f'<title id="{tid}">{esc(title)}</title><desc id="{did}">{esc(desc)}</desc>']
+    parts = [
+        f'<svg class="bars" role="img" aria-labelledby="{tid} {did}" width="{_BAR_WIDTH + 60}" height="{height}" '
+        f'viewBox="0 0 {_BAR_WIDTH + 60} {height}" xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="{tid}">{esc(title)}</title><desc id="{did}">{esc(desc)}</desc>'
+    ]
     for i, (label, count) in enumerate(bars):
         y = i * row
         width = _BAR_WIDTH * count / whole if whole else 0
-        parts.append(f"<g><title>{esc(label)}: {count:,} ({_pct(count, whole)})</title>"
-                     f'<text x="0" y="{y + 11}">{esc(_short(label))}</text>'
-                     f'<rect class="track" x="0" y="{y + 15}" width="{_BAR_WIDTH}" height="8" rx="2"/>'
-                     f'<rect class="bar" x="0" y="{y + 15}" width="{width:.1f}" height="8" rx="2"/>'
-                     f'<text class="pct" x="{_BAR_WIDTH + 4}" y="{y + 23}">{_pct(count, whole)}</text></g>')
+        parts.append(
+            f"<g><title>{esc(label)}: {count:,} ({_pct(count, whole)})</title>"
+            f'<text x="0" y="{y + 11}">{esc(_short(label))}</text>'
+            f'<rect class="track" x="0" y="{y + 15}" width="{_BAR_WIDTH}" height="8" rx="2"/>'
+            f'<rect class="bar" x="0" y="{y + 15}" width="{width:.1f}" height="8" rx="2"/>'
+            f'<text class="pct" x="{_BAR_WIDTH + 4}" y="{y + 23}">{_pct(count, whole)}</text></g>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -163,13 +185,21 @@ def _coverage_chart(ids: _Ids, what: str, section: str, entries: list[dict[str, 
         return f'<div><h4>{esc(what)}</h4><p class="note">None in this section.</p></div>'
     ranked = sorted(entries, key=lambda a: (-a["profiles"], a["attribute_id"]))
     bars = [(_label(a, "attribute_id"), a["profiles"]) for a in ranked[:MAX_BARS]]
-    shown = f"the {len(bars)} most common of {len(entries):,}" if len(entries) > len(bars) else f"all {len(entries):,}"
+    shown = (
+        f"the {len(bars)} most common of {len(entries):,}"
+        if len(entries) > len(bars)
+        else f"all {len(entries):,}"
+    )
     top, low = bars[0], bars[-1]
-    desc = (f"Share of all {profiles:,} profiles that have each of {what.lower()} in section {section}, {shown}, "
-            f"sorted: highest {top[0]} {_pct(top[1], profiles)}, lowest shown {low[0]} {_pct(low[1], profiles)}. "
-            f"Every value is in the attributes table.")
-    return (f'<div><h4>{esc(what)} <span class="note">({esc(shown)})</span></h4>'
-            f"{_bar_chart(ids, f'{what} coverage in section {section}', bars, profiles, desc)}</div>")
+    desc = (
+        f"Share of all {profiles:,} profiles that have each of {what.lower()} in section {section}, {shown}, "
+        f"sorted: highest {top[0]} {_pct(top[1], profiles)}, lowest shown {low[0]} {_pct(low[1], profiles)}. "
+        f"Every value is in the attributes table."
+    )
+    return (
+        f'<div><h4>{esc(what)} <span class="note">({esc(shown)})</span></h4>'
+        f"{_bar_chart(ids, f'{what} coverage in section {section}', bars, profiles, desc)}</div>"
+    )
 
 
 def _types_text(attribute: dict[str, Any]) -> str:
@@ -234,51 +264,80 @@ def _timeline(ids: _Ids, data: dict[str, Any]) -> str:
     unit = _unit(width)
     lo, hi = first // width, last // width
     nbars = hi - lo + 1
-    out = [f'<p>Events per {esc(unit)} from {_day_text(lo * width)} to {_day_text(hi * width + width - 1)} (UTC), '
-           f"one row per event type, each on its own scale (its busiest {esc(unit)} fills the row).</p>",
-           '<div class="legend"><span><span class="key bar"></span>by created_at</span>'
-           '<span><span class="key dup"></span>duplicates (correlationId seen before in the profile)</span>'
-           '<span><span class="key src"></span>by sourceEventTime, where known</span></div>']
+    out = [
+        f"<p>Events per {esc(unit)} from {_day_text(lo * width)} to {_day_text(hi * width + width - 1)} (UTC), "
+        f"one row per event type, each on its own scale (its busiest {esc(unit)} fills the row).</p>",
+        '<div class="legend"><span><span class="key bar"></span>by created_at</span>'
+        '<span><span class="key dup"></span>duplicates (correlationId seen before in the profile)</span>'
+        '<span><span class="key src"></span>by sourceEventTime, where known</span></div>',
+    ]
     if len(rows) > len(drawn):
-        out.append(f'<p class="note">The {len(drawn)} event types with most events are drawn, of {len(rows):,}; '
-                   f"the events table lists all.</p>")
+        out.append(
+            f'<p class="note">The {len(drawn)} event types with most events are drawn, of {len(rows):,}; '
+            f"the events table lists all.</p>"
+        )
     out.append('<div class="rows">')
     for t in drawn:
         event = by_key[(t["section_id"], t["type_id"])]
-        created, dups, source = (_rebucket(t[s], width) for s in ("created_at", "duplicates", "source_event_time"))
+        created, dups, source = (
+            _rebucket(t[s], width) for s in ("created_at", "duplicates", "source_event_time")
+        )
         peak = max([*created.values(), *source.values(), 1])
-        path = "".join(f"M{b - lo + 0.1} 100V{100 - 100 * n / peak:.2f}h0.8V100z" for b, n in sorted(created.items()))
-        dup_path = "".join(f"M{b - lo + 0.1} 100V{100 - 100 * n / peak:.2f}h0.8V100z" for b, n in sorted(dups.items()))
-        line = " ".join(f"{b - lo + 0.5},{100 - 100 * source.get(b, 0) / peak:.2f}" for b in range(lo, hi + 1)
-                        ) if source else ""
+        path = "".join(
+            f"M{b - lo + 0.1} 100V{100 - 100 * n / peak:.2f}h0.8V100z" for b, n in sorted(created.items())
+        )
+        dup_path = "".join(
+            f"M{b - lo + 0.1} 100V{100 - 100 * n / peak:.2f}h0.8V100z" for b, n in sorted(dups.items())
+        )
+        line = (
+            " ".join(f"{b - lo + 0.5},{100 - 100 * source.get(b, 0) / peak:.2f}" for b in range(lo, hi + 1))
+            if source
+            else ""
+        )
         label = _label(event, "type_id")
         busiest = max(created.items(), key=lambda bn: bn[1], default=None)
         dup_bars = sum(1 for n in dups.values() if n)
-        desc = (f"{_count(event['events'], 'event')} of type {label} in section {event['section_id']}"
-                + (f"; busiest {unit} from {_day_text(busiest[0] * width)}: {busiest[1]:,} events by created_at"
-                   if busiest else "; none with a created_at")
-                + f"; {_count(event['duplicates'], 'duplicate')}" + (f" in {_count(dup_bars, unit)}" if dup_bars else "")
-                + f"; {sum(source.values()):,} with a sourceEventTime, {event['unknown_source_time']:,} without.")
+        desc = (
+            f"{_count(event['events'], 'event')} of type {label} in section {event['section_id']}"
+            + (
+                f"; busiest {unit} from {_day_text(busiest[0] * width)}: {busiest[1]:,} events by created_at"
+                if busiest
+                else "; none with a created_at"
+            )
+            + f"; {_count(event['duplicates'], 'duplicate')}"
+            + (f" in {_count(dup_bars, unit)}" if dup_bars else "")
+            + f"; {sum(source.values()):,} with a sourceEventTime, {event['unknown_source_time']:,} without."
+        )
         tid, did = ids(), ids()
-        svg = (f'<svg role="img" aria-labelledby="{tid} {did}" viewBox="0 0 {nbars} 100" preserveAspectRatio="none" '
-               f'xmlns="http://www.w3.org/2000/svg"><title id="{tid}">Events of type {esc(label)} per {esc(unit)}</title>'
-               f'<desc id="{did}">{esc(desc)}</desc><path class="bar" d="{path}"/>'
-               + (f'<path class="dup" d="{dup_path}"/>' if dup_path else "")
-               + (f'<polyline class="src" vector-effect="non-scaling-stroke" points="{line}"/>' if line else "")
-               + "</svg>")
+        svg = (
+            f'<svg role="img" aria-labelledby="{tid} {did}" viewBox="0 0 {nbars} 100" preserveAspectRatio="none" '
+            f'xmlns="http://www.w3.org/2000/svg"><title id="{tid}">Events of type {esc(label)} per {esc(unit)}</title>'
+            f'<desc id="{did}">{esc(desc)}</desc><path class="bar" d="{path}"/>'
+            + (f'<path class="dup" d="{dup_path}"/>' if dup_path else "")
+            + (f'<polyline class="src" vector-effect="non-scaling-stroke" points="{line}"/>' if line else "")
+            + "</svg>"
+        )
         table_rows = []
         for b in sorted(set(created) | set(source)):
-            table_rows.append([_day_text(b * width), _n(created.get(b, 0)), _n(dups.get(b, 0)), _n(source.get(b, 0))])
+            table_rows.append(
+                [_day_text(b * width), _n(created.get(b, 0)), _n(dups.get(b, 0)), _n(source.get(b, 0))]
+            )
         out.append(
             f'<div class="row"><h3>{esc(label)} <span class="note">in {esc(event["section_id"])}: '
             f"{_count(event['events'], 'event')}, {_count(event['duplicates'], 'duplicate')}, peak {peak:,} per {esc(unit)}</span></h3>"
             f'{svg}<div class="axis" aria-hidden="true"><span>{_day_text(lo * width)}</span>'
             f"<span>{_day_text((lo + hi) // 2 * width)}</span><span>{_day_text(hi * width)}</span></div>"
             f"<details><summary>Data table</summary>"
-            + _table(ids(), f"Events of type {label} per {unit}", [f"{unit} from", "by created_at", "duplicates",
-                                                                   "by sourceEventTime"],
-                     table_rows, {1, 2, 3}, len(table_rows))
-            + "</details></div>")
+            + _table(
+                ids(),
+                f"Events of type {label} per {unit}",
+                [f"{unit} from", "by created_at", "duplicates", "by sourceEventTime"],
+                table_rows,
+                {1, 2, 3},
+                len(table_rows),
+            )
+            + "</details></div>"
+        )
     out.append("</div>")
     return "".join(out)
 
@@ -289,18 +348,25 @@ def render_html(data: dict[str, Any]) -> str:
     profiles = data["profiles"]
     attributes = data["attributes"]
     named = any("name" in a for a in attributes) or any("name" in s for s in data["sections"])
-    is_tag = (lambda a: a["is_tag"] if a.get("is_tag") is not None else a["always_null"])
+    is_tag = lambda a: a["is_tag"] if a.get("is_tag") is not None else a["always_null"]
     tags = [a for a in attributes if is_tag(a)]
     duplicates = sum(e["duplicates"] for e in data["events"])
     created = data["events_created"]
     source_name = data["source"].replace("\\", "/").rsplit("/", 1)[-1]
     mb_s = data["bytes_json"] / 1e6 / data["seconds"] if data["seconds"] else 0.0
 
-    cards = [("Profiles", "profiles", profiles), ("Without attributes or events", "empty_profiles", data["empty_profiles"]),
-             ("Attribute rows", "attribute_rows", data["attribute_rows"]), ("Events", "event_rows", data["event_rows"]),
-             ("Duplicate events", "duplicates", duplicates), ("Unknown keys", "unknown_key_rows", data["unknown_key_rows"]),
-             ("Sections", "sections", len(data["sections"])), ("Attributes", "attributes", len(attributes) - len(tags)),
-             ("Tags" if named else "Tags or always null", "tags", len(tags)), ("Event types", "event_types", len(data["events"]))]
+    cards = [
+        ("Profiles", "profiles", profiles),
+        ("Without attributes or events", "empty_profiles", data["empty_profiles"]),
+        ("Attribute rows", "attribute_rows", data["attribute_rows"]),
+        ("Events", "event_rows", data["event_rows"]),
+        ("Duplicate events", "duplicates", duplicates),
+        ("Unknown keys", "unknown_key_rows", data["unknown_key_rows"]),
+        ("Sections", "sections", len(data["sections"])),
+        ("Attributes", "attributes", len(attributes) - len(tags)),
+        ("Tags" if named else "Tags or always null", "tags", len(tags)),
+        ("Event types", "event_types", len(data["events"])),
+    ]
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -308,15 +374,19 @@ def render_html(data: dict[str, Any]) -> str:
         '<meta name="color-scheme" content="light dark">',
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
         f"<title>{esc(source_name)}: apsis-export inspect</title><style>{_CSS}</style></head><body>",
-        f'<header><h1>What is in <code>{esc(source_name)}</code></h1>'
+        f"<header><h1>What is in <code>{esc(source_name)}</code></h1>"
         f'<p class="muted">{esc(data["source"])}: {esc(_size(data.get("bytes_file")))}, '
-        + (f'gzip of {esc(_size(data["bytes_json"]))} of JSON; ' if data.get("gzip") else "not compressed; ") +
-        f'inspected in <span data-metric="seconds">{data["seconds"]:.2f}</span> s ({mb_s:,.0f} MB/s).</p></header><main>',
+        + (f"gzip of {esc(_size(data['bytes_json']))} of JSON; " if data.get("gzip") else "not compressed; ")
+        + f'inspected in <span data-metric="seconds">{data["seconds"]:.2f}</span> s ({mb_s:,.0f} MB/s).</p></header><main>',
         '<section aria-labelledby="h-summary"><h2 id="h-summary">Summary</h2><dl class="cards">',
-        *(f'<div><dt>{esc(label)}</dt><dd data-metric="{key}">{value:,}</dd></div>' for label, key, value in cards),
+        *(
+            f'<div><dt>{esc(label)}</dt><dd data-metric="{key}">{value:,}</dd></div>'
+            for label, key, value in cards
+        ),
         "</dl>",
         f"<p>Events created from <b>{esc(created['first'])}</b> to <b>{esc(created['last'])}</b>.</p>"
-        if created["first"] else "<p>No event has a created_at.</p>",
+        if created["first"]
+        else "<p>No event has a created_at.</p>",
         "</section>",
     ]
 
@@ -328,25 +398,64 @@ def render_html(data: dict[str, Any]) -> str:
     out.append('<section aria-labelledby="h-sections"><h2 id="h-sections">Sections</h2>')
     if sections:
         bars = [(_label(s, "section_id"), s["profiles"]) for s in sections[:MAX_BARS]]
-        out.append(_bar_chart(ids, "Profiles per section", bars, profiles,
-                              f"Share of all {profiles:,} profiles that have each section: "
-                              + "; ".join(f"{label} {_pct(n, profiles)}" for label, n in bars[:10]) + "."))
-    out.append(_table("sections-table", "Profiles per section", ["section", *(["name"] if named else []), "profiles", "%"],
-                      ([esc(s["section_id"]), *([esc(s.get("name") or "?")] if named else []), _n(s["profiles"]),
-                        _pct(s["profiles"], profiles)] for s in sections), {1 + named, 2 + named}, len(sections)))
+        out.append(
+            _bar_chart(
+                ids,
+                "Profiles per section",
+                bars,
+                profiles,
+                f"Share of all {profiles:,} profiles that have each section: "
+                + "; ".join(f"{label} {_pct(n, profiles)}" for label, n in bars[:10])
+                + ".",
+            )
+        )
+    out.append(
+        _table(
+            "sections-table",
+            "Profiles per section",
+            ["section", *(["name"] if named else []), "profiles", "%"],
+            (
+                [
+                    esc(s["section_id"]),
+                    *([esc(s.get("name") or "?")] if named else []),
+                    _n(s["profiles"]),
+                    _pct(s["profiles"], profiles),
+                ]
+                for s in sections
+            ),
+            {1 + named, 2 + named},
+            len(sections),
+        )
+    )
     out.append("</section>")
 
-    out.append('<section aria-labelledby="h-coverage"><h2 id="h-coverage">Attribute and tag coverage</h2>'
-               "<p>The share of all profiles that have each attribute and tag, most common first"
-               + ("" if named else "; without metadata a tag cannot be told from an attribute nobody filled: "
-                                   "both are always null (name them with <code>--metadata FILE</code>)") + ".</p>")
+    out.append(
+        '<section aria-labelledby="h-coverage"><h2 id="h-coverage">Attribute and tag coverage</h2>'
+        "<p>The share of all profiles that have each attribute and tag, most common first"
+        + (
+            ""
+            if named
+            else "; without metadata a tag cannot be told from an attribute nobody filled: "
+            "both are always null (name them with <code>--metadata FILE</code>)"
+        )
+        + ".</p>"
+    )
     for section in sections:
         mine = [a for a in attributes if a["section_id"] == section["section_id"]]
-        out.append(f"<h3>{esc(_label(section, 'section_id'))}</h3><div class=\"grid\">"
-                   + _coverage_chart(ids, "Attributes", section["section_id"], [a for a in mine if not is_tag(a)], profiles)
-                   + _coverage_chart(ids, "Tags" if named else "Tags or always null", section["section_id"],
-                                     [a for a in mine if is_tag(a)], profiles)
-                   + "</div>")
+        out.append(
+            f'<h3>{esc(_label(section, "section_id"))}</h3><div class="grid">'
+            + _coverage_chart(
+                ids, "Attributes", section["section_id"], [a for a in mine if not is_tag(a)], profiles
+            )
+            + _coverage_chart(
+                ids,
+                "Tags" if named else "Tags or always null",
+                section["section_id"],
+                [a for a in mine if is_tag(a)],
+                profiles,
+            )
+            + "</div>"
+        )
     out.append("</section>")
 
     wide: dict[str, int] = {}
@@ -354,52 +463,151 @@ def render_html(data: dict[str, Any]) -> str:
         wide[a["type"] or "tag (boolean)"] = wide.get(a["type"] or "tag (boolean)", 0) + 1
     type_bars = sorted(wide.items(), key=lambda tn: (-tn[1], tn[0]))
     ranked = sorted(attributes, key=lambda a: (a["section_id"], -a["profiles"], a["attribute_id"]))
-    out.append('<section aria-labelledby="h-types"><h2 id="h-types">Value types and wide columns</h2>'
-               "<p>The JSON types each attribute's values have, and the column type <code>--layout wide</code> "
-               "discovers for it (a tag, or an attribute always null, becomes a boolean column).</p>")
+    out.append(
+        '<section aria-labelledby="h-types"><h2 id="h-types">Value types and wide columns</h2>'
+        "<p>The JSON types each attribute's values have, and the column type <code>--layout wide</code> "
+        "discovers for it (a tag, or an attribute always null, becomes a boolean column).</p>"
+    )
     if type_bars:
-        out.append(_bar_chart(ids, "Wide columns per type", type_bars, len(attributes),
-                              "Columns of the wide layout per type: " + "; ".join(f"{t} {n:,}" for t, n in type_bars) + "."))
+        out.append(
+            _bar_chart(
+                ids,
+                "Wide columns per type",
+                type_bars,
+                len(attributes),
+                "Columns of the wide layout per type: " + "; ".join(f"{t} {n:,}" for t, n in type_bars) + ".",
+            )
+        )
     mixed = [a for a in ranked if len(a["value_types"]) > 1]
     out.append("<h3>Attributes with values of more than one JSON type</h3>")
-    out.append(_table("mixed-table", "Attributes with mixed value types", ["section", "attribute", "JSON types", "wide type"],
-                      ([esc(a["section_id"]), esc(_label(a, "attribute_id")), esc(_types_text(a)), esc(a["type"] or "tag")]
-                       for a in mixed), set(), len(mixed))
-               if mixed else "<p>None: the values of each attribute have one JSON type.</p>")
-    out.append(f"<details><summary>Every attribute and tag ({len(ranked):,}): coverage, JSON types, wide type</summary>")
-    out.append(_table(
-        "attributes-table", "Attributes and tags", ["section", "attribute", *(["name"] if named else []), "profiles", "%",
-                                                    "JSON types", "wide type"],
-        ([esc(a["section_id"]), esc(a["attribute_id"]), *([esc(a.get("name") or "?")] if named else []), _n(a["profiles"]),
-          _pct(a["profiles"], profiles), esc(_types_text(a)), esc(a["type"] or "tag")] for a in ranked),
-        {2 + named, 3 + named}, len(ranked)))
+    out.append(
+        _table(
+            "mixed-table",
+            "Attributes with mixed value types",
+            ["section", "attribute", "JSON types", "wide type"],
+            (
+                [
+                    esc(a["section_id"]),
+                    esc(_label(a, "attribute_id")),
+                    esc(_types_text(a)),
+                    esc(a["type"] or "tag"),
+                ]
+                for a in mixed
+            ),
+            set(),
+            len(mixed),
+        )
+        if mixed
+        else "<p>None: the values of each attribute have one JSON type.</p>"
+    )
+    out.append(
+        f"<details><summary>Every attribute and tag ({len(ranked):,}): coverage, JSON types, wide type</summary>"
+    )
+    out.append(
+        _table(
+            "attributes-table",
+            "Attributes and tags",
+            [
+                "section",
+                "attribute",
+                *(["name"] if named else []),
+                "profiles",
+                "%",
+                "JSON types",
+                "wide type",
+            ],
+            (
+                [
+                    esc(a["section_id"]),
+                    esc(a["attribute_id"]),
+                    *([esc(a.get("name") or "?")] if named else []),
+                    _n(a["profiles"]),
+                    _pct(a["profiles"], profiles),
+                    esc(_types_text(a)),
+                    esc(a["type"] or "tag"),
+                ]
+                for a in ranked
+            ),
+            {2 + named, 3 + named},
+            len(ranked),
+        )
+    )
     out.append("</details>")
     out.append("</section>")
 
     events = sorted(data["events"], key=lambda e: (-e["events"], e["section_id"], e["type_id"]))
     out.append('<section aria-labelledby="h-events"><h2 id="h-events">Event types</h2>')
-    out.append(_table(
-        "events-table", "Events per type", ["section", "type", *(["name"] if named else []), "events", "profiles",
-                                            "duplicates", "no source time", "first created", "last created"],
-        ([esc(e["section_id"]), esc(e["type_id"]), *([esc(e.get("name") or "?")] if named else []), _n(e["events"]),
-          _n(e["profiles"]), _n(e["duplicates"]), _n(e["unknown_source_time"]), esc(e["created_at"]["first"] or ""),
-          esc(e["created_at"]["last"] or "")] for e in events),
-        {2 + named, 3 + named, 4 + named, 5 + named}, len(events)))
-    fields = [[esc(e["section_id"]), esc(e["type_id"]), esc(f["field"]), esc(f["type"] or "null")]
-              for e in events for f in e.get("fields", ())]
+    out.append(
+        _table(
+            "events-table",
+            "Events per type",
+            [
+                "section",
+                "type",
+                *(["name"] if named else []),
+                "events",
+                "profiles",
+                "duplicates",
+                "no source time",
+                "first created",
+                "last created",
+            ],
+            (
+                [
+                    esc(e["section_id"]),
+                    esc(e["type_id"]),
+                    *([esc(e.get("name") or "?")] if named else []),
+                    _n(e["events"]),
+                    _n(e["profiles"]),
+                    _n(e["duplicates"]),
+                    _n(e["unknown_source_time"]),
+                    esc(e["created_at"]["first"] or ""),
+                    esc(e["created_at"]["last"] or ""),
+                ]
+                for e in events
+            ),
+            {2 + named, 3 + named, 4 + named, 5 + named},
+            len(events),
+        )
+    )
+    fields = [
+        [esc(e["section_id"]), esc(e["type_id"]), esc(f["field"]), esc(f["type"] or "null")]
+        for e in events
+        for f in e.get("fields", ())
+    ]
     if fields:
         out.append("<h3>Event data fields (columns with <code>--split-events</code>)</h3>")
-        out.append(_table("fields-table", "Event data fields", ["section", "type", "field", "type"], fields, set(), len(fields)))
+        out.append(
+            _table(
+                "fields-table",
+                "Event data fields",
+                ["section", "type", "field", "type"],
+                fields,
+                set(),
+                len(fields),
+            )
+        )
     out.append("</section>")
 
     unknown = sorted(data["unknown_keys"], key=lambda k: (-k["count"], k["key"]))
     out.append('<section aria-labelledby="h-unknown"><h2 id="h-unknown">Unknown keys</h2>')
-    out.append(_table("unknown-table", "Keys the format does not name (written to the extras table)", ["key", "count"],
-                      ([f"<code>{esc(k['key'])}</code>", _n(k["count"])] for k in unknown), {1}, len(unknown))
-               if unknown else "<p>None: every key is one the format documentation names.</p>")
+    out.append(
+        _table(
+            "unknown-table",
+            "Keys the format does not name (written to the extras table)",
+            ["key", "count"],
+            ([f"<code>{esc(k['key'])}</code>", _n(k["count"])] for k in unknown),
+            {1},
+            len(unknown),
+        )
+        if unknown
+        else "<p>None: every key is one the format documentation names.</p>"
+    )
     out.append("</section></main>")
-    out.append('<footer><p class="note">Made by <code>apsis-export inspect --html</code>. Charts show at most '
-               f"{MAX_BARS} bars, {MAX_TIMELINE_TYPES} event types and {MAX_TIMELINE_BUCKETS} time buckets each; "
-               f"tables at most {MAX_TABLE_ROWS:,} rows; <code>--json</code> has everything.</p></footer>")
+    out.append(
+        '<footer><p class="note">Made by <code>apsis-export inspect --html</code>. Charts show at most '
+        f"{MAX_BARS} bars, {MAX_TIMELINE_TYPES} event types and {MAX_TIMELINE_BUCKETS} time buckets each; "
+        f"tables at most {MAX_TABLE_ROWS:,} rows; <code>--json</code> has everything.</p></footer>"
+    )
     out.append("</body></html>\n")
     return "\n".join(out)

@@ -90,18 +90,22 @@ TABLES: dict[str, Table] = {t.name: t for t in (ATTRIBUTES, EVENTS, EXTRAS)}
 
 #: The tables with name columns from metadata (``--names``): the same columns, then the names.
 NAMED_TABLES: dict[str, Table] = {
-    "attributes": Table("attributes", ATTRIBUTES.columns + (
-        Column("section_name", STRING),
-        Column("attribute_name", STRING),
-        Column("is_tag", BOOLEAN),
-        Column("declared_type", STRING),
-        # The value converted to its declared type, in the column of that type (see _types.py).
-        Column("value_boolean", BOOLEAN),
-        Column("value_integer", INTEGER),
-        Column("value_decimal", DECIMAL, scale=DECLARED_DECIMAL_SCALE),
-        Column("value_date", DATE),
-        Column("value_timestamp", TIMESTAMP),
-    )),
+    "attributes": Table(
+        "attributes",
+        ATTRIBUTES.columns
+        + (
+            Column("section_name", STRING),
+            Column("attribute_name", STRING),
+            Column("is_tag", BOOLEAN),
+            Column("declared_type", STRING),
+            # The value converted to its declared type, in the column of that type (see _types.py).
+            Column("value_boolean", BOOLEAN),
+            Column("value_integer", INTEGER),
+            Column("value_decimal", DECIMAL, scale=DECLARED_DECIMAL_SCALE),
+            Column("value_date", DATE),
+            Column("value_timestamp", TIMESTAMP),
+        ),
+    ),
     "events": Table("events", EVENTS.columns + (Column("section_name", STRING), Column("type_name", STRING))),
     "extras": EXTRAS,
 }

@@ -7,9 +7,9 @@ value (as plain Python JSON values, numbers exact) and hand them to
 
 from __future__ import annotations
 
-from decimal import Decimal
 from dataclasses import dataclass, fields
-from typing import Annotated, Any, Optional
+from decimal import Decimal
+from typing import Annotated, Any
 
 import msgspec
 
@@ -45,9 +45,9 @@ class TypedAttribute(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 class TypedEvent(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     typeId: str
-    correlationId: Optional[str] = None
-    sourceEventTime: Optional[_Millis] = None  # missing or null: as profile_records, None
-    createdAt: Optional[_Millis] = None
+    correlationId: str | None = None
+    sourceEventTime: _Millis | None = None  # missing or null: as profile_records, None
+    createdAt: _Millis | None = None
     data: Any = None
 
 
@@ -169,16 +169,24 @@ def typed_profile_records(key: str, value: Any, layout: str) -> Profile:
 def _section_records(profile: Profile, section_id: str, section: Any) -> None:
     key = profile.key
     if not isinstance(section, dict):
-        raise InputError(f"section {section_id!r} must be a JSON object, found {json_kind(section)}", profile_key=key)
+        raise InputError(
+            f"section {section_id!r} must be a JSON object, found {json_kind(section)}", profile_key=key
+        )
     profile.section_ids.append(section_id)
     for name, item in section.items():
         if name == "attributes":
             if not isinstance(item, dict):
-                raise InputError(f"'attributes' of section {section_id!r} must be a JSON object, found {json_kind(item)}", profile_key=key)
+                raise InputError(
+                    f"'attributes' of section {section_id!r} must be a JSON object, found {json_kind(item)}",
+                    profile_key=key,
+                )
             _attribute_records(profile, section_id, item)
         elif name == "events":
             if not isinstance(item, list):
-                raise InputError(f"'events' of section {section_id!r} must be a JSON array, found {json_kind(item)}", profile_key=key)
+                raise InputError(
+                    f"'events' of section {section_id!r} must be a JSON array, found {json_kind(item)}",
+                    profile_key=key,
+                )
             _event_records(profile, section_id, item)
         else:
             profile.extras.append(Extra(key, section_id, pointer(name), item))
@@ -191,13 +199,19 @@ def _attribute_records(profile: Profile, section_id: str, attributes: dict) -> N
     for attribute_id, entry in attributes.items():
         value = entry.get("value", _MISSING) if type(entry) is dict else _MISSING
         if value is _MISSING:
-            what = "has no 'value'" if isinstance(entry, dict) else f"must be a JSON object, found {json_kind(entry)}"
+            what = (
+                "has no 'value'"
+                if isinstance(entry, dict)
+                else f"must be a JSON object, found {json_kind(entry)}"
+            )
             raise InputError(f"attribute {attribute_id!r} of section {section_id!r} {what}", profile_key=key)
         out.append(Attribute(key, section_id, attribute_id, value, types[type(value)]))
         if len(entry) > 1:
             for name, item in entry.items():
                 if name != "value":
-                    profile.extras.append(Extra(key, section_id, pointer("attributes", attribute_id, name), item))
+                    profile.extras.append(
+                        Extra(key, section_id, pointer("attributes", attribute_id, name), item)
+                    )
 
 
 def _event_records(profile: Profile, section_id: str, events: list) -> None:
@@ -257,7 +271,10 @@ def _millis(value: Any, name: str, where: str, key: str) -> int | None:
     if value is None:
         return None
     if type(value) is not int and not (type(value) is Decimal and value == value.to_integral_value()):
-        raise InputError(f"{where}: '{name}' must be an integer (ms since epoch), found {json_kind(value)}", profile_key=key)
+        raise InputError(
+            f"{where}: '{name}' must be an integer (ms since epoch), found {json_kind(value)}",
+            profile_key=key,
+        )
     if not _MIN_MS <= value <= _MAX_MS:
         raise InputError(f"{where}: '{name}' {value} is outside years 1..9999", profile_key=key)
     return int(value)  # (a Decimal only once in range: int() of a long one is quadratic)

@@ -96,8 +96,9 @@ class _ReadAhead:
         self._queue: queue.Queue = queue.Queue(depth)
         self._stopping = threading.Event()
         self._chunk, self._at, self._done = b"", 0, False
-        self._thread = threading.Thread(target=self._run, args=(stream, step), daemon=True,
-                                        name="apsis-export-read-ahead")
+        self._thread = threading.Thread(
+            target=self._run, args=(stream, step), daemon=True, name="apsis-export-read-ahead"
+        )
         self._thread.start()
 
     def _run(self, stream, step: int) -> None:
@@ -205,7 +206,9 @@ class Source:
         try:
             data = self._stream.read(size)
         except EOFError:
-            raise InputError("truncated gzip input: the compressed stream ends early", offset=self._json_offset) from None
+            raise InputError(
+                "truncated gzip input: the compressed stream ends early", offset=self._json_offset
+            ) from None
         except (zlib.error, _ZLIB.error) as exc:
             raise InputError(f"corrupt gzip input: {exc}", offset=self._json_offset) from None
         except OSError as exc:

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from decimal import Context, Decimal, Inexact, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 
 from ._encode import value_text
 from ._errors import InputError
@@ -43,13 +44,25 @@ _TIMESTAMP_TEXT = re.compile(
 
 #: Declared type names (lower case, as the metadata may spell them) → column kind.
 _DECLARED = {
-    "text": STRING, "string": STRING,
-    "boolean": BOOLEAN, "bool": BOOLEAN,
-    "number": INTEGER, "integer": INTEGER, "int": INTEGER, "long": INTEGER,
-    "decimal": DECIMAL, "decimal number": DECIMAL, "decimal_number": DECIMAL, "decimalnumber": DECIMAL,
-    "float": DECIMAL, "double": DECIMAL,
+    "text": STRING,
+    "string": STRING,
+    "boolean": BOOLEAN,
+    "bool": BOOLEAN,
+    "number": INTEGER,
+    "integer": INTEGER,
+    "int": INTEGER,
+    "long": INTEGER,
+    "decimal": DECIMAL,
+    "decimal number": DECIMAL,
+    "decimal_number": DECIMAL,
+    "decimalnumber": DECIMAL,
+    "float": DECIMAL,
+    "double": DECIMAL,
     "date": DATE,
-    "timestamp": TIMESTAMP, "datetime": TIMESTAMP, "date_time": TIMESTAMP, "date time": TIMESTAMP,
+    "timestamp": TIMESTAMP,
+    "datetime": TIMESTAMP,
+    "date_time": TIMESTAMP,
+    "date time": TIMESTAMP,
 }
 
 
@@ -97,7 +110,12 @@ def _integer(value: Any) -> int:
     kind = type(value)
     if kind is int:
         number = value
-    elif kind is Decimal and value.is_finite() and value == value.to_integral_value() and (value.adjusted() < 19 or not value):
+    elif (
+        kind is Decimal
+        and value.is_finite()
+        and value == value.to_integral_value()
+        and (value.adjusted() < 19 or not value)
+    ):
         number = int(value)  # (only when it may fit: int() of a long Decimal is quadratic)
     elif kind is str and _INTEGER_TEXT.fullmatch(value.strip()):
         number = int(value.strip())
@@ -144,11 +162,27 @@ def _datetime_parts(text: str) -> datetime:
     """``datetime.fromisoformat`` as Python 3.11 reads a text that _TIMESTAMP_TEXT matches.
     Python 3.10's takes no "Z", no offset without a colon and fractions of 3 or 6 digits only."""
     year, month, day, hour, minute, second, fraction, utc, sign, zone_hours, zone_minutes = (
-        _TIMESTAMP_TEXT.fullmatch(text).groups())
-    zone = timezone.utc if utc else None if sign is None else timezone(
-        (-1 if sign == "-" else 1) * timedelta(hours=int(zone_hours), minutes=int(zone_minutes)))
-    return datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
-                    int(fraction[:6].ljust(6, "0")) if fraction else 0, zone)
+        _TIMESTAMP_TEXT.fullmatch(text).groups()
+    )
+    zone = (
+        timezone.utc
+        if utc
+        else None
+        if sign is None
+        else timezone(
+            (-1 if sign == "-" else 1) * timedelta(hours=int(zone_hours), minutes=int(zone_minutes))
+        )
+    )
+    return datetime(
+        int(year),
+        int(month),
+        int(day),
+        int(hour or 0),
+        int(minute or 0),
+        int(second or 0),
+        int(fraction[:6].ljust(6, "0")) if fraction else 0,
+        zone,
+    )
 
 
 #: 3.11's own parser where there is one: it is about twice as fast.
@@ -193,8 +227,17 @@ def _fits(convert: Callable[[Any], Any], value: Any) -> bool:
 class ValueStats:
     """The type of a column discovered from its values: see the module docstring."""
 
-    __slots__ = ("seen", "settled", "strings_dates", "strings_timestamps", "lowest", "highest", "decimals", "scale",
-                 "decimal_digits")
+    __slots__ = (
+        "decimal_digits",
+        "decimals",
+        "highest",
+        "lowest",
+        "scale",
+        "seen",
+        "settled",
+        "strings_dates",
+        "strings_timestamps",
+    )
 
     def __init__(self) -> None:
         self.seen: set[type] = set()  # Python types of the non-null values

@@ -13,8 +13,9 @@ the type its values fit; see ``_types.py``).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ._errors import InputError
 from ._metadata import Definition, Metadata, Namer
@@ -27,7 +28,12 @@ if TYPE_CHECKING:
 
 PROFILES = "profiles"
 #: Where a schema's columns came from (named in errors about a missing column).
-FROM_METADATA, FROM_REQUEST, DISCOVERED, GIVEN = "the metadata", "the export request", "a first pass over the file", "the schema given"
+FROM_METADATA, FROM_REQUEST, DISCOVERED, GIVEN = (
+    "the metadata",
+    "the export request",
+    "a first pass over the file",
+    "the schema given",
+)
 
 
 @dataclass(frozen=True)
@@ -84,8 +90,9 @@ class WideSchema:
         return cls(_uniquely_named(columns), (), FROM_METADATA)
 
     @classmethod
-    def from_request(cls, attributes: Iterable[str], tags: Iterable[str] = (),
-                     metadata: Metadata | None = None) -> WideSchema:
+    def from_request(
+        cls, attributes: Iterable[str], tags: Iterable[str] = (), metadata: Metadata | None = None
+    ) -> WideSchema:
         """The attributes and tags an export request asked for; named and typed from the
         metadata where it defines them, else text columns named by ID."""
         columns = []
@@ -118,9 +125,13 @@ class WideSchema:
         for attribute_id, values in values_of.items():
             sections = tuple(sections_of[attribute_id])
             if values.any_value:
-                columns.append(AttributeColumn(attribute_id, (attribute_id,), *values.kind(), sections=sections))
+                columns.append(
+                    AttributeColumn(attribute_id, (attribute_id,), *values.kind(), sections=sections)
+                )
             else:  # only ever null: a tag (or an attribute nobody filled: a tag column says "present")
-                columns.append(AttributeColumn(attribute_id, (attribute_id,), BOOLEAN, is_tag=True, sections=sections))
+                columns.append(
+                    AttributeColumn(attribute_id, (attribute_id,), BOOLEAN, is_tag=True, sections=sections)
+                )
         attributes = _uniquely_named(columns)
         fields: dict[str, dict[tuple[str, ...], ValueStats]] = {}
         for (_, type_id), stats in report.events.items():
@@ -132,7 +143,13 @@ class WideSchema:
         for type_id, per_type in fields.items():
             defn = metadata.event_type("", type_id) if metadata is not None else None
             name = _unique(f"events_{_slug(defn.name if defn and defn.name else type_id)}", taken, type_id)
-            tables.append(EventTable(name, (type_id,), tuple(DataField(path, *values.kind()) for path, values in per_type.items())))
+            tables.append(
+                EventTable(
+                    name,
+                    (type_id,),
+                    tuple(DataField(path, *values.kind()) for path, values in per_type.items()),
+                )
+            )
         return cls(attributes, tuple(tables), DISCOVERED)
 
     # -- the tables -----------------------------------------------------------------------------
@@ -141,14 +158,18 @@ class WideSchema:
         fixed = [Column("profile_key", STRING), Column("section_id", STRING)]
         if named:
             fixed.append(Column("section_name", STRING))
-        return Table(PROFILES, (*fixed, *(Column(c.name, c.kind, c.scale) for c in self.attributes)), tuple_rows=True)
+        return Table(
+            PROFILES, (*fixed, *(Column(c.name, c.kind, c.scale) for c in self.attributes)), tuple_rows=True
+        )
 
     def event_table(self, name: str, named: bool) -> Table:
         table = next(t for t in self.event_tables if t.name == name)
         fixed = list(EVENTS.columns[:-1])  # everything but data, which becomes the fields
         if named:
             fixed += [Column("section_name", STRING), Column("type_name", STRING)]
-        return Table(table.name, (*fixed, *(Column(f.name, f.kind, f.scale) for f in table.fields)), tuple_rows=True)
+        return Table(
+            table.name, (*fixed, *(Column(f.name, f.kind, f.scale) for f in table.fields)), tuple_rows=True
+        )
 
 
 def _merge(merged: dict[Any, ValueStats], key: Any, values: ValueStats) -> None:
@@ -165,7 +186,9 @@ def _column(defn: Definition, ids: tuple[str, ...]) -> AttributeColumn:
     if defn.kind == "tag":
         return AttributeColumn(name, ids, BOOLEAN, is_tag=True, sections=defn.section_ids)
     kind, scale = declared_kind(defn.declared_type)
-    return AttributeColumn(name, ids, kind, scale, sections=defn.section_ids, declared_type=defn.declared_type)
+    return AttributeColumn(
+        name, ids, kind, scale, sections=defn.section_ids, declared_type=defn.declared_type
+    )
 
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z._-]+")
@@ -226,13 +249,22 @@ class WideRows:
         self.values = values
         self._column_of = {i: n for n, c in enumerate(schema.attributes) for i in c.ids}
         self._tags = [(n, frozenset(c.sections)) for n, c in enumerate(schema.attributes) if c.is_tag]
-        self._typed = [(n, converter(c.kind, c.scale), f"for column {c.name!r} does not fit its type")
-                       for n, c in enumerate(schema.attributes) if not c.is_tag]
+        self._typed = [
+            (n, converter(c.kind, c.scale), f"for column {c.name!r} does not fit its type")
+            for n, c in enumerate(schema.attributes)
+            if not c.is_tag
+        ]
         self._table_of = {i: t for t in schema.event_tables for i in t.type_ids}
-        self._fields = {t.name: ({f.path: n for n, f in enumerate(t.fields)},
-                                 [(converter(f.kind, f.scale), f"for column {f.name!r} of {t.name} does not fit its type")
-                                  for f in t.fields])
-                        for t in schema.event_tables}
+        self._fields = {
+            t.name: (
+                {f.path: n for n, f in enumerate(t.fields)},
+                [
+                    (converter(f.kind, f.scale), f"for column {f.name!r} of {t.name} does not fit its type")
+                    for f in t.fields
+                ],
+            )
+            for t in schema.event_tables
+        }
 
     def profiles(self, profile: Profile) -> list[tuple]:
         """One row per section of the profile (sections without attributes too)."""
@@ -242,10 +274,16 @@ class WideRows:
         for record in profile.attributes:
             n = column_of.get(record.attribute_id)
             if n is None:
-                hint = "; save fresh metadata or convert without --names" if self.schema.source == FROM_METADATA else ""
+                hint = (
+                    "; save fresh metadata or convert without --names"
+                    if self.schema.source == FROM_METADATA
+                    else ""
+                )
                 raise InputError(
                     f"attribute {record.attribute_id!r} of section {record.section_id!r} has no column in the "
-                    f"wide layout (columns came from {self.schema.source}{hint})", profile_key=profile.key)
+                    f"wide layout (columns came from {self.schema.source}{hint})",
+                    profile_key=profile.key,
+                )
             values = present.get(record.section_id)
             if values is None:
                 values = present[record.section_id] = [_ABSENT] * width
@@ -256,11 +294,16 @@ class WideRows:
         for section_id in profile.section_ids:
             values = present.get(section_id) or [_ABSENT] * width
             for n, sections in self._tags:
-                values[n] = values[n] is not _ABSENT or (None if sections and section_id not in sections else False)
+                values[n] = values[n] is not _ABSENT or (
+                    None if sections and section_id not in sections else False
+                )
             for n, convert, what in self._typed:
                 value = values[n]
-                values[n] = None if value is _ABSENT or value is None else self.values.convert(
-                    convert, value, what, profile.key)
+                values[n] = (
+                    None
+                    if value is _ABSENT or value is None
+                    else self.values.convert(convert, value, what, profile.key)
+                )
             head = (profile.key, section_id)
             if self.namer is not None:
                 head += (self.namer.section_name(section_id),)
@@ -270,10 +313,15 @@ class WideRows:
     def _same_column(self, profile: Profile, record: Any, n: int) -> str:
         """The error for two attributes of one section that are one column (two IDs of one definition)."""
         column = self.schema.attributes[n]
-        first = next(a.attribute_id for a in profile.attributes
-                     if a.section_id == record.section_id and a.attribute_id in column.ids)
-        return (f"attributes {first!r} and {record.attribute_id!r} of section {record.section_id!r} both fill "
-                f"column {column.name!r} (two IDs of one definition); the long layout keeps both")
+        first = next(
+            a.attribute_id
+            for a in profile.attributes
+            if a.section_id == record.section_id and a.attribute_id in column.ids
+        )
+        return (
+            f"attributes {first!r} and {record.attribute_id!r} of section {record.section_id!r} both fill "
+            f"column {column.name!r} (two IDs of one definition); the long layout keeps both"
+        )
 
     def events(self, events: Sequence[Event]) -> Iterable[tuple[str, tuple]]:
         """``(table name, row)`` per event."""
@@ -281,21 +329,32 @@ class WideRows:
         for event in events:
             table = self._table_of.get(event.type_id)
             if table is None:
-                raise InputError(f"event type {event.type_id!r} has no events table (tables came from "
-                                 f"{self.schema.source})", profile_key=event.profile_key)
+                raise InputError(
+                    f"event type {event.type_id!r} has no events table (tables came from "
+                    f"{self.schema.source})",
+                    profile_key=event.profile_key,
+                )
             index, converters = self._fields[table.name]
             values: list[Any] = [None] * len(converters)
             for path, value in data_fields(event.data):
                 n = index.get(path)
                 if n is None:
-                    raise InputError(f"event data field {'.'.join(('data', *path))!r} of type {event.type_id!r} "
-                                     f"has no column (columns came from {self.schema.source})",
-                                     profile_key=event.profile_key)
+                    raise InputError(
+                        f"event data field {'.'.join(('data', *path))!r} of type {event.type_id!r} "
+                        f"has no column (columns came from {self.schema.source})",
+                        profile_key=event.profile_key,
+                    )
                 if value is not None:
                     convert, what = converters[n]
                     values[n] = self.values.convert(convert, value, what, event.profile_key)
-            head = (event.profile_key, event.section_id, event.correlation_id, event.type_id,
-                    event.source_event_time, event.created_at)
+            head = (
+                event.profile_key,
+                event.section_id,
+                event.correlation_id,
+                event.type_id,
+                event.source_event_time,
+                event.created_at,
+            )
             if namer is not None:
                 head += namer.event_names(event.section_id, event.type_id)
             yield table.name, head + tuple(values)

@@ -29,9 +29,10 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -86,8 +87,10 @@ def apsis_source(
         for uri in files:
             export = export_id(uri)
             if export in seen:
-                raise OptionsError(f"{display(seen[export])} and {display(uri)} are both export {export!r}: "
-                                   "give export_id= a rule that tells them apart")
+                raise OptionsError(
+                    f"{display(seen[export])} and {display(uri)} are both export {export!r}: "
+                    "give export_id= a rule that tells them apart"
+                )
             seen[export] = uri
             yield uri, export, input_size(uri)
 
@@ -133,20 +136,40 @@ def apsis_api(
 # -- the resources ---------------------------------------------------------------------------------
 
 
-def _options(layout: str, names: Metadata | None, tables: Sequence[str] | None, dedupe: bool, strict_types: bool,
-             input_layout: str, engine: str, schema: WideSchema | None = None) -> dict[str, Any]:
+def _options(
+    layout: str,
+    names: Metadata | None,
+    tables: Sequence[str] | None,
+    dedupe: bool,
+    strict_types: bool,
+    input_layout: str,
+    engine: str,
+    schema: WideSchema | None = None,
+) -> dict[str, Any]:
     if layout not in LAYOUTS:
         raise OptionsError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
     wanted = list(dict.fromkeys(tables)) if tables is not None else list(LAYOUTS[layout])
     unknown = [t for t in wanted if t not in TABLE_NAMES]
     if unknown:
         raise OptionsError(f"unknown table {unknown[0]!r}; tables are {', '.join(TABLE_NAMES)}")
-    return {"tables": wanted, "layout": layout, "names": names, "dedupe": dedupe, "strict_types": strict_types,
-            "input_layout": input_layout, "engine": engine, "schema": schema}
+    return {
+        "tables": wanted,
+        "layout": layout,
+        "names": names,
+        "dedupe": dedupe,
+        "strict_types": strict_types,
+        "input_layout": input_layout,
+        "engine": engine,
+        "schema": schema,
+    }
 
 
-def _source(name: str, exports: Callable[[], Iterator[tuple[str, str, int | None]]], options: dict[str, Any],
-            remember: bool) -> DltSource:
+def _source(
+    name: str,
+    exports: Callable[[], Iterator[tuple[str, str, int | None]]],
+    options: dict[str, Any],
+    remember: bool,
+) -> DltSource:
     tables = options.pop("tables")
 
     @dlt.source(name=name, max_table_nesting=0)
@@ -156,8 +179,12 @@ def _source(name: str, exports: Callable[[], Iterator[tuple[str, str, int | None
     return apsis()
 
 
-def _resource(table: str, exports: Callable[[], Iterator[tuple[str, str, int | None]]], options: dict[str, Any],
-              remember: bool) -> DltResource:
+def _resource(
+    table: str,
+    exports: Callable[[], Iterator[tuple[str, str, int | None]]],
+    options: dict[str, Any],
+    remember: bool,
+) -> DltResource:
     """One table's rows from every export not loaded before, as Arrow batches."""
     keys = PROFILE_KEY if table == PROFILES else ()
 
@@ -166,9 +193,11 @@ def _resource(table: str, exports: Callable[[], Iterator[tuple[str, str, int | N
         for uri, export, size in exports():
             if export in loaded:
                 if loaded[export].get("bytes") != size:
-                    raise OptionsError(f"export {export!r} ({display(uri)}, {size:,} bytes) was loaded before "
-                                       f"with {loaded[export].get('bytes'):,} bytes: give export_id= a rule that "
-                                       "tells them apart, or drop it from the pipeline's state")
+                    raise OptionsError(
+                        f"export {export!r} ({display(uri)}, {size:,} bytes) was loaded before "
+                        f"with {loaded[export].get('bytes'):,} bytes: give export_id= a rule that "
+                        "tells them apart, or drop it from the pipeline's state"
+                    )
                 continue
             rows = 0
             with opened(uri) as source:
@@ -179,12 +208,20 @@ def _resource(table: str, exports: Callable[[], Iterator[tuple[str, str, int | N
                     export_column = pa.array([export] * batch.num_rows, pa.string())
                     yield pa.RecordBatch.from_arrays([*batch.columns, export_column], schema=schema)
             if remember:
-                loaded[export] = {"bytes": size, "rows": rows,
-                                  "loaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                loaded[export] = {
+                    "bytes": size,
+                    "rows": rows,
+                    "loaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                }
 
     if table == PROFILES:
-        return dlt.resource(rows, name=table, write_disposition="merge", primary_key=PROFILE_KEY,
-                            columns={EXPORT_COLUMN: {"dedup_sort": "desc"}})
+        return dlt.resource(
+            rows,
+            name=table,
+            write_disposition="merge",
+            primary_key=PROFILE_KEY,
+            columns={EXPORT_COLUMN: {"dedup_sort": "desc"}},
+        )
     return dlt.resource(rows, name=table, write_disposition="append")
 
 
@@ -198,8 +235,12 @@ def _loaded_schema(schema: pa.Schema, keys: Sequence[str]) -> pa.Schema:
 class _Download:
     """One export fetched once, on first use, whichever table's resource asks first."""
 
-    def __init__(self, client: Client, request: str | ExportRequest | Mapping[str, Any] | bytes,
-                 save: str | os.PathLike[str] | None):
+    def __init__(
+        self,
+        client: Client,
+        request: str | ExportRequest | Mapping[str, Any] | bytes,
+        save: str | os.PathLike[str] | None,
+    ):
         self._client, self._request, self._save = client, request, save
         self._lock = threading.Lock()
         self._path: str | None = None
@@ -210,9 +251,15 @@ class _Download:
             if self._path is None:
                 target = self._save
                 if target is None:
-                    self._tmp = tempfile.TemporaryDirectory(prefix="apsis-export-")  # removed with this object
+                    self._tmp = tempfile.TemporaryDirectory(
+                        prefix="apsis-export-"
+                    )  # removed with this object
                     started = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
                     target = os.path.join(self._tmp.name, f"apsis-api-{started}.json")
-                poll_url = self._request if isinstance(self._request, str) else self._client.request_export(self._request)
+                poll_url = (
+                    self._request
+                    if isinstance(self._request, str)
+                    else self._client.request_export(self._request)
+                )
                 self._path = str(self._client.download(poll_url, target))
             return self._path

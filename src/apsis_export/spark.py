@@ -35,8 +35,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -45,7 +46,9 @@ try:
     from pyspark.sql.pandas.types import from_arrow_type, to_arrow_schema
     from pyspark.sql.types import StructField, StructType
 except ImportError as exc:
-    raise ImportError(f"apsis_export.spark needs PySpark 4: pip install 'apsis-export[spark]' ({exc})") from exc
+    raise ImportError(
+        f"apsis_export.spark needs PySpark 4: pip install 'apsis-export[spark]' ({exc})"
+    ) from exc
 
 from ._arrow import BATCH_FORMAT, ArrowStream, to_arrow
 from ._convert import LAYOUTS, needs_first_pass, plan_conversion
@@ -92,13 +95,29 @@ class _Settings:
 
     def stream(self, source) -> ArrowStream:
         """The table's rows in one export (a path or an open binary file)."""
-        return to_arrow(source, self.table, engine=self.engine, input_layout=self.input_layout, layout=self.layout,
-                        strict_types=self.strict_types, dedupe=self.dedupe, names=self.names)
+        return to_arrow(
+            source,
+            self.table,
+            engine=self.engine,
+            input_layout=self.input_layout,
+            layout=self.layout,
+            strict_types=self.strict_types,
+            dedupe=self.dedupe,
+            names=self.names,
+        )
 
     def arrow_schema(self, source: str) -> pa.Schema:
         """The table's Arrow schema (known from the options alone: ``source`` is not read)."""
-        plan = plan_conversion(source, tables=[self.table], layout=self.layout, strict_types=self.strict_types,
-                               dedupe=self.dedupe, names=self.names, input_layout=self.input_layout, engine=self.engine)
+        plan = plan_conversion(
+            source,
+            tables=[self.table],
+            layout=self.layout,
+            strict_types=self.strict_types,
+            dedupe=self.dedupe,
+            names=self.names,
+            input_layout=self.input_layout,
+            engine=self.engine,
+        )
         return arrow_batcher(BATCH_FORMAT, plan.table(self.table))[0]
 
 
@@ -147,7 +166,9 @@ class ExportReader(DataSourceReader):
             with opened(partition.uri) as source:
                 yield from _cast(self._settings.stream(source).to_reader(), target)
         except InputError as exc:
-            raise InputError(f"{where}: {exc.problem}", offset=exc.offset, profile_key=exc.profile_key) from None
+            raise InputError(
+                f"{where}: {exc.problem}", offset=exc.offset, profile_key=exc.profile_key
+            ) from None
         except (ApsisExportError, OSError) as exc:
             raise type(exc)(f"{where}: {exc}") from None
 
@@ -176,8 +197,9 @@ def _cast(reader: pa.RecordBatchReader, target: pa.Schema) -> Iterator[pa.Record
         if batch.schema.equals(target):
             yield batch
         else:
-            yield pa.RecordBatch.from_arrays([column.cast(field.type) for column, field in zip(batch.columns, target)],
-                                             schema=target)
+            yield pa.RecordBatch.from_arrays(
+                [column.cast(field.type) for column, field in zip(batch.columns, target)], schema=target
+            )
 
 
 # -- options ---------------------------------------------------------------------------------------
@@ -193,12 +215,16 @@ def _settings(options: Mapping[str, str]) -> _Settings:
     if metadata and not names_wanted:
         raise OptionsError("option metadata goes with option names=true")
     if names_wanted and not metadata:
-        raise OptionsError("option names=true needs option metadata (a file saved by 'apsis-export metadata --save')")
+        raise OptionsError(
+            "option names=true needs option metadata (a file saved by 'apsis-export metadata --save')"
+        )
     names = _load_metadata(metadata) if metadata else None
     table = get("table") or LAYOUTS[layout][0]
     if needs_first_pass(layout, [table], names=names):
-        raise OptionsError(f"table {table} needs options names=true and metadata=FILE in Spark: its columns "
-                           "must be known before the files are read (or read a long-layout table)")
+        raise OptionsError(
+            f"table {table} needs options names=true and metadata=FILE in Spark: its columns "
+            "must be known before the files are read (or read a long-layout table)"
+        )
     return _Settings(
         table=table,
         layout=layout,

@@ -7,7 +7,8 @@ mapping from a profile's value to records lives in ``_shape``.
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
 from .._records import Profile
 from .._source import Source

@@ -25,13 +25,16 @@ scan = _native.scan if AVAILABLE else None
 
 def _strings(rows: int, buffers: tuple) -> pa.Array:
     validity, offsets, data = buffers
-    return pa.Array.from_buffers(pa.string(), rows, [validity and pa.py_buffer(validity), pa.py_buffer(offsets),
-                                                     pa.py_buffer(data)])
+    return pa.Array.from_buffers(
+        pa.string(), rows, [validity and pa.py_buffer(validity), pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
 
 
 def _ints(rows: int, buffers: tuple) -> pa.Array:
     validity, values = buffers
-    return pa.Array.from_buffers(pa.int64(), rows, [validity and pa.py_buffer(validity), pa.py_buffer(values)])
+    return pa.Array.from_buffers(
+        pa.int64(), rows, [validity and pa.py_buffer(validity), pa.py_buffer(values)]
+    )
 
 
 class NativeColumns:
@@ -66,5 +69,10 @@ class NativeColumns:
     def take(self) -> tuple[list[pa.Array], list[pa.Array]]:
         """The waiting rows as one array per column of the attributes and of the events table."""
         attribute_rows, attributes, event_rows, events = self._builder.take()
-        return ([_strings(attribute_rows, column) for column in attributes],
-                [_ints(event_rows, column) if len(column) == 2 else _strings(event_rows, column) for column in events])
+        return (
+            [_strings(attribute_rows, column) for column in attributes],
+            [
+                _ints(event_rows, column) if len(column) == 2 else _strings(event_rows, column)
+                for column in events
+            ],
+        )

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Iterator
 from decimal import InvalidOperation
-from typing import Any, Iterator
+from typing import Any
 
 import ijson
 import numpy as np
@@ -85,11 +86,17 @@ def walk_document(source: Source, layout: str, *, auto_detected: bool = False) -
     except ijson.JSONError as exc:
         raise _parser_error(exc, source, walk.profile_key) from None
     except UnicodeDecodeError as exc:  # e.g. a key holding an unpaired surrogate escape
-        raise InputError(f"invalid text in a string: {exc.reason}", offset=source.json_offset, profile_key=walk.profile_key) from None
+        raise InputError(
+            f"invalid text in a string: {exc.reason}", offset=source.json_offset, profile_key=walk.profile_key
+        ) from None
     except InvalidOperation:  # an exponent beyond what a Decimal can hold
-        raise InputError("a number's exponent is out of range", offset=source.json_offset, profile_key=walk.profile_key) from None
+        raise InputError(
+            "a number's exponent is out of range", offset=source.json_offset, profile_key=walk.profile_key
+        ) from None
     except RecursionError:  # defensive: the builder is iterative
-        raise InputError("JSON nested too deeply", offset=source.json_offset, profile_key=walk.profile_key) from None
+        raise InputError(
+            "JSON nested too deeply", offset=source.json_offset, profile_key=walk.profile_key
+        ) from None
 
 
 def _parser_error(exc: Exception, source: Source, profile_key: str | None) -> InputError:
@@ -101,7 +108,11 @@ def _parser_error(exc: Exception, source: Source, profile_key: str | None) -> In
     if source.json_offset == 0:
         return InputError("input is empty", offset=0)
     if "premature EOF" in first:
-        return InputError("invalid JSON: the document ends early (truncated file?)", offset=source.json_offset, profile_key=profile_key)
+        return InputError(
+            "invalid JSON: the document ends early (truncated file?)",
+            offset=source.json_offset,
+            profile_key=profile_key,
+        )
     offset = source.json_offset
     if len(lines) > 1:
         start, chunk = source.last_chunk
@@ -135,7 +146,9 @@ class _Walk:
     """One pass over one document; keeps the profile key for error messages."""
 
     def __init__(self, source: Source, layout: str):
-        self.events = ijson.basic_parse(_LongNumbers(source, long_integer_digits()), use_float=False, buf_size=_BUF_SIZE)
+        self.events = ijson.basic_parse(
+            _LongNumbers(source, long_integer_digits()), use_float=False, buf_size=_BUF_SIZE
+        )
         self.layout = layout
         self.profile_key: str | None = None
 
@@ -155,7 +168,11 @@ class _Walk:
                 continue
             if self.layout == AUTO and key in WRAPPER_KEYS:
                 self.layout = WRAPPED
-                yield from (self._profiles_object() if key == "profiles" else [document_extra(key, self._value(*next(events)))])
+                yield from (
+                    self._profiles_object()
+                    if key == "profiles"
+                    else [document_extra(key, self._value(*next(events)))]
+                )
                 continue
             if self.layout == BARE and key == "profiles" and self._auto_detected:
                 raise InputError(
@@ -256,7 +273,7 @@ def _string_state(part: bytes, in_string: bool, escaped: bool) -> tuple[bool, bo
     over the bytes, a few more over the backslashes)."""
     if not part:
         return in_string, escaped
-    codes = np.frombuffer(part, np.uint8)[1 if escaped else 0:]  # an escaped first byte: no quote, no run
+    codes = np.frombuffer(part, np.uint8)[1 if escaped else 0 :]  # an escaped first byte: no quote, no run
     quotes = np.count_nonzero(codes == _QUOTE)
     escaped = False
     if b"\\" in part:
@@ -311,7 +328,7 @@ class _LongNumbers:
 
     def _integer_part(self, chunk: bytes, start: int) -> bool:
         """Whether digits starting at ``start`` (outside a string) begin a number's integer part."""
-        before = chunk[start - 2:start] if start >= 2 else (self._before + chunk[:start])[-2:]
+        before = chunk[start - 2 : start] if start >= 2 else (self._before + chunk[:start])[-2:]
         last, first = before[1:], before[:1]
         return last not in _NOT_INTEGER_PART and not (last == b"-" and first in (b"e", b"E"))
 
@@ -322,7 +339,7 @@ class _LongNumbers:
         samples = chunk[::stride].translate(_DIGIT_MAP)
         at = samples.find(b"11")
         while at != -1:
-            if chunk[at * stride:(at + 1) * stride + 1].isdigit():
+            if chunk[at * stride : (at + 1) * stride + 1].isdigit():
                 return True
             at = samples.find(b"11", at + 1)
         return False

@@ -26,17 +26,29 @@ exact engine would not.
 from __future__ import annotations
 
 import bisect
-from decimal import Decimal, InvalidOperation
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import msgspec
 import numpy as np
 
 from .._errors import InputError
 from .._records import Profile
-from .._shape import (AUTO, BARE, TYPED_PROFILES, WRAPPED, WRAPPER_KEYS, ColumnsInto, document_extra,
-                      is_bare_profile, profile_records, typed_profile_columns, typed_profile_records)
+from .._shape import (
+    AUTO,
+    BARE,
+    TYPED_PROFILES,
+    WRAPPED,
+    WRAPPER_KEYS,
+    ColumnsInto,
+    document_extra,
+    is_bare_profile,
+    profile_records,
+    typed_profile_columns,
+    typed_profile_records,
+)
 from .._source import Source
 from . import _compiled
 from ._exact import MAX_DEPTH, walk_document
@@ -54,7 +66,10 @@ _OPEN = (ord("{"), ord("["))
 _LBRACE, _RBRACE, _LBRACKET, _RBRACKET, _COMMA = (ord(c) for c in "{}[],")
 _WHITESPACE = b" \t\r\n"
 _DECODER = msgspec.json.Decoder(float_hook=Decimal)
-_TYPED_DECODERS = {layout: msgspec.json.Decoder(dict[str, kind], float_hook=Decimal) for layout, kind in TYPED_PROFILES.items()}
+_TYPED_DECODERS = {
+    layout: msgspec.json.Decoder(dict[str, kind], float_hook=Decimal)
+    for layout, kind in TYPED_PROFILES.items()
+}
 
 
 def decode_member(text) -> tuple[str, Any] | None:
@@ -66,7 +81,9 @@ def decode_member(text) -> tuple[str, Any] | None:
     return next(iter(decoded.items())) if len(decoded) == 1 else None
 
 
-def read_profile(text, layout: str, ambiguous: bool = False, into: ColumnsInto | None = None) -> Profile | None:
+def read_profile(
+    text, layout: str, ambiguous: bool = False, into: ColumnsInto | None = None
+) -> Profile | None:
     """The records of one profile member's text (``"key": value``) in ``layout``; None where only
     the exact engine may read it: msgspec refuses it, or (``ambiguous``) a bare profile keyed
     "profiles". A wrong shape raises InputError, as :func:`profile_records` does.
@@ -86,7 +103,12 @@ def read_profile(text, layout: str, ambiguous: bool = False, into: ColumnsInto |
     try:
         ((key, value),) = _TYPED_DECODERS[layout].decode(b"{" + text + b"}").items()
         typed = True
-    except (msgspec.DecodeError, UnicodeDecodeError, ValueError, InvalidOperation):  # ValidationError is a DecodeError
+    except (
+        msgspec.DecodeError,
+        UnicodeDecodeError,
+        ValueError,
+        InvalidOperation,
+    ):  # ValidationError is a DecodeError
         decoded = decode_member(text)
         if decoded is None:
             return None
@@ -105,7 +127,9 @@ class _Handover(Exception):
     """The fast path meets something it leaves to the exact engine: the rest of the
     input from ``start``, read after a ``context`` that recreates where it stands."""
 
-    def __init__(self, start: int, context: bytes, layout: str, auto_detected: bool, placeholder: bytes = b""):
+    def __init__(
+        self, start: int, context: bytes, layout: str, auto_detected: bool, placeholder: bytes = b""
+    ):
         self.start, self.context, self.layout, self.auto_detected = start, context, layout, auto_detected
         # After a comma, a placeholder member keeps the comma meaningful (a trailing one is an
         # error); its profile is dropped. In "profiles" it repeats the previous key, which the
@@ -122,7 +146,9 @@ class _Handover(Exception):
         return self.context + key + self.placeholder
 
 
-def _member_handover(split: int, start: int, after_comma: bool, layout: str, auto_detected: bool) -> _Handover:
+def _member_handover(
+    split: int, start: int, after_comma: bool, layout: str, auto_detected: bool
+) -> _Handover:
     """The handover for the member of the top object (split 1) or of profiles (split 2) at ``start``."""
     context = b'{"profiles":{' if split == 2 else b"{"
     if after_comma:
@@ -204,7 +230,9 @@ class Unit:
         """The records of member ``index`` (see :func:`read_profile`, also for ``into``); None when
         only the exact engine may read it."""
         start, end, _ = self.members[index]
-        return read_profile(self.data[start:end], self.layout, self.layout == BARE and self.auto_detected, into)
+        return read_profile(
+            self.data[start:end], self.layout, self.layout == BARE and self.auto_detected, into
+        )
 
 
 class ResumeExact:
@@ -234,7 +262,7 @@ class UnitStream:
         except _Handover as h:
             if scan.unit:
                 yield scan.flush_unit()
-            yield ResumeExact(self.source, h, bytes(scan.buf[h.start - scan.buf_start:]))
+            yield ResumeExact(self.source, h, bytes(scan.buf[h.start - scan.buf_start :]))
 
     def resume_at(self, unit: Unit, index: int, later: list[Unit], previous_key: str) -> Iterator[Profile]:
         """The exact engine's profiles from member ``index`` of ``unit`` on (a worker could not
@@ -244,8 +272,13 @@ class UnitStream:
         handover = _member_handover(split, unit.start + start, after_comma, unit.layout, unit.auto_detected)
         scan = self.scan
         tail_from = later[-1].start + len(later[-1].data) if later else unit.start + len(unit.data)
-        pending = b"".join([unit.data[handover.start - unit.start:], *(u.data for u in later),
-                            bytes(scan.buf[tail_from - scan.buf_start:])])
+        pending = b"".join(
+            [
+                unit.data[handover.start - unit.start :],
+                *(u.data for u in later),
+                bytes(scan.buf[tail_from - scan.buf_start :]),
+            ]
+        )
         return _resume(self.source, handover, pending, previous_key)
 
 
@@ -258,14 +291,16 @@ class FastEngine:
         """The same walk, with profile members handed out as Units to decode elsewhere."""
         return UnitStream(source, layout)
 
-    def profiles(self, source: Source, *, layout: str = AUTO, into: ColumnsInto | None = None) -> Iterator[Profile]:
+    def profiles(
+        self, source: Source, *, layout: str = AUTO, into: ColumnsInto | None = None
+    ) -> Iterator[Profile]:
         """See :class:`Engine`; with ``into``, profiles of the common shape yield their attributes
         and events as columns there (see :func:`read_profile`), each before its profile is yielded."""
         scan = _Scan(source, layout, into=into)
         try:
             yield from scan.run()
         except _Handover as h:
-            pending = bytes(scan.buf[h.start - scan.buf_start:])
+            pending = bytes(scan.buf[h.start - scan.buf_start :])
             scan.buf = bytearray()
             yield from _resume(source, h, pending, scan.last_key)
 
@@ -311,7 +346,9 @@ class _Scan:
         from the start of the current member, with the prefix that recreates its context."""
         if start is None:
             if self.split and self.member_start >= 0:
-                return _member_handover(self.split, self.member_start, self.after_comma, self.layout, self.auto_detected)
+                return _member_handover(
+                    self.split, self.member_start, self.after_comma, self.layout, self.auto_detected
+                )
             if self.split == 1:
                 start, prefix = self.after_profiles, b'{"profiles":{}'
             else:
@@ -331,8 +368,17 @@ class _Scan:
             if self.deep:
                 self.deep_after_block(base + len(block))
             # Keep what a handover may need: the current member and the delimiter before it.
-            keep = min(x for x in (self.member_start - 1, self.after_profiles, self.closed_at, base + len(block),
-                                   self.unit_start if self.unit else -1) if x >= 0)
+            keep = min(
+                x
+                for x in (
+                    self.member_start - 1,
+                    self.after_profiles,
+                    self.closed_at,
+                    base + len(block),
+                    self.unit_start if self.unit else -1,
+                )
+                if x >= 0
+            )
             if self.split == 0 and self.closed_at < 0:
                 keep = 0  # before the top object opens, keep everything for the exact engine
             del self.buf[: keep - self.buf_start]
@@ -341,7 +387,7 @@ class _Scan:
             raise self.handover()
         if self.unit:
             yield self.flush_unit()
-        tail = bytes(self.buf[self.closed_at - self.buf_start:])
+        tail = bytes(self.buf[self.closed_at - self.buf_start :])
         if tail.strip(_WHITESPACE):
             raise self.handover(self.closed_at, b"{}")
 
@@ -354,10 +400,22 @@ class _Scan:
             return
         if char in _OPEN:
             if depth == 0:
-                if self.split or self.closed_at >= 0 or char != _LBRACE or bytes(self.buf[: pos - self.buf_start]).strip(_WHITESPACE):
-                    raise self.handover(0, b"") if self.closed_at < 0 else self.handover(self.closed_at, b"{}")
+                if (
+                    self.split
+                    or self.closed_at >= 0
+                    or char != _LBRACE
+                    or bytes(self.buf[: pos - self.buf_start]).strip(_WHITESPACE)
+                ):
+                    raise (
+                        self.handover(0, b"") if self.closed_at < 0 else self.handover(self.closed_at, b"{}")
+                    )
                 self.split, self.member_start, self.after_comma = 1, pos + 1, False
-            elif self.split == 1 and char == _LBRACE and self.layout != BARE and self.key_before(pos) == "profiles":
+            elif (
+                self.split == 1
+                and char == _LBRACE
+                and self.layout != BARE
+                and self.key_before(pos) == "profiles"
+            ):
                 if self.layout == AUTO:
                     self.layout = WRAPPED
                 self.split, self.member_start, self.after_comma = 2, pos + 1, False
@@ -395,7 +453,9 @@ class _Scan:
             self.probe_start = self.probe_end = start
         probe = self.probe
         if end > self.probe_end and not probe.deep:
-            probe.tokens(bytes(self.buf[self.probe_end - self.buf_start : end - self.buf_start]), self.probe_end)
+            probe.tokens(
+                bytes(self.buf[self.probe_end - self.buf_start : end - self.buf_start]), self.probe_end
+            )
             self.probe_end = end
         return probe.deep[0] if probe.deep else None
 
@@ -439,7 +499,9 @@ class _Scan:
     def _member(self, end: int, last: bool) -> Iterator[Profile]:
         start = self.member_start
         if start < 0:  # the rest of the profiles member: only whitespace may follow its value
-            if bytes(self.buf[self.after_profiles - self.buf_start : end - self.buf_start]).strip(_WHITESPACE):
+            if bytes(self.buf[self.after_profiles - self.buf_start : end - self.buf_start]).strip(
+                _WHITESPACE
+            ):
                 raise self.handover(self.after_profiles, b'{"profiles":{}')
             self.after_profiles = -1
             return
@@ -462,8 +524,9 @@ class _Scan:
             yield self.flush_unit()
         layout = self.layout
         if self.split == 2 or layout == BARE:
-            profile = read_profile(text, WRAPPED if self.split == 2 else BARE, layout == BARE and self.auto_detected,
-                                   self.into)
+            profile = read_profile(
+                text, WRAPPED if self.split == 2 else BARE, layout == BARE and self.auto_detected, self.into
+            )
             if profile is None:
                 raise self.handover()
             self.last_key = profile.key
@@ -492,7 +555,8 @@ class _Scan:
         """The member-splitting tokens of one block as (offset, byte, depth)."""
         if _compiled.scan is not None:  # the same rules in one C loop
             tokens, deep, self.in_string, odd, self.depth = _compiled.scan(
-                block, base, self.in_string, self.backslashes & 1, self.depth, self.deep_from)
+                block, base, self.in_string, self.backslashes & 1, self.depth, self.deep_from
+            )
             self.backslashes = int(odd)
             self.deep += deep
             return tokens
@@ -512,7 +576,11 @@ class _Scan:
         after = np.cumsum(step) + self.depth
         before_depth = after - step
         opens, closes, commas = step == 1, step == -1, chars == _COMMA
-        keep = (opens & (before_depth <= 1)) | (closes & (after <= 1)) | (commas & ((before_depth == 1) | (before_depth == 2)))
+        keep = (
+            (opens & (before_depth <= 1))
+            | (closes & (after <= 1))
+            | (commas & ((before_depth == 1) | (before_depth == 2)))
+        )
         if len(after):
             self.depth = int(after[-1])
             if int(after.max()) > self.deep_from:  # the first deep byte of each run between tokens

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from functools import wraps
 
 import click
@@ -23,8 +22,15 @@ def api_options(command):
                 raise click.UsageError("no client ID: pass --client-id or set APSIS_CLIENT_ID")
             secret = _client_secret(ctx, client_secret, client_secret_file)
             try:
-                return Client(base_url, region=region, client_id=client_id, client_secret=secret,
-                              settings=settings or HttpSettings(), allow_http=allow_http, **client_kwargs)
+                return Client(
+                    base_url,
+                    region=region,
+                    client_id=client_id,
+                    client_secret=secret,
+                    settings=settings or HttpSettings(),
+                    allow_http=allow_http,
+                    **client_kwargs,
+                )
             except InsecureUrlError:
                 raise  # one line and exit 2, from friendly_errors
             except ValueError as exc:
@@ -33,24 +39,49 @@ def api_options(command):
         return command(*args, connect=connect, **kwargs)
 
     options = [
-        click.option("--base-url", metavar="URL", default=None,
-                     help=f"API base URL [default: {REGIONS['eu']}, or {REGIONS['apac']} with --region apac]. "
-                          "https:// only, but for loopback hosts (localhost, 127.0.0.0/8, ::1)."),
-        click.option("--region", type=click.Choice(list(REGIONS)), default="eu", show_default=True,
-                     help="Which region's API, when --base-url is not given."),
-        click.option("--client-id", envvar="APSIS_CLIENT_ID", metavar="ID", help="API client ID [env: APSIS_CLIENT_ID]."),
-        click.option("--client-secret-file", envvar="APSIS_CLIENT_SECRET_FILE", metavar="PATH",
-                     type=click.Path(dir_okay=False, allow_dash=True),
-                     help="Read the API client secret from this file (- for stdin; surrounding whitespace "
-                          "ignored) [env: APSIS_CLIENT_SECRET_FILE]."),
-        click.option("--client-secret", envvar="APSIS_CLIENT_SECRET", metavar="SECRET",
-                     help="API client secret [env: APSIS_CLIENT_SECRET]; on the command line it is visible "
-                          "to other users (process list): prefer the variable or --client-secret-file. "
-                          "Never printed."),
-        click.option("--allow-http", is_flag=True,
-                     help="Allow plain http:// URLs to hosts other than loopback. This sends the client "
-                          "secret, the bearer token and the export (personal data) unencrypted, readable "
-                          "and alterable by anyone on the network path."),
+        click.option(
+            "--base-url",
+            metavar="URL",
+            default=None,
+            help=f"API base URL [default: {REGIONS['eu']}, or {REGIONS['apac']} with --region apac]. "
+            "https:// only, but for loopback hosts (localhost, 127.0.0.0/8, ::1).",
+        ),
+        click.option(
+            "--region",
+            type=click.Choice(list(REGIONS)),
+            default="eu",
+            show_default=True,
+            help="Which region's API, when --base-url is not given.",
+        ),
+        click.option(
+            "--client-id",
+            envvar="APSIS_CLIENT_ID",
+            metavar="ID",
+            help="API client ID [env: APSIS_CLIENT_ID].",
+        ),
+        click.option(
+            "--client-secret-file",
+            envvar="APSIS_CLIENT_SECRET_FILE",
+            metavar="PATH",
+            type=click.Path(dir_okay=False, allow_dash=True),
+            help="Read the API client secret from this file (- for stdin; surrounding whitespace "
+            "ignored) [env: APSIS_CLIENT_SECRET_FILE].",
+        ),
+        click.option(
+            "--client-secret",
+            envvar="APSIS_CLIENT_SECRET",
+            metavar="SECRET",
+            help="API client secret [env: APSIS_CLIENT_SECRET]; on the command line it is visible "
+            "to other users (process list): prefer the variable or --client-secret-file. "
+            "Never printed.",
+        ),
+        click.option(
+            "--allow-http",
+            is_flag=True,
+            help="Allow plain http:// URLs to hosts other than loopback. This sends the client "
+            "secret, the bearer token and the export (personal data) unencrypted, readable "
+            "and alterable by anyone on the network path.",
+        ),
     ]
     for option in reversed(options):
         wrapper = option(wrapper)
@@ -78,13 +109,17 @@ def _client_secret(ctx: click.Context, secret: str | None, secret_file: str | No
             with click.open_file(secret_file, "r", encoding="utf-8") as stream:
                 secret = stream.read().strip()
         except (OSError, UnicodeDecodeError) as exc:
-            raise click.UsageError(f"cannot read the client secret from {name}: {getattr(exc, 'strerror', None) or exc}")
+            raise click.UsageError(
+                f"cannot read the client secret from {name}: {getattr(exc, 'strerror', None) or exc}"
+            )
         if not secret:
             raise click.UsageError(f"no client secret in {name}")
     elif not secret:
         raise click.UsageError("no client secret: set APSIS_CLIENT_SECRET or pass --client-secret-file PATH")
     elif source("client_secret") == from_line:
-        click.echo("apsis-export: warning: --client-secret on the command line is visible to other users of this "
-                   "machine (process list, shell history); use --client-secret-file or APSIS_CLIENT_SECRET",
-                   err=True)
+        click.echo(
+            "apsis-export: warning: --client-secret on the command line is visible to other users of this "
+            "machine (process list, shell history); use --client-secret-file or APSIS_CLIENT_SECRET",
+            err=True,
+        )
     return secret

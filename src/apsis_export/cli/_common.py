@@ -54,7 +54,7 @@ def parse_size(text: str) -> int:
     units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
     number = text.strip().upper().rstrip("S")
     digits = number.rstrip("KMGIB")
-    unit = number[len(digits):]
+    unit = number[len(digits) :]
     try:
         return int(float(digits) * units[unit])
     except (ValueError, KeyError):
@@ -94,7 +94,9 @@ class ProgressBar:
             head = f"[{bar:<24}] {frac:4.0%} {mb:,.1f}/{p.total_bytes / 1e6:,.1f} MB"
         else:
             head = f"{mb:,.1f} MB"
-        click.echo(f"\r{head}  {rate:,.1f} MB/s  {p.profiles:,} profiles  {p.rows:,} rows\x1b[K", err=True, nl=False)
+        click.echo(
+            f"\r{head}  {rate:,.1f} MB/s  {p.profiles:,} profiles  {p.rows:,} rows\x1b[K", err=True, nl=False
+        )
         self._shown = True
 
     def end(self) -> None:
@@ -116,8 +118,24 @@ def convert_options(command=None, *, out_required: bool = True):
         return partial(convert_options, out_required=out_required)
 
     @wraps(command)
-    def wrapper(*args, format, out_dir, tables, layout, split_events, strict_types, dedupe_events, input_layout,
-                engine, jobs, partition_by, max_rows_per_file, if_exists, file_mode, **kwargs):
+    def wrapper(
+        *args,
+        format,
+        out_dir,
+        tables,
+        layout,
+        split_events,
+        strict_types,
+        dedupe_events,
+        input_layout,
+        engine,
+        jobs,
+        partition_by,
+        max_rows_per_file,
+        if_exists,
+        file_mode,
+        **kwargs,
+    ):
         table_list = None
         if tables is not None:
             table_list = [t.strip() for t in tables.split(",") if t.strip()]
@@ -126,59 +144,142 @@ def convert_options(command=None, *, out_required: bool = True):
         if format not in format_names():
             raise click.BadParameter(f"choose from {', '.join(format_names())}", param_hint="--to")
         partitions = [c.strip() for c in (partition_by or "").split(",") if c.strip()]
-        convert_kwargs = dict(format=format, out_dir=out_dir, tables=table_list, layout=layout,
-                              split_events=split_events, strict_types=strict_types, engine=engine,
-                              input_layout=input_layout, dedupe=dedupe_events, jobs=jobs, partition_by=partitions,
-                              max_rows_per_file=max_rows_per_file, if_exists=if_exists, file_mode=file_mode)
+        convert_kwargs = dict(
+            format=format,
+            out_dir=out_dir,
+            tables=table_list,
+            layout=layout,
+            split_events=split_events,
+            strict_types=strict_types,
+            engine=engine,
+            input_layout=input_layout,
+            dedupe=dedupe_events,
+            jobs=jobs,
+            partition_by=partitions,
+            max_rows_per_file=max_rows_per_file,
+            if_exists=if_exists,
+            file_mode=file_mode,
+        )
         return command(*args, convert_kwargs=convert_kwargs, **kwargs)
 
     options = [
-        click.option("--to", "format", default="parquet", show_default=True, metavar="FORMAT",
-                     help=f"Output format: {', '.join(format_names())} (or a plugged-in sink); delta: a Delta "
-                          "table per table, appended to (needs apsis-export[delta])."),
-        click.option("--out", "out_dir", required=out_required, metavar="DIR|URI",
-                     help="Directory for the tables (created if missing), local or a URI: s3://bucket/prefix, "
-                          "gs://, abfs://, or any fsspec protocol (credentials from the environment; "
-                          "e.g. ?endpoint_override=HOST:PORT&scheme=http). Files appear when the run completes."),
-        click.option("--partition-by", metavar="COLUMNS", default=None,
-                     help="Write each table as a Parquet dataset with hive partitions by these comma-separated "
-                          "columns (of the tables that have them; created_date, the UTC date of created_at, for "
-                          "events). Files are named after the input."),
-        click.option("--max-rows-per-file", type=click.IntRange(min=1), default=None, metavar="N",
-                     help="Write each table as a Parquet dataset of files of at most N rows."),
-        click.option("--if-exists", type=click.Choice(IF_EXISTS), default="error", show_default=True,
-                     help="What to do with a table or dataset file already there: fail before writing, "
-                          "overwrite it (and this input's other files in a dataset), or skip (keep it)."),
-        click.option("--file-mode", type=FileMode(), default=f"{FILE_MODE:o}", show_default=True,
-                     help="Permissions of the files written on a local disk, octal. Owner-only by default: an "
-                          "export holds personal data (profile keys are often e-mail addresses)."),
-        click.option("--layout", type=click.Choice(list(OUTPUT_LAYOUTS)), default="long", show_default=True,
-                     help="long: an attributes table, one row per attribute; wide: a profiles table, one row "
-                          "per profile and section with a typed column per attribute and tag."),
-        click.option("--tables", default=None, metavar="LIST",
-                     help=f"Comma-separated tables from {','.join(TABLE_NAMES)} [default: "
-                          f"{' or '.join(','.join(t) for t in OUTPUT_LAYOUTS.values())} by --layout, "
-                          f"plus extras when unknown keys occur]."),
-        click.option("--split-events", is_flag=True,
-                     help="One events_<type> table per event type, the data fields as typed columns."),
-        click.option("--strict-types", is_flag=True,
-                     help="Fail on a value that does not fit its column's type (default: leave it null, count it)."),
-        click.option("--dedupe-events", is_flag=True,
-                     help="Drop events whose correlationId repeats within a profile+section."),
-        click.option("--input-layout", type=click.Choice(LAYOUTS), default="auto", show_default=True,
-                     help="Document layout: wrapped {\"profiles\": ...} or bare {KEY: ...}; auto detects it."),
-        click.option("--engine", type=click.Choice(ENGINE_NAMES), default=DEFAULT_ENGINE, show_default=True,
-                     help="Parse engine."),
-        click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, show_default="auto",
-                     help="Worker processes that decode and encode profiles (fast engine, built-in formats). "
-                          "auto: one process where the compiled step does a plain conversion (it uses two "
-                          "cores already), else all cores. With many inputs: files converted at once, one per "
-                          "worker process (auto: one per core)."),
-        click.option("--names", is_flag=True,
-                     help="Add name columns (section_name, attribute_name, is_tag, declared_type, type_name) "
-                          "and values typed as declared, from metadata; wide columns are named."),
-        click.option("--metadata", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-                     help="Definitions for --names, saved by 'apsis-export metadata --save FILE'."),
+        click.option(
+            "--to",
+            "format",
+            default="parquet",
+            show_default=True,
+            metavar="FORMAT",
+            help=f"Output format: {', '.join(format_names())} (or a plugged-in sink); delta: a Delta "
+            "table per table, appended to (needs apsis-export[delta]).",
+        ),
+        click.option(
+            "--out",
+            "out_dir",
+            required=out_required,
+            metavar="DIR|URI",
+            help="Directory for the tables (created if missing), local or a URI: s3://bucket/prefix, "
+            "gs://, abfs://, or any fsspec protocol (credentials from the environment; "
+            "e.g. ?endpoint_override=HOST:PORT&scheme=http). Files appear when the run completes.",
+        ),
+        click.option(
+            "--partition-by",
+            metavar="COLUMNS",
+            default=None,
+            help="Write each table as a Parquet dataset with hive partitions by these comma-separated "
+            "columns (of the tables that have them; created_date, the UTC date of created_at, for "
+            "events). Files are named after the input.",
+        ),
+        click.option(
+            "--max-rows-per-file",
+            type=click.IntRange(min=1),
+            default=None,
+            metavar="N",
+            help="Write each table as a Parquet dataset of files of at most N rows.",
+        ),
+        click.option(
+            "--if-exists",
+            type=click.Choice(IF_EXISTS),
+            default="error",
+            show_default=True,
+            help="What to do with a table or dataset file already there: fail before writing, "
+            "overwrite it (and this input's other files in a dataset), or skip (keep it).",
+        ),
+        click.option(
+            "--file-mode",
+            type=FileMode(),
+            default=f"{FILE_MODE:o}",
+            show_default=True,
+            help="Permissions of the files written on a local disk, octal. Owner-only by default: an "
+            "export holds personal data (profile keys are often e-mail addresses).",
+        ),
+        click.option(
+            "--layout",
+            type=click.Choice(list(OUTPUT_LAYOUTS)),
+            default="long",
+            show_default=True,
+            help="long: an attributes table, one row per attribute; wide: a profiles table, one row "
+            "per profile and section with a typed column per attribute and tag.",
+        ),
+        click.option(
+            "--tables",
+            default=None,
+            metavar="LIST",
+            help=f"Comma-separated tables from {','.join(TABLE_NAMES)} [default: "
+            f"{' or '.join(','.join(t) for t in OUTPUT_LAYOUTS.values())} by --layout, "
+            f"plus extras when unknown keys occur].",
+        ),
+        click.option(
+            "--split-events",
+            is_flag=True,
+            help="One events_<type> table per event type, the data fields as typed columns.",
+        ),
+        click.option(
+            "--strict-types",
+            is_flag=True,
+            help="Fail on a value that does not fit its column's type (default: leave it null, count it).",
+        ),
+        click.option(
+            "--dedupe-events",
+            is_flag=True,
+            help="Drop events whose correlationId repeats within a profile+section.",
+        ),
+        click.option(
+            "--input-layout",
+            type=click.Choice(LAYOUTS),
+            default="auto",
+            show_default=True,
+            help='Document layout: wrapped {"profiles": ...} or bare {KEY: ...}; auto detects it.',
+        ),
+        click.option(
+            "--engine",
+            type=click.Choice(ENGINE_NAMES),
+            default=DEFAULT_ENGINE,
+            show_default=True,
+            help="Parse engine.",
+        ),
+        click.option(
+            "--jobs",
+            "-j",
+            type=click.IntRange(min=1),
+            default=None,
+            show_default="auto",
+            help="Worker processes that decode and encode profiles (fast engine, built-in formats). "
+            "auto: one process where the compiled step does a plain conversion (it uses two "
+            "cores already), else all cores. With many inputs: files converted at once, one per "
+            "worker process (auto: one per core).",
+        ),
+        click.option(
+            "--names",
+            is_flag=True,
+            help="Add name columns (section_name, attribute_name, is_tag, declared_type, type_name) "
+            "and values typed as declared, from metadata; wide columns are named.",
+        ),
+        click.option(
+            "--metadata",
+            type=click.Path(exists=True, dir_okay=False),
+            metavar="FILE",
+            help="Definitions for --names, saved by 'apsis-export metadata --save FILE'.",
+        ),
     ]
     for option in reversed(options):
         wrapper = option(wrapper)
@@ -194,7 +295,9 @@ def load_names(names: bool, metadata: str | None, *, api=None) -> Metadata | Non
     if metadata:
         return Metadata.load(metadata)
     if api is None:
-        raise click.UsageError("--names needs --metadata FILE (save one with 'apsis-export metadata --save FILE')")
+        raise click.UsageError(
+            "--names needs --metadata FILE (save one with 'apsis-export metadata --save FILE')"
+        )
     return Metadata.from_api(api)
 
 

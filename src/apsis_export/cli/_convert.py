@@ -14,7 +14,15 @@ import click
 from .._convert import convert
 from .._many import EXIT_SOME_FAILED, EXPORT_IDS, InputsFailed, ManySummary, convert_many
 from ..outputs import is_uri
-from ._common import EXIT_INTERRUPTED, convert_options, fail, friendly_errors, load_names, print_summary, run_with_progress
+from ._common import (
+    EXIT_INTERRUPTED,
+    convert_options,
+    fail,
+    friendly_errors,
+    load_names,
+    print_summary,
+    run_with_progress,
+)
 
 _GLOB_CHARS = set("*?[")
 
@@ -22,11 +30,19 @@ _GLOB_CHARS = set("*?[")
 @click.command("convert")
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
 @convert_options
-@click.option("--export-id", type=click.Choice(list(EXPORT_IDS)), default=None,
-              help="With many inputs, the value of every row's export column: the file's name [default], its "
-                   "name without .json/.gz (stem), or its folder's name (parent: one folder per day).")
-@click.option("--keep-going", "-k", is_flag=True,
-              help=f"With many inputs, convert the others when one fails (exit {EXIT_SOME_FAILED} if any did).")
+@click.option(
+    "--export-id",
+    type=click.Choice(list(EXPORT_IDS)),
+    default=None,
+    help="With many inputs, the value of every row's export column: the file's name [default], its "
+    "name without .json/.gz (stem), or its folder's name (parent: one folder per day).",
+)
+@click.option(
+    "--keep-going",
+    "-k",
+    is_flag=True,
+    help=f"With many inputs, convert the others when one fails (exit {EXIT_SOME_FAILED} if any did).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary lines.")
 @friendly_errors
 def convert_command(inputs, convert_kwargs, names, metadata, export_id, keep_going, quiet):
@@ -48,20 +64,32 @@ def convert_command(inputs, convert_kwargs, names, metadata, export_id, keep_goi
             print_summary(summary)
             if ctx.params.get("debug"):
                 for reason, count in summary.refused.items():
-                    click.echo(f"  compiled step: {count:,} profiles read in Python instead: {reason}", err=True)
+                    click.echo(
+                        f"  compiled step: {count:,} profiles read in Python instead: {reason}", err=True
+                    )
         return
     convert_kwargs["out"] = convert_kwargs.pop("out_dir")
     rule = EXPORT_IDS[export_id or "name"]
     try:
-        summary = run_with_progress(quiet, lambda bar: convert_many(inputs, export_id=rule, keep_going=keep_going,
-                                                                    progress=bar, **convert_kwargs))
+        summary = run_with_progress(
+            quiet,
+            lambda bar: convert_many(
+                inputs, export_id=rule, keep_going=keep_going, progress=bar, **convert_kwargs
+            ),
+        )
     except KeyboardInterrupt:  # each input commits alone: those that completed are there
-        fail("interrupted; the inputs that completed are in the dataset, the others wrote nothing", EXIT_INTERRUPTED)
+        fail(
+            "interrupted; the inputs that completed are in the dataset, the others wrote nothing",
+            EXIT_INTERRUPTED,
+        )
     except InputsFailed as exc:
         summary = exc.summary
         _print_many(summary, quiet)
-        fail(f"{len(summary.failed)} of {len(summary.inputs)} inputs failed; no further input was started "
-             "(--keep-going converts the others)", EXIT_SOME_FAILED)
+        fail(
+            f"{len(summary.failed)} of {len(summary.inputs)} inputs failed; no further input was started "
+            "(--keep-going converts the others)",
+            EXIT_SOME_FAILED,
+        )
     _print_many(summary, quiet)
     if summary.failed:
         fail(f"{len(summary.failed)} of {len(summary.inputs)} inputs failed", EXIT_SOME_FAILED)

@@ -30,38 +30,93 @@ def _parse_range(ctx, param, text: str) -> tuple[int, int]:
 @click.option("--gzip", "compress", is_flag=True, help="Write gzip (the size is of the JSON inside).")
 @click.option("--seed", default=0, show_default=True, help="Same seed (and options), same bytes.")
 @click.option("--layout", type=click.Choice(["wrapped", "bare"]), default="wrapped", show_default=True)
-@click.option("--sections", default="1-3", show_default=True, callback=_parse_range, metavar="MIN-MAX",
-              help="Sections per profile.")
-@click.option("--attributes", default="5-40", show_default=True, callback=_parse_range, metavar="MIN-MAX",
-              help="Attribute IDs drawn per section, tags included (repeats collapse; the count printed is exact).")
-@click.option("--events", default="0-50", show_default=True, callback=_parse_range, metavar="MIN-MAX",
-              help="Events per section.")
-@click.option("--tag-ratio", default=0.2, show_default=True, type=click.FloatRange(0, 1),
-              help="Share of attributes that are tags (null values).")
-@click.option("--pool", default=2048, show_default=True, type=click.IntRange(min=1),
-              help="Distinct pre-rendered section bodies (more: more variety, slower start).")
-@click.option("--metadata", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Also save definitions that name and type what is generated (for --names --metadata FILE).")
+@click.option(
+    "--sections",
+    default="1-3",
+    show_default=True,
+    callback=_parse_range,
+    metavar="MIN-MAX",
+    help="Sections per profile.",
+)
+@click.option(
+    "--attributes",
+    default="5-40",
+    show_default=True,
+    callback=_parse_range,
+    metavar="MIN-MAX",
+    help="Attribute IDs drawn per section, tags included (repeats collapse; the count printed is exact).",
+)
+@click.option(
+    "--events",
+    default="0-50",
+    show_default=True,
+    callback=_parse_range,
+    metavar="MIN-MAX",
+    help="Events per section.",
+)
+@click.option(
+    "--tag-ratio",
+    default=0.2,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of attributes that are tags (null values).",
+)
+@click.option(
+    "--pool",
+    default=2048,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Distinct pre-rendered section bodies (more: more variety, slower start).",
+)
+@click.option(
+    "--metadata",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Also save definitions that name and type what is generated (for --names --metadata FILE).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not print the counts.")
 @friendly_errors
-def generate_command(out, size, compress, seed, layout, sections, attributes, events, tag_ratio, pool, metadata,
-                     as_json, quiet):
+def generate_command(
+    out, size, compress, seed, layout, sections, attributes, events, tag_ratio, pool, metadata, as_json, quiet
+):
     """Write a synthetic export to OUT; print the exact counts written.
 
     A conversion of OUT gives exactly these rows: attributes (tags included),
     events, and extras (the wrapped layout's metadata).
     """
     start = time.perf_counter()
-    stats = generate(out, size=parse_size(size), gzip=compress, seed=seed, layout=layout, sections=sections,
-                     attributes=attributes, events=events, tag_ratio=tag_ratio, pool=pool)
+    stats = generate(
+        out,
+        size=parse_size(size),
+        gzip=compress,
+        seed=seed,
+        layout=layout,
+        sections=sections,
+        attributes=attributes,
+        events=events,
+        tag_ratio=tag_ratio,
+        pool=pool,
+    )
     seconds = time.perf_counter() - start
     if metadata:
         generated_metadata(sections[1]).save(metadata)
     if as_json:
-        click.echo(json.dumps({"path": str(stats.path), "bytes_json": stats.bytes_json, "profiles": stats.profiles,
-                               "sections": stats.sections, "attributes": stats.attributes, "tags": stats.tags,
-                               "events": stats.events, "extras": stats.extras, "seconds": round(seconds, 3)}))
+        click.echo(
+            json.dumps(
+                {
+                    "path": str(stats.path),
+                    "bytes_json": stats.bytes_json,
+                    "profiles": stats.profiles,
+                    "sections": stats.sections,
+                    "attributes": stats.attributes,
+                    "tags": stats.tags,
+                    "events": stats.events,
+                    "extras": stats.extras,
+                    "seconds": round(seconds, 3),
+                }
+            )
+        )
     elif not quiet:
         click.echo(
             f"{stats.path}: {stats.bytes_json:,} bytes of JSON; {stats.profiles:,} profiles, "

@@ -11,8 +11,12 @@ from ._common import friendly_errors
 
 @click.command("metadata")
 @api_options
-@click.option("--save", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write the definitions to FILE (for convert/inspect --metadata) instead of stdout.")
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Write the definitions to FILE (for convert/inspect --metadata) instead of stdout.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No summary line.")
 @friendly_errors
 def metadata_command(connect, save, quiet):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Callable, Union
+from collections.abc import Callable
+from typing import Union
 
 import orjson
 
 from ._errors import AuthError
-
 
 #: A client secret: the string itself, or a function returning it (called at each token request).
 SecretSource = Union[str, Callable[[], str]]

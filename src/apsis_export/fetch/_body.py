@@ -49,7 +49,12 @@ class ExportStream:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise DownloadError(f"download cut: {_reason(exc)}") from None
         self.bytes_read += len(data)
-        if not data and size != 0 and self.content_length is not None and self.bytes_read < self.content_length:
+        if (
+            not data
+            and size != 0
+            and self.content_length is not None
+            and self.bytes_read < self.content_length
+        ):
             raise DownloadError(f"download cut: {self.bytes_read:,} of {self.content_length:,} bytes arrived")
         return data
 
@@ -88,7 +93,9 @@ class SavedBody:
     the permissions.
     """
 
-    def __init__(self, stream: BinaryIO, path: str | os.PathLike[str], *, check_gzip: bool, mode: int = 0o600):
+    def __init__(
+        self, stream: BinaryIO, path: str | os.PathLike[str], *, check_gzip: bool, mode: int = 0o600
+    ):
         self.path = Path(path)
         self.part = self.path.with_name(self.path.name + ".part")
         self._stream = stream
@@ -119,7 +126,9 @@ class SavedBody:
         while self.read(1 << 20):
             pass
         if self._gzip is not None and not self._gzip.complete:
-            raise InputError(f"the downloaded gzip stream is not complete: {self._gzip.problem}; nothing was kept")
+            raise InputError(
+                f"the downloaded gzip stream is not complete: {self._gzip.problem}; nothing was kept"
+            )
         try:
             self._file.flush()
             os.fsync(self._file.fileno())

@@ -14,11 +14,12 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote, urljoin
 
 import orjson
@@ -27,8 +28,8 @@ from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError
 
 from .._convert import LAYOUTS, ConvertSummary, convert, needs_first_pass
 from .._errors import OptionsError
-from .._wide import PROFILES, WideSchema
 from .._source import Source
+from .._wide import PROFILES, WideSchema
 from ._auth import Secret, SecretSource, jwt_expiry
 from ._body import ExportStream, SavedBody, _reason
 from ._errors import (
@@ -177,7 +178,9 @@ class Client:
         body = encode_body(request)
         response = self._retrying(
             "the export request",
-            lambda: self._authorized("POST", self.export_url, body=body, headers={"Content-Type": "application/json"}),
+            lambda: self._authorized(
+                "POST", self.export_url, body=body, headers={"Content-Type": "application/json"}
+            ),
             idempotent=False,
         )
         payload = self._ok(response, "the export request")
@@ -209,7 +212,9 @@ class Client:
                 failures += 1
                 state = f"poll failed ({_reason(exc)})"
                 if failures > s.retries:
-                    raise ApiError(f"cannot reach the poll URL after {failures} tries: {_reason(exc)}") from None
+                    raise ApiError(
+                        f"cannot reach the poll URL after {failures} tries: {_reason(exc)}"
+                    ) from None
                 delay = next(polls)
             else:
                 status = response.status
@@ -219,7 +224,9 @@ class Client:
                     size = f"{length:,} bytes" if length is not None else "size unknown"
                     log.info(
                         "export ready after %.1f s; downloading (%s%s)",
-                        time.monotonic() - start, size, ", gzip" if stream.compressed else "",
+                        time.monotonic() - start,
+                        size,
+                        ", gzip" if stream.compressed else "",
                     )
                     return stream
                 detail = self._detail(response)
@@ -229,20 +236,26 @@ class Client:
                 elif status == 429:
                     failures = 0
                     after = retry_after(response.headers.get("Retry-After"))
-                    state = "rate limited (HTTP 429" + (f", Retry-After {after:g} s)" if after is not None else ")")
+                    state = "rate limited (HTTP 429" + (
+                        f", Retry-After {after:g} s)" if after is not None else ")"
+                    )
                     delay = after if after is not None else next(polls)
                 elif status == 410:
                     raise ExportGoneError(
                         f"export gone or invalid (HTTP 410: {detail}); a poll URL is valid for one day"
                     )
                 elif status == 503:
-                    raise ExportFailedError(f"export failed on the server; request a new one (HTTP 503: {detail})")
+                    raise ExportFailedError(
+                        f"export failed on the server; request a new one (HTTP 503: {detail})"
+                    )
                 elif status >= 500:
                     failures += 1
                     state = f"poll failed (HTTP {status}: {detail})"
                     if failures > s.retries:
-                        raise ApiError(f"the poll URL failed {failures} times in a row: HTTP {status}: {detail}",
-                                       status=status)
+                        raise ApiError(
+                            f"the poll URL failed {failures} times in a row: HTTP {status}: {detail}",
+                            status=status,
+                        )
                     delay = next(polls)
                 else:
                     raise ApiError(f"the poll URL answered HTTP {status}: {detail}", status=status)
@@ -295,14 +308,25 @@ class Client:
         ``save`` first and that file converted: ``save`` is then required.
         """
         options = dict(options)
-        if (isinstance(export, ExportRequest) and (export.attributes or export.tags) and options.get("schema") is None
-                and (PROFILES in (options.get("tables") or LAYOUTS[options.get("layout", "long")]))):
+        if (
+            isinstance(export, ExportRequest)
+            and (export.attributes or export.tags)
+            and options.get("schema") is None
+            and (PROFILES in (options.get("tables") or LAYOUTS[options.get("layout", "long")]))
+        ):
             options["schema"] = WideSchema.from_request(export.attributes, export.tags, options.get("names"))
-        first_pass = needs_first_pass(options.get("layout", "long"), options.get("tables"),
-                                      options.get("split_events", False), options.get("schema"), options.get("names"))
+        first_pass = needs_first_pass(
+            options.get("layout", "long"),
+            options.get("tables"),
+            options.get("split_events", False),
+            options.get("schema"),
+            options.get("names"),
+        )
         if first_pass and save is None:
-            raise OptionsError("these tables need a first pass over the whole file to find their columns: "
-                               "save the download (--save FILE / save=) and it is converted from there")
+            raise OptionsError(
+                "these tables need a first pass over the whole file to find their columns: "
+                "save the download (--save FILE / save=) and it is converted from there"
+            )
         poll_url = export if isinstance(export, str) else self.request_export(export)
         if first_pass:
             self.download(poll_url, save, mode=save_mode)
@@ -314,8 +338,9 @@ class Client:
 
         return self._restarting(poll_url, job, save, save_mode)
 
-    def _restarting(self, poll_url: str, job: Callable[[Any, ExportStream], _T] | None, save,
-                    save_mode: int) -> _T | None:
+    def _restarting(
+        self, poll_url: str, job: Callable[[Any, ExportStream], _T] | None, save, save_mode: int
+    ) -> _T | None:
         """Run ``job`` on the body (and/or save it), from the poll URL again after a cut."""
         attempts = self.settings.download_retries + 1
         for attempt in range(1, attempts + 1):
@@ -337,7 +362,9 @@ class Client:
                 if saved is not None:
                     saved.discard()
                 if attempt == attempts:
-                    raise DownloadError(f"{exc}; gave up after {attempts} attempts; nothing was kept") from None
+                    raise DownloadError(
+                        f"{exc}; gave up after {attempts} attempts; nothing was kept"
+                    ) from None
                 log.warning("%s; restarting from the poll URL (attempt %d of %d)", exc, attempt + 1, attempts)
             except BaseException:
                 if saved is not None:
@@ -365,7 +392,9 @@ class Client:
 
     def _items(self, path: str) -> list[dict[str, Any]]:
         what = f"GET {path}"
-        response = self._retrying(what, lambda: self._authorized("GET", self.base_url + path), idempotent=True)
+        response = self._retrying(
+            what, lambda: self._authorized("GET", self.base_url + path), idempotent=True
+        )
         data = _json(self._ok(response, what), what)
         items = data.get("items") if isinstance(data, dict) else data
         if not isinstance(items, list):
@@ -379,7 +408,11 @@ class Client:
             return self._token.reveal()
         url = self.base_url + "/oauth/token"
         body = orjson.dumps(
-            {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self._secret.reveal()}
+            {
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self._secret.reveal(),
+            }
         )
         response = self._retrying(
             "the token request",
@@ -387,7 +420,9 @@ class Client:
             idempotent=True,
         )
         if response.status in (400, 401, 403):
-            raise AuthError(f"the credentials were refused (HTTP {response.status}: {self._detail(response)})")
+            raise AuthError(
+                f"the credentials were refused (HTTP {response.status}: {self._detail(response)})"
+            )
         data = _json(self._ok(response, "the token request"), "the token request")
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
@@ -411,7 +446,9 @@ class Client:
             self._access_token(renew=True)
             response, answered_by = self._send(method, url, headers=headers or {}, authorize=True, **kwargs)
             if response.status in (401, 403) and origin(answered_by) == self._origin:
-                raise AuthError(f"not authorized even with a new token (HTTP {response.status}: {self._detail(response)})")
+                raise AuthError(
+                    f"not authorized even with a new token (HTTP {response.status}: {self._detail(response)})"
+                )
         if response.status in (401, 403):
             raise AuthError(
                 f"{origin(answered_by)} answered HTTP {response.status} ({self._detail(response)}) to a request "
@@ -421,8 +458,9 @@ class Client:
             )
         return response
 
-    def _send(self, method: str, url: str, *, headers: Mapping[str, str], authorize: bool = False,
-              **kwargs: Any) -> tuple[urllib3.BaseHTTPResponse, str]:
+    def _send(
+        self, method: str, url: str, *, headers: Mapping[str, str], authorize: bool = False, **kwargs: Any
+    ) -> tuple[urllib3.BaseHTTPResponse, str]:
         """One HTTP call; returns the answer (not preloaded: read it with :func:`_read` or stream it)
         and the URL that gave it.
 
@@ -432,12 +470,17 @@ class Client:
         """
         first = url
         for hop in range(_MAX_REDIRECTS + 1):
-            where = check_transport(url, allow_http=self.allow_http,
-                                    what="the URL" if hop == 0 else f"a redirect from {shown(first)} to")
+            where = check_transport(
+                url,
+                allow_http=self.allow_http,
+                what="the URL" if hop == 0 else f"a redirect from {shown(first)} to",
+            )
             sent = {"User-Agent": self._user_agent, **headers}
             if authorize and where == self._origin:
                 sent["Authorization"] = f"Bearer {self._access_token()}"
-            response = self._http.request(method, url, headers=sent, preload_content=False, redirect=False, **kwargs)
+            response = self._http.request(
+                method, url, headers=sent, preload_content=False, redirect=False, **kwargs
+            )
             location = response.headers.get("Location")
             if method != "GET" or response.status not in _REDIRECTS or not location:
                 return response, url
@@ -469,8 +512,11 @@ class Client:
                 after = retry_after(response.headers.get("Retry-After")) if response.status == 429 else None
                 state = f"{what} answered HTTP {response.status} ({detail})"
                 if after is not None and after > s.max_wait:
-                    raise ApiError(f"{state} and asks to wait {after:,.0f} s, longer than the maximum wait "
-                                   f"({s.max_wait:,.0f} s); try again later", status=response.status)
+                    raise ApiError(
+                        f"{state} and asks to wait {after:,.0f} s, longer than the maximum wait "
+                        f"({s.max_wait:,.0f} s); try again later",
+                        status=response.status,
+                    )
                 delay = after if after is not None else next(delays)
             log.info("%s; retry %d of %d in %.1f s", state, attempt + 1, s.retries, delay)
             time.sleep(delay)
@@ -490,8 +536,10 @@ class Client:
     def _ok(self, response: urllib3.BaseHTTPResponse, what: str) -> bytes:
         """The body of a 2xx answer; an ApiError naming the problem otherwise."""
         if not 200 <= response.status < 300:
-            raise ApiError(f"{what} was refused (HTTP {response.status}: {self._detail(response)})",
-                           status=response.status)
+            raise ApiError(
+                f"{what} was refused (HTTP {response.status}: {self._detail(response)})",
+                status=response.status,
+            )
         payload = _read(response, _MAX_ANSWER)
         if len(payload) >= _MAX_ANSWER:
             raise ApiError(f"{what}: the answer is larger than {_MAX_ANSWER:,} bytes")

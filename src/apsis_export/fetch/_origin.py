@@ -23,7 +23,9 @@ class Origin(NamedTuple):
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}" + ("" if _DEFAULT_PORTS.get(self.scheme) == self.port else f":{self.port}")
+        return f"{self.scheme}://{host}" + (
+            "" if _DEFAULT_PORTS.get(self.scheme) == self.port else f":{self.port}"
+        )
 
 
 def origin(url: str) -> Origin:

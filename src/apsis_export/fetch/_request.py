@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 from calendar import monthrange
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Union
 from urllib.parse import urljoin
 
 import orjson
@@ -95,7 +96,9 @@ def check_body(body: Any) -> None:
     if tags > MAX_TAGS:
         raise ExportRequestError(f"{tags} tags asked; an export holds at most {MAX_TAGS}")
     if attributes + tags == 0:
-        raise ExportRequestError("ask for at least one attribute or tag: without one, no profile appears in the export")
+        raise ExportRequestError(
+            "ask for at least one attribute or tag: without one, no profile appears in the export"
+        )
     start_at, end_at = body.get("start_at"), body.get("end_at")
     if _count(body.get("events")) and start_at in (None, ""):
         raise ExportRequestError("start_at is required when events are asked")
@@ -103,7 +106,9 @@ def check_body(body: Any) -> None:
         start = parse_time(start_at, "start_at")
         end = parse_time(end_at, "end_at") if end_at not in (None, "") else start + DEFAULT_WINDOW
         if end <= start:
-            raise ExportRequestError(f"end_at ({format_time(end)}) must be after start_at ({format_time(start)})")
+            raise ExportRequestError(
+                f"end_at ({format_time(end)}) must be after start_at ({format_time(start)})"
+            )
         if end > add_months(start, MAX_WINDOW_MONTHS):
             raise ExportRequestError(
                 f"the event window {format_time(start)} to {format_time(end)} is longer than {MAX_WINDOW_MONTHS} months"
@@ -112,7 +117,9 @@ def check_body(body: Any) -> None:
         raise ExportRequestError("end_at needs start_at")
     size = len(orjson.dumps(dict(body)))
     if size > MAX_BODY_BYTES:
-        raise ExportRequestError(f"the request body is {size:,} bytes; the API refuses more than {MAX_BODY_BYTES:,}")
+        raise ExportRequestError(
+            f"the request body is {size:,} bytes; the API refuses more than {MAX_BODY_BYTES:,}"
+        )
 
 
 def _count(value: Any) -> int:
@@ -134,7 +141,9 @@ def parse_time(value: Any, name: str) -> datetime:
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:
-            raise ExportRequestError(f"{name} {value!r} is not an ISO 8601 time like 2024-05-01T00:00:00Z") from None
+            raise ExportRequestError(
+                f"{name} {value!r} is not an ISO 8601 time like 2024-05-01T00:00:00Z"
+            ) from None
     else:
         raise ExportRequestError(f"{name} must be an ISO 8601 string, not {type(value).__name__}")
     if moment.tzinfo is None:

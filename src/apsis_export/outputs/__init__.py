@@ -12,14 +12,15 @@ already there. Outputs know filesystems and table formats, nothing about JSON.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from .._errors import OptionsError
 from .._schema import Table
 from ..sinks import Sink, get_sink, sink_names
+from ._dataset import CREATED_DATE, DatasetSink, partition_columns
 from ._filesystems import Location, is_uri, locate
 from ._output import FILE_MODE, IF_EXISTS, STAGING_PREFIX, Output, dataset_files, output_stem
-from ._dataset import CREATED_DATE, DatasetSink, partition_columns
 from ._tables import StagedFile, named_as_final
 
 #: Table formats written by outputs rather than by a file sink; their batches are Parquet's.
@@ -36,15 +37,27 @@ def batch_format(format: str) -> str:
     return "parquet" if format in TABLE_FORMATS else format
 
 
-def open_output(out: str | os.PathLike[str], *, filesystem: Any = None, if_exists: str | None = None,
-                source: Any = None, file_mode: int = FILE_MODE) -> Output:
+def open_output(
+    out: str | os.PathLike[str],
+    *,
+    filesystem: Any = None,
+    if_exists: str | None = None,
+    source: Any = None,
+    file_mode: int = FILE_MODE,
+) -> Output:
     """The output directory ``out`` (see the module doc), for the files of ``source``."""
     return Output(locate(out, filesystem), if_exists=if_exists, stem=output_stem(source), file_mode=file_mode)
 
 
-def table_opener(output: Output, format: str, tables: dict[str, Table], *, partition_by: Sequence[str] = (),
-                 max_rows_per_file: int | None = None,
-                 constants: Mapping[str, str] | None = None) -> Callable[[str, Table], Sink]:
+def table_opener(
+    output: Output,
+    format: str,
+    tables: dict[str, Table],
+    *,
+    partition_by: Sequence[str] = (),
+    max_rows_per_file: int | None = None,
+    constants: Mapping[str, str] | None = None,
+) -> Callable[[str, Table], Sink]:
     """A function that opens the sink of a table in ``output``: a staged file, a dataset or a
     Delta table. ``tables`` (name: Table) are the run's tables, to check ``partition_by``.
     ``constants`` (column: value, e.g. the ``export`` of a dataset many exports share) make
@@ -53,21 +66,35 @@ def table_opener(output: Output, format: str, tables: dict[str, Table], *, parti
     constants = dict(constants or {})
     if partition_by or max_rows_per_file or constants:
         if format != "parquet":
-            raise OptionsError("partitions, --max-rows-per-file and many inputs write Parquet datasets: "
-                               "use --to parquet")
+            raise OptionsError(
+                "partitions, --max-rows-per-file and many inputs write Parquet datasets: use --to parquet"
+            )
         if max_rows_per_file is not None and max_rows_per_file < 1:
             raise OptionsError("max_rows_per_file must be at least 1")
-        offered = {*constants, *(c for table in tables.values() for c in partition_columns(table, partition_by))}
+        offered = {
+            *constants,
+            *(c for table in tables.values() for c in partition_columns(table, partition_by)),
+        }
         missing = [c for c in partition_by if c not in offered]
         if missing:
             columns = sorted({*constants, *(c for t in tables.values() for c in t.column_names)})
-            raise OptionsError(f"no table has a column {missing[0]!r} to partition by; the tables' columns are "
-                               f"{', '.join(columns)} (and {CREATED_DATE} for events)")
+            raise OptionsError(
+                f"no table has a column {missing[0]!r} to partition by; the tables' columns are "
+                f"{', '.join(columns)} (and {CREATED_DATE} for events)"
+            )
 
         def open_dataset(name: str, table: Table) -> Sink:
             filesystem, base_dir = output.dataset_dir(name)
-            return DatasetSink(table, filesystem, base_dir, output.stem, partition_by=partition_by,
-                               max_rows_per_file=max_rows_per_file, constants=constants, done=output.dataset_done)
+            return DatasetSink(
+                table,
+                filesystem,
+                base_dir,
+                output.stem,
+                partition_by=partition_by,
+                max_rows_per_file=max_rows_per_file,
+                constants=constants,
+                done=output.dataset_done,
+            )
 
         return open_dataset
     if format == "delta":

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import urllib.parse
 from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import Callable, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -61,7 +61,7 @@ def _segment(column: str, value) -> str:
 
 
 class _File:
-    __slots__ = ("writer", "stream", "path", "rows")
+    __slots__ = ("path", "rows", "stream", "writer")
 
     def __init__(self, writer: pq.ParquetWriter, stream, path: str):
         self.writer, self.stream, self.path, self.rows = writer, stream, path, 0
@@ -75,16 +75,26 @@ class DatasetSink:
     dataset many exports share). ``done(paths)`` is called with the files written when the
     sink closes."""
 
-    def __init__(self, table: Table, filesystem: pafs.FileSystem, base_dir: str, stem: str, *,
-                 partition_by: Sequence[str] = (), max_rows_per_file: int | None = None,
-                 constants: Mapping[str, str] | None = None,
-                 done: Callable[[list[str]], None] = lambda paths: None):
+    def __init__(
+        self,
+        table: Table,
+        filesystem: pafs.FileSystem,
+        base_dir: str,
+        stem: str,
+        *,
+        partition_by: Sequence[str] = (),
+        max_rows_per_file: int | None = None,
+        constants: Mapping[str, str] | None = None,
+        done: Callable[[list[str]], None] = lambda paths: None,
+    ):
         schema, self._batch = arrow_batcher("parquet", table)
         self._constants = dict(constants or {})
         clash = [name for name in self._constants if name in schema.names]
         if clash:
-            raise OptionsError(f"table {table.name} has a column {clash[0]!r} already: it cannot carry the "
-                               f"{clash[0]!r} column of a dataset of many exports")
+            raise OptionsError(
+                f"table {table.name} has a column {clash[0]!r} already: it cannot carry the "
+                f"{clash[0]!r} column of a dataset of many exports"
+            )
         for name in self._constants:
             schema = schema.append(pa.field(name, pa.string()))
         own = partition_columns(table, partition_by)
@@ -159,9 +169,16 @@ class DatasetSink:
         for name in self._columns:
             column = keys.column(name)
             head, tail = column.slice(0, len(column) - 1), column.slice(1)
-            differs = pc.or_(pc.fill_null(pc.not_equal(head, tail), False), pc.not_equal(pc.is_null(head), pc.is_null(tail)))
+            differs = pc.or_(
+                pc.fill_null(pc.not_equal(head, tail), False),
+                pc.not_equal(pc.is_null(head), pc.is_null(tail)),
+            )
             change = differs if change is None else pc.or_(change, differs)
-        starts = [0, *(pc.indices_nonzero(change).to_numpy() + 1).tolist(), len(table)] if len(table) > 1 else [0, len(table)]
+        starts = (
+            [0, *(pc.indices_nonzero(change).to_numpy() + 1).tolist(), len(table)]
+            if len(table) > 1
+            else [0, len(table)]
+        )
         data = table.drop_columns(self._columns)
         parts = []
         for start, end in zip(starts, starts[1:]):
@@ -177,7 +194,9 @@ class DatasetSink:
         while len(rows):
             file = self._file(directory)
             room = len(rows) if self._max_rows is None else min(len(rows), self._max_rows - file.rows)
-            self._background.submit(file.writer.write_table, rows.slice(0, room), row_group_size=self._group_rows)
+            self._background.submit(
+                file.writer.write_table, rows.slice(0, room), row_group_size=self._group_rows
+            )
             file.rows += room
             rows = rows.slice(room)
             if self._max_rows is not None and file.rows >= self._max_rows:
@@ -197,7 +216,9 @@ class DatasetSink:
         if self._local:
             self._fs.create_dir(folder, recursive=True)
         stream = self._fs.open_output_stream(path)
-        file = self._open[directory] = _File(pq.ParquetWriter(stream, self._file_schema, compression="zstd"), stream, path)
+        file = self._open[directory] = _File(
+            pq.ParquetWriter(stream, self._file_schema, compression="zstd"), stream, path
+        )
         return file
 
     def _finish(self, directory: str) -> None:

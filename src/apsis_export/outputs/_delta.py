@@ -16,7 +16,7 @@ the table's schema, older rows null.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -42,15 +42,19 @@ class DeltaSink:
             raise OptionsError("--to delta needs deltalake: pip install 'apsis-export[delta]'") from None
         location = output.location
         if not location.is_local and location.display.split("://", 1)[0] not in DELTA_SCHEMES:
-            raise OptionsError("Delta tables are written through deltalake's own storage: give a local path or "
-                               "an s3://, gs:// or abfs:// URI (credentials from the environment)")
+            raise OptionsError(
+                "Delta tables are written through deltalake's own storage: give a local path or "
+                "an s3://, gs:// or abfs:// URI (credentials from the environment)"
+            )
         self._uri = f"{location.path}/{name}" if location.is_local else location.show(name)
         self._shown = location.show(name)
         output.outputs[name] = self._uri
         self._schema = arrow_batcher("parquet", table)[0]
         self._output, self._deltalake = output, deltalake
         self._files: list[str] = []
-        self._staged = DatasetSink(table, output.fs, f"{output.staging}/delta/{name}", "part", done=self._files.extend)
+        self._staged = DatasetSink(
+            table, output.fs, f"{output.staging}/delta/{name}", "part", done=self._files.extend
+        )
 
     def write(self, records: Sequence[Record]) -> None:
         self._staged.write(records)
@@ -76,7 +80,11 @@ class DeltaSink:
         files = ds.dataset(self._files, schema=self._schema, format="parquet", filesystem=self._output.fs)
         overwrite = if_exists == "overwrite"
         try:
-            deltalake.write_deltalake(self._uri, files.scanner().to_reader(), mode="overwrite" if overwrite else "append",
-                                      schema_mode="overwrite" if overwrite else "merge")
+            deltalake.write_deltalake(
+                self._uri,
+                files.scanner().to_reader(),
+                mode="overwrite" if overwrite else "append",
+                schema_mode="overwrite" if overwrite else "merge",
+            )
         except Exception as exc:  # deltalake's errors: schema conflicts, storage
             raise SinkError(f"cannot write the Delta table {self._shown}: {exc}") from exc

@@ -57,8 +57,9 @@ def _as_pyarrow(filesystem: Any) -> pafs.FileSystem:
         AbstractFileSystem = None
     if AbstractFileSystem is not None and isinstance(filesystem, AbstractFileSystem):
         return pafs.PyFileSystem(pafs.FSSpecHandler(filesystem))
-    raise TypeError(f"filesystem must be a pyarrow.fs.FileSystem or an fsspec filesystem, "
-                    f"not {type(filesystem).__name__}")
+    raise TypeError(
+        f"filesystem must be a pyarrow.fs.FileSystem or an fsspec filesystem, not {type(filesystem).__name__}"
+    )
 
 
 def locate(out: str | os.PathLike[str], filesystem: Any = None) -> Location:
@@ -85,8 +86,10 @@ def _from_fsspec(uri: str, display: str) -> Location:
     try:
         import fsspec
     except ImportError:
-        raise OptionsError(f"cannot write to {display}: pyarrow has no filesystem for it and fsspec, "
-                           "which knows more, is not installed") from None
+        raise OptionsError(
+            f"cannot write to {display}: pyarrow has no filesystem for it and fsspec, "
+            "which knows more, is not installed"
+        ) from None
     try:
         fs, path = fsspec.core.url_to_fs(uri)
     except (ImportError, ValueError) as exc:

@@ -20,8 +20,8 @@ import re
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import pyarrow.fs as pafs
 
@@ -51,8 +51,14 @@ class Output:
     the run then calls :meth:`commit`, or :meth:`abort` on any error.
     """
 
-    def __init__(self, location: Location, *, if_exists: str | None = None, stem: str = "export",
-                 file_mode: int = FILE_MODE):
+    def __init__(
+        self,
+        location: Location,
+        *,
+        if_exists: str | None = None,
+        stem: str = "export",
+        file_mode: int = FILE_MODE,
+    ):
         if if_exists is not None and if_exists not in IF_EXISTS:
             raise OptionsError(f"if_exists must be one of {', '.join(IF_EXISTS)}, not {if_exists!r}")
         self.location = location
@@ -73,7 +79,9 @@ class Output:
             try:
                 self.fs.create_dir(location.path, recursive=True)
             except OSError as exc:
-                raise SinkError(f"cannot create output directory {location.display}: {_describe(exc)}") from None
+                raise SinkError(
+                    f"cannot create output directory {location.display}: {_describe(exc)}"
+                ) from None
             try:
                 os.mkdir(self.staging, 0o700)  # nobody else reads the files while they are written
             except OSError as exc:
@@ -106,8 +114,12 @@ class Output:
         if not self.location.is_local:
             local = Path(self._spool) / relative
             try:
-                pafs.copy_files(str(local), f"{self.staging}/{relative}", source_filesystem=pafs.LocalFileSystem(),
-                                destination_filesystem=self.fs)
+                pafs.copy_files(
+                    str(local),
+                    f"{self.staging}/{relative}",
+                    source_filesystem=pafs.LocalFileSystem(),
+                    destination_filesystem=self.fs,
+                )
             except OSError as exc:
                 raise SinkError(f"cannot write {self.location.show(relative)}: {_describe(exc)}") from None
             finally:
@@ -123,7 +135,7 @@ class Output:
     def dataset_done(self, paths: Iterable[str]) -> None:
         """A dataset's files are written (``paths`` as its writer reported them)."""
         start = len(self.staging) + 1
-        self._files += [p[p.index(self.staging) + start:] if self.staging in p else p for p in paths]
+        self._files += [p[p.index(self.staging) + start :] if self.staging in p else p for p in paths]
 
     def on_commit(self, commit: Callable[[], None]) -> None:
         """Run ``commit`` (a table format's own commit, from its staged files) when the run commits."""
@@ -137,8 +149,10 @@ class Output:
     def _exists_message(self, relatives: list[str]) -> str:
         relatives = sorted(relatives)
         more = f" (and {len(relatives) - 1} more)" if len(relatives) > 1 else ""
-        return (f"{self.location.show(relatives[0])} exists{more}; nothing was written "
-                "(--if-exists overwrite replaces it, skip keeps it)")
+        return (
+            f"{self.location.show(relatives[0])} exists{more}; nothing was written "
+            "(--if-exists overwrite replaces it, skip keeps it)"
+        )
 
     def _own_files(self, table: str) -> list[str]:
         """This input's files in a final dataset directory (named <stem>-<n>.parquet)."""
@@ -154,8 +168,9 @@ class Output:
             for table_commit in self._table_commits:
                 table_commit()
             if self.if_exists == "overwrite":
-                stale = [path for table in self._datasets for path in self._own_files(table)
-                         if path not in taken]
+                stale = [
+                    path for table in self._datasets for path in self._own_files(table) if path not in taken
+                ]
                 for path in stale:
                     self.fs.delete_file(path)
             for relative, final in finals.items():

@@ -14,10 +14,11 @@ other packages add theirs through the ``apsis_export.sinks`` entry-point group
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from functools import wraps
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from .._errors import SinkError
 from .._records import Record

@@ -7,8 +7,9 @@ one process then keeps two cores busy.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 #: Writes queued at most per sink (one running, or waiting while the next batch is made):
 #: bounds the memory of batches handed on.

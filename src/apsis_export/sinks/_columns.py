@@ -6,8 +6,9 @@ of each column: the same encoders then apply to its lists.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any, Callable, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any, Optional, Union
 
 import pyarrow as pa
 
@@ -15,7 +16,7 @@ from .._records import Record
 from .._schema import Column, Table
 
 #: Encodes a whole column at once, to values or an Arrow array (None: values kept as they are).
-ColumnEncoder = Optional[Callable[[Sequence[Any]], Union[Sequence[Any], pa.Array]]]
+ColumnEncoder = Optional[Callable[[Sequence[Any]], Sequence[Any] | pa.Array]]
 
 
 def each(encode: Callable[[Any], Any]) -> Callable[[Sequence[Any]], list[Any]]:
@@ -23,7 +24,7 @@ def each(encode: Callable[[Any], Any]) -> Callable[[Sequence[Any]], list[Any]]:
     return lambda column: list(map(encode, column))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _by_attribute(names: tuple[str, ...]) -> Callable[[Sequence[Record]], list[list[Any]]]:
     """A function from records to the list of each named attribute's values: one list
     comprehension per column, generated (as dataclasses generate ``__init__``) because
@@ -43,7 +44,7 @@ class Columns:
     ``_engines/_compiled.py``), which sinks encode with their ``native_encoders``.
     """
 
-    __slots__ = ("lists", "_parts", "_part_rows", "_read")
+    __slots__ = ("_part_rows", "_parts", "_read", "lists")
 
     def __init__(self, table: Table):
         self.lists: list[list[Any]] = [[] for _ in table.columns]
@@ -82,8 +83,9 @@ def _is_native(part: list[Any]) -> bool:
     return isinstance(part[0], pa.Array)
 
 
-def make_columnizer(table: Table, encoders: dict[str, ColumnEncoder],
-                    native_encoders: dict[str, ColumnEncoder] | None = None) -> Callable[[Batch], list[list[Sequence[Any]]]]:
+def make_columnizer(
+    table: Table, encoders: dict[str, ColumnEncoder], native_encoders: dict[str, ColumnEncoder] | None = None
+) -> Callable[[Batch], list[list[Sequence[Any]]]]:
     """A function from a batch (records or :class:`Columns`) to its parts in row order, each
     one sequence per column: values passed through ``encoders[column.kind]``, or Arrow arrays
     of a native part passed through ``native_encoders[column.kind]`` (absent: kept)."""
@@ -96,8 +98,13 @@ def make_columnizer(table: Table, encoders: dict[str, ColumnEncoder],
             return [[() for _ in column_encoders]]
         if type(batch) is not Columns:
             return [[col if enc is None else enc(col) for enc, col in zip(column_encoders, read(batch))]]
-        return [[col if enc is None else enc(col) for enc, col in zip(native if _is_native(part) else column_encoders, part)]
-                for part in batch.parts()]
+        return [
+            [
+                col if enc is None else enc(col)
+                for enc, col in zip(native if _is_native(part) else column_encoders, part)
+            ]
+            for part in batch.parts()
+        ]
 
     return columns
 
@@ -106,20 +113,31 @@ def make_columnizer(table: Table, encoders: dict[str, ColumnEncoder],
 ArrowType = Union[pa.DataType, Callable[[Column], pa.DataType]]
 
 
-def make_batcher(table: Table, types: dict[str, ArrowType], encoders: dict[str, ColumnEncoder],
-                 native_encoders: dict[str, ColumnEncoder] | None = None):
+def make_batcher(
+    table: Table,
+    types: dict[str, ArrowType],
+    encoders: dict[str, ColumnEncoder],
+    native_encoders: dict[str, ColumnEncoder] | None = None,
+):
     """The Arrow schema of ``table`` (an Arrow type per column kind) and a function
     from a batch of records to a RecordBatch of that schema."""
     fields = []
     for column in table.columns:
         kind_type = types[column.kind]
-        fields.append(pa.field(column.name, kind_type if isinstance(kind_type, pa.DataType) else kind_type(column)))
+        fields.append(
+            pa.field(column.name, kind_type if isinstance(kind_type, pa.DataType) else kind_type(column))
+        )
     schema = pa.schema(fields)
     columns = make_columnizer(table, encoders, native_encoders)
 
     def batch(records: Batch) -> pa.RecordBatch:
-        parts = [[col if isinstance(col, pa.Array) else pa.array(col, type=field.type) for col, field in zip(part, schema)]
-                 for part in columns(records)]
+        parts = [
+            [
+                col if isinstance(col, pa.Array) else pa.array(col, type=field.type)
+                for col, field in zip(part, schema)
+            ]
+            for part in columns(records)
+        ]
         arrays = parts[0] if len(parts) == 1 else [pa.concat_arrays(list(chunks)) for chunks in zip(*parts)]
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
@@ -136,7 +154,7 @@ class ArrowSink:
     accepts_columns = True
     #: Encoders of the compiled step's arrays, text columns in text mode (native_json false);
     #: None: this sink takes no such arrays, and profiles are mapped in Python.
-    native_encoders: Optional[dict[str, ColumnEncoder]] = None
+    native_encoders: dict[str, ColumnEncoder] | None = None
     native_json = False
     #: The compiled step writes event times as ISO text (else int64 milliseconds).
     native_iso_times = False
@@ -146,8 +164,12 @@ class ArrowSink:
         return make_batcher(table, cls.arrow_types, cls.encoders, cls.native_encoders)[1]
 
     def _open_batches(self) -> pa.Schema:
-        schema, self._batch = make_batcher(self.table, self.arrow_types, self.encoders,  # type: ignore[attr-defined]
-                                           self.native_encoders)
+        schema, self._batch = make_batcher(
+            self.table,
+            self.arrow_types,
+            self.encoders,  # type: ignore[attr-defined]
+            self.native_encoders,
+        )
         return schema
 
     def write(self, records: Batch) -> None:

@@ -18,10 +18,26 @@ from . import FileSink
 from ._background import BackgroundWriter
 from ._columns import ArrowSink, each
 
-_ARROW_TYPES = {BOOLEAN: pa.bool_(), STRING: pa.string(), VALUE: pa.string(), JSON: pa.string(), TIMESTAMP: pa.string(),
-                INTEGER: pa.int64(), DATE: pa.date32(), DECIMAL: pa.string()}
-_ENCODERS = {BOOLEAN: None, STRING: None, VALUE: value_texts, JSON: json_array, TIMESTAMP: iso_millis_array,
-             INTEGER: None, DATE: None, DECIMAL: each(decimal_text)}
+_ARROW_TYPES = {
+    BOOLEAN: pa.bool_(),
+    STRING: pa.string(),
+    VALUE: pa.string(),
+    JSON: pa.string(),
+    TIMESTAMP: pa.string(),
+    INTEGER: pa.int64(),
+    DATE: pa.date32(),
+    DECIMAL: pa.string(),
+}
+_ENCODERS = {
+    BOOLEAN: None,
+    STRING: None,
+    VALUE: value_texts,
+    JSON: json_array,
+    TIMESTAMP: iso_millis_array,
+    INTEGER: None,
+    DATE: None,
+    DECIMAL: each(decimal_text),
+}
 try:
     _OPTIONS = pa_csv.WriteOptions(include_header=True, quoting_style="needed", eol="\r\n")
 except TypeError:  # pyarrow < 26 (25 is the newest for Python 3.10) ends every line with LF
@@ -51,7 +67,9 @@ class _CrlfWriter:
         chars = np.frombuffer(text, np.uint8)
         # 1 inside quotes. (Not logical_xor.accumulate: numpy 1.24 gets it wrong on long arrays.)
         quoted = np.bitwise_xor.accumulate((chars == ord('"')).view(np.uint8))
-        self._file.write(np.insert(chars, np.flatnonzero((chars == ord("\n")) & (quoted == 0)), ord("\r")).tobytes())
+        self._file.write(
+            np.insert(chars, np.flatnonzero((chars == ord("\n")) & (quoted == 0)), ord("\r")).tobytes()
+        )
 
     def write_batch(self, batch: pa.RecordBatch) -> None:
         self._write(batch, self._options)
@@ -73,8 +91,11 @@ class CsvSink(ArrowSink, FileSink):
         # that an aborted file's space is freed at once, not when the writer is collected.
         self._file = pa.OSFile(str(path), "wb")
         try:
-            self._writer = (pa_csv.CSVWriter(self._file, schema, write_options=_OPTIONS) if _OPTIONS
-                            else _CrlfWriter(self._file, schema))
+            self._writer = (
+                pa_csv.CSVWriter(self._file, schema, write_options=_OPTIONS)
+                if _OPTIONS
+                else _CrlfWriter(self._file, schema)
+            )
         except BaseException:
             self._file.close()
             raise

@@ -8,17 +8,17 @@ work per row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import orjson
 import pyarrow as pa
 
+from .. import _extension
 from .._encode import iso_date, iso_millis_json, json_array
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE, Table
-from .. import _extension
 from . import FileSink
 from ._background import BackgroundWriter
 from ._columns import Batch, make_columnizer
@@ -46,16 +46,21 @@ def _lines(table: Table) -> Callable[[Batch], pa.Buffer | bytes]:
 
     columns = make_columnizer(table, _ENCODERS, JsonlSink.native_encoders)
     names = [_dumps(name) + b":" for name in table.column_names]
-    keys = [pa.scalar(text, pa.large_binary()) for text in [b"{" + names[0]] + [b"," + name for name in names[1:]]]
+    keys = [
+        pa.scalar(text, pa.large_binary()) for text in [b"{" + names[0]] + [b"," + name for name in names[1:]]
+    ]
     end, separator = pa.scalar(b"}\n", pa.large_binary()), pa.scalar(b"", pa.large_binary())
 
     key_texts = [key.as_py() for key in keys]
 
     def part_lines(part: list[pa.Array]) -> pa.Buffer | bytes:
-        texts = [column.cast(pa.large_binary()) for column in part]  # 64-bit offsets: no size limit on a batch
+        texts = [
+            column.cast(pa.large_binary()) for column in part
+        ]  # 64-bit offsets: no size limit on a batch
         if _join_lines is not None and len(texts) <= 64:  # the same lines, several times faster
-            return _join_lines(key_texts, b"}\n", [(*text.buffers(), text.offset) for text in texts],
-                                        len(texts[0]))
+            return _join_lines(
+                key_texts, b"}\n", [(*text.buffers(), text.offset) for text in texts], len(texts[0])
+            )
         pieces = []
         for key, text in zip(keys, texts):
             pieces += [key, text]

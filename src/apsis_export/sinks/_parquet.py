@@ -40,12 +40,25 @@ WIDE_GROUP_FACTOR = 8
 ROW_GROUP_BYTES = 64 * 1024 * 1024
 
 _ARROW_TYPES = {
-    BOOLEAN: pa.bool_(), STRING: pa.string(), VALUE: pa.string(), JSON: pa.string(),
-    TIMESTAMP: pa.timestamp("ms", tz="UTC"), INTEGER: pa.int64(), DATE: pa.date32(),
+    BOOLEAN: pa.bool_(),
+    STRING: pa.string(),
+    VALUE: pa.string(),
+    JSON: pa.string(),
+    TIMESTAMP: pa.timestamp("ms", tz="UTC"),
+    INTEGER: pa.int64(),
+    DATE: pa.date32(),
     DECIMAL: lambda column: pa.decimal128(DECIMAL_PRECISION, column.scale),
 }
-_ENCODERS = {BOOLEAN: None, STRING: None, VALUE: value_texts, JSON: json_array, TIMESTAMP: None,
-             INTEGER: None, DATE: None, DECIMAL: None}
+_ENCODERS = {
+    BOOLEAN: None,
+    STRING: None,
+    VALUE: value_texts,
+    JSON: json_array,
+    TIMESTAMP: None,
+    INTEGER: None,
+    DATE: None,
+    DECIMAL: None,
+}
 
 
 class ParquetSink(ArrowSink, FileSink):
