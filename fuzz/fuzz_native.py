@@ -50,7 +50,7 @@ import pytest  # noqa: E402
 from tests.test_native import compare, scan_blocks  # noqa: E402
 
 from apsis_export import _native  # noqa: E402
-from apsis_export._engines import _fast  # noqa: E402
+from apsis_export._engines import _members  # noqa: E402
 from apsis_export._shape import BARE, WRAPPED  # noqa: E402
 
 assert _native.__file__ == os.environ["APSIS_FUZZ_NATIVE"], "the sanitized build is not the one in use"
@@ -69,7 +69,7 @@ def scan(data: bytes) -> None:
     blocks = [body[a:b] for a, b in zip(points, points[1:]) if b > a]
     carried = (bool(state & 1), (state >> 1) & 3, ((state >> 3) & 7) - 3)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_fast, "MAX_DEPTH", limit % 15 - 2 + 8)  # deep offsets at small depths
+        patch.setattr(_members, "NEAR_LIMIT", limit % 15 - 2)  # deep offsets at small depths
         assert scan_blocks(blocks, carried, compiled=True) == scan_blocks(blocks, carried, compiled=False), (
             data
         )

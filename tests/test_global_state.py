@@ -18,7 +18,7 @@ import pytest
 
 import apsis_export
 from apsis_export import _parallel
-from apsis_export._engines import _fast
+from apsis_export._engines import _units
 
 from .conftest import SAMPLE_DATA
 from .test_jobs import files
@@ -93,7 +93,7 @@ def forks_counted():
 
 
 def test_jobs_from_a_library_call_do_not_fork_the_caller(tmp_path, monkeypatch):
-    monkeypatch.setattr(_fast, "UNIT_BYTES", 2000)
+    monkeypatch.setattr(_units, "UNIT_BYTES", 2000)
     monkeypatch.setattr(_parallel, "INLINE_UNITS", 1)
     assert _parallel.start_method in ("forkserver", "spawn")
     source = SAMPLE_DATA / "small.json.gz"

@@ -14,15 +14,15 @@ import pytest
 
 import apsis_export
 from apsis_export import InputError, _parallel
-from apsis_export._engines import _fast
+from apsis_export._engines import _members, _units
 
 from .conftest import SAMPLE_DATA
 
 
 @pytest.fixture(autouse=True)
 def small_units(monkeypatch):
-    monkeypatch.setattr(_fast, "UNIT_BYTES", 2000)
-    monkeypatch.setattr(_fast, "BLOCK_SIZE", 8192)
+    monkeypatch.setattr(_units, "UNIT_BYTES", 2000)
+    monkeypatch.setattr(_members, "BLOCK_SIZE", 8192)
     monkeypatch.setattr(_parallel, "INLINE_UNITS", 1)
     monkeypatch.setattr(_parallel, "start_method", "fork")
 

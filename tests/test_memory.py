@@ -8,7 +8,7 @@ import pytest
 
 import apsis_export
 from apsis_export import _convert
-from apsis_export._engines import _fast
+from apsis_export._engines import _members
 from apsis_export.sinks import _parquet
 
 
@@ -24,7 +24,7 @@ def peak_bytes(job) -> int:
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch):
     """The fast engine reads 1 MiB blocks: shrink them so these small files span many."""
-    monkeypatch.setattr(_fast, "BLOCK_SIZE", 64 * 1024)
+    monkeypatch.setattr(_members, "BLOCK_SIZE", 64 * 1024)
 
 
 @pytest.mark.parametrize("engine", ["fast", "exact"])

@@ -2,7 +2,7 @@
 
 Its two parts are held to the Python code they replace:
 
-* ``scan`` against the numpy scan (``_Scan.tokens``): the same tokens, deep offsets and
+* ``scan`` against the numpy scan (``_scan.BlockScanner.tokens``): the same tokens, deep offsets and
   carried state for any bytes, split into blocks anywhere;
 * ``Builder`` / ``NativeColumns.add`` against the Python mapping (msgspec typed decode,
   ``typed_profile_columns``, the sinks' encoders): a profile it accepts gives exactly the
@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 import apsis_export
 from apsis_export import InputError, _parallel
 from apsis_export._encode import json_array, value_texts
-from apsis_export._engines import _compiled, _fast
+from apsis_export._engines import _compiled, _decode, _members, _scan, _units
 from apsis_export._engines._compiled import NativeColumns
 from apsis_export._shape import BARE, WRAPPED, ColumnsInto, typed_profile_columns
 
@@ -126,10 +126,10 @@ def python(
     attributes: bool = True,
     events: bool = True,
 ):
-    """The same by the Python mapping (as ``_fast.read_profile`` and the sinks' encoders do it),
+    """The same by the Python mapping (as ``_decode.read_profile`` and the sinks' encoders do it),
     or None where the typed decode declines the profile."""
     try:
-        ((key, value),) = _fast._TYPED_DECODERS[layout].decode(b"{" + text + b"}").items()
+        ((key, value),) = _decode._TYPED_DECODERS[layout].decode(b"{" + text + b"}").items()
     except ValueError:  # msgspec's DecodeError and ValidationError, UnicodeDecodeError
         return None
     if ambiguous and key == "profiles":
@@ -1294,7 +1294,7 @@ def test_random_ordinary_profiles_are_accepted(seed):
 
 def scan_blocks(blocks: list[bytes], state: tuple[bool, int, int], compiled: bool):
     """Tokens and deep offsets of each block, and the carried state, by one of the two scans."""
-    scan = _fast._Scan(None, "auto")  # type: ignore[arg-type]  (tokens() reads no source)
+    scan = _scan.BlockScanner(_members.NEAR_LIMIT)
     scan.in_string, scan.backslashes, scan.depth = state
     out, base = [], 0
     with pytest.MonkeyPatch.context() as patch:
@@ -1343,7 +1343,7 @@ def test_compiled_scan_equals_numpy_scan(pieces, cuts, in_string, backslashes, d
     blocks = [data[a:b] for a, b in itertools.pairwise(points) if b > a]
     state = (in_string, backslashes, depth)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_fast, "MAX_DEPTH", max_depth + 8)  # deep offsets at small depths
+        patch.setattr(_members, "NEAR_LIMIT", max_depth)  # deep offsets at small depths
         assert scan_blocks(blocks, state, compiled=True) == scan_blocks(blocks, state, compiled=False)
 
 
@@ -1458,8 +1458,8 @@ def test_some_tables(tmp_path, tables):
 def test_with_jobs(tmp_path, monkeypatch):
     """Workers map profiles with the compiled step too (forked: they see the switch)."""
     monkeypatch.setattr(_parallel, "start_method", "fork")
-    monkeypatch.setattr(_fast, "UNIT_BYTES", 2000)
-    monkeypatch.setattr(_fast, "BLOCK_SIZE", 8192)
+    monkeypatch.setattr(_units, "UNIT_BYTES", 2000)
+    monkeypatch.setattr(_members, "BLOCK_SIZE", 8192)
     monkeypatch.setattr(_parallel, "INLINE_UNITS", 1)
     stats = apsis_export.generate(tmp_path / "g.json", size=60_000, seed=5, layout="bare")
     both(stats.path, tmp_path, format="parquet", jobs=2)
@@ -1493,7 +1493,7 @@ def read_in_python(layout: str, value: bytes) -> bool:
     """True if the fast engine's Python path maps this profile itself: no handover to the
     exact engine, no error (such profiles can share a document)."""
     try:
-        return _fast.read_profile(member("tricky", value), layout) is not None
+        return _decode.read_profile(member("tricky", value), layout) is not None
     except InputError:
         return False
 
@@ -1579,7 +1579,7 @@ def test_small_blocks(tmp_path, monkeypatch):
     ][::3]
     (tmp_path / "doc.json").write_bytes(document(members, WRAPPED))
     for size in (1, 7, 64):
-        monkeypatch.setattr(_fast, "BLOCK_SIZE", size)
+        monkeypatch.setattr(_members, "BLOCK_SIZE", size)
         calls = both(tmp_path / "doc.json", tmp_path, format="jsonl")
         assert accepted(calls, "first") == [True]
 

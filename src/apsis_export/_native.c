@@ -819,7 +819,7 @@ static int parse_profile(P *p, int wrapped, int ambiguous) {
 /* 1 backslash, 2 quote, 3 open, 4 close, 5 comma; 0 the rest. */
 static const unsigned char SCAN_CLASS[256] = {['\\'] = 1, ['"'] = 2, ['{'] = 3, ['['] = 3, ['}'] = 4, [']'] = 4, [','] = 5};
 
-/* scan(block, base, in_string, odd_backslashes, depth, deep_from): _fast._Scan.tokens in one
+/* scan(block, base, in_string, odd_backslashes, depth, deep_from): _scan.BlockScanner.tokens in one
  * loop, with the same rules: a quote is escaped when an odd run of backslashes precedes it
  * (in or out of strings), and every unescaped quote flips in/out of a string. Returns
  * (tokens, deep, in_string, odd_backslashes, depth): tokens as (offset, byte, depth) of the

@@ -19,7 +19,7 @@ from .._extension import native as _native
 #: True when the compiled step is built and not switched off by APSIS_EXPORT_PURE=1.
 AVAILABLE = ENABLED
 
-#: ``_Scan.tokens`` in C (see ``scan`` in _native.c), or None where the numpy scan does it.
+#: ``_scan.BlockScanner.tokens`` in C (see ``scan`` in _native.c), or None where the numpy scan does it.
 scan = _native.scan if AVAILABLE else None
 
 

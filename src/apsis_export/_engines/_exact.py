@@ -31,6 +31,8 @@ from .._source import Source
 #: Values nested deeper than this are refused with a clear error (the JSON
 #: writers cannot write them back, and nothing in a real export is that deep).
 MAX_DEPTH = 200
+#: The error for a value nested beyond MAX_DEPTH (levels below the value's own).
+DEPTH_ERROR = f"a value is nested deeper than {MAX_DEPTH} levels"
 
 _BUF_SIZE = 64 * 1024
 _warned_backend = False
@@ -244,7 +246,7 @@ class _Walk:
                 stack.append(child)
                 top = child
                 if len(stack) > MAX_DEPTH:
-                    raise InputError(f"a value is nested deeper than {MAX_DEPTH} levels")
+                    raise InputError(DEPTH_ERROR)
         raise InputError("invalid JSON: the document ends early (truncated file?)")
 
 
@@ -382,7 +384,8 @@ class _LongNumbers:
         self._before = (self._before + chunk)[-2:]
         if not cuts:
             return chunk
-        pieces, last = [], 0
+        pieces: list[bytes] = []
+        last = 0
         for cut in cuts:
             pieces += (chunk[last:cut], b"e0")
             last = cut
