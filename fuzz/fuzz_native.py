@@ -58,7 +58,13 @@ assert _native.__file__ == os.environ["APSIS_FUZZ_NATIVE"], "the sanitized build
 
 def builder_add(flags: int, text: bytes) -> None:
     attributes, events = not flags & 16, not flags & 32
-    compare(text, WRAPPED if flags & 4 else BARE, bool(flags & 8), attributes or not events, events)
+    compare(
+        text,
+        WRAPPED if flags & 4 else BARE,
+        ambiguous=bool(flags & 8),
+        attributes=attributes or not events,
+        events=events,
+    )
 
 
 def scan(data: bytes) -> None:

@@ -14,6 +14,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -819,7 +820,7 @@ static int parse_profile(P *p, int wrapped, int ambiguous) {
 /* 1 backslash, 2 quote, 3 open, 4 close, 5 comma; 0 the rest. */
 static const unsigned char SCAN_CLASS[256] = {['\\'] = 1, ['"'] = 2, ['{'] = 3, ['['] = 3, ['}'] = 4, [']'] = 4, [','] = 5};
 
-/* scan(block, base, in_string, odd_backslashes, depth, deep_from): _scan.BlockScanner.tokens in one
+/* scan(block, base, *, in_string, odd_backslashes, depth, deep_from): _scan.BlockScanner.tokens in one
  * loop, with the same rules: a quote is escaped when an odd run of backslashes precedes it
  * (in or out of strings), and every unescaped quote flips in/out of a string. Returns
  * (tokens, deep, in_string, odd_backslashes, depth): tokens as (offset, byte, depth) of the
@@ -827,12 +828,21 @@ static const unsigned char SCAN_CLASS[256] = {['\\'] = 1, ['"'] = 2, ['{'] = 3, 
  * the offsets of structural bytes whose depth after them is above deep_from, only the first
  * of each run between two tokens (and before the first): all a member's check needs, and a
  * bounded list whatever the nesting (one offset per deep byte cost a Python int each). */
-static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args) {
+static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwds) {
+    static char *names[] = {"", "", "in_string", "odd_backslashes", "depth", "deep_from", NULL};
     Py_buffer view;
     long long base;
-    int in_string, odd, deep_from;
-    long long depth;
-    if (!PyArg_ParseTuple(args, "y*LppLi", &view, &base, &in_string, &odd, &depth, &deep_from)) return NULL;
+    int in_string = -1, odd = -1, deep_from = INT_MIN;
+    long long depth = LLONG_MIN;
+    /* the carried state: keyword-only, and all of it required (PyArg takes those after $ as optional) */
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*L|$ppLi", names, &view, &base, &in_string, &odd, &depth,
+                                     &deep_from))
+        return NULL;
+    if (in_string < 0 || odd < 0 || depth == LLONG_MIN || deep_from == INT_MIN) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_TypeError, "scan() needs in_string, odd_backslashes, depth and deep_from");
+        return NULL;
+    }
     const unsigned char *a = view.buf;
     Py_ssize_t n = view.len;
     PyObject *tokens = PyList_New(0), *deep = PyList_New(0);
@@ -1005,7 +1015,8 @@ done:
 }
 
 static PyMethodDef module_methods[] = {
-    {"scan", scan, METH_VARARGS, "scan(block, base, in_string, odd_backslashes, depth, deep_from): see _native.c."},
+    {"scan", (PyCFunction)(void (*)(void))scan, METH_VARARGS | METH_KEYWORDS,
+     "scan(block, base, *, in_string, odd_backslashes, depth, deep_from): see _native.c."},
     {"join_lines", join_lines, METH_VARARGS, "join_lines(keys, end, columns, rows): see _native.c."},
     {NULL}};
 
@@ -1029,8 +1040,12 @@ static void Builder_dealloc(Builder *b) {
 
 static int Builder_init(Builder *b, PyObject *args, PyObject *kwds) {
     static char *names[] = {"json", "attributes", "events", "iso_times", NULL};
-    int json, attributes = 1, events = 1, iso_times = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "p|ppp", names, &json, &attributes, &events, &iso_times)) return -1;
+    int json = -1, attributes = 1, events = 1, iso_times = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$pppp", names, &json, &attributes, &events, &iso_times)) return -1;
+    if (json < 0) {
+        PyErr_SetString(PyExc_TypeError, "Builder() needs the keyword argument json");
+        return -1;
+    }
     builder_free_buffers(b);
     memset((char *)b + sizeof(PyObject), 0, sizeof *b - sizeof(PyObject));
     b->json = json;
@@ -1041,10 +1056,33 @@ static int Builder_init(Builder *b, PyObject *args, PyObject *kwds) {
     return 0;
 }
 
-static PyObject *Builder_add(Builder *b, PyObject *args) {
+/* add(text, *, wrapped, ambiguous), both flags required. Called once a profile: the arguments are
+ * read by hand from the vector call (PyArg_ParseTupleAndKeywords builds a tuple and a dict first). */
+static int add_arguments(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, Py_buffer *view,
+                         int *wrapped, int *ambiguous) {
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    *wrapped = *ambiguous = -1;
+    if (nargs == 1) {
+        for (Py_ssize_t i = 0; i < nkw; i++) {
+            PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+            int *flag = PyUnicode_CompareWithASCIIString(name, "wrapped") == 0     ? wrapped
+                        : PyUnicode_CompareWithASCIIString(name, "ambiguous") == 0 ? ambiguous
+                                                                                   : NULL;
+            if (!flag || *flag >= 0) { *wrapped = *ambiguous = -1; break; }  /* unknown or repeated */
+            if ((*flag = PyObject_IsTrue(args[nargs + i])) < 0) return -1;
+        }
+    }
+    if (nargs != 1 || *wrapped < 0 || *ambiguous < 0) {
+        PyErr_SetString(PyExc_TypeError, "add() takes the text and the keyword arguments wrapped and ambiguous");
+        return -1;
+    }
+    return PyObject_GetBuffer(args[0], view, PyBUF_SIMPLE);
+}
+
+static PyObject *Builder_add(Builder *b, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     Py_buffer view;
     int wrapped, ambiguous;
-    if (!PyArg_ParseTuple(args, "y*pp", &view, &wrapped, &ambiguous)) return NULL;
+    if (add_arguments(args, nargs, kwnames, &view, &wrapped, &ambiguous)) return NULL;
     StrMark am[A_COLUMNS], em[E_STRINGS];
     IntMark tm[E_INTS];
     for (int i = 0; i < A_COLUMNS; i++) am[i] = strcol_mark(&b->a[i]);
@@ -1185,8 +1223,8 @@ static PyObject *Builder_rows(Builder *b, void *Py_UNUSED(closure)) {
 }
 
 static PyMethodDef Builder_methods[] = {
-    {"add", (PyCFunction)Builder_add, METH_VARARGS,
-     "add(text, wrapped, ambiguous): append the columns of one profile member (\"key\": value) of the "
+    {"add", (PyCFunction)(void (*)(void))Builder_add, METH_FASTCALL | METH_KEYWORDS,
+     "add(text, *, wrapped, ambiguous): append the columns of one profile member (\"key\": value) of the "
      "wrapped or bare layout; (key, section IDs), or None if the profile is not one this code maps "
      "(nothing appended then). ambiguous: refuse a profile keyed \"profiles\"."},
     {"take", (PyCFunction)Builder_take, METH_NOARGS,
@@ -1214,7 +1252,7 @@ static PyTypeObject BuilderType = {
     .tp_name = "apsis_export._native.Builder",
     .tp_basicsize = sizeof(Builder),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Builder(json, attributes=True, events=True, iso_times=False): Arrow column buffers of the "
+    .tp_doc = "Builder(*, json, attributes=True, events=True, iso_times=False): Arrow column buffers of the "
               "attributes and events of profiles in the common shape; json: every text column as JSON (JSONL); "
               "iso_times: event times as ISO 8601 text (else int64 milliseconds).",
     .tp_new = PyType_GenericNew,

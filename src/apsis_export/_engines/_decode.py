@@ -52,7 +52,7 @@ def decode_key(text: bytes) -> str | None:
 
 
 def read_profile(
-    text, layout: str, ambiguous: bool = False, into: ColumnsInto | None = None
+    text, layout: str, *, ambiguous: bool = False, into: ColumnsInto | None = None
 ) -> Profile | None:
     """The records of one profile member's text (``"key": value``) in ``layout``; None where only
     the exact engine may read it: msgspec refuses it, or (``ambiguous``) a bare profile keyed
@@ -66,7 +66,7 @@ def read_profile(
     """
     native = into.native if into is not None else None
     if native is not None:
-        found = native.add(text, layout == WRAPPED, ambiguous)
+        found = native.add(text, wrapped=layout == WRAPPED, ambiguous=ambiguous)
         if found is not None:
             return Profile(*found)
         into = None

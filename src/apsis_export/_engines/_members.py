@@ -297,8 +297,8 @@ class ProfileScan(MemberScan[Profile]):
         profile = read_profile(
             text,
             WRAPPED if self.split == PROFILES else BARE,
-            self.layout == BARE and self.auto_detected,
-            self.into,
+            ambiguous=self.layout == BARE and self.auto_detected,
+            into=self.into,
         )
         if profile is None:
             raise self.handover()

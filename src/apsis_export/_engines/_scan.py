@@ -56,7 +56,12 @@ class BlockScanner:
         it, a comma its own."""
         if _compiled.scan is not None:  # the same rules in one C loop
             tokens, deep, self.in_string, odd, self.depth = _compiled.scan(
-                block, base, self.in_string, self.backslashes & 1, self.depth, self.deep_from
+                block,
+                base,
+                in_string=self.in_string,
+                odd_backslashes=self.backslashes & 1,
+                depth=self.depth,
+                deep_from=self.deep_from,
             )
             self.backslashes = int(odd)
             self.deep += deep

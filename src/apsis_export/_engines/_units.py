@@ -40,7 +40,7 @@ class Unit:
         only the exact engine may read it."""
         start, end, _ = self.members[index]
         return read_profile(
-            self.data[start:end], self.layout, self.layout == BARE and self.auto_detected, into
+            self.data[start:end], self.layout, ambiguous=self.layout == BARE and self.auto_detected, into=into
         )
 
 
