@@ -13,6 +13,8 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from ._schema import EPOCH_DAY, INT64_MIN
+
 
 def _default(obj: Any) -> Any:
     if type(obj) is Decimal:
@@ -20,15 +22,15 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} as JSON")
 
 
-_EPOCH_DAY = _date(1970, 1, 1).toordinal()
-_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+#: The top of orjson's integer range (int64's lowest to uint64's highest).
+_UINT64_MAX = 2**64 - 1
 
 
 def _exact_ints(value: Any) -> Any:
     """``value`` with integers beyond orjson's 64-bit range replaced by their exact text."""
     kind = type(value)
     if kind is int:
-        return value if _INT64_MIN <= value <= _UINT64_MAX else orjson.Fragment(str(value))
+        return value if INT64_MIN <= value <= _UINT64_MAX else orjson.Fragment(str(value))
     if kind is dict:
         return {k: _exact_ints(v) for k, v in value.items()}
     if kind is list:
@@ -95,7 +97,7 @@ def value_texts(column: Sequence[Any]) -> list[str | None]:
 
 def iso_date(days: int | None) -> str | None:
     """Days since the epoch as an ISO 8601 date: 2024-05-01."""
-    return None if days is None else _date.fromordinal(_EPOCH_DAY + days).isoformat()
+    return None if days is None else _date.fromordinal(EPOCH_DAY + days).isoformat()
 
 
 def decimal_text(value: Decimal | None) -> str | None:

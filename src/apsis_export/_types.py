@@ -26,13 +26,22 @@ from typing import Any
 
 from ._encode import value_text
 from ._errors import InputError
-from ._schema import BOOLEAN, DATE, DECIMAL, DECLARED_DECIMAL_SCALE, INTEGER, STRING, TIMESTAMP
+from ._schema import (
+    BOOLEAN,
+    DATE,
+    DECIMAL,
+    DECLARED_DECIMAL_SCALE,
+    EPOCH_DAY,
+    INT64_MAX,
+    INT64_MIN,
+    INTEGER,
+    STRING,
+    TIMESTAMP,
+)
 
 #: Digits of a decimal column in Parquet (decimal128).
 DECIMAL_PRECISION = 38
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_EPOCH_DAY = date(1970, 1, 1).toordinal()
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 _NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -121,7 +130,7 @@ def _integer(value: Any) -> int:
         number = int(value.strip())
     else:
         raise Mismatch
-    if not _INT64_MIN <= number <= _INT64_MAX:
+    if not INT64_MIN <= number <= INT64_MAX:
         raise Mismatch
     return number
 
@@ -152,7 +161,7 @@ def _decimal(scale: int) -> Callable[[Any], Decimal]:
 def _date(value: Any) -> int:
     if type(value) is str and _DATE_TEXT.fullmatch(value):
         try:
-            return date.fromisoformat(value).toordinal() - _EPOCH_DAY
+            return date.fromisoformat(value).toordinal() - EPOCH_DAY
         except ValueError:
             pass
     raise Mismatch
@@ -296,7 +305,7 @@ class ValueStats:
         if seen == {bool}:
             return BOOLEAN, 0
         if seen and seen <= {int, Decimal}:
-            if not self.decimals and _INT64_MIN <= self.lowest and self.highest <= _INT64_MAX:
+            if not self.decimals and INT64_MIN <= self.lowest and self.highest <= INT64_MAX:
                 return INTEGER, 0
             integer_digits = max(len(str(self.highest)), len(str(-self.lowest)), self.decimal_digits)
             if self.scale + integer_digits <= DECIMAL_PRECISION:
