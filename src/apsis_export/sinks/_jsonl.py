@@ -20,7 +20,7 @@ from .. import _extension
 from .._encode import iso_date, iso_millis_json, json_array
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE, Table
 from . import FileSink
-from ._background import BackgroundWriter
+from ._background import BackgroundSink, BackgroundWriter
 from ._columns import Batch, make_columnizer
 
 _dumps = orjson.dumps
@@ -79,7 +79,7 @@ def _lines(table: Table) -> Callable[[Batch], pa.Buffer | bytes]:
     return lines
 
 
-class JsonlSink(FileSink):
+class JsonlSink(BackgroundSink, FileSink):
     extension = "jsonl"
     accepts_columns = True
     #: The compiled step writes every text column, times included, as JSON already.
@@ -101,15 +101,3 @@ class JsonlSink(FileSink):
 
     def write_encoded(self, data: pa.Buffer | bytes) -> None:
         self._background.submit(self._file.write, data)
-
-    def drain(self) -> None:
-        """Wait until every batch handed on is written (and the writer thread ends)."""
-        self._background.drain()
-
-    def _finish(self) -> None:
-        self._background.drain()
-        self._file.close()
-
-    def _discard(self) -> None:
-        self._background.stop()
-        self._file.close()

@@ -18,7 +18,7 @@ from .._encode import json_array, value_texts
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE
 from .._types import DECIMAL_PRECISION
 from . import FileSink
-from ._background import BackgroundWriter
+from ._background import BackgroundSink, BackgroundWriter
 from ._columns import ArrowSink
 
 #: Rows per row group of the long tables. A row group is written on the sink's thread while
@@ -61,7 +61,7 @@ _ENCODERS = {
 }
 
 
-class ParquetSink(ArrowSink, FileSink):
+class ParquetSink(ArrowSink, BackgroundSink, FileSink):
     extension = "parquet"
     arrow_types = _ARROW_TYPES
     encoders = _ENCODERS
@@ -100,22 +100,10 @@ class ParquetSink(ArrowSink, FileSink):
         rest = table.slice(cut)
         self._pending, self._pending_rows, self._pending_bytes = rest.to_batches(), len(rest), rest.nbytes
 
-    def drain(self) -> None:
-        """Wait until every row group handed on is written (and the writer thread ends)."""
-        self._background.drain()
-
     def _finish(self) -> None:
         self._flush(final=True)
-        self._background.drain()
-        try:
-            self._writer.close()
-        finally:
-            self._file.close()
+        super()._finish()
 
     def _discard(self) -> None:
         self._pending = []
-        self._background.stop()
-        try:
-            self._writer.close()
-        finally:
-            self._file.close()
+        super()._discard()
