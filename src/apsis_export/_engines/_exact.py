@@ -124,21 +124,31 @@ def _parser_error(exc: Exception, source: Source, profile_key: str | None) -> In
     return InputError(f"invalid JSON: {first}", offset=offset, profile_key=profile_key)
 
 
+#: yajl's verbose errors show the text up to _YAJL_SPAN bytes either side of the error, indented
+#: so that the error's byte stands in column _YAJL_INDENT + _YAJL_SPAN.
+_YAJL_SPAN, _YAJL_INDENT = 30, 10
+#: Offsets tried at the most when locating a rendering in a chunk.
+_MAX_CANDIDATES = 100
+
+
 def _context(chunk: bytes, offset: int) -> bytes:
     """yajl's rendering of the text around ``offset`` (the second line of its verbose errors)."""
-    start, end = max(offset - 30, 0), min(offset + 30, len(chunk))
-    pad = 40 - offset if offset < 30 else 10
+    start, end = max(offset - _YAJL_SPAN, 0), min(offset + _YAJL_SPAN, len(chunk))
+    pad = _YAJL_INDENT + _YAJL_SPAN - offset if offset < _YAJL_SPAN else _YAJL_INDENT
     return b" " * pad + chunk[start:end].replace(b"\n", b" ").replace(b"\r", b" ")
 
 
 def _locate(context: bytes, chunk: bytes) -> int | None:
     """The one offset in ``chunk`` whose rendering is ``context``; None when not exactly one."""
     flat = chunk.replace(b"\n", b" ").replace(b"\r", b" ")
-    candidates = set(range(min(30, len(chunk) + 1))) | set(range(max(len(chunk) - 30, 0), len(chunk) + 1))
-    needle = context[10:]
+    # Near either end of the chunk the rendering is cut short; elsewhere, where its text is found.
+    candidates = set(range(min(_YAJL_SPAN, len(chunk) + 1))) | set(
+        range(max(len(chunk) - _YAJL_SPAN, 0), len(chunk) + 1)
+    )
+    needle = context[_YAJL_INDENT:]
     at = flat.find(needle)
-    while at != -1 and len(candidates) < 100:
-        candidates.add(at + 30)
+    while at != -1 and len(candidates) < _MAX_CANDIDATES:
+        candidates.add(at + _YAJL_SPAN)
         at = flat.find(needle, at + 1)
     found = [o for o in candidates if o <= len(chunk) and _context(chunk, o) == context]
     return found[0] if len(found) == 1 else None

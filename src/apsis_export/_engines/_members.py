@@ -97,7 +97,7 @@ class MemberScan(Generic[Item]):
         """Hand the rest over to the exact engine: from ``start`` after ``prefix``, or by default
         from the start of the current member, with the prefix that recreates its context."""
         if start is None:
-            if self.split and self.member_start >= 0:
+            if self.split != DOCUMENT and self.member_start >= 0:
                 return member_handover(
                     self.split,
                     self.member_start,
@@ -159,7 +159,7 @@ class MemberScan(Generic[Item]):
         if char in OPENS:
             if depth == DOCUMENT:
                 if (
-                    self.split
+                    self.split != DOCUMENT
                     or self.closed_at >= 0
                     or char != LBRACE
                     or bytes(self.buf[: pos - self.buf_start]).strip(_WHITESPACE)
@@ -197,7 +197,7 @@ class MemberScan(Generic[Item]):
         the exact engine takes over at once, which errors there: neither the member nor any
         list grows with how deep it goes."""
         scanner = self.scanner
-        start = self.member_start if self.split else -1
+        start = self.member_start if self.split != DOCUMENT else -1
         i = bisect.bisect_left(scanner.deep, start) if start >= 0 else len(scanner.deep)
         scanner.deep = scanner.deep[i : i + 1]
         if scanner.deep and self.limit_passed(end) is not None:

@@ -27,6 +27,7 @@ _dumps = orjson.dumps
 #: The join of keys and JSON texts into lines in C (``join_lines`` in _native.c), or None where
 #: Arrow's binary_join_element_wise does it.
 _join_lines = _extension.native.join_lines if _extension.ENABLED else None
+_JOIN_MAX_COLUMNS = _extension.native.JOIN_MAX_COLUMNS if _extension.ENABLED else 0
 _json = partial(json_array, nulls=False, large=True)  # numbers exact, whatever their size; None as null
 _ENCODERS = {
     BOOLEAN: _json,
@@ -57,7 +58,9 @@ def _lines(table: Table) -> Callable[[Batch], pa.Buffer | bytes]:
         texts = [
             column.cast(pa.large_binary()) for column in part
         ]  # 64-bit offsets: no size limit on a batch
-        if _join_lines is not None and len(texts) <= 64:  # the same lines, several times faster
+        if (
+            _join_lines is not None and len(texts) <= _JOIN_MAX_COLUMNS
+        ):  # the same lines, several times faster
             return _join_lines(
                 key_texts, b"}\n", [(*text.buffers(), text.offset) for text in texts], len(texts[0])
             )
