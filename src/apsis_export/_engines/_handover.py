@@ -53,6 +53,8 @@ class Handover(Exception):
         self.too_deep: int | None = None
 
     def prefix(self, previous_key: str) -> bytes:
+        """What the exact engine reads before the input handed over (the key of the profile
+        before: that of the placeholder member, if any)."""
         if not self.placeholder:
             return self.context
         key = msgspec.json.encode(previous_key if self.context.startswith(IN_PROFILES) else "")
