@@ -205,6 +205,7 @@ def test_examples_of_a_page_run(page, tmp_path, monkeypatch):
     )
     example_files(tmp_path)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))  # dlt's pipeline state, else in ~/.dlt
     # A page may plug in a sink (docs/library.md): the registry is put back afterwards.
     monkeypatch.setattr(sinks, "_registry", dict(sinks._registry))
     namespace: dict = {"__name__": "__main__"}
