@@ -1,4 +1,4 @@
-"""Every code example in README.md and docs/*.md runs here, so the docs cannot drift from the code.
+"""Every code example in README.md, CONTRIBUTING.md and docs/*.md runs here, so the docs cannot drift from the code.
 
 A page's examples run in order, in one temporary folder holding the files they name
 (:func:`example_files`), and its Python blocks share one namespace:
@@ -38,13 +38,15 @@ from apsis_export import sinks
 from apsis_export.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-PAGES = sorted((REPO / "docs").glob("*.md"))  # README.md joins when it is the front door
+PAGES = [REPO / "README.md", REPO / "CONTRIBUTING.md", *sorted((REPO / "docs").glob("*.md"))]
 PYTHON = {"python", "py"}
 DOCTEST = {"pycon"}
 SHELL = {"sh", "bash", "shell"}
 CONSOLE = {"console"}
 NO_TEST = re.compile(r"<!--\s*no-test:\s*(.*?)\s*-->")
-FENCE = re.compile(r"^(\s*)(```+|~~~+)\s*([\w+-]*)")
+#: A fence opens a line (indented up to 3 spaces, or inside a list item); as in CommonMark, a
+#: backtick fence's info string holds no backtick, so inline ```` ```sh ```` is no fence.
+FENCE = re.compile(r"^(\s*)(`{3,}(?=[^`]*$)|~{3,})\s*([\w+-]*)")
 EXIT = re.compile(r"#\s*exit\s+(\d+)\b")
 #: What a shell line may not hold to run here: another command after a pipe or ;, a redirect,
 #: a variable or ~ the shell would expand.
@@ -151,6 +153,14 @@ def example_files(folder: Path) -> None:
         apsis_export.generate(folder / f"exports/2024-05-0{day}.json.gz", size=40_000, seed=day, gzip=True)
 
 
+@pytest.fixture(scope="module")
+def example_folder(tmp_path_factory) -> Path:
+    """The example files, made once; each page gets a copy to change."""
+    folder = tmp_path_factory.mktemp("example-files")
+    example_files(folder)
+    return folder
+
+
 def run_python(block: Block, namespace: dict) -> None:
     code = compile(block.text, block.where, "exec")
     try:
@@ -193,7 +203,7 @@ def run_shell(block: Block, commands: list[Command]) -> None:
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
-def test_examples_of_a_page_run(page, tmp_path, monkeypatch):
+def test_examples_of_a_page_run(page, example_folder, tmp_path, monkeypatch):
     page_blocks = [b for b in blocks(page) if b.runnable_kind and b.no_test is None]
     unrunnable = {
         b.where: why
@@ -203,7 +213,7 @@ def test_examples_of_a_page_run(page, tmp_path, monkeypatch):
     assert not unrunnable, (
         f"blocks that cannot run here need <!-- no-test: why --> before their fence: {unrunnable}"
     )
-    example_files(tmp_path)
+    shutil.copytree(example_folder, tmp_path, dirs_exist_ok=True)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))  # dlt's pipeline state, else in ~/.dlt
     # A page may plug in a sink (docs/library.md): the registry is put back afterwards.
