@@ -44,8 +44,8 @@ DOCTEST = {"pycon"}
 SHELL = {"sh", "bash", "shell"}
 CONSOLE = {"console"}
 NO_TEST = re.compile(r"<!--\s*no-test:\s*(.*?)\s*-->")
-#: A fence opens a line (indented up to 3 spaces, or inside a list item); as in CommonMark, a
-#: backtick fence's info string holds no backtick, so inline ```` ```sh ```` is no fence.
+#: A fence opens a line (indented in a list item too); as in CommonMark, a backtick fence's info
+#: string holds no backtick, so an inline ```` ```sh ```` span at a line's start is no fence.
 FENCE = re.compile(r"^(\s*)(`{3,}(?=[^`]*$)|~{3,})\s*([\w+-]*)")
 EXIT = re.compile(r"#\s*exit\s+(\d+)\b")
 #: What a shell line may not hold to run here: another command after a pipe or ;, a redirect,
@@ -229,13 +229,18 @@ def test_examples_of_a_page_run(page, example_folder, tmp_path, monkeypatch):
 
 
 def test_every_no_test_mark_gives_a_reason_and_marks_code():
+    """The marks, counted (pytest -rA shows the list): each says why, stands before a block of
+    code, and none stands before no fence at all."""
     marked = [b for b in ALL_BLOCKS if b.no_test is not None]
     assert all(b.no_test for b in marked), [b.where for b in marked if not b.no_test]
     assert all(b.runnable_kind for b in marked), [b.where for b in marked if not b.runnable_kind]
-    # Marks that stand before no fence are stale.
     for page in PAGES:
         text = page.read_text(encoding="utf-8")
         assert len(NO_TEST.findall(text)) == sum(1 for b in blocks(page) if b.no_test is not None), page
+    code = [b for b in ALL_BLOCKS if b.runnable_kind]
+    print(f"{len(code) - len(marked)} examples run, {len(marked)} marked no-test:")
+    for block in marked:
+        print(f"  {block.where}: {block.no_test}")
 
 
 def test_cli_reference_names_every_option_and_no_other():
@@ -251,16 +256,6 @@ def test_cli_reference_names_every_option_and_no_other():
     named = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*[a-z]", reference))
     assert options - named == set(), "options docs/cli.md does not describe"
     assert named - options == set(), "options docs/cli.md names that no command has"
-
-
-def test_the_examples_are_counted():
-    """What runs and what is marked, for the record (pytest -rA shows it)."""
-    code = [b for b in ALL_BLOCKS if b.runnable_kind]
-    marked = [b for b in code if b.no_test is not None]
-    assert code and len(marked) < len(code)
-    print(f"{len(code) - len(marked)} examples run, {len(marked)} marked no-test:")
-    for block in marked:
-        print(f"  {block.where}: {block.no_test}")
 
 
 #: Pages another branch of issue 15 writes (docs/architecture.md: the modules and their arrows);
