@@ -30,6 +30,7 @@ from ._metadata import Definition, Metadata, MetadataError
 from ._records import Attribute, Event, Extra, NamedAttribute, NamedEvent, Profile, Record
 from ._schema import TABLES, Column, Table
 from ._source import Source, open_source
+from ._version import __version__ as __version__
 from ._wide import AttributeColumn, DataField, EventTable, WideSchema
 from .fetch import (
     ApiError,
@@ -46,8 +47,6 @@ from .fetch import (
     WaitTimeoutError,
 )
 from .sinks import FileSink, Sink, get_sink, register_sink, sink_names
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ENGINE_NAMES",

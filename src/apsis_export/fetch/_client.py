@@ -29,6 +29,7 @@ from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError
 from .._convert import LAYOUTS, ConvertSummary, convert, needs_first_pass
 from .._errors import OptionsError
 from .._source import Source
+from .._version import __version__
 from .._wide import PROFILES, WideSchema
 from ._auth import Secret, SecretSource, jwt_expiry
 from ._body import ExportStream, SavedBody, _reason
@@ -131,8 +132,6 @@ class Client:
     ):
         if region not in REGIONS:
             raise ValueError(f"region must be one of {', '.join(REGIONS)}, not {region!r}")
-        from .. import __version__
-
         self.base_url = (base_url or REGIONS[region]).rstrip("/")
         #: Plain HTTP allowed to hosts other than loopback.
         self.allow_http = allow_http
