@@ -23,12 +23,12 @@ from ._errors import ApsisExportError
 from ._files import write_text_whole
 from ._metadata import Metadata
 from ._progress import Progress, ProgressTicker
+from ._records import data_fields
 from ._report_html import render_html
 from ._schema import DECIMAL
 from ._shape import _MIN_MS, AUTO, check_layout
 from ._source import Source, SourceLike, open_source
 from ._types import ValueStats
-from ._wide import data_fields
 
 
 @dataclass
@@ -62,7 +62,7 @@ class EventTypeStats:
     first_source_event_time: int | None = None
     last_source_event_time: int | None = None
     #: With inspect(event_fields=True): every field path of the events' ``data``
-    #: (see _wide.data_fields) and the type its values fit.
+    #: (see _records.data_fields) and the type its values fit.
     fields: dict[tuple[str, ...], ValueStats] = field(default_factory=dict)
     #: With inspect(timeline=True): events per time bucket (see :class:`Timeline`) by
     #: created_at, the duplicates among them, and events per bucket by sourceEventTime.
