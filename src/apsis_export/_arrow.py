@@ -8,7 +8,7 @@ so memory stays that of a few batches whatever the size of the export, and a que
 stops early (``LIMIT 5``) stops the parsing. :func:`batches` gives every table in one pass.
 
 The batches come from the conversion pipeline itself (plan, collector, the one-process
-run of :mod:`._convert`): its sinks are replaced by outboxes that make the record batches
+run of :mod:`._pipeline`): its sinks are replaced by outboxes that make the record batches
 the Parquet sink would write, so a stream has the rows and Arrow types of the Parquet file.
 """
 
@@ -21,10 +21,10 @@ from typing import TypeVar
 
 import pyarrow as pa
 
-from ._convert import LAYOUTS, Collector, ConvertSummary, Plan, _Run, plan_conversion, pump
 from ._engines import DEFAULT_ENGINE, get_engine
 from ._errors import OptionsError
 from ._metadata import Metadata
+from ._pipeline import LAYOUTS, Collector, ConvertSummary, Plan, Run, plan_conversion, pump
 from ._progress import Progress, ProgressTicker
 from ._schema import TABLES, Table
 from ._shape import AUTO
@@ -85,7 +85,7 @@ def _one_pass(
                     yield name, batch
 
     summary = ConvertSummary(format="arrow", engine=parser.name)
-    run = _Run(open_outbox, plan, summary)
+    run = Run(open_outbox, plan, summary)
     with open_source(source) as src:
         ticker = ProgressTicker(progress, src)
         for _ in pump(src, parser, input_layout, collector, run, ticker):

@@ -38,11 +38,12 @@ except ImportError:  # not on Windows: no CPU or peak memory figures per input
     resource = None
 
 from . import _parallel
-from ._convert import EXPORT_COLUMN, ConvertSummary, convert, needs_first_pass
+from ._convert import convert
 from ._engines import DEFAULT_ENGINE
 from ._errors import ApsisExportError, OptionsError
 from ._inputs import InputLike, display, expand, export_name, input_size, opened
 from ._metadata import Metadata
+from ._pipeline import EXPORT_COLUMN, ConvertSummary, needs_first_pass
 from ._progress import REPORT_EVERY_S, Progress
 from ._shape import AUTO
 from ._wide import WideSchema

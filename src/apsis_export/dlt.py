@@ -44,13 +44,13 @@ except ImportError as exc:
     raise ImportError(f"apsis_export.dlt needs dlt: pip install 'apsis-export[dlt]' ({exc})") from exc
 
 from ._arrow import to_arrow
-from ._convert import EXPORT_COLUMN, LAYOUTS, PROFILES, TABLE_NAMES
 from ._engines import DEFAULT_ENGINE
 from ._errors import OptionsError
 from ._inputs import InputLike, display, expand, export_name, input_size, opened
 from ._metadata import Metadata
+from ._pipeline import EXPORT_COLUMN, LAYOUTS, TABLE_NAMES
 from ._shape import AUTO
-from ._wide import WideSchema
+from ._wide import PROFILES, WideSchema
 from .fetch import Client, ExportRequest
 
 #: The wide layout's profiles table is merged on these columns.

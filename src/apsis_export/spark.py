@@ -51,11 +51,11 @@ except ImportError as exc:
     ) from exc
 
 from ._arrow import BATCH_FORMAT, ArrowStream, to_arrow
-from ._convert import LAYOUTS, needs_first_pass, plan_conversion
 from ._engines import DEFAULT_ENGINE
 from ._errors import ApsisExportError, InputError, OptionsError
 from ._inputs import display, expand, export_name, opened
 from ._metadata import Metadata
+from ._pipeline import LAYOUTS, needs_first_pass, plan_conversion
 from ._shape import AUTO
 from .sinks import arrow_batcher
 

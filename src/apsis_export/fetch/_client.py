@@ -26,8 +26,9 @@ import orjson
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError
 
-from .._convert import LAYOUTS, ConvertSummary, convert, needs_first_pass
+from .._convert import convert
 from .._errors import OptionsError
+from .._pipeline import LAYOUTS, ConvertSummary, needs_first_pass
 from .._source import Source
 from .._version import __version__
 from .._wide import PROFILES, WideSchema
