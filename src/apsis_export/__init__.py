@@ -7,11 +7,11 @@
 >>> daily = apsis_export.convert_many("exports/*.json.gz", "s3://bucket/tables", if_exists="skip")
 >>> attributes = apsis_export.to_arrow("export.json.gz")  # duckdb.sql("select ... from attributes")
 >>> with apsis_export.Client(client_id="...", client_secret="...") as api:
-...     api.fetch_and_convert(apsis_export.ExportRequest(attributes=["10462"]), "out/")
+...     apsis_export.fetch_and_convert(api, apsis_export.ExportRequest(attributes=["10462"]), "out/")
 """
 
 from ._arrow import ArrowStream, batches, to_arrow
-from ._convert import convert
+from ._convert import convert, fetch_and_convert
 from ._engines import ENGINE_NAMES
 from ._errors import ApsisExportError, InputError, OptionsError, SinkError
 from ._generate import GenerateStats, generate, generated_metadata
@@ -96,6 +96,7 @@ __all__ = [
     "convert",
     "convert_many",
     "dedupe_events",
+    "fetch_and_convert",
     "discover",
     "generate",
     "generated_metadata",

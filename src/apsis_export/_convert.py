@@ -1,24 +1,36 @@
 """Convert an export into tables: :func:`convert`, the library's main entry point (the CLI
 only calls it). It plans the run (:mod:`._pipeline`), opens the output (:mod:`.outputs`) and
 runs the pipeline in this process or in ``--jobs`` workers (:mod:`._parallel`).
+:func:`fetch_and_convert` converts an export from the API while the client downloads it.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ._engines import DEFAULT_ENGINE, get_engine
+from ._errors import OptionsError
 from ._metadata import Metadata
 from ._parallel import convert_in_parallel
-from ._pipeline import EXPORT_COLUMN, Collector, ConvertSummary, Run, plan_conversion, pump
+from ._pipeline import (
+    EXPORT_COLUMN,
+    LAYOUTS,
+    Collector,
+    ConvertSummary,
+    Run,
+    needs_first_pass,
+    plan_conversion,
+    pump,
+)
 from ._progress import Progress, ProgressTicker
 from ._schema import TABLES
 from ._shape import AUTO
 from ._source import Source, SourceLike, open_source
-from ._wide import WideSchema
+from ._wide import PROFILES, WideSchema
+from .fetch import SAVE_MODE, Client, ExportRequest
 from .outputs import FILE_MODE, batch_format, open_output, table_opener
 from .sinks import get_sink
 
@@ -144,6 +156,77 @@ def convert(
     summary.outputs = dict(output.outputs)
     summary.refused = collector.native.refusals if collector.native is not None else {}
     return summary
+
+
+def fetch_and_convert(
+    client: Client,
+    export: str | ExportRequest | Mapping[str, Any] | bytes,
+    out_dir: str | os.PathLike[str],
+    *,
+    save: str | os.PathLike[str] | None = None,
+    save_mode: int = SAVE_MODE,
+    **options: Any,
+) -> ConvertSummary:
+    """Convert an export from the API while ``client`` downloads it: same contract as :func:`convert`.
+
+    ``export`` is a poll URL, or a request to send first (see :meth:`Client.request_export`).
+    ``options`` are :func:`convert`'s keyword arguments (format, tables, names, jobs,
+    progress...). ``save`` also keeps the body, as :meth:`Client.download` does (with
+    permissions ``save_mode``, owner-only by default). A cut body restarts the download and
+    the conversion (whose outputs were discarded) from the poll URL.
+
+    The wide layout takes its columns from an :class:`ExportRequest`'s attributes and tags
+    (named and typed with ``names``: see :func:`request_schema`). Where columns must be
+    discovered instead (split events; a poll URL or raw body without ``names``), the body is
+    saved to ``save`` first and that file converted: ``save`` is then required.
+
+    >>> with Client(client_id="...", client_secret="...") as api:
+    ...     fetch_and_convert(api, ExportRequest(attributes=["10462"]), "tables/")
+    """
+    options = dict(options)
+    if options.get("schema") is None:
+        options["schema"] = request_schema(
+            export,
+            layout=options.get("layout", "long"),
+            tables=options.get("tables"),
+            names=options.get("names"),
+        )
+    first_pass = needs_first_pass(
+        options.get("layout", "long"),
+        options.get("tables"),
+        options.get("split_events", False),
+        options.get("schema"),
+        options.get("names"),
+    )
+    if first_pass and save is None:
+        raise OptionsError(
+            "these tables need a first pass over the whole file to find their columns: "
+            "save the download (--save FILE / save=) and it is converted from there"
+        )
+    poll_url = export if isinstance(export, str) else client.request_export(export)
+    if first_pass:
+        client.download(poll_url, save, mode=save_mode)
+        return convert(save, out_dir, **options)
+    return client.read_while_downloading(
+        poll_url, lambda source: convert(source, out_dir, **options), save=save, save_mode=save_mode
+    )
+
+
+def request_schema(
+    export: object,
+    *,
+    layout: str = "long",
+    tables: Iterable[str] | None = None,
+    names: Metadata | None = None,
+) -> WideSchema | None:
+    """The wide layout's columns from an export request: its attributes and tags (see
+    :meth:`WideSchema.from_request`), when ``export`` is an :class:`ExportRequest` that lists
+    some and the profiles table is written; else None (the columns come from elsewhere)."""
+    if not isinstance(export, ExportRequest) or not (export.attributes or export.tags):
+        return None
+    if PROFILES not in (tables or LAYOUTS[layout]):
+        return None
+    return WideSchema.from_request(export.attributes, export.tags, names)
 
 
 def _encodes_elsewhere(factory) -> bool:

@@ -44,6 +44,7 @@ except ImportError as exc:
     raise ImportError(f"apsis_export.dlt needs dlt: pip install 'apsis-export[dlt]' ({exc})") from exc
 
 from ._arrow import to_arrow
+from ._convert import request_schema
 from ._engines import DEFAULT_ENGINE
 from ._errors import OptionsError
 from ._inputs import InputLike, display, expand, export_name, input_size, opened
@@ -117,12 +118,10 @@ def apsis_api(
     :meth:`Client.download` does: verified, restarted from the poll URL after a cut) to
     ``save``, else to a temporary file removed with the source, and each table's resource
     reads it. The wide layout takes its columns from the request's attributes and tags
-    (named and typed with ``names``), as ``fetch_and_convert`` does. The rows' ``export``
-    is the saved file's name.
+    (named and typed with ``names``), as :func:`~apsis_export.fetch_and_convert` does
+    (:func:`~apsis_export._convert.request_schema`). The rows' ``export`` is the saved file's name.
     """
-    schema = None
-    if isinstance(request, ExportRequest) and (request.attributes or request.tags) and layout == "wide":
-        schema = WideSchema.from_request(request.attributes, request.tags, names)
+    schema = request_schema(request, layout=layout, tables=tables, names=names)
     options = _options(layout, names, tables, dedupe, strict_types, AUTO, engine, schema=schema)
     download = _Download(client, request, save)
 
