@@ -18,6 +18,7 @@ from ._generate import GenerateStats, generate, generated_metadata
 from ._inspect import AttributeStats, EventTypeStats, InspectReport, inspect
 from ._many import EXPORT_IDS, InputsFailed, InputSummary, ManySummary, convert_many
 from ._metadata import Definition, Metadata, MetadataError
+from ._modes import EngineName, ExportId, IfExists, InputLayout, Layout
 from ._pipeline import TABLE_NAMES, ConvertSummary
 from ._progress import Progress
 from ._read import dedupe_events, discover, read, read_profiles
@@ -60,11 +61,13 @@ __all__ = [
     "DataField",
     "Definition",
     "DownloadError",
+    "EngineName",
     "Event",
     "EventTable",
     "EventTypeStats",
     "ExportFailedError",
     "ExportGoneError",
+    "ExportId",
     "ExportRequest",
     "ExportRequestError",
     "Extra",
@@ -72,11 +75,14 @@ __all__ = [
     "FileSink",
     "GenerateStats",
     "HttpSettings",
+    "IfExists",
     "InputError",
+    "InputLayout",
     "InputSummary",
     "InputsFailed",
     "InsecureUrlError",
     "InspectReport",
+    "Layout",
     "ManySummary",
     "Metadata",
     "MetadataError",
@@ -96,8 +102,8 @@ __all__ = [
     "convert",
     "convert_many",
     "dedupe_events",
-    "fetch_and_convert",
     "discover",
+    "fetch_and_convert",
     "generate",
     "generated_metadata",
     "get_sink",

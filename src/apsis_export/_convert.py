@@ -9,25 +9,17 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ._engines import DEFAULT_ENGINE, get_engine
 from ._errors import OptionsError
 from ._metadata import Metadata
+from ._modes import EngineName, IfExists, InputLayout, Layout
 from ._parallel import convert_in_parallel
-from ._pipeline import (
-    EXPORT_COLUMN,
-    LAYOUTS,
-    Collector,
-    ConvertSummary,
-    Run,
-    needs_first_pass,
-    plan_conversion,
-    pump,
-)
+from ._pipeline import EXPORT_COLUMN, Collector, ConvertOptions, ConvertSummary, Run, plan_conversion, pump
 from ._progress import Progress, ProgressTicker
 from ._schema import TABLES
-from ._shape import AUTO
 from ._source import Source, SourceLike, open_source
 from ._wide import PROFILES, WideSchema
 from .fetch import SAVE_MODE, Client, ExportRequest
@@ -41,9 +33,9 @@ def convert(
     *,
     format: str = "parquet",
     tables: Iterable[str] | None = None,
-    engine: str = DEFAULT_ENGINE,
-    input_layout: str = AUTO,
-    layout: str = "long",
+    engine: EngineName | str = DEFAULT_ENGINE,
+    input_layout: InputLayout | str = InputLayout.AUTO,
+    layout: Layout | str = Layout.LONG,
     split_events: bool = False,
     schema: WideSchema | None = None,
     strict_types: bool = False,
@@ -54,7 +46,7 @@ def convert(
     filesystem: Any = None,
     partition_by: Sequence[str] = (),
     max_rows_per_file: int | None = None,
-    if_exists: str | None = None,
+    if_exists: IfExists | str | None = None,
     file_mode: int = FILE_MODE,
     export: str | None = None,
 ) -> ConvertSummary:
@@ -90,23 +82,55 @@ def convert(
     dataset, its files named after ``export``: one input's part of a dataset many exports share
     (see :func:`apsis_export.convert_many`).
     """
-    factory = get_sink(batch_format(format))
-    parser = get_engine(engine)
-    start = time.perf_counter()  # the summary's time includes a first pass
-    plan = plan_conversion(
-        source,
-        format=batch_format(format),
+    options = ConvertOptions(
         tables=tables,
-        engine=engine,
-        input_layout=input_layout,
         layout=layout,
         split_events=split_events,
         schema=schema,
         strict_types=strict_types,
         dedupe=dedupe,
         names=names,
-        progress=progress,
+        engine=engine,
+        input_layout=input_layout,
     )
+    return convert_with(
+        source,
+        out_dir,
+        options,
+        format=format,
+        jobs=jobs,
+        progress=progress,
+        filesystem=filesystem,
+        partition_by=partition_by,
+        max_rows_per_file=max_rows_per_file,
+        if_exists=if_exists,
+        file_mode=file_mode,
+        export=export,
+    )
+
+
+def convert_with(
+    source: SourceLike | Source,
+    out_dir: str | os.PathLike[str],
+    options: ConvertOptions,
+    *,
+    format: str = "parquet",
+    jobs: int | None = 1,
+    progress: Callable[[Progress], None] | None = None,
+    filesystem: Any = None,
+    partition_by: Sequence[str] = (),
+    max_rows_per_file: int | None = None,
+    if_exists: IfExists | str | None = None,
+    file_mode: int = FILE_MODE,
+    export: str | None = None,
+) -> ConvertSummary:
+    """:func:`convert` with its table options checked already, as one :class:`ConvertOptions`
+    (how many inputs' workers and :func:`fetch_and_convert` call it)."""
+    factory = get_sink(batch_format(format))
+    parser = get_engine(options.engine)
+    names = options.names
+    start = time.perf_counter()  # the summary's time includes a first pass
+    plan = plan_conversion(source, options, format=batch_format(format), progress=progress)
     output = open_output(
         out_dir,
         filesystem=filesystem,
@@ -136,10 +160,10 @@ def convert(
             run.sink(name)
         with open_source(source) as src:
             ticker = ProgressTicker(progress, src)
-            if workers > 1 and engine == "fast" and _encodes_elsewhere(factory):
-                convert_in_parallel(src, input_layout, workers, plan, names, collector, run, ticker)
+            if workers > 1 and options.engine is EngineName.FAST and _encodes_elsewhere(factory):
+                convert_in_parallel(src, options.input_layout, workers, plan, names, collector, run, ticker)
             else:
-                for _ in pump(src, parser, input_layout, collector, run, ticker):
+                for _ in pump(src, parser, options.input_layout, collector, run, ticker):
                     pass
             run.write(collector)
             run.finish()
@@ -183,50 +207,33 @@ def fetch_and_convert(
     >>> with Client(client_id="...", client_secret="...") as api:
     ...     fetch_and_convert(api, ExportRequest(attributes=["10462"]), "tables/")
     """
-    options = dict(options)
-    if options.get("schema") is None:
-        options["schema"] = request_schema(
-            export,
-            layout=options.get("layout", "long"),
-            tables=options.get("tables"),
-            names=options.get("names"),
-        )
-    first_pass = needs_first_pass(
-        options.get("layout", "long"),
-        options.get("tables"),
-        options.get("split_events", False),
-        options.get("schema"),
-        options.get("names"),
-    )
-    if first_pass and save is None:
+    rest = dict(options)
+    wanted = ConvertOptions.split(rest)  # rest: format, jobs, progress... (convert_with's)
+    if wanted.schema is None:
+        wanted = replace(wanted, schema=request_schema(export, wanted))
+    if wanted.needs_first_pass and save is None:
         raise OptionsError(
             "these tables need a first pass over the whole file to find their columns: "
             "save the download (--save FILE / save=) and it is converted from there"
         )
     poll_url = export if isinstance(export, str) else client.request_export(export)
-    if first_pass:
+    if wanted.needs_first_pass:
         client.download(poll_url, save, mode=save_mode)
-        return convert(save, out_dir, **options)
+        return convert_with(save, out_dir, wanted, **rest)
     return client.read_while_downloading(
-        poll_url, lambda source: convert(source, out_dir, **options), save=save, save_mode=save_mode
+        poll_url, lambda source: convert_with(source, out_dir, wanted, **rest), save=save, save_mode=save_mode
     )
 
 
-def request_schema(
-    export: object,
-    *,
-    layout: str = "long",
-    tables: Iterable[str] | None = None,
-    names: Metadata | None = None,
-) -> WideSchema | None:
-    """The wide layout's columns from an export request: its attributes and tags (see
-    :meth:`WideSchema.from_request`), when ``export`` is an :class:`ExportRequest` that lists
-    some and the profiles table is written; else None (the columns come from elsewhere)."""
+def request_schema(export: object, options: ConvertOptions) -> WideSchema | None:
+    """The wide layout's columns from an export request: its attributes and tags (named and
+    typed with ``options.names``, see :meth:`WideSchema.from_request`), when ``export`` is an
+    :class:`ExportRequest` that lists some and ``options`` write the profiles table; else None."""
     if not isinstance(export, ExportRequest) or not (export.attributes or export.tags):
         return None
-    if PROFILES not in (tables or LAYOUTS[layout]):
+    if PROFILES not in options.wanted:
         return None
-    return WideSchema.from_request(export.attributes, export.tags, names)
+    return WideSchema.from_request(export.attributes, export.tags, options.names)
 
 
 def _encodes_elsewhere(factory) -> bool:

@@ -10,18 +10,22 @@ beyond the sink factory it is given.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from ._engines import DEFAULT_ENGINE, _compiled
 from ._engines._compiled import NativeColumns
+from ._errors import OptionsError
 from ._metadata import Metadata, Namer
+from ._modes import EngineName, InputLayout, Layout
 from ._progress import Progress, ProgressTicker
 from ._read import dedupe_events, discover
 from ._records import Profile, Record
 from ._schema import NAMED_TABLES, TABLES, Table
-from ._shape import AUTO, ColumnsInto, check_layout
+from ._shape import ColumnsInto
 from ._source import Source, SourceLike
 from ._types import TypedValues
 from ._wide import PROFILES, WideRows, WideSchema
@@ -30,7 +34,7 @@ from .sinks._columns import Columns
 
 #: Tables written when none are named, per layout: long (one row per attribute) or
 #: wide (one row per profile and section, a column per attribute).
-LAYOUTS = {"long": ("attributes", "events"), "wide": (PROFILES, "events")}
+LAYOUT_TABLES = {Layout.LONG: ("attributes", "events"), Layout.WIDE: (PROFILES, "events")}
 #: The column a dataset of many exports adds to every row: which export the row came from.
 EXPORT_COLUMN = "export"
 #: Every table a conversion can write ("events" becomes one table per type with split_events).
@@ -93,78 +97,100 @@ class ConvertSummary:
         return "; ".join(parts)
 
 
+@dataclass(frozen=True)
+class ConvertOptions:
+    """What a conversion's tables hold: the options :func:`~apsis_export.convert`,
+    :func:`~apsis_export.to_arrow`, :func:`~apsis_export.batches`,
+    :func:`~apsis_export.convert_many` and the dlt and Spark sources share, checked here and
+    only here (an :class:`~apsis_export.OptionsError` names the option). Modes become their
+    enums (plain strings are taken), ``tables`` a tuple without repeats (None: the layout's)."""
+
+    tables: tuple[str, ...] | None = None
+    layout: Layout = Layout.LONG
+    split_events: bool = False
+    schema: WideSchema | None = None
+    strict_types: bool = False
+    dedupe: bool = False
+    names: Metadata | None = None
+    engine: EngineName = DEFAULT_ENGINE
+    input_layout: InputLayout = InputLayout.AUTO
+
+    def __post_init__(self) -> None:
+        checked = partial(object.__setattr__, self)  # frozen: each field set once, here
+        checked("engine", EngineName(self.engine))
+        checked("input_layout", InputLayout(self.input_layout))
+        checked("layout", Layout(self.layout))
+        if self.tables is not None:
+            tables = tuple(dict.fromkeys(self.tables))
+            unknown = [t for t in tables if t not in TABLE_NAMES]
+            if unknown:
+                raise OptionsError(f"unknown table {unknown[0]!r}; tables are {', '.join(TABLE_NAMES)}")
+            checked("tables", tables)
+
+    @classmethod
+    def split(cls, keywords: dict[str, Any]) -> ConvertOptions:
+        """The options among a function's keyword arguments (``convert``'s, say), taken out of
+        ``keywords``: what is left there is the rest (format, jobs, progress...)."""
+        return cls(**{f.name: keywords.pop(f.name) for f in fields(cls) if f.name in keywords})
+
+    @property
+    def wanted(self) -> tuple[str, ...]:
+        """The tables asked for, or the layout's (extras may be added: see Plan.write_extras)."""
+        return self.tables if self.tables is not None else LAYOUT_TABLES[self.layout]
+
+    @property
+    def needs_first_pass(self) -> bool:
+        """True when a conversion with these options reads the input twice: a first pass
+        discovers the wide columns (no metadata) or the split events' data fields."""
+        wanted = self.wanted
+        return self.schema is None and (
+            (self.split_events and "events" in wanted) or (PROFILES in wanted and self.names is None)
+        )
+
+
 def plan_conversion(
     source: SourceLike | Source,
+    options: ConvertOptions,
     *,
     format: str = "parquet",
-    tables: Iterable[str] | None = None,
-    engine: str = DEFAULT_ENGINE,
-    input_layout: str = AUTO,
-    layout: str = "long",
-    split_events: bool = False,
-    schema: WideSchema | None = None,
-    strict_types: bool = False,
-    dedupe: bool = False,
-    names: Metadata | None = None,
     progress: Callable[[Progress], None] | None = None,
 ) -> Plan:
-    """What :func:`convert` with these options writes (its tables and their columns), checked;
-    a first pass over ``source`` when the columns need one (see :func:`needs_first_pass`)."""
-    check_layout(input_layout)
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    """What a conversion with ``options`` writes in ``format`` (its tables and their columns);
+    a first pass over ``source`` when the columns need one (see ConvertOptions.needs_first_pass)."""
     factory = get_sink(format)
-    explicit = tables is not None
-    wanted = list(dict.fromkeys(tables)) if explicit else list(LAYOUTS[layout])
-    unknown = [t for t in wanted if t not in TABLE_NAMES]
-    if unknown:
-        raise ValueError(f"unknown table {unknown[0]!r}; tables are {', '.join(TABLE_NAMES)}")
-    split_events = split_events and "events" in wanted
+    wanted = options.wanted
+    split_events = options.split_events and "events" in wanted
+    schema = options.schema
     if schema is None and (PROFILES in wanted or split_events):
-        if needs_first_pass(layout, tables, split_events, schema, names):
+        if options.needs_first_pass:
             schema = discover(
                 source,
-                engine=engine,
-                input_layout=input_layout,
-                names=names,
+                engine=options.engine,
+                input_layout=options.input_layout,
+                names=options.names,
                 event_fields=split_events,
                 progress=progress,
             )
         else:
-            schema = WideSchema.from_metadata(names)
+            schema = WideSchema.from_metadata(options.names)
     columnar = (
-        engine == "fast"
+        options.engine is EngineName.FAST
         and getattr(factory, "accepts_columns", False)
-        and not dedupe
-        and names is None
+        and not options.dedupe
+        and options.names is None
         and PROFILES not in wanted
         and not split_events
     )
     return Plan(
-        format,
-        tuple(wanted),
-        "extras" in wanted or not explicit,
-        dedupe,
-        names is not None,
-        schema,
-        split_events,
-        strict_types,
-        columnar,
-    )
-
-
-def needs_first_pass(
-    layout: str = "long",
-    tables: Iterable[str] | None = None,
-    split_events: bool = False,
-    schema: WideSchema | None = None,
-    names: Metadata | None = None,
-) -> bool:
-    """True when :func:`convert` with these options reads the input twice: a first pass
-    discovers the wide columns (no metadata) or the split events' data fields."""
-    wanted = list(tables) if tables is not None else list(LAYOUTS.get(layout, ()))
-    return schema is None and (
-        (split_events and "events" in wanted) or (PROFILES in wanted and names is None)
+        format=format,
+        tables=wanted,
+        write_extras="extras" in wanted or options.tables is None,
+        dedupe=options.dedupe,
+        named=options.names is not None,
+        schema=schema,
+        split_events=split_events,
+        strict_types=options.strict_types,
+        columnar=columnar,
     )
 
 
@@ -218,9 +244,9 @@ class Plan:
 
     def table(self, name: str) -> Table:
         if name == PROFILES:
-            return self.schema.profiles_table(self.named)
+            return self.schema.profiles_table(named=self.named)
         if self.split_events and name not in TABLES:
-            return self.schema.event_table(name, self.named)
+            return self.schema.event_table(name, named=self.named)
         return (NAMED_TABLES if self.named else TABLES)[name]
 
 
@@ -235,7 +261,7 @@ class Collector:
 
     def __init__(self, plan: Plan, names: Metadata | None):
         self.plan = plan
-        self.values = TypedValues(plan.strict_types)  # shared by the named and the wide tables
+        self.values = TypedValues(strict=plan.strict_types)  # shared by the named and the wide tables
         self.namer = Namer(names, self.values) if names is not None else None
         self.wide = WideRows(plan.schema, self.namer, self.values) if plan.schema is not None else None
         self.native = _native_step(plan)
@@ -282,7 +308,7 @@ class Collector:
             if "extras" in records:
                 records["extras"].extend(profile.extras)
 
-    def take(self, full_only: bool = False, now: int | None = None) -> Iterator[tuple[str, list[Record]]]:
+    def take(self, *, full_only: bool = False, now: int | None = None) -> Iterator[tuple[str, list[Record]]]:
         """The waiting records per table (only tables with a full batch if ``full_only``), emptied.
         ``now``, the input offset read to: a batch whose rows began waiting BATCH_BYTES before
         it is full too (as seen at the looks, every WRITE_EVERY profiles)."""
@@ -377,7 +403,7 @@ class Run:
         """Write what the collector holds (only full batches if ``full_only``; ``now``: see
         Collector.take) and count it."""
         self.count(collector)
-        for name, records in collector.take(full_only, now):
+        for name, records in collector.take(full_only=full_only, now=now):
             self.sink(name).write(records)
             self.summary.rows[name] += len(records)
 

@@ -11,28 +11,34 @@ from ._engines import DEFAULT_ENGINE, get_engine
 from ._errors import OptionsError
 from ._inspect import inspect
 from ._metadata import Metadata
+from ._modes import EngineName, InputLayout
 from ._progress import Progress
 from ._records import Event, Profile, Record
-from ._shape import AUTO, check_layout
 from ._source import Source, SourceLike, open_source
 from ._wide import WideSchema
 
 
 def read_profiles(
-    source: SourceLike | Source, *, engine: str = DEFAULT_ENGINE, input_layout: str = AUTO
+    source: SourceLike | Source,
+    *,
+    engine: EngineName | str = DEFAULT_ENGINE,
+    input_layout: InputLayout | str = InputLayout.AUTO,
 ) -> Iterator[Profile]:
     """Yield each profile of an export with its records, in file order.
 
     A profile with ``key`` None carries document-level extras (e.g. ``metadata``).
     """
-    check_layout(input_layout)
+    input_layout = InputLayout(input_layout)
     parser = get_engine(engine)
     with open_source(source) as src:
         yield from parser.profiles(src, layout=input_layout)
 
 
 def read(
-    source: SourceLike | Source, *, engine: str = DEFAULT_ENGINE, input_layout: str = AUTO
+    source: SourceLike | Source,
+    *,
+    engine: EngineName | str = DEFAULT_ENGINE,
+    input_layout: InputLayout | str = InputLayout.AUTO,
 ) -> Iterator[Record]:
     """Yield every record (:class:`Attribute`, :class:`Event`, :class:`Extra`) of an export, in file order.
 
@@ -66,8 +72,8 @@ def dedupe_events(events: Sequence[Event]) -> tuple[list[Event], int]:
 def discover(
     source: SourceLike,
     *,
-    engine: str = DEFAULT_ENGINE,
-    input_layout: str = AUTO,
+    engine: EngineName | str = DEFAULT_ENGINE,
+    input_layout: InputLayout | str = InputLayout.AUTO,
     names: Metadata | None = None,
     event_fields: bool = True,
     progress: Callable[[Progress], None] | None = None,

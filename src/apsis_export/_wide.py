@@ -154,7 +154,7 @@ class WideSchema:
 
     # -- the tables -----------------------------------------------------------------------------
 
-    def profiles_table(self, named: bool) -> Table:
+    def profiles_table(self, *, named: bool) -> Table:
         fixed = [Column("profile_key", STRING), Column("section_id", STRING)]
         if named:
             fixed.append(Column("section_name", STRING))
@@ -162,7 +162,7 @@ class WideSchema:
             PROFILES, (*fixed, *(Column(c.name, c.kind, c.scale) for c in self.attributes)), tuple_rows=True
         )
 
-    def event_table(self, name: str, named: bool) -> Table:
+    def event_table(self, name: str, *, named: bool) -> Table:
         table = next(t for t in self.event_tables if t.name == name)
         fixed = list(EVENTS.columns[:-1])  # everything but data, which becomes the fields
         if named:
