@@ -211,13 +211,14 @@ def fetch_and_convert(
     wanted = ConvertOptions.split(rest)  # rest: format, jobs, progress... (convert_with's)
     if wanted.schema is None:
         wanted = replace(wanted, schema=request_schema(export, wanted))
-    if wanted.needs_first_pass and save is None:
+    first_pass = wanted.needs_first_pass
+    if first_pass and save is None:
         raise OptionsError(
             "these tables need a first pass over the whole file to find their columns: "
             "save the download (--save FILE / save=) and it is converted from there"
         )
     poll_url = export if isinstance(export, str) else client.request_export(export)
-    if wanted.needs_first_pass:
+    if first_pass and save is not None:
         client.download(poll_url, save, mode=save_mode)
         return convert_with(save, out_dir, wanted, **rest)
     return client.read_while_downloading(

@@ -17,8 +17,11 @@ from ._errors import OptionsError
 class Mode(str, Enum):
     """Base of the modes: str() and format() give the value (``enum.StrEnum``, not in 3.10)."""
 
-    __str__ = str.__str__
-    __format__ = str.__format__
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(self, spec)
 
     @classmethod
     def names(cls) -> str:

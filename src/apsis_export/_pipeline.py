@@ -10,7 +10,7 @@ beyond the sink factory it is given.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
@@ -97,7 +97,7 @@ class ConvertSummary:
         return "; ".join(parts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ConvertOptions:
     """What a conversion's tables hold: the options :func:`~apsis_export.convert`,
     :func:`~apsis_export.to_arrow`, :func:`~apsis_export.batches`,
@@ -105,27 +105,44 @@ class ConvertOptions:
     only here (an :class:`~apsis_export.OptionsError` names the option). Modes become their
     enums (plain strings are taken), ``tables`` a tuple without repeats (None: the layout's)."""
 
-    tables: tuple[str, ...] | None = None
-    layout: Layout = Layout.LONG
-    split_events: bool = False
-    schema: WideSchema | None = None
-    strict_types: bool = False
-    dedupe: bool = False
-    names: Metadata | None = None
-    engine: EngineName = DEFAULT_ENGINE
-    input_layout: InputLayout = InputLayout.AUTO
+    tables: tuple[str, ...] | None
+    layout: Layout
+    split_events: bool
+    schema: WideSchema | None
+    strict_types: bool
+    dedupe: bool
+    names: Metadata | None
+    engine: EngineName
+    input_layout: InputLayout
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        tables: Iterable[str] | None = None,
+        layout: Layout | str = Layout.LONG,
+        split_events: bool = False,
+        schema: WideSchema | None = None,
+        strict_types: bool = False,
+        dedupe: bool = False,
+        names: Metadata | None = None,
+        engine: EngineName | str = DEFAULT_ENGINE,
+        input_layout: InputLayout | str = InputLayout.AUTO,
+    ):
         checked = partial(object.__setattr__, self)  # frozen: each field set once, here
-        checked("engine", EngineName(self.engine))
-        checked("input_layout", InputLayout(self.input_layout))
-        checked("layout", Layout(self.layout))
-        if self.tables is not None:
-            tables = tuple(dict.fromkeys(self.tables))
+        checked("engine", EngineName(engine))
+        checked("input_layout", InputLayout(input_layout))
+        checked("layout", Layout(layout))
+        if tables is not None:
+            tables = tuple(dict.fromkeys(tables))
             unknown = [t for t in tables if t not in TABLE_NAMES]
             if unknown:
                 raise OptionsError(f"unknown table {unknown[0]!r}; tables are {', '.join(TABLE_NAMES)}")
-            checked("tables", tables)
+        checked("tables", tables)
+        checked("split_events", split_events)
+        checked("schema", schema)
+        checked("strict_types", strict_types)
+        checked("dedupe", dedupe)
+        checked("names", names)
 
     @classmethod
     def split(cls, keywords: dict[str, Any]) -> ConvertOptions:
