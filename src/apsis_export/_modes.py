@@ -9,7 +9,7 @@ lists the set. Sinks are not a closed set (plug-ins register theirs), so formats
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, NoReturn
 
 from ._errors import OptionsError
 
@@ -28,6 +28,11 @@ class Mode(str, Enum):
         """The set, as error messages and help texts list it: ``"long, wide"``."""
         return ", ".join(cls)
 
+    @classmethod
+    def _missing_(cls, value: Any) -> NoReturn:
+        """A name outside the set (Enum's hook, called by ``Layout("tall")``)."""
+        raise OptionsError(_REFUSED[cls].format(names=cls.names(), value=value))
+
 
 class Layout(Mode):
     """The output layout: ``long``, an attributes table (one row per attribute); ``wide``, a
@@ -35,10 +40,6 @@ class Layout(Mode):
 
     LONG = "long"
     WIDE = "wide"
-
-    @classmethod
-    def _missing_(cls, value: Any) -> Layout:
-        raise OptionsError(f"layout must be one of {cls.names()}, not {value!r}")
 
 
 class InputLayout(Mode):
@@ -49,20 +50,12 @@ class InputLayout(Mode):
     WRAPPED = "wrapped"
     BARE = "bare"
 
-    @classmethod
-    def _missing_(cls, value: Any) -> InputLayout:
-        raise OptionsError(f"layout must be one of {cls.names()}, not {value!r}")
-
 
 class EngineName(Mode):
     """The parse engines: ``fast`` (the default) and ``exact`` (the referee); same output."""
 
     FAST = "fast"
     EXACT = "exact"
-
-    @classmethod
-    def _missing_(cls, value: Any) -> EngineName:
-        raise OptionsError(f"unknown engine {value!r}; available: {cls.names()}")
 
 
 class IfExists(Mode):
@@ -73,10 +66,6 @@ class IfExists(Mode):
     OVERWRITE = "overwrite"
     SKIP = "skip"
 
-    @classmethod
-    def _missing_(cls, value: Any) -> IfExists:
-        raise OptionsError(f"if_exists must be one of {cls.names()}, not {value!r}")
-
 
 class ExportId(Mode):
     """The rules that give each input of many its ``export`` column: the file's name, its name
@@ -86,6 +75,12 @@ class ExportId(Mode):
     STEM = "stem"
     PARENT = "parent"
 
-    @classmethod
-    def _missing_(cls, value: Any) -> ExportId:
-        raise OptionsError(f"export_id must be a function or one of {cls.names()}, not {value!r}")
+
+#: What each mode says of a name outside its set (the messages these options have always given).
+_REFUSED: dict[type[Mode], str] = {
+    Layout: "layout must be one of {names}, not {value!r}",
+    InputLayout: "layout must be one of {names}, not {value!r}",
+    EngineName: "unknown engine {value!r}; available: {names}",
+    IfExists: "if_exists must be one of {names}, not {value!r}",
+    ExportId: "export_id must be a function or one of {names}, not {value!r}",
+}
