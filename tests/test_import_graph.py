@@ -12,6 +12,7 @@ so a check that could not fail would show.
 from __future__ import annotations
 
 import ast
+import re
 import textwrap
 from collections.abc import Iterable
 from pathlib import Path
@@ -183,6 +184,80 @@ def test_the_graph_sees_function_level_and_relative_imports_of_the_package():
     assert "apsis_export._engines._exact" in graph["apsis_export._engines"]  # inside get_engine
     assert "apsis_export._records" in graph["apsis_export._engines._fast"]  # from .._records import
     assert "apsis_export.spark" in graph["pyspark_apsis_export"]  # absolute
+
+
+ARCHITECTURE = SRC.parent / "docs" / "architecture.md"
+ROOM = re.compile(r"[\w.]+\.py|\w+/")
+
+
+def listed_rooms(page: str, package: str = "apsis_export") -> dict[str, tuple[int, int]]:
+    """The rooms the page's first listing names, top to bottom: module or package -> (line,
+    place on the line). A listing line starts with its rooms (``sinks/``, ``_read.py``),
+    separated by single spaces; a line starting with a space continues a description."""
+    section = page[page.index("## The rooms, top to bottom") :]
+    block = section[section.index("```\n") + 4 :]
+    block = block[: block.index("```")]
+    rooms = {}
+    for line_number, line in enumerate(block.splitlines()):
+        if not line or line[0].isspace():
+            continue
+        for place, token in enumerate(line.split("  ")[0].split(" ")):
+            assert ROOM.fullmatch(token), f"not a room: {token!r} in {line!r}"
+            name = token.removesuffix("/").removesuffix(".py")
+            rooms[package if name == "__init__" else f"{package}.{name}"] = (line_number, place)
+    return rooms
+
+
+def room_of(module: str, rooms: dict[str, tuple[int, int]]) -> str | None:
+    """The listed room a module belongs to: itself, or the package it is in."""
+    return max((r for r in rooms if _under(module, r) and r != "apsis_export"), key=len, default=None) or (
+        module if module in rooms else None
+    )
+
+
+def listing_problems(graph: dict[str, set[str]], rooms: dict[str, tuple[int, int]]) -> list[str]:
+    """Rooms listed that are no module, modules the listing leaves out, and arrows that point
+    up it (or left on a line)."""
+    problems = [f"{room} is listed but is no module" for room in rooms if room not in graph]
+    for module in sorted(graph):
+        if _under(module, "apsis_export") and room_of(module, rooms) is None:
+            problems.append(f"{module} is in no room of the listing")
+    for importer, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            here, there = room_of(importer, rooms), room_of(target, rooms)
+            if here is not None and there is not None and here != there and rooms[here] >= rooms[there]:
+                problems.append(f"{importer} -> {target}: {there} is listed above (or left of) {here}")
+    return problems
+
+
+def test_the_architecture_page_lists_every_module_and_its_arrows_point_down():
+    rooms = listed_rooms(ARCHITECTURE.read_text(encoding="utf-8"))
+    assert {"apsis_export", "apsis_export.cli", "apsis_export._pipeline", "apsis_export._version"} <= set(
+        rooms
+    )
+    compiled = {m for m, path in find_modules(SRC).items() if path.suffix != ".py"}  # _native: a leaf
+    graph = {m: ts - compiled for m, ts in import_graph(SRC).items() if m not in compiled}
+    assert listing_problems(graph, rooms) == []
+
+
+def test_a_listing_with_an_arrow_pointing_up_or_a_module_left_out_is_refused():
+    page = "## The rooms, top to bottom\n\n```\n_a.py _b.py   first\npkg/          second\n```\n"
+    rooms = listed_rooms(page)
+    assert rooms == {"apsis_export._a": (0, 0), "apsis_export._b": (0, 1), "apsis_export.pkg": (1, 0)}
+    graph = {"apsis_export._a": {"apsis_export.pkg._x"}, "apsis_export._b": set(), "apsis_export.pkg": set()}
+    assert listing_problems({**graph, "apsis_export.pkg._x": set()}, rooms) == []
+    assert listing_problems({**graph, "apsis_export.pkg._x": {"apsis_export._b"}}, rooms) == [
+        "apsis_export.pkg._x -> apsis_export._b: apsis_export._b is listed above (or left of) apsis_export.pkg"
+    ]
+    assert listing_problems(
+        {**graph, "apsis_export._b": {"apsis_export._a"}, "apsis_export._c": set()}, rooms
+    ) == [
+        "apsis_export._c is in no room of the listing",
+        "apsis_export._b -> apsis_export._a: apsis_export._a is listed above (or left of) apsis_export._b",
+    ]
+    assert listing_problems({"apsis_export._a": set(), "apsis_export._b": set()}, rooms) == [
+        "apsis_export.pkg is listed but is no module"
+    ]
 
 
 # -- the checker, on packages made to break the rules -------------------------------------------------
