@@ -29,7 +29,7 @@ class Engine(Protocol):
         ...
 
 
-def get_engine(name: str) -> Engine:
+def get_engine(name: EngineName | str) -> Engine:
     """The engine registered under ``name``: ``"fast"`` or ``"exact"`` (the referee)."""
     if EngineName(name) is EngineName.EXACT:
         from ._exact import ExactEngine
