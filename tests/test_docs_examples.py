@@ -258,9 +258,6 @@ def test_cli_reference_names_every_option_and_no_other():
     assert named - options == set(), "options docs/cli.md names that no command has"
 
 
-#: Pages another branch of issue 15 writes (docs/architecture.md: the modules and their arrows);
-#: links to them may dangle until it is merged. Drop an entry once its page is here.
-PENDING = {REPO / "docs" / "architecture.md"}
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
@@ -279,8 +276,7 @@ def test_links_point_to_files_and_headings_that_exist():
             path, _, anchor = target.partition("#")
             file = (page.parent / path).resolve() if path else page
             if not file.exists():
-                if file not in PENDING:
-                    broken.append(f"{page.relative_to(REPO)}: {target}")
+                broken.append(f"{page.relative_to(REPO)}: {target}")
             elif anchor and file.suffix == ".md" and anchor not in anchors(file):
                 broken.append(f"{page.relative_to(REPO)}: {target} (no such heading)")
     assert not broken

@@ -28,10 +28,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._convert import Collector, Plan, _Run
 from ._engines._fast import FastEngine, ResumeExact, Unit, UnitStream
 from ._errors import ApsisExportError, InputError
 from ._metadata import Metadata
+from ._pipeline import Collector, Plan, Run
 from ._progress import ProgressTicker
 from ._source import Source
 from .sinks import get_sink
@@ -115,7 +115,7 @@ def convert_in_parallel(
     plan: Plan,
     names: Metadata | None,
     collector: Collector,
-    run: _Run,
+    run: Run,
     ticker: ProgressTicker,
 ) -> None:
     """The body of :func:`apsis_export.convert` with ``jobs`` worker processes."""

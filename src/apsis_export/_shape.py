@@ -14,12 +14,11 @@ from typing import Annotated, Any
 import msgspec
 
 from ._errors import InputError
+from ._modes import InputLayout
 from ._records import VALUE_TYPES, Attribute, Event, Extra, Profile
 
-WRAPPED = "wrapped"
-BARE = "bare"
-AUTO = "auto"
-LAYOUTS = (AUTO, WRAPPED, BARE)
+#: The input layouts by the short names the engines use (see _modes.InputLayout).
+AUTO, WRAPPED, BARE = InputLayout.AUTO, InputLayout.WRAPPED, InputLayout.BARE
 
 #: Top-level keys that only occur in the wrapped layout.
 WRAPPER_KEYS = ("profiles", "metadata")
@@ -62,12 +61,6 @@ class TypedWrapped(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 #: The msgspec type of a profile's value in the common shape, per layout.
 TYPED_PROFILES = {WRAPPED: TypedWrapped, BARE: dict[str, TypedSection]}
-
-
-def check_layout(layout: str) -> None:
-    """Refuse a layout name that is not one of LAYOUTS."""
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
 
 
 def pointer(*parts: str) -> str:

@@ -84,7 +84,7 @@ class TypedValues:
     null and counted in ``mismatches``, or with ``strict`` an InputError. One per conversion
     (or --jobs unit), shared by the named long tables and the wide ones."""
 
-    def __init__(self, strict: bool = False):
+    def __init__(self, *, strict: bool = False):
         self.strict = strict
         self.mismatches = 0
 

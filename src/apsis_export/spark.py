@@ -50,13 +50,13 @@ except ImportError as exc:
         f"apsis_export.spark needs PySpark 4: pip install 'apsis-export[spark]' ({exc})"
     ) from exc
 
-from ._arrow import BATCH_FORMAT, ArrowStream, to_arrow
-from ._convert import LAYOUTS, needs_first_pass, plan_conversion
+from ._arrow import BATCH_FORMAT, ArrowStream, arrow_stream
 from ._engines import DEFAULT_ENGINE
 from ._errors import ApsisExportError, InputError, OptionsError
 from ._inputs import display, expand, export_name, opened
 from ._metadata import Metadata
-from ._shape import AUTO
+from ._modes import InputLayout, Layout
+from ._pipeline import LAYOUT_TABLES, ConvertOptions, plan_conversion
 from .sinks import arrow_batcher
 
 if TYPE_CHECKING:
@@ -86,38 +86,15 @@ class _Settings:
     """The conversion options of one read, checked on the driver and shipped to the executors."""
 
     table: str
-    layout: str
-    names: Metadata | None
-    dedupe: bool
-    strict_types: bool
-    input_layout: str
-    engine: str
+    options: ConvertOptions  # tables: (table,)
 
     def stream(self, source) -> ArrowStream:
         """The table's rows in one export (a path or an open binary file)."""
-        return to_arrow(
-            source,
-            self.table,
-            engine=self.engine,
-            input_layout=self.input_layout,
-            layout=self.layout,
-            strict_types=self.strict_types,
-            dedupe=self.dedupe,
-            names=self.names,
-        )
+        return arrow_stream(source, self.table, self.options)
 
     def arrow_schema(self, source: str) -> pa.Schema:
         """The table's Arrow schema (known from the options alone: ``source`` is not read)."""
-        plan = plan_conversion(
-            source,
-            tables=[self.table],
-            layout=self.layout,
-            strict_types=self.strict_types,
-            dedupe=self.dedupe,
-            names=self.names,
-            input_layout=self.input_layout,
-            engine=self.engine,
-        )
+        plan = plan_conversion(source, self.options, format=BATCH_FORMAT)
         return arrow_batcher(BATCH_FORMAT, plan.table(self.table))[0]
 
 
@@ -207,9 +184,10 @@ def _cast(reader: pa.RecordBatchReader, target: pa.Schema) -> Iterator[pa.Record
 
 def _settings(options: Mapping[str, str]) -> _Settings:
     get = {k.lower(): v for k, v in options.items()}.get
-    layout = get("layout", "long")
-    if layout not in LAYOUTS:
-        raise OptionsError(f"option layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    try:
+        layout = Layout(get("layout", Layout.LONG))
+    except OptionsError as exc:
+        raise OptionsError(f"option {exc}") from None
     names_wanted = _flag(get, "names")
     metadata = get("metadata")
     if metadata and not names_wanted:
@@ -219,21 +197,22 @@ def _settings(options: Mapping[str, str]) -> _Settings:
             "option names=true needs option metadata (a file saved by 'apsis-export metadata --save')"
         )
     names = _load_metadata(metadata) if metadata else None
-    table = get("table") or LAYOUTS[layout][0]
-    if needs_first_pass(layout, [table], names=names):
-        raise OptionsError(
-            f"table {table} needs options names=true and metadata=FILE in Spark: its columns "
-            "must be known before the files are read (or read a long-layout table)"
-        )
-    return _Settings(
-        table=table,
+    table = get("table") or LAYOUT_TABLES[layout][0]
+    converted = ConvertOptions(
+        tables=(table,),
         layout=layout,
         names=names,
         dedupe=_flag(get, "dedupe_events"),
         strict_types=_flag(get, "strict_types"),
-        input_layout=get("input_layout", AUTO),
+        input_layout=get("input_layout", InputLayout.AUTO),
         engine=get("engine", DEFAULT_ENGINE),
     )
+    if converted.needs_first_pass:
+        raise OptionsError(
+            f"table {table} needs options names=true and metadata=FILE in Spark: its columns "
+            "must be known before the files are read (or read a long-layout table)"
+        )
+    return _Settings(table, converted)
 
 
 def _flag(get, name: str) -> bool:

@@ -16,11 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._errors import OptionsError
+from .._modes import IfExists
 from .._schema import Table
 from ..sinks import Sink, get_sink, sink_names
 from ._dataset import CREATED_DATE, DatasetSink, partition_columns
 from ._filesystems import Location, is_uri, locate
-from ._output import FILE_MODE, IF_EXISTS, STAGING_PREFIX, Output, dataset_files, output_stem
+from ._output import FILE_MODE, STAGING_PREFIX, Output, dataset_files, output_stem
 from ._tables import StagedFile, named_as_final
 
 #: Table formats written by outputs rather than by a file sink; their batches are Parquet's.
@@ -41,7 +42,7 @@ def open_output(
     out: str | os.PathLike[str],
     *,
     filesystem: Any = None,
-    if_exists: str | None = None,
+    if_exists: IfExists | str | None = None,
     source: Any = None,
     file_mode: int = FILE_MODE,
 ) -> Output:
@@ -116,7 +117,6 @@ def table_opener(
 __all__ = [
     "CREATED_DATE",
     "FILE_MODE",
-    "IF_EXISTS",
     "STAGING_PREFIX",
     "TABLE_FORMATS",
     "Location",

@@ -14,9 +14,9 @@ import pyarrow.csv as pa_csv
 
 from .._encode import decimal_text, iso_millis_array, json_array, value_texts
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE
-from . import FileSink
 from ._background import BackgroundSink, BackgroundWriter
 from ._columns import ArrowSink, each
+from ._file import FileSink
 
 _ARROW_TYPES = {
     BOOLEAN: pa.bool_(),

@@ -19,9 +19,9 @@ import pyarrow as pa
 from .. import _extension
 from .._encode import iso_date, iso_millis_json, json_array
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE, Table
-from . import FileSink
 from ._background import BackgroundSink, BackgroundWriter
 from ._columns import Batch, make_columnizer
+from ._file import FileSink
 
 _dumps = orjson.dumps
 #: The join of keys and JSON texts into lines in C (``join_lines`` in _native.c), or None where

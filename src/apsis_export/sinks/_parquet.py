@@ -17,9 +17,9 @@ from pyarrow.fs import LocalFileSystem
 from .._encode import json_array, value_texts
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE
 from .._types import DECIMAL_PRECISION
-from . import FileSink
 from ._background import BackgroundSink, BackgroundWriter
 from ._columns import ArrowSink
+from ._file import FileSink
 
 #: Rows per row group of the long tables. A row group is written on the sink's thread while
 #: the next one fills, so two of them per table are in memory at the peak. 64k rows reach that
