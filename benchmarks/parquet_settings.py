@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from apsis_export._convert import BATCH_ROWS
-from apsis_export.sinks._parquet import ROW_GROUP_ROWS
+from apsis_export.sinks._parquet import ROW_GROUP_ROWS, writer_options
 
 TABLES = ("attributes", "events")
 #: Columns of few distinct values per row group, and the times.
@@ -45,8 +45,9 @@ def _dictionary_input(table: pa.Table, columns: list[str]) -> pa.Table:
     return table.unify_dictionaries()
 
 
-#: name: (ParquetWriter keyword arguments, columns given as dictionary arrays)
-SETTINGS: dict[str, tuple[dict, list[str]]] = {
+#: name: (ParquetWriter keyword arguments, or a function of the schema giving them; columns given
+#: as dictionary arrays)
+SETTINGS: dict[str, tuple[dict | Callable[[pa.Schema], dict], list[str]]] = {
     "today (zstd, dict+stats all)": ({"compression": "zstd"}, []),
     "zstd 3": ({"compression": "zstd", "compression_level": 3}, []),
     "zstd 1 explicit": ({"compression": "zstd", "compression_level": 1}, []),
@@ -76,6 +77,17 @@ SETTINGS: dict[str, tuple[dict, list[str]]] = {
         {"compression": "zstd", "use_dictionary": False, "write_statistics": LOW + TIMES},
         [],
     ),
+    "package (sinks/_parquet.py)": (writer_options, []),
+    "package, zstd -1": (lambda schema: {**writer_options(schema), "compression_level": -1}, []),
+    "package, stats profile_key+times": (
+        lambda schema: {**writer_options(schema), "write_statistics": ["profile_key", *TIMES]},
+        [],
+    ),
+    "package, 4 MB pages": (lambda schema: {**writer_options(schema), "data_page_size": 4 << 20}, []),
+    "package, uncompressed": (
+        lambda schema: {**writer_options(schema), "compression": "none", "compression_level": None},
+        [],
+    ),
 }
 
 
@@ -85,10 +97,11 @@ def _batched(table: pa.Table) -> pa.Table:
     return pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS), schema=table.schema)
 
 
-def encode(table: pa.Table, options: dict, dict_columns: list[str], sink) -> None:
+def encode(table: pa.Table, options, dict_columns: list[str], sink) -> None:
     """Write ``table`` as the sink does: a write per ROW_GROUP_ROWS rows, dictionary input made
     per write (where it would be made on the writer thread)."""
     schema = _dictionary_input(table.slice(0, 0), dict_columns).schema if dict_columns else table.schema
+    options = options(schema) if callable(options) else options
     with pq.ParquetWriter(sink, schema, **options) as writer:
         for start in range(0, len(table), ROW_GROUP_ROWS):
             part = table.slice(start, ROW_GROUP_ROWS)

@@ -56,16 +56,19 @@ NO_STATISTICS = frozenset({"value", "correlation_id", "data"})
 NO_DICTIONARY = frozenset({"correlation_id"})
 
 
+def writer_options(schema: pa.Schema) -> dict:
+    """The package's ParquetWriter settings for a table of ``schema`` (keyword arguments)."""
+    return {
+        "compression": "zstd",
+        "compression_level": ZSTD_LEVEL,
+        "use_dictionary": [name for name in schema.names if name not in NO_DICTIONARY],
+        "write_statistics": [name for name in schema.names if name not in NO_STATISTICS],
+    }
+
+
 def parquet_writer(where, schema: pa.Schema) -> pq.ParquetWriter:
     """A ParquetWriter for ``where`` (a path or an output stream) with the package's settings."""
-    return pq.ParquetWriter(
-        where,
-        schema,
-        compression="zstd",
-        compression_level=ZSTD_LEVEL,
-        use_dictionary=[name for name in schema.names if name not in NO_DICTIONARY],
-        write_statistics=[name for name in schema.names if name not in NO_STATISTICS],
-    )
+    return pq.ParquetWriter(where, schema, **writer_options(schema))
 
 
 _ARROW_TYPES = {
