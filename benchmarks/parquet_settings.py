@@ -78,11 +78,13 @@ SETTINGS: dict[str, tuple[dict | Callable[[pa.Schema], dict], list[str]]] = {
         [],
     ),
     "package (sinks/_parquet.py)": (writer_options, []),
-    "package, zstd -1": (lambda schema: {**writer_options(schema), "compression_level": -1}, []),
-    "package, stats profile_key+times": (
-        lambda schema: {**writer_options(schema), "write_statistics": ["profile_key", *TIMES]},
+    "package, zstd 3": (lambda schema: {**writer_options(schema), "compression_level": 3}, []),
+    "package, dict input": (writer_options, LOW),
+    "package, stats low+times": (
+        lambda schema: {**writer_options(schema), "write_statistics": LOW + TIMES},
         [],
     ),
+    "package, zstd -1": (lambda schema: {**writer_options(schema), "compression_level": -1}, []),
     "package, 4 MB pages": (lambda schema: {**writer_options(schema), "data_page_size": 4 << 20}, []),
     "package, uncompressed": (
         lambda schema: {**writer_options(schema), "compression": "none", "compression_level": None},
