@@ -28,7 +28,7 @@ from .._records import Record
 from .._schema import Table
 from ..sinks import arrow_batcher
 from ..sinks._background import BackgroundWriter
-from ..sinks._parquet import ROW_GROUP_ROWS
+from ..sinks._parquet import ROW_GROUP_ROWS, parquet_writer
 
 #: The column events may be partitioned by besides their own: the UTC date of created_at.
 CREATED_DATE = "created_date"
@@ -216,9 +216,7 @@ class DatasetSink:
         if self._local:
             self._fs.create_dir(folder, recursive=True)
         stream = self._fs.open_output_stream(path)
-        file = self._open[directory] = _File(
-            pq.ParquetWriter(stream, self._file_schema, compression="zstd"), stream, path
-        )
+        file = self._open[directory] = _File(parquet_writer(stream, self._file_schema), stream, path)
         return file
 
     def _finish(self, directory: str) -> None:
