@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -516,7 +517,7 @@ class Collector:
     def _take_native(self) -> None:
         """Move the compiled step's rows into the batches, after what they hold."""
         since = self._waiting_since.pop("native", None)
-        for name, arrays in zip(("attributes", "events"), self.native.take()):
+        for name, arrays in zip(("attributes", "events"), self.native.take(), strict=True):
             if name in self.records and len(arrays[0]):
                 self.records[name].extend_arrays(arrays)
                 if since is not None:  # the batch has waited since its oldest rows
@@ -600,7 +601,5 @@ class _Run:
 
     def abort(self) -> None:
         for sink in self.sinks.values():
-            try:
+            with contextlib.suppress(Exception):  # keep aborting the others; the original error wins
                 sink.abort()
-            except Exception:  # keep aborting the others; the original error wins
-                pass

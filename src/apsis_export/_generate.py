@@ -225,7 +225,7 @@ def generated_metadata(sections: int = 3) -> Metadata:
                     "name": name,
                     "versions": [{"id": type_id}],
                 }
-                for type_id, name in zip(_EVENT_TYPES, _EVENT_NAMES)
+                for type_id, name in zip(_EVENT_TYPES, _EVENT_NAMES, strict=True)
             ]
         defined.append(section)
     return Metadata(defined)

@@ -138,10 +138,10 @@ def _add_counts(counts: dict[int, int], buckets: np.ndarray) -> None:
     if width <= 4 * len(buckets):  # the usual case: a few days or months of events
         n = np.bincount(buckets - low, minlength=width)
         found = np.flatnonzero(n)
-        pairs = zip((found + low).tolist(), n[found].tolist())
+        pairs = zip((found + low).tolist(), n[found].tolist(), strict=True)
     else:
         found, n = np.unique(buckets, return_counts=True)
-        pairs = zip(found.tolist(), n.tolist())
+        pairs = zip(found.tolist(), n.tolist(), strict=True)
     for bucket, count in pairs:
         counts[bucket] = counts.get(bucket, 0) + count
 

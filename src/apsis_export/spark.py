@@ -198,7 +198,8 @@ def _cast(reader: pa.RecordBatchReader, target: pa.Schema) -> Iterator[pa.Record
             yield batch
         else:
             yield pa.RecordBatch.from_arrays(
-                [column.cast(field.type) for column, field in zip(batch.columns, target)], schema=target
+                [column.cast(field.type) for column, field in zip(batch.columns, target, strict=True)],
+                schema=target,
             )
 
 

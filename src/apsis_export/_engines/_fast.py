@@ -591,7 +591,9 @@ class _Scan:
                 self.deep.extend((deep[first] + base).tolist())
         # An open reports the depth before it, a close the depth after it, a comma its own.
         depth = np.where(closes, after, before_depth)[keep]
-        return list(zip((structural[keep] + base).tolist(), chars[keep].tolist(), depth.tolist()))
+        return list(
+            zip((structural[keep] + base).tolist(), chars[keep].tolist(), depth.tolist(), strict=True)
+        )
 
     def _escaped_quotes(self, a: np.ndarray) -> np.ndarray:
         """Offsets in ``a`` of the quotes escaped by an odd run of backslashes (a run may begin

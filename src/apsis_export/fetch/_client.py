@@ -549,7 +549,7 @@ class Client:
         s = self.settings
         delay = s.poll_interval
         while True:
-            yield min(delay * random.uniform(1 - s.jitter, 1 + s.jitter), s.max_poll_interval)
+            yield min(delay * random.uniform(1 - s.jitter, 1 + s.jitter), s.max_poll_interval)  # noqa: S311 (jitter, not a secret)
             delay = min(delay * s.backoff_factor, s.max_poll_interval)
 
 

@@ -15,7 +15,7 @@ from calendar import monthrange
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Union
+from typing import Any
 from urllib.parse import urljoin
 
 import orjson
@@ -29,7 +29,7 @@ DEFAULT_WINDOW = timedelta(days=7)
 #: The API answers 413 to larger bodies.
 MAX_BODY_BYTES = 100_000
 
-TimeLike = Union[str, datetime]
+TimeLike = str | datetime
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ string is ``""`` and null is an empty field, so the two stay apart.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -16,7 +17,7 @@ from .._encode import decimal_text, iso_millis_array, json_array, value_texts
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE
 from . import FileSink
 from ._background import BackgroundWriter
-from ._columns import ArrowSink, each
+from ._columns import ArrowSink, ColumnEncoder, each
 
 _ARROW_TYPES = {
     BOOLEAN: pa.bool_(),
@@ -82,7 +83,7 @@ class CsvSink(ArrowSink, FileSink):
     extension = "csv"
     arrow_types = _ARROW_TYPES
     encoders = _ENCODERS
-    native_encoders: dict = {}  # the compiled step writes the times as ISO text
+    native_encoders: ClassVar[dict[str, ColumnEncoder]] = {}  # the compiled step writes the times as ISO text
     native_iso_times = True
 
     def _open(self, path: Path) -> None:

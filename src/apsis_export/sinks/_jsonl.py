@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import orjson
@@ -21,7 +22,7 @@ from .._encode import iso_date, iso_millis_json, json_array
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE, Table
 from . import FileSink
 from ._background import BackgroundWriter
-from ._columns import Batch, make_columnizer
+from ._columns import Batch, ColumnEncoder, make_columnizer
 
 _dumps = orjson.dumps
 #: The join of keys and JSON texts into lines in C (``join_lines`` in _native.c), or None where
@@ -62,7 +63,7 @@ def _lines(table: Table) -> Callable[[Batch], pa.Buffer | bytes]:
                 key_texts, b"}\n", [(*text.buffers(), text.offset) for text in texts], len(texts[0])
             )
         pieces = []
-        for key, text in zip(keys, texts):
+        for key, text in zip(keys, texts, strict=True):
             pieces += [key, text]
         joined = pc.binary_join_element_wise(*pieces, end, separator)
         # The lines back to back: the slice of the result's data they occupy (no copy).
@@ -85,7 +86,7 @@ class JsonlSink(FileSink):
     #: The compiled step writes every text column, times included, as JSON already.
     native_json = True
     native_iso_times = True
-    native_encoders: dict = {}
+    native_encoders: ClassVar[dict[str, ColumnEncoder]] = {}
 
     @classmethod
     def encoder(cls, table: Table) -> Callable[[Batch], pa.Buffer | bytes]:

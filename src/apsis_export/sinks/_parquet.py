@@ -9,6 +9,7 @@ small row groups.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -19,7 +20,7 @@ from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, 
 from .._types import DECIMAL_PRECISION
 from . import FileSink
 from ._background import BackgroundWriter
-from ._columns import ArrowSink
+from ._columns import ArrowSink, ColumnEncoder
 
 #: Rows per row group of the long tables. A row group is written on the sink's thread while
 #: the next one fills, so two of them per table are in memory at the peak. 64k rows reach that
@@ -65,7 +66,9 @@ class ParquetSink(ArrowSink, FileSink):
     extension = "parquet"
     arrow_types = _ARROW_TYPES
     encoders = _ENCODERS
-    native_encoders = {TIMESTAMP: lambda millis: millis.view(_ARROW_TYPES[TIMESTAMP])}  # int64 ms
+    native_encoders: ClassVar[dict[str, ColumnEncoder]] = {
+        TIMESTAMP: lambda millis: millis.view(_ARROW_TYPES[TIMESTAMP])  # int64 ms
+    }
 
     def _open(self, path: Path) -> None:
         self._schema = self._open_batches()
