@@ -125,10 +125,10 @@ def test_typed_records_come_from_the_columns():
     into = _fast.ColumnsInto([[] for _ in range(5)], [[] for _ in range(7)])
     bare = _fast.read_profile(b'"p1":' + text, "wrapped", into=into)
     assert (bare.key, bare.section_ids, bare.attributes, bare.events) == ("p1", ["s1"], [], [])
-    assert [list(row) for row in zip(*into.attributes)] == [
+    assert [list(row) for row in zip(*into.attributes, strict=True)] == [
         [a.profile_key, a.section_id, a.attribute_id, a.value, a.value_type] for a in profile.attributes
     ]
-    assert [list(row) for row in zip(*into.events)] == [
+    assert [list(row) for row in zip(*into.events, strict=True)] == [
         [e.profile_key, e.section_id, e.correlation_id, e.type_id, e.source_event_time, e.created_at, e.data]
         for e in profile.events
     ]

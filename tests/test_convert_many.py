@@ -135,7 +135,7 @@ def with_bad(tmp_path, exports) -> list[Path]:
 
 def test_a_bad_input_stops_the_run_and_leaves_no_file(tmp_path, with_bad):
     out = tmp_path / "out"
-    with pytest.raises(InputsFailed, match="day-2-bad.json: invalid JSON") as failed:
+    with pytest.raises(InputsFailed, match=r"day-2-bad\.json: invalid JSON") as failed:
         convert_many(with_bad, out, jobs=1)
     assert [i.status for i in failed.value.summary.inputs] == ["converted", "failed", "not started"]
     assert failed.value.exit_code == 9

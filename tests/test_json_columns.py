@@ -44,7 +44,7 @@ def test_json_array_equals_json_bytes_value_by_value(column):
     expected = [json_bytes(v).decode() for v in column]
     assert json_array(column, nulls=False).to_pylist() == expected
     assert json_array(column).to_pylist() == [
-        None if v is None else text for v, text in zip(column, expected)
+        None if v is None else text for v, text in zip(column, expected, strict=True)
     ]
 
 

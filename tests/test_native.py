@@ -1208,26 +1208,28 @@ def random_member(rng: random.Random, weird: bool) -> tuple[bytes, str, bytes]:
         return Obj(pairs)
 
     def event():
-        times = lambda: (
-            rng.choice([None, 0, MIN_MS, MAX_MS, -1, 1714564800000, rng.randint(MIN_MS, MAX_MS)])
-            if not odd(0.1)
-            else Raw(
-                rng.choice(
-                    [
-                        "-0",
-                        "1.0",
-                        "1e3",
-                        "007",
-                        '"5"',
-                        "true",
-                        str(MIN_MS - 1),
-                        str(MAX_MS + 1),
-                        "99999999999999999999",
-                        "-",
-                    ]
+        def times():
+            return (
+                rng.choice([None, 0, MIN_MS, MAX_MS, -1, 1714564800000, rng.randint(MIN_MS, MAX_MS)])
+                if not odd(0.1)
+                else Raw(
+                    rng.choice(
+                        [
+                            "-0",
+                            "1.0",
+                            "1e3",
+                            "007",
+                            '"5"',
+                            "true",
+                            str(MIN_MS - 1),
+                            str(MAX_MS + 1),
+                            "99999999999999999999",
+                            "-",
+                        ]
+                    )
                 )
             )
-        )
+
         fields = [("typeId", text() if not odd(0.1) else rng.choice([None, 7, Raw("7.0"), Obj()]))]
         for name, make in [
             ("correlationId", lambda: rng.choice([None, text()]) if not odd(0.1) else 7),
@@ -1574,9 +1576,10 @@ def test_batches_of_compiled_and_python_rows(tmp_path, fmt):
 def test_small_blocks(tmp_path, monkeypatch):
     """The compiled scan carries its state across blocks of any size."""
     ordinary = as_value(ORDINARY, WRAPPED)
-    members = [("first", ordinary)] + [
-        (name, value) for name, value, _ in clean_cases(WRAPPED) if len(value) < 300
-    ][::3]
+    members = [
+        ("first", ordinary),
+        *[(name, value) for name, value, _ in clean_cases(WRAPPED) if len(value) < 300][::3],
+    ]
     (tmp_path / "doc.json").write_bytes(document(members, WRAPPED))
     for size in (1, 7, 64):
         monkeypatch.setattr(_fast, "BLOCK_SIZE", size)
@@ -1696,7 +1699,7 @@ def test_join_lines_equals_arrows_join_on_slices_and_nulls():
         ]
         got = _native.join_lines(keys, b"}\n", [(*t.buffers(), t.offset) for t in texts], stop - start)
         pieces = []
-        for key, text in zip(keys, texts):
+        for key, text in zip(keys, texts, strict=True):
             pieces += [pa.scalar(key, pa.large_binary()), text.fill_null(b"null")]
         joined = pc.binary_join_element_wise(
             *pieces, pa.scalar(b"}\n", pa.large_binary()), pa.scalar(b"", pa.large_binary())
