@@ -117,7 +117,7 @@ def _table(
 ) -> str:
     """A table; ``rows`` are already escaped cell contents, at most MAX_TABLE_ROWS are shown
     (``total``: how many there are, to say how many were left out)."""
-    shown = []
+    shown: list[str] = []
     for row in rows:
         if len(shown) == MAX_TABLE_ROWS:
             break

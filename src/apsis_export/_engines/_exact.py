@@ -382,7 +382,8 @@ class _LongNumbers:
         self._before = (self._before + chunk)[-2:]
         if not cuts:
             return chunk
-        pieces, last = [], 0
+        pieces: list[bytes] = []
+        last = 0
         for cut in cuts:
             pieces += (chunk[last:cut], b"e0")
             last = cut

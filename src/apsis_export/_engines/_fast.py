@@ -67,7 +67,7 @@ _LBRACE, _RBRACE, _LBRACKET, _RBRACKET, _COMMA = (ord(c) for c in "{}[],")
 _WHITESPACE = b" \t\r\n"
 _DECODER = msgspec.json.Decoder(float_hook=Decimal)
 _TYPED_DECODERS = {
-    layout: msgspec.json.Decoder(dict[str, kind], float_hook=Decimal)
+    layout: msgspec.json.Decoder(dict[str, kind], float_hook=Decimal)  # type: ignore[valid-type]  # kind: a type chosen at run time
     for layout, kind in TYPED_PROFILES.items()
 }
 
@@ -139,7 +139,7 @@ class _Handover(Exception):
         # found it: the exact engine's depth error is put there (see _depth_error_at).
         self.too_deep: int | None = None
 
-    def prefix(self, previous_key: str) -> bytes:
+    def prefix(self, previous_key: str | None) -> bytes:
         if not self.placeholder:
             return self.context
         key = msgspec.json.encode(previous_key if self.context.startswith(b'{"profiles"') else "")
@@ -157,7 +157,9 @@ def _member_handover(
     return _Handover(start, context, layout, auto_detected)
 
 
-def _resume(source: Source, handover: _Handover, pending: bytes, previous_key: str) -> Iterator[Profile]:
+def _resume(
+    source: Source, handover: _Handover, pending: bytes, previous_key: str | None
+) -> Iterator[Profile]:
     """The exact engine's profiles from the handover point on."""
     resumed = _Resumed(source, handover.prefix(previous_key), pending, handover.start)
     rest = walk_document(resumed, handover.layout, auto_detected=handover.auto_detected)  # type: ignore[arg-type]
@@ -298,7 +300,7 @@ class FastEngine:
         and events as columns there (see :func:`read_profile`), each before its profile is yielded."""
         scan = _Scan(source, layout, into=into)
         try:
-            yield from scan.run()
+            yield from scan.run()  # type: ignore[misc]  # Units only with dispatch (UnitStream)
         except _Handover as h:
             pending = bytes(scan.buf[h.start - scan.buf_start :])
             scan.buf = bytearray()
@@ -327,7 +329,7 @@ class _Scan:
         self.split = 0
         self.member_start = -1  # offset just past the delimiter that opened the current member
         self.after_comma = False  # the current member follows a comma (not its container's open)
-        self.last_key = ""  # the key of the latest member decoded
+        self.last_key: str | None = ""  # the key of the latest member decoded
         self.closed_at = -1  # offset just past the top object's close
         self.after_profiles = -1  # offset just past the profiles object's close
         # Offsets where nesting passes deep_from (the first of each run between two tokens):
@@ -355,7 +357,7 @@ class _Scan:
                 start, prefix = 0, b""
         return _Handover(start, prefix, self.layout, self.auto_detected)
 
-    def run(self) -> Iterator[Profile]:
+    def run(self) -> Iterator[Profile | Unit]:
         source = self.source
         while True:
             block = source.read(BLOCK_SIZE)
@@ -391,7 +393,7 @@ class _Scan:
         if tail.strip(_WHITESPACE):
             raise self.handover(self.closed_at, b"{}")
 
-    def token(self, pos: int, char: int, depth: int) -> Iterator[Profile]:
+    def token(self, pos: int, char: int, depth: int) -> Iterator[Profile | Unit]:
         """One token that may split members: an open at depth 0/1, a close back to 0/1, a comma at 1/2."""
         if char == _COMMA:
             if depth == self.split:
@@ -484,7 +486,7 @@ class _Scan:
             return None
         return key if isinstance(key, str) else None
 
-    def member(self, end: int, *, last: bool = False) -> Iterator[Profile]:
+    def member(self, end: int, *, last: bool = False) -> Iterator[Profile | Unit]:
         """Decode the member from ``member_start`` to ``end`` and yield what it holds.
 
         A wrong shape is reported at ``end``, the delimiter just after the member.
@@ -496,7 +498,7 @@ class _Scan:
                 exc.offset = end
             raise
 
-    def _member(self, end: int, last: bool) -> Iterator[Profile]:
+    def _member(self, end: int, last: bool) -> Iterator[Profile | Unit]:
         start = self.member_start
         if start < 0:  # the rest of the profiles member: only whitespace may follow its value
             if bytes(self.buf[self.after_profiles - self.buf_start : end - self.buf_start]).strip(
@@ -584,11 +586,11 @@ class _Scan:
         if len(after):
             self.depth = int(after[-1])
             if int(after.max()) > self.deep_from:  # the first deep byte of each run between tokens
-                deep = structural[after > self.deep_from]
-                runs = np.searchsorted(structural[keep], deep)
-                first = np.ones(len(deep), dtype=bool)
+                deep_at = structural[after > self.deep_from]
+                runs = np.searchsorted(structural[keep], deep_at)
+                first = np.ones(len(deep_at), dtype=bool)
                 first[1:] = runs[1:] != runs[:-1]
-                self.deep.extend((deep[first] + base).tolist())
+                self.deep.extend((deep_at[first] + base).tolist())
         # An open reports the depth before it, a close the depth after it, a comma its own.
         depth = np.where(closes, after, before_depth)[keep]
         return list(

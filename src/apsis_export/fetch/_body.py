@@ -60,7 +60,7 @@ class ExportStream:
 
     def close(self) -> None:
         """Drop the connection (an unread rest of the body is not drained)."""
-        if self._response.isclosed():
+        if self._response.isclosed():  # type: ignore[attr-defined]  # an HTTPResponse: urllib3 types it as its base
             self._response.release_conn()
         else:
             self._response.close()
@@ -68,7 +68,7 @@ class ExportStream:
     def __enter__(self) -> ExportStream:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 

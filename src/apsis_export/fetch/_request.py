@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from calendar import monthrange
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -204,7 +204,7 @@ def find_poll_url(payload: bytes, request_url: str, location: str | None = None)
     )
 
 
-def _strings(value: Any):
+def _strings(value: Any) -> Iterator[str]:
     stack = [value]
     while stack:
         item = stack.pop()

@@ -18,11 +18,16 @@ from collections.abc import Callable, Sequence
 from functools import wraps
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import SinkError
 from .._records import Record
 from .._schema import Table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ._columns import Batch
 
 ENTRY_POINT_GROUP = "apsis_export.sinks"
 
@@ -46,7 +51,14 @@ class Sink(Protocol):
         """Discard everything written, also after close; safe to call twice."""
 
 
-SinkFactory = Callable[[Path, Table], Sink]
+class SinkFactory(Protocol):
+    """What a format is registered as: ``factory(path, table)`` opens a :class:`Sink`, and
+    ``extension`` names its files. A Sink class is one (FileSink subclasses are)."""
+
+    @property
+    def extension(self) -> str: ...
+
+    def __call__(self, path: Path, table: Table) -> Sink: ...
 
 
 class FileSink:
@@ -84,7 +96,7 @@ class FileSink:
 
     def __init__(self, path: Path, table: Table):
         self.path = Path(path)
-        self.table = table
+        self.table: Table = table
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
         self._state = "open"
         try:
@@ -204,13 +216,15 @@ def get_sink(name: str) -> SinkFactory:
     raise SinkError(f"unknown format {name!r}; available: {', '.join(sink_names())}")
 
 
-def arrow_batcher(name: str, table: Table):
+def arrow_batcher(name: str, table: Table) -> tuple[pa.Schema, Callable[[Batch], pa.RecordBatch]]:
     """The Arrow schema of ``table`` in format ``name`` (a sink that writes Arrow batches) and a
     function from a batch of records to a RecordBatch of it: the batches that format writes,
     for outputs that take batches (the Arrow stream, datasets, Delta)."""
-    from ._columns import make_batcher
+    from ._columns import ArrowSink, make_batcher
 
     factory = get_sink(name)
+    if not (isinstance(factory, type) and issubclass(factory, ArrowSink)):
+        raise SinkError(f"format {name!r} does not write Arrow batches")
     return make_batcher(table, factory.arrow_types, factory.encoders, factory.native_encoders)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 import pyarrow as pa
 
@@ -17,6 +17,8 @@ from .._schema import Column, Table
 
 #: Encodes a whole column at once, to values or an Arrow array (None: values kept as they are).
 ColumnEncoder = Callable[[Sequence[Any]], Sequence[Any] | pa.Array] | None
+#: Encodes a column of the compiled step's rows, an Arrow array (None: kept as it is).
+NativeEncoder = Callable[[pa.Array], pa.Array] | None
 
 
 def each(encode: Callable[[Any], Any]) -> Callable[[Sequence[Any]], list[Any]]:
@@ -84,7 +86,7 @@ def _is_native(part: list[Any]) -> bool:
 
 
 def make_columnizer(
-    table: Table, encoders: dict[str, ColumnEncoder], native_encoders: dict[str, ColumnEncoder] | None = None
+    table: Table, encoders: dict[str, ColumnEncoder], native_encoders: dict[str, NativeEncoder] | None = None
 ) -> Callable[[Batch], list[list[Sequence[Any]]]]:
     """A function from a batch (records or :class:`Columns`) to its parts in row order, each
     one sequence per column: values passed through ``encoders[column.kind]``, or Arrow arrays
@@ -100,7 +102,7 @@ def make_columnizer(
     def columns(batch: Batch) -> list[list[Sequence[Any]]]:
         if not batch:
             return [[() for _ in column_encoders]]
-        if type(batch) is not Columns:
+        if not isinstance(batch, Columns):
             return [
                 [
                     col if enc is None else enc(col)
@@ -119,15 +121,15 @@ def make_columnizer(
 
 
 #: The Arrow type of a column kind: a type, or a function of the column (decimals need its scale).
-ArrowType = pa.DataType | Callable[[Column], pa.DataType]
+ArrowType: TypeAlias = pa.DataType | Callable[[Column], pa.DataType]
 
 
 def make_batcher(
     table: Table,
     types: dict[str, ArrowType],
     encoders: dict[str, ColumnEncoder],
-    native_encoders: dict[str, ColumnEncoder] | None = None,
-):
+    native_encoders: dict[str, NativeEncoder] | None = None,
+) -> tuple[pa.Schema, Callable[[Batch], pa.RecordBatch]]:
     """The Arrow schema of ``table`` (an Arrow type per column kind) and a function
     from a batch of records to a RecordBatch of that schema."""
     fields = []
@@ -162,12 +164,13 @@ class ArrowSink:
     ``encoders`` (per column kind) make the batches, here or in --jobs workers.
     Subclasses open their writer in ``_open`` after calling ``_open_batches()``."""
 
+    table: Table  # (the FileSink's)
     arrow_types: dict[str, ArrowType]
     encoders: dict[str, ColumnEncoder]
     accepts_columns = True
     #: Encoders of the compiled step's arrays, text columns in text mode (native_json false);
     #: None: this sink takes no such arrays, and profiles are mapped in Python.
-    native_encoders: ClassVar[dict[str, ColumnEncoder] | None] = None
+    native_encoders: ClassVar[dict[str, NativeEncoder] | None] = None
     native_json = False
     #: The compiled step writes event times as ISO text (else int64 milliseconds).
     native_iso_times = False
@@ -180,7 +183,7 @@ class ArrowSink:
         schema, self._batch = make_batcher(
             self.table,
             self.arrow_types,
-            self.encoders,  # type: ignore[attr-defined]
+            self.encoders,
             self.native_encoders,
         )
         return schema

@@ -17,9 +17,9 @@ from .._encode import decimal_text, iso_millis_array, json_array, value_texts
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE
 from . import FileSink
 from ._background import BackgroundWriter
-from ._columns import ArrowSink, ColumnEncoder, each
+from ._columns import ArrowSink, ArrowType, ColumnEncoder, NativeEncoder, each
 
-_ARROW_TYPES = {
+_ARROW_TYPES: dict[str, ArrowType] = {
     BOOLEAN: pa.bool_(),
     STRING: pa.string(),
     VALUE: pa.string(),
@@ -29,7 +29,7 @@ _ARROW_TYPES = {
     DATE: pa.date32(),
     DECIMAL: pa.string(),
 }
-_ENCODERS = {
+_ENCODERS: dict[str, ColumnEncoder] = {
     BOOLEAN: None,
     STRING: None,
     VALUE: value_texts,
@@ -83,7 +83,7 @@ class CsvSink(ArrowSink, FileSink):
     extension = "csv"
     arrow_types = _ARROW_TYPES
     encoders = _ENCODERS
-    native_encoders: ClassVar[dict[str, ColumnEncoder]] = {}  # the compiled step writes the times as ISO text
+    native_encoders: ClassVar[dict[str, NativeEncoder]] = {}  # the compiled step writes the times as ISO text
     native_iso_times = True
 
     def _open(self, path: Path) -> None:

@@ -22,14 +22,14 @@ from .._encode import iso_date, iso_millis_json, json_array
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE, Table
 from . import FileSink
 from ._background import BackgroundWriter
-from ._columns import Batch, ColumnEncoder, make_columnizer
+from ._columns import Batch, ColumnEncoder, NativeEncoder, make_columnizer
 
 _dumps = orjson.dumps
 #: The join of keys and JSON texts into lines in C (``join_lines`` in _native.c), or None where
 #: Arrow's binary_join_element_wise does it.
 _join_lines = _extension.native.join_lines if _extension.ENABLED else None
 _json = partial(json_array, nulls=False, large=True)  # numbers exact, whatever their size; None as null
-_ENCODERS = {
+_ENCODERS: dict[str, ColumnEncoder] = {
     BOOLEAN: _json,
     STRING: _json,
     VALUE: _json,
@@ -86,7 +86,7 @@ class JsonlSink(FileSink):
     #: The compiled step writes every text column, times included, as JSON already.
     native_json = True
     native_iso_times = True
-    native_encoders: ClassVar[dict[str, ColumnEncoder]] = {}
+    native_encoders: ClassVar[dict[str, NativeEncoder]] = {}
 
     @classmethod
     def encoder(cls, table: Table) -> Callable[[Batch], pa.Buffer | bytes]:

@@ -20,7 +20,7 @@ from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, 
 from .._types import DECIMAL_PRECISION
 from . import FileSink
 from ._background import BackgroundWriter
-from ._columns import ArrowSink, ColumnEncoder
+from ._columns import ArrowSink, ArrowType, ColumnEncoder, NativeEncoder
 
 #: Rows per row group of the long tables. A row group is written on the sink's thread while
 #: the next one fills, so two of them per table are in memory at the peak. 64k rows reach that
@@ -40,7 +40,7 @@ WIDE_GROUP_FACTOR = 8
 #: their rows: big values (events with 20 KB of data) must not make a 64k-row group of 1.3 GB.
 ROW_GROUP_BYTES = 64 * 1024 * 1024
 
-_ARROW_TYPES = {
+_ARROW_TYPES: dict[str, ArrowType] = {
     BOOLEAN: pa.bool_(),
     STRING: pa.string(),
     VALUE: pa.string(),
@@ -50,7 +50,7 @@ _ARROW_TYPES = {
     DATE: pa.date32(),
     DECIMAL: lambda column: pa.decimal128(DECIMAL_PRECISION, column.scale),
 }
-_ENCODERS = {
+_ENCODERS: dict[str, ColumnEncoder] = {
     BOOLEAN: None,
     STRING: None,
     VALUE: value_texts,
@@ -66,7 +66,7 @@ class ParquetSink(ArrowSink, FileSink):
     extension = "parquet"
     arrow_types = _ARROW_TYPES
     encoders = _ENCODERS
-    native_encoders: ClassVar[dict[str, ColumnEncoder]] = {
+    native_encoders: ClassVar[dict[str, NativeEncoder]] = {
         TIMESTAMP: lambda millis: millis.view(_ARROW_TYPES[TIMESTAMP])  # int64 ms
     }
 
