@@ -14,7 +14,6 @@ from ._arrow import ArrowStream, batches, to_arrow
 from ._convert import (
     TABLE_NAMES,
     ConvertSummary,
-    Progress,
     convert,
     dedupe_events,
     discover,
@@ -27,6 +26,7 @@ from ._generate import GenerateStats, generate, generated_metadata
 from ._inspect import AttributeStats, EventTypeStats, InspectReport, inspect
 from ._many import EXPORT_IDS, InputsFailed, InputSummary, ManySummary, convert_many
 from ._metadata import Definition, Metadata, MetadataError
+from ._progress import Progress
 from ._records import Attribute, Event, Extra, NamedAttribute, NamedEvent, Profile, Record
 from ._schema import TABLES, Column, Table
 from ._source import Source, open_source

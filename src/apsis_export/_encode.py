@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from datetime import date as _date
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 import msgspec
 import numpy as np
@@ -103,6 +103,10 @@ def decimal_text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+@overload
+def iso_millis(ms: int) -> str: ...
+@overload
+def iso_millis(ms: None) -> None: ...
 def iso_millis(ms: int | None) -> str | None:
     """Milliseconds since the epoch as ISO 8601 UTC with milliseconds: 2024-05-01T12:00:00.123Z."""
     if ms is None:

@@ -10,7 +10,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from ._errors import ApsisExportError
 from ._files import write_text_whole
 from ._metadata import Metadata
 from ._progress import Progress, ProgressTicker
+from ._records import Event
 from ._report_html import render_html
 from ._schema import DECIMAL
 from ._shape import _MIN_MS, AUTO, check_layout
@@ -38,7 +39,7 @@ class AttributeStats:
     section_id: str
     attribute_id: str
     profiles: int = 0
-    value_types: Counter = field(default_factory=Counter)
+    value_types: Counter[str] = field(default_factory=Counter)
     values: ValueStats = field(default_factory=ValueStats)  # the type its values fit (see _types.py)
 
     @property
@@ -122,7 +123,7 @@ class Timeline:
                     _halved(s.source_per_bucket),
                 )
 
-    def to_list(self, per_bucket: dict[int, int]) -> list[list]:
+    def to_list(self, per_bucket: dict[int, int]) -> list[list[Any]]:
         """Counts as ``[[first day (YYYY-MM-DD), count], ...]`` in time order."""
         span = self.days * DAY_MS
         return [
@@ -161,10 +162,10 @@ class InspectReport:
     source: str
     profiles: int = 0
     empty_profiles: int = 0  # profiles without a single attribute or event
-    sections: Counter = field(default_factory=Counter)  # section_id -> profiles that have it
+    sections: Counter[str] = field(default_factory=Counter)  # section_id -> profiles that have it
     attributes: dict[tuple[str, str], AttributeStats] = field(default_factory=dict)
     events: dict[tuple[str, str], EventTypeStats] = field(default_factory=dict)
-    unknown_keys: Counter = field(default_factory=Counter)  # key pattern -> occurrences
+    unknown_keys: Counter[str] = field(default_factory=Counter)  # key pattern -> occurrences
     bytes_json: int = 0
     seconds: float = 0.0
     metadata: Metadata | None = None  # names the IDs in to_dict() when given
@@ -190,8 +191,10 @@ class InspectReport:
         if attribute is not None:
             found = meta.attribute(attribute.section_id, attribute.attribute_id)
             return {"name": found.name if found else None, "is_tag": found.kind == "tag" if found else None}
-        found = meta.event_type(event.section_id, event.type_id)
-        return {"name": found.name if found else None}
+        if event is not None:
+            found = meta.event_type(event.section_id, event.type_id)
+            return {"name": found.name if found else None}
+        return {}
 
     @property
     def attribute_rows(self) -> int:
@@ -266,11 +269,10 @@ class InspectReport:
             "bytes_file": self.bytes_file,
             "gzip": self.gzip,
             "seconds": round(self.seconds, 3),
-            **({"timeline": self._timeline_dict()} if self.timeline is not None else {}),
+            **({"timeline": self._timeline_dict(self.timeline)} if self.timeline is not None else {}),
         }
 
-    def _timeline_dict(self) -> dict[str, Any]:
-        line = self.timeline
+    def _timeline_dict(self, line: Timeline) -> dict[str, Any]:
         return {
             "days_per_bucket": line.days,
             "events": [
@@ -366,7 +368,7 @@ def inspect(
     return report
 
 
-def _count_events(report: InspectReport, events, event_fields: bool) -> None:
+def _count_events(report: InspectReport, events: Sequence[Event], event_fields: bool) -> None:
     seen_types: set[tuple[str, str]] = set()
     seen_ids: set[tuple[str, str]] = set()
     line = report.timeline
@@ -409,7 +411,7 @@ def _count_events(report: InspectReport, events, event_fields: bool) -> None:
                 stats.last_source_event_time = source_time
             if timeline:
                 stats.pending_source.append(source_time)
-    if timeline:
+    if line is not None:
         line.waiting += 2 * len(events)
         if line.waiting >= line.batch:
             line.count(report.events.values())

@@ -16,9 +16,13 @@ import threading
 import zlib
 from contextlib import ExitStack
 from pathlib import Path
-from typing import BinaryIO, Union
+from types import ModuleType
+from typing import TYPE_CHECKING, BinaryIO, Union
 
 from ._errors import InputError
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRead
 
 SourceLike = Union[str, "os.PathLike[str]", BinaryIO]
 
@@ -27,7 +31,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_STEP = 256 * 1024
 
 
-def _zlib_module():
+def _zlib_module() -> tuple[str, ModuleType]:
     """The fastest zlib-compatible inflater installed (detected, not required): isal, zlib-ng, else zlib."""
     try:
         from isal import isal_zlib
@@ -54,10 +58,10 @@ class _Inflater:
     truncated or corrupt stream fails exactly where its good data ends.
     """
 
-    def __init__(self, raw: BinaryIO, zlib_module=None):
+    def __init__(self, raw: BinaryIO, zlib_module: ModuleType | None = None):
         self._raw = raw
         self._zlib = zlib_module or _ZLIB
-        self._member = self._zlib.decompressobj(31)  # 16 + 15: gzip header and trailer, checked
+        self._member: zlib._Decompress = self._zlib.decompressobj(31)  # 16 + 15: gzip header, trailer
         self._input = b""
 
     def read(self, size: int = -1) -> bytes:
@@ -92,8 +96,8 @@ class _ReadAhead:
     (isal and zlib release the GIL) then runs beside the parsing. What the stream raises
     arrives in order, after every byte read before it."""
 
-    def __init__(self, stream, step: int = _INFLATE_STEP, depth: int = 4):
-        self._queue: queue.Queue = queue.Queue(depth)
+    def __init__(self, stream: _Inflater | BinaryIO, step: int = _INFLATE_STEP, depth: int = 4):
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(depth)
         self._stopping = threading.Event()
         self._chunk, self._at, self._done = b"", 0, False
         self._thread = threading.Thread(
@@ -101,7 +105,7 @@ class _ReadAhead:
         )
         self._thread.start()
 
-    def _run(self, stream, step: int) -> None:
+    def _run(self, stream: _Inflater | BinaryIO, step: int) -> None:
         try:
             while not self._stopping.is_set():
                 data = stream.read(step)
@@ -111,7 +115,7 @@ class _ReadAhead:
         except BaseException as exc:  # handed to the reader, in order
             self._put(exc)
 
-    def _put(self, item) -> None:
+    def _put(self, item: bytes | BaseException) -> None:
         while not self._stopping.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
@@ -150,14 +154,14 @@ class _ReadAhead:
 class _CountingRaw(io.RawIOBase):
     """Raw stream over any object with ``read``; counts the bytes it hands out."""
 
-    def __init__(self, inner: BinaryIO):
+    def __init__(self, inner: SupportsRead[bytes]):
         self._inner = inner
         self.count = 0
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]  # io hands a memoryview
         data = self._inner.read(len(buffer))
         n = len(data)
         buffer[:n] = data
@@ -171,7 +175,7 @@ class Source:
     Use :func:`open_source` to make one; close it (or use ``with``) when done.
     """
 
-    def __init__(self, raw: BinaryIO, *, name: str, total_bytes: int | None, closer: ExitStack):
+    def __init__(self, raw: SupportsRead[bytes], *, name: str, total_bytes: int | None, closer: ExitStack):
         self.name = name
         #: Size of the input as stored (compressed size for gzip), if known.
         self.total_bytes = total_bytes
@@ -180,7 +184,9 @@ class Source:
         buffered = io.BufferedReader(self._raw, buffer_size=1 << 16)
         #: True when the input is gzip-compressed (detected from its magic bytes).
         self.compressed = buffered.peek(2)[:2] == _GZIP_MAGIC
-        self._stream = _Inflater(buffered) if self.compressed else buffered
+        self._stream: _Inflater | io.BufferedReader[_CountingRaw] | _ReadAhead = (
+            _Inflater(buffered) if self.compressed else buffered
+        )
         self._json_offset = 0
         self._last_chunk = b""  # the latest bytes handed to the parser, to locate its errors
 
@@ -228,7 +234,7 @@ class Source:
     def __enter__(self) -> Source:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 

@@ -44,13 +44,13 @@ except ImportError as exc:
     raise ImportError(f"apsis_export.dlt needs dlt: pip install 'apsis-export[dlt]' ({exc})") from exc
 
 from ._arrow import to_arrow
-from ._convert import EXPORT_COLUMN, LAYOUTS, PROFILES, TABLE_NAMES
+from ._convert import EXPORT_COLUMN, LAYOUTS, TABLE_NAMES
 from ._engines import DEFAULT_ENGINE
 from ._errors import OptionsError
 from ._inputs import InputLike, display, expand, export_name, input_size, opened
 from ._metadata import Metadata
 from ._shape import AUTO
-from ._wide import WideSchema
+from ._wide import PROFILES, WideSchema
 from .fetch import Client, ExportRequest
 
 #: The wide layout's profiles table is merged on these columns.
@@ -244,7 +244,7 @@ class _Download:
         self._client, self._request, self._save = client, request, save
         self._lock = threading.Lock()
         self._path: str | None = None
-        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def path(self) -> str:
         with self._lock:

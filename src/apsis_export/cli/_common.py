@@ -9,10 +9,11 @@ from functools import partial, wraps
 import click
 
 from .._convert import LAYOUTS as OUTPUT_LAYOUTS
-from .._convert import TABLE_NAMES, Progress
+from .._convert import TABLE_NAMES
 from .._engines import DEFAULT_ENGINE, ENGINE_NAMES
 from .._errors import ApsisExportError
 from .._metadata import Metadata
+from .._progress import Progress
 from .._shape import LAYOUTS
 from ..outputs import FILE_MODE, IF_EXISTS, format_names
 

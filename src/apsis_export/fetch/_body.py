@@ -94,7 +94,7 @@ class SavedBody:
     """
 
     def __init__(
-        self, stream: BinaryIO, path: str | os.PathLike[str], *, check_gzip: bool, mode: int = 0o600
+        self, stream: ExportStream, path: str | os.PathLike[str], *, check_gzip: bool, mode: int = 0o600
     ):
         self.path = Path(path)
         self.part = self.path.with_name(self.path.name + ".part")
