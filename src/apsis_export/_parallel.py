@@ -65,7 +65,7 @@ def _start(plan: Plan, metadata: list | None) -> None:
     factory = get_sink(plan.format)
     _worker["plan"] = plan
     _worker["metadata"] = Metadata(metadata) if metadata is not None else None
-    encoder = factory.encoder  # type: ignore[attr-defined]  # --jobs only for formats with one (_can_encode)
+    encoder = factory.encoder  # type: ignore[attr-defined]  # --jobs only for formats with one (_encodes_elsewhere)
     _worker["encoders"] = {name: encoder(plan.table(name)) for name in (*plan.outputs, "extras")}
 
 
