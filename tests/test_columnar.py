@@ -88,7 +88,7 @@ def sources(tmp_path):
     return [SAMPLE_DATA / "small.json.gz", mixed, tmp_path / "bare.json"]
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("jobs", [1, pytest.param(2, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
 def test_same_files_as_record_path(tmp_path, fmt, jobs, record_mappings):
     for n, source in enumerate(sources(tmp_path)):

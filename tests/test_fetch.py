@@ -533,6 +533,7 @@ def test_metadata_calls_list_items(api, client):
 # ---- the command -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_fetch_gives_the_same_tables_as_convert(api, expected, tmp_path):
     api.poll_answers.extend([Answer(404), Answer(404)])
     env = {**os.environ, "APSIS_CLIENT_ID": "cid", "APSIS_CLIENT_SECRET": SECRET}
@@ -1088,6 +1089,7 @@ def _run_debug(api, *args):
     return run.returncode, run.stdout + run.stderr
 
 
+@pytest.mark.slow
 def test_debug_output_of_failing_and_succeeding_runs_holds_no_secret_or_token(api, storage, tmp_path):
     api.echo_credentials = True
     outputs = []

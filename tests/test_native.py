@@ -1020,6 +1020,7 @@ def test_ordinary_invented_profiles_are_accepted_as_python_maps_them(case):
     assert compare(text, layout), text
 
 
+@pytest.mark.slow
 @settings(max_examples=300, **SETTINGS)
 @given(profiles(weird=True), st.booleans(), st.sampled_from([(True, True), (True, False), (False, True)]))
 def test_invented_profiles_are_mapped_as_python_maps_them_or_refused(case, ambiguous, tables):
@@ -1276,6 +1277,7 @@ def random_member(rng: random.Random, weird: bool) -> tuple[bytes, str, bytes]:
     return (space() + key + space() + ":" + space()).encode() + encoded + space().encode(), layout, encoded
 
 
+@pytest.mark.slow
 @settings(max_examples=3000, **SETTINGS)
 @given(st.integers(0, 2**64), st.booleans())
 def test_random_profiles_are_mapped_as_python_maps_them_or_refused(seed, ambiguous):
@@ -1284,6 +1286,7 @@ def test_random_profiles_are_mapped_as_python_maps_them_or_refused(seed, ambiguo
     compare(text, layout, ambiguous, *rng.choice([(True, True), (True, False), (False, True)]))
 
 
+@pytest.mark.slow
 @settings(max_examples=500, **SETTINGS)
 @given(st.integers(0, 2**64))
 def test_random_ordinary_profiles_are_accepted(seed):
@@ -1421,6 +1424,7 @@ def test_samples(tmp_path, fmt, name):
     assert (len(calls), len(refused)) == ((3, 1) if name == "tiny.json" else (22, 0))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("layout", ["wrapped", "bare"])
 def test_generated_exports(tmp_path, fmt, layout):
@@ -1457,6 +1461,7 @@ def test_some_tables(tmp_path, tables):
         ]
 
 
+@pytest.mark.slow
 def test_with_jobs(tmp_path, monkeypatch):
     """Workers map profiles with the compiled step too (forked: they see the switch)."""
     monkeypatch.setattr(_parallel, "start_method", "fork")

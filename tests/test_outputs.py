@@ -243,6 +243,7 @@ def big_export(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_killed_local_run_leaves_no_visible_file(tmp_path, big_export):
     out = tmp_path / "out"
     proc = subprocess.Popen(
@@ -302,6 +303,7 @@ def keys(fs, prefix: str) -> list[str]:
     return sorted(i.path[len(BUCKET) + len(prefix) + 2 :] for i in infos if i.type == pafs.FileType.File)
 
 
+@pytest.mark.slow
 def test_s3_partitioned_dataset_reads_back_equal_with_pyarrow_and_duckdb(tmp_path, s3, s3_server):
     duckdb = pytest.importorskip("duckdb")
     reference = plain_tables(tmp_path)
@@ -362,6 +364,7 @@ def test_s3_existing_object_is_an_error(s3, s3_server):
     assert keys(s3, "taken") == ["events.parquet"]
 
 
+@pytest.mark.slow
 def test_killed_s3_run_leaves_nothing_under_final_names(s3, s3_server, big_export):
     env = {**os.environ, "AWS_ENDPOINT_URL": f"http://{s3_server}"}
     proc = subprocess.Popen(
