@@ -114,7 +114,7 @@ def main() -> None:
             "-"
             if name == "largest alone"
             else (
-                f"{statistics.median(r[1] / (a[1] * len(files) / cores) for r, a in zip(rows, alone)):.2f}x the time"
+                f"{statistics.median(r[1] / (a[1] * len(files) / cores) for r, a in zip(rows, alone, strict=True)):.2f}x the time"
             )
         )
         print(
@@ -123,11 +123,12 @@ def main() -> None:
         )
     for name in ("many --jobs 1", "many --jobs 2"):
         speed = statistics.median(
-            (total / r[1]) / (largest.stat().st_size / a[1]) for r, a in zip(results[name], alone)
+            (total / r[1]) / (largest.stat().st_size / a[1])
+            for r, a in zip(results[name], alone, strict=True)
         )
         print(f"{name}: MB/s over the largest alone's MB/s = {speed:.2f} (median of the rounds' ratios)")
     jobs_ratio = statistics.median(
-        b[1] / a[1] for a, b in zip(results["many --jobs 1"], results["many --jobs 2"])
+        b[1] / a[1] for a, b in zip(results["many --jobs 1"], results["many --jobs 2"], strict=True)
     )
     print(f"--jobs 2 time / --jobs 1 time = {jobs_ratio:.2f} (median of the rounds' ratios)")
 

@@ -88,7 +88,7 @@ def sources(tmp_path):
     return [SAMPLE_DATA / "small.json.gz", mixed, tmp_path / "bare.json"]
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("jobs", [1, pytest.param(2, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
 def test_same_files_as_record_path(tmp_path, fmt, jobs, record_mappings):
     for n, source in enumerate(sources(tmp_path)):
@@ -125,10 +125,10 @@ def test_typed_records_come_from_the_columns():
     into = _decode.ColumnsInto([[] for _ in range(5)], [[] for _ in range(7)])
     bare = _decode.read_profile(b'"p1":' + text, "wrapped", into=into)
     assert (bare.key, bare.section_ids, bare.attributes, bare.events) == ("p1", ["s1"], [], [])
-    assert [list(row) for row in zip(*into.attributes)] == [
+    assert [list(row) for row in zip(*into.attributes, strict=True)] == [
         [a.profile_key, a.section_id, a.attribute_id, a.value, a.value_type] for a in profile.attributes
     ]
-    assert [list(row) for row in zip(*into.events)] == [
+    assert [list(row) for row in zip(*into.events, strict=True)] == [
         [e.profile_key, e.section_id, e.correlation_id, e.type_id, e.source_event_time, e.created_at, e.data]
         for e in profile.events
     ]

@@ -226,6 +226,7 @@ def to_json(value, rng: random.Random) -> str:
     return str(value)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     exports,

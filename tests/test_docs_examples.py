@@ -202,7 +202,15 @@ def run_shell(block: Block, commands: list[Command]) -> None:
                 pytest.fail(f"{shown} did not print {want!r} (in order):\n{result.output}", pytrace=False)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
+#: Pages whose examples start process pools (convert_many): left out of the quick run (-m "not slow").
+SLOW_PAGES = {"many-exports.md"}
+
+
+@pytest.mark.parametrize(
+    "page",
+    [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_PAGES else p for p in PAGES],
+    ids=lambda p: str(p.relative_to(REPO)),
+)
 def test_examples_of_a_page_run(page, example_folder, tmp_path, monkeypatch):
     page_blocks = [b for b in blocks(page) if b.runnable_kind and b.no_test is None]
     unrunnable = {

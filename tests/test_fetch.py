@@ -170,7 +170,7 @@ def test_refused_credentials_are_an_auth_error_without_the_secret(api, client):
     api.token_answers.append(
         Answer(401, body=b'{"title": "Unauthorized", "detail": "unknown client"}', chunked=False)
     )
-    with pytest.raises(AuthError, match="credentials were refused.*unknown client") as info:
+    with pytest.raises(AuthError, match=r"credentials were refused.*unknown client") as info:
         client.sections()
     assert SECRET not in str(info.value)
 
@@ -253,7 +253,7 @@ def test_poll_url_is_found(payload, found):
 
 
 def test_no_poll_url_says_so():
-    with pytest.raises(ApiError, match="no poll URL was found.*file_download_url or file_download_url_v2"):
+    with pytest.raises(ApiError, match=r"no poll URL was found.*file_download_url or file_download_url_v2"):
         find_poll_url(b'{"id": "e-1"}', "https://base/x")
     with pytest.raises(ApiError, match="2 URLs"):
         find_poll_url(b'{"a": "https://a/1", "b": "https://a/2"}', "https://base/x")
@@ -291,7 +291,7 @@ def test_refused_request_is_an_api_error_with_the_problem(api, client):
     "fields, message",
     [
         (dict(events=["e"], attributes=["1"]), "start_at is required when events are asked"),
-        (dict(), "at least one attribute or tag"),
+        ({}, "at least one attribute or tag"),
         (dict(events=["e"], start_at="2024-01-01"), "at least one attribute or tag"),
         (dict(attributes=[str(i) for i in range(76)]), "76 attributes asked; an export holds at most 75"),
         (dict(tags=[str(i) for i in range(26)]), "26 tags asked; an export holds at most 25"),
@@ -415,7 +415,7 @@ def test_backoff_grows_with_jitter_up_to_the_cap():
     settings = HttpSettings(poll_interval=1, max_poll_interval=10, backoff_factor=2, jitter=0.2)
     delays = Client(client_id="a", client_secret="b", settings=settings)._backoff()
     got = [next(delays) for _ in range(8)]
-    for delay, base in zip(got, [1, 2, 4, 8, 10, 10, 10, 10]):
+    for delay, base in zip(got, [1, 2, 4, 8, 10, 10, 10, 10], strict=True):
         assert base * 0.8 <= delay <= min(base * 1.2, 10)
     assert len(set(got)) > 1
 
@@ -549,6 +549,7 @@ def test_metadata_calls_list_items(api, client):
 # ---- the command -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_fetch_gives_the_same_tables_as_convert(api, expected, tmp_path):
     api.poll_answers.extend([Answer(404), Answer(404)])
     env = {**os.environ, "APSIS_CLIENT_ID": "cid", "APSIS_CLIENT_SECRET": SECRET}
@@ -830,7 +831,7 @@ def test_a_redirect_to_plain_http_is_refused_before_following_it(api, client, tm
     api.poll_answers.append(Answer(302, headers={"Location": f"{OUTSIDE}/bucket/x?sig=abc"}))
     with (
         network_calls() as calls,
-        pytest.raises(InsecureUrlError, match="redirect from .* to http://192.0.2.1/bucket/x") as info,
+        pytest.raises(InsecureUrlError, match=r"redirect from .* to http://192\.0\.2\.1/bucket/x") as info,
     ):
         client.download(api.poll_url, tmp_path / "x.gz")
     assert "sig=abc" not in str(info.value)  # a pre-signed URL's signature is a credential too
@@ -1104,6 +1105,7 @@ def _run_debug(api, *args):
     return run.returncode, run.stdout + run.stderr
 
 
+@pytest.mark.slow
 def test_debug_output_of_failing_and_succeeding_runs_holds_no_secret_or_token(api, storage, tmp_path):
     api.echo_credentials = True
     outputs = []
@@ -1161,7 +1163,7 @@ def test_a_saved_export_and_its_part_are_owner_only(api, client, tmp_path):
 
 def test_a_stale_part_file_does_not_lend_its_permissions(api, client, tmp_path):
     (tmp_path / "e.json.gz.part").write_bytes(b"old")
-    os.chmod(tmp_path / "e.json.gz.part", 0o666)
+    os.chmod(tmp_path / "e.json.gz.part", 0o666)  # noqa: S103 (the loose mode under test)
     client.download(api.poll_url, tmp_path / "e.json.gz")
     assert mode_of(tmp_path / "e.json.gz") == 0o600 and all_files(tmp_path) == ["e.json.gz"]
 
@@ -1233,7 +1235,7 @@ def test_an_untrusted_certificate_gets_no_credentials(tls_api, tmp_path, monkeyp
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-ca.pem"))
     monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
     with Client(tls_api.url, client_id="cid", client_secret=SECRET, settings=FAST) as c:
-        with pytest.raises(ApiError, match="the token request failed: .*certificate verify failed") as info:
+        with pytest.raises(ApiError, match=r"the token request failed: .*certificate verify failed") as info:
             c.sections()
     assert SECRET not in str(info.value)
     assert tls_api.seen == []  # the handshake failed: no request, no secret, reached the server

@@ -50,7 +50,7 @@ def test_two_generators_advanced_alternately_leave_the_interpreter_alone(engine)
     first = apsis_export.read_profiles(io.BytesIO(data), engine=engine)
     second = apsis_export.read_profiles(io.BytesIO(data), engine=engine)
     read = []
-    for a, b in zip(first, second):  # each suspended while the other runs
+    for a, b in zip(first, second, strict=True):  # each suspended while the other runs
         assert interpreter_state() == before
         read.append((a.attributes[1].value, b.attributes[1].value))
         assert interpreter_state() == before

@@ -73,6 +73,7 @@ def test_bare_layout_dedupe_and_names(tmp_path):
     convert_both(tmp_path / "b", SAMPLE_DATA / "tiny.json", format="jsonl", names=sample_metadata())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
 def test_wide_layout_and_split_events(tmp_path, fmt):
     from apsis_export._generate import generated_metadata

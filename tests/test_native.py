@@ -1045,6 +1045,7 @@ def test_ordinary_invented_profiles_are_accepted_as_python_maps_them(case):
     assert compare(text, layout), text
 
 
+@pytest.mark.slow
 @settings(max_examples=300, **SETTINGS)
 @given(profiles(weird=True), st.booleans(), st.sampled_from([(True, True), (True, False), (False, True)]))
 def test_invented_profiles_are_mapped_as_python_maps_them_or_refused(case, ambiguous, tables):
@@ -1234,26 +1235,28 @@ def random_member(rng: random.Random, weird: bool) -> tuple[bytes, str, bytes]:
         return Obj(pairs)
 
     def event():
-        times = lambda: (
-            rng.choice([None, 0, MIN_MS, MAX_MS, -1, 1714564800000, rng.randint(MIN_MS, MAX_MS)])
-            if not odd(0.1)
-            else Raw(
-                rng.choice(
-                    [
-                        "-0",
-                        "1.0",
-                        "1e3",
-                        "007",
-                        '"5"',
-                        "true",
-                        str(MIN_MS - 1),
-                        str(MAX_MS + 1),
-                        "99999999999999999999",
-                        "-",
-                    ]
+        def times():
+            return (
+                rng.choice([None, 0, MIN_MS, MAX_MS, -1, 1714564800000, rng.randint(MIN_MS, MAX_MS)])
+                if not odd(0.1)
+                else Raw(
+                    rng.choice(
+                        [
+                            "-0",
+                            "1.0",
+                            "1e3",
+                            "007",
+                            '"5"',
+                            "true",
+                            str(MIN_MS - 1),
+                            str(MAX_MS + 1),
+                            "99999999999999999999",
+                            "-",
+                        ]
+                    )
                 )
             )
-        )
+
         fields = [("typeId", text() if not odd(0.1) else rng.choice([None, 7, Raw("7.0"), Obj()]))]
         for name, make in [
             ("correlationId", lambda: rng.choice([None, text()]) if not odd(0.1) else 7),
@@ -1300,6 +1303,7 @@ def random_member(rng: random.Random, weird: bool) -> tuple[bytes, str, bytes]:
     return (space() + key + space() + ":" + space()).encode() + encoded + space().encode(), layout, encoded
 
 
+@pytest.mark.slow
 @settings(max_examples=3000, **SETTINGS)
 @given(st.integers(0, 2**64), st.booleans())
 def test_random_profiles_are_mapped_as_python_maps_them_or_refused(seed, ambiguous):
@@ -1309,6 +1313,7 @@ def test_random_profiles_are_mapped_as_python_maps_them_or_refused(seed, ambiguo
     compare(text, layout, ambiguous=ambiguous, attributes=attributes, events=events)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, **SETTINGS)
 @given(st.integers(0, 2**64))
 def test_random_ordinary_profiles_are_accepted(seed):
@@ -1460,6 +1465,7 @@ def test_samples(tmp_path, fmt, name):
     assert (len(calls), len(refused)) == ((3, 1) if name == "tiny.json" else (22, 0))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("layout", ["wrapped", "bare"])
 def test_generated_exports(tmp_path, fmt, layout):
@@ -1496,6 +1502,7 @@ def test_some_tables(tmp_path, tables):
         ]
 
 
+@pytest.mark.slow
 def test_with_jobs(tmp_path, monkeypatch):
     """Workers map profiles with the compiled step too (forked: they see the switch)."""
     monkeypatch.setattr(_parallel, "start_method", "fork")
@@ -1615,9 +1622,10 @@ def test_batches_of_compiled_and_python_rows(tmp_path, fmt):
 def test_small_blocks(tmp_path, monkeypatch):
     """The compiled scan carries its state across blocks of any size."""
     ordinary = as_value(ORDINARY, WRAPPED)
-    members = [("first", ordinary)] + [
-        (name, value) for name, value, _ in clean_cases(WRAPPED) if len(value) < 300
-    ][::3]
+    members = [
+        ("first", ordinary),
+        *[(name, value) for name, value, _ in clean_cases(WRAPPED) if len(value) < 300][::3],
+    ]
     (tmp_path / "doc.json").write_bytes(document(members, WRAPPED))
     for size in (1, 7, 64):
         monkeypatch.setattr(_members, "BLOCK_SIZE", size)
@@ -1739,7 +1747,7 @@ def test_join_lines_equals_arrows_join_on_slices_and_nulls():
         ]
         got = _native.join_lines(keys, b"}\n", [(*t.buffers(), t.offset) for t in texts], stop - start)
         pieces = []
-        for key, text in zip(keys, texts):
+        for key, text in zip(keys, texts, strict=True):
             pieces += [pa.scalar(key, pa.large_binary()), text.fill_null(b"null")]
         joined = pc.binary_join_element_wise(
             *pieces, pa.scalar(b"}\n", pa.large_binary()), pa.scalar(b"", pa.large_binary())

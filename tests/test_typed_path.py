@@ -169,6 +169,7 @@ _sections = st.dictionaries(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(_sections, _values), st.sampled_from([WRAPPED, BARE]))
 def test_invented_profiles(profile, layout):

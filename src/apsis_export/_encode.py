@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from datetime import date as _date
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 import msgspec
 import numpy as np
@@ -105,21 +105,17 @@ def decimal_text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+@overload
+def iso_millis(ms: int) -> str: ...
+@overload
+def iso_millis(ms: None) -> None: ...
 def iso_millis(ms: int | None) -> str | None:
     """Milliseconds since the epoch as ISO 8601 UTC with milliseconds: 2024-05-01T12:00:00.123Z."""
     if ms is None:
         return None
     seconds, millis = divmod(ms, 1000)
     t = time.gmtime(seconds)
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
-        t.tm_year,
-        t.tm_mon,
-        t.tm_mday,
-        t.tm_hour,
-        t.tm_min,
-        t.tm_sec,
-        millis,
-    )
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{millis:03d}Z"
 
 
 def iso_millis_array(column: Sequence[int | None], before: str = "", after: str = "Z") -> pa.Array:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 
 #: A JSON value as the exact engine yields it: ``str``, ``int`` (up to 4300 digits),
 #: :class:`~decimal.Decimal` (non-integers, digits exactly as written; longer
@@ -85,7 +85,7 @@ class NamedEvent(Event):
     type_name: str | None = None
 
 
-Record = Union[Attribute, Event, Extra]
+Record = Attribute | Event | Extra
 
 
 def data_fields(data: Any) -> list[tuple[tuple[str, ...], Any]]:

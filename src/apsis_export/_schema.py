@@ -97,8 +97,8 @@ TABLES: dict[str, Table] = {t.name: t for t in (ATTRIBUTES, EVENTS, EXTRAS)}
 NAMED_TABLES: dict[str, Table] = {
     "attributes": Table(
         "attributes",
-        ATTRIBUTES.columns
-        + (
+        (
+            *ATTRIBUTES.columns,
             Column("section_name", STRING),
             Column("attribute_name", STRING),
             Column("is_tag", BOOLEAN),
@@ -111,6 +111,6 @@ NAMED_TABLES: dict[str, Table] = {
             Column("value_timestamp", TIMESTAMP),
         ),
     ),
-    "events": Table("events", EVENTS.columns + (Column("section_name", STRING), Column("type_name", STRING))),
+    "events": Table("events", (*EVENTS.columns, Column("section_name", STRING), Column("type_name", STRING))),
     "extras": EXTRAS,
 }

@@ -170,9 +170,10 @@ def _date(value: Any) -> int:
 def _datetime_parts(text: str) -> datetime:
     """``datetime.fromisoformat`` as Python 3.11 reads a text that _TIMESTAMP_TEXT matches.
     Python 3.10's takes no "Z", no offset without a colon and fractions of 3 or 6 digits only."""
-    year, month, day, hour, minute, second, fraction, utc, sign, zone_hours, zone_minutes = (
-        _TIMESTAMP_TEXT.fullmatch(text).groups()
-    )
+    match = _TIMESTAMP_TEXT.fullmatch(text)
+    if match is None:  # as datetime.fromisoformat does; callers match first
+        raise ValueError(f"Invalid isoformat string: {text!r}")
+    year, month, day, hour, minute, second, fraction, utc, sign, zone_hours, zone_minutes = match.groups()
     zone = (
         timezone.utc
         if utc

@@ -35,9 +35,9 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import pyarrow as pa
 
@@ -88,7 +88,7 @@ class _Settings:
     table: str
     options: ConvertOptions  # tables: (table,)
 
-    def stream(self, source) -> ArrowStream:
+    def stream(self, source: str | BinaryIO) -> ArrowStream:
         """The table's rows in one export (a path or an open binary file)."""
         return arrow_stream(source, self.table, self.options)
 
@@ -113,7 +113,7 @@ class ApsisExportDataSource(DataSource):
     def name(cls) -> str:
         return FORMAT
 
-    def __init__(self, options: Mapping[str, str]):
+    def __init__(self, options: MutableMapping[str, str]):
         super().__init__(options)
         self._settings = _settings(options)
         self._files = _input_files(options)
@@ -137,6 +137,8 @@ class ExportReader(DataSourceReader):
         return [ExportFile(uri) for uri in self._files]
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
+        if not isinstance(partition, ExportFile):  # Spark hands back the partitions planned above
+            raise TypeError(f"not a partition of this reader: {partition!r}")
         target = _spark_arrow_schema(self._schema)
         where = display(partition.uri)
         try:
@@ -175,7 +177,8 @@ def _cast(reader: pa.RecordBatchReader, target: pa.Schema) -> Iterator[pa.Record
             yield batch
         else:
             yield pa.RecordBatch.from_arrays(
-                [column.cast(field.type) for column, field in zip(batch.columns, target)], schema=target
+                [column.cast(field.type) for column, field in zip(batch.columns, target, strict=True)],
+                schema=target,
             )
 
 
@@ -215,7 +218,7 @@ def _settings(options: Mapping[str, str]) -> _Settings:
     return _Settings(table, converted)
 
 
-def _flag(get, name: str) -> bool:
+def _flag(get: Callable[[str, str], str], name: str) -> bool:
     value = str(get(name, "false")).strip().lower()
     if value in _TRUE:
         return True
@@ -239,7 +242,8 @@ def _load_metadata(uri: str) -> Metadata:
 def _input_files(options: Mapping[str, str]) -> list[str]:
     """The files of ``load(path)`` / ``load([paths])``, globs expanded."""
     get = {k.lower(): v for k, v in options.items()}.get
-    patterns = ([get("path")] if get("path") else []) + (json.loads(get("paths")) if get("paths") else [])
+    path, paths = get("path"), get("paths")
+    patterns = ([path] if path else []) + (json.loads(paths) if paths else [])
     if not patterns:
         raise OptionsError("no input: spark.read.format('apsis_export').load(PATH_OR_GLOB)")
     return expand(patterns)

@@ -60,7 +60,9 @@ def convert_command(inputs, convert_kwargs, names, metadata, export_id, keep_goi
     if len(inputs) == 1 and export_id is None and _one_file(inputs[0]):
         ctx = click.get_current_context()
         param = next(p for p in ctx.command.params if p.name == "inputs")
-        path = click.Path(exists=True, dir_okay=False, allow_dash=True).convert(inputs[0], param, ctx)
+        path = os.fsdecode(
+            click.Path(exists=True, dir_okay=False, allow_dash=True).convert(inputs[0], param, ctx)
+        )
         summary = run_with_progress(quiet, lambda bar: convert(path, progress=bar, **convert_kwargs))
         if not quiet:
             print_summary(summary)

@@ -17,9 +17,12 @@ from ._common import friendly_errors, mode_values, run_with_progress
 def _table(headers: list[str], rows: list[list], right: set[int]) -> list[str]:
     cells = [[str(c) for c in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    fmt = lambda row: "  ".join(
-        c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
-    ).rstrip()
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+
     return [fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in cells]
 
 

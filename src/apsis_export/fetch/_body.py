@@ -58,7 +58,7 @@ class ExportStream:
 
     def close(self) -> None:
         """Drop the connection (an unread rest of the body is not drained)."""
-        if self._response.isclosed():
+        if self._response.isclosed():  # type: ignore[attr-defined]  # an HTTPResponse: urllib3 types it as its base
             self._response.release_conn()
         else:
             self._response.close()
@@ -66,7 +66,7 @@ class ExportStream:
     def __enter__(self) -> ExportStream:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
@@ -92,7 +92,7 @@ class SavedBody:
     """
 
     def __init__(
-        self, stream: BinaryIO, path: str | os.PathLike[str], *, check_gzip: bool, mode: int = 0o600
+        self, stream: ExportStream, path: str | os.PathLike[str], *, check_gzip: bool, mode: int = 0o600
     ):
         self.path = Path(path)
         self.part = self.path.with_name(self.path.name + ".part")

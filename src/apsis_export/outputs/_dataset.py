@@ -13,6 +13,8 @@ as the Parquet sink does.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import urllib.parse
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -149,11 +151,9 @@ class DatasetSink:
     def abort(self) -> None:
         self._background.stop()
         for file in self._open.values():
-            try:
+            with contextlib.suppress(Exception):  # the staging directory is removed anyway
                 file.writer.close()
                 file.stream.close()
-            except Exception:  # the staging directory is removed anyway
-                pass
         self._open.clear()
 
     # -- partitions and files -------------------------------------------------------------------
@@ -181,7 +181,7 @@ class DatasetSink:
         )
         data = table.drop_columns(self._columns)
         parts = []
-        for start, end in zip(starts, starts[1:]):
+        for start, end in itertools.pairwise(starts):
             if end > start:
                 directory = "/".join(_segment(c, keys.column(c)[start].as_py()) for c in self._columns)
                 parts.append((directory, data.take(order.slice(start, end - start))))

@@ -101,14 +101,18 @@ class Output:
         self.outputs[table] = self._shown(relative)
         if self.location.is_local:
             return Path(f"{self.staging}/{relative}")
+        return self._spool_dir() / relative
+
+    def _spool_dir(self) -> Path:
+        """The private spool directory of files bound for elsewhere, made at first use."""
         if self._spool is None:
             self._spool = tempfile.mkdtemp(prefix=STAGING_PREFIX)  # mode 0700: exports are private
-        return Path(self._spool) / relative
+        return Path(self._spool)
 
     def file_done(self, relative: str) -> None:
         """A file format's file is complete (at :meth:`local_file`): stage it."""
         if not self.location.is_local:
-            local = Path(self._spool) / relative
+            local = self._spool_dir() / relative
             try:
                 pafs.copy_files(
                     str(local),
