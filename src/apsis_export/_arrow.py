@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import replace
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import pyarrow as pa
 
@@ -42,6 +42,9 @@ from ._source import Source, SourceLike, open_source
 from ._wide import WideSchema
 from .sinks import arrow_batcher
 from .sinks._columns import Batch
+
+if TYPE_CHECKING:
+    import polars as pl
 
 #: The batches are made as this format's sink makes them: the same columns and Arrow types.
 BATCH_FORMAT = "parquet"
@@ -75,7 +78,7 @@ def _one_pass(
     options: ConvertOptions,
     wanted: Callable[[str], bool],
     progress: Callable[[Progress], None] | None,
-) -> Iterator[tuple[str, pa.RecordBatch]]:
+) -> Generator[tuple[str, pa.RecordBatch], None, None]:
     """Read the export once, yielding ``(table, batch)`` for the tables ``wanted`` as batches fill."""
     parser = get_engine(options.engine)
     collector = Collector(plan, options.names)
@@ -103,7 +106,7 @@ def _one_pass(
         ticker.tick(summary.profiles, summary.total_rows, final=True)
 
 
-def _stepped(steps: Iterator[T]) -> Iterator[T]:
+def _stepped(steps: Generator[T, None, None]) -> Iterator[T]:
     """``steps``, closed as soon as the consumer stops early (a LIMIT): its source closes then."""
     try:
         yield from steps
@@ -141,17 +144,17 @@ class ArrowStream:
     def __repr__(self) -> str:
         return f"<ArrowStream {self.table}: {len(self.schema)} columns>"
 
-    def __arrow_c_schema__(self):
+    def __arrow_c_schema__(self) -> object:
         return self.schema.__arrow_c_schema__()
 
-    def __arrow_c_stream__(self, requested_schema=None):
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object:
         return self.to_reader().__arrow_c_stream__(requested_schema)
 
     def to_reader(self) -> pa.RecordBatchReader:
         """A pyarrow RecordBatchReader over a new pass (the source is opened at its first batch)."""
         return pa.RecordBatchReader.from_batches(self.schema, self._batches())
 
-    def to_polars(self):
+    def to_polars(self) -> pl.LazyFrame:
         """A Polars LazyFrame over this stream that reads a fresh pass at each ``collect()``.
 
         ``polars.scan_arrow_c_stream(t)`` works too, but reads its stream once: a second
@@ -162,12 +165,21 @@ class ArrowStream:
         import polars as pl
         from polars.io.plugins import register_io_source
 
-        def frames(with_columns, predicate, n_rows, batch_size) -> Iterator[pl.DataFrame]:
+        def frames(
+            with_columns: list[str] | None,
+            predicate: pl.Expr | None,
+            n_rows: int | None,
+            batch_size: int | None,
+        ) -> Iterator[pl.DataFrame]:
             wanted = n_rows
             passing = self._batches()
             try:
                 for batch in passing:
-                    frame = pl.from_arrow(batch.select(with_columns) if with_columns is not None else batch)
+                    # a RecordBatch makes a DataFrame (polars cannot tell: pyarrow is untyped here)
+                    frame = cast(
+                        pl.DataFrame,
+                        pl.from_arrow(batch.select(with_columns) if with_columns is not None else batch),
+                    )
                     if predicate is not None:
                         frame = frame.filter(predicate)
                     if wanted is not None:
@@ -179,10 +191,10 @@ class ArrowStream:
             finally:
                 passing.close()
 
-        schema = pl.from_arrow(self.schema.empty_table()).schema
+        schema = cast(pl.DataFrame, pl.from_arrow(self.schema.empty_table())).schema
         return register_io_source(frames, schema=schema)
 
-    def _batches(self) -> Iterator[pa.RecordBatch]:
+    def _batches(self) -> Generator[pa.RecordBatch, None, None]:
         self._passes += 1
         if self._passes > 1 and not _rereadable(self._source):
             raise OptionsError(

@@ -99,7 +99,7 @@ def data_fields(data: Any) -> list[tuple[tuple[str, ...], Any]]:
     return fields
 
 
-def _walk(data: dict, path: tuple[str, ...], fields: list[tuple[tuple[str, ...], Any]]) -> None:
+def _walk(data: dict[str, Any], path: tuple[str, ...], fields: list[tuple[tuple[str, ...], Any]]) -> None:
     for key, value in data.items():
         if type(value) is dict and value:
             _walk(value, (*path, key), fields)

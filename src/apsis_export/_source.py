@@ -15,10 +15,13 @@ import sys
 import threading
 from contextlib import ExitStack
 from pathlib import Path
-from typing import BinaryIO, Protocol, Union
+from typing import TYPE_CHECKING, BinaryIO, Protocol, Union
 
 from ._errors import InputError
 from ._gzip import GZIP_MAGIC, STEP, GzipError, GzipReader
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRead
 
 SourceLike = Union[str, "os.PathLike[str]", BinaryIO]
 
@@ -32,8 +35,8 @@ class _ReadAhead:
     (isal and zlib release the GIL) then runs beside the parsing. What the stream raises
     arrives in order, after every byte read before it."""
 
-    def __init__(self, stream, step: int = STEP, depth: int = 4):
-        self._queue: queue.Queue = queue.Queue(depth)
+    def __init__(self, stream: _Readable, step: int = STEP, depth: int = 4):
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(depth)
         self._stopping = threading.Event()
         self._chunk, self._at, self._done = b"", 0, False
         self._thread = threading.Thread(
@@ -41,7 +44,7 @@ class _ReadAhead:
         )
         self._thread.start()
 
-    def _run(self, stream, step: int) -> None:
+    def _run(self, stream: _Readable, step: int) -> None:
         try:
             while not self._stopping.is_set():
                 data = stream.read(step)
@@ -51,7 +54,7 @@ class _ReadAhead:
         except BaseException as exc:  # handed to the reader, in order
             self._put(exc)
 
-    def _put(self, item) -> None:
+    def _put(self, item: bytes | BaseException) -> None:
         while not self._stopping.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
@@ -90,14 +93,14 @@ class _ReadAhead:
 class _CountingRaw(io.RawIOBase):
     """Raw stream over any object with ``read``; counts the bytes it hands out."""
 
-    def __init__(self, inner: BinaryIO):
+    def __init__(self, inner: SupportsRead[bytes]):
         self._inner = inner
         self.count = 0
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]  # io hands a memoryview
         data = self._inner.read(len(buffer))
         n = len(data)
         buffer[:n] = data
@@ -111,7 +114,7 @@ class Source:
     Use :func:`open_source` to make one; close it (or use ``with``) when done.
     """
 
-    def __init__(self, raw: BinaryIO, *, name: str, total_bytes: int | None, closer: ExitStack):
+    def __init__(self, raw: SupportsRead[bytes], *, name: str, total_bytes: int | None, closer: ExitStack):
         self.name = name
         #: Size of the input as stored (compressed size for gzip), if known.
         self.total_bytes = total_bytes
@@ -169,7 +172,7 @@ class Source:
     def __enter__(self) -> Source:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 

@@ -134,9 +134,9 @@ class WideSchema:
                 )
         attributes = _uniquely_named(columns)
         fields: dict[str, dict[tuple[str, ...], ValueStats]] = {}
-        for (_, type_id), stats in report.events.items():
+        for (_, type_id), event_stats in report.events.items():
             per_type = fields.setdefault(type_id, {})
-            for path, values in stats.fields.items():
+            for path, values in event_stats.fields.items():
                 _merge(per_type, path, values)
         tables = []
         taken: set[str] = set()
@@ -247,10 +247,10 @@ class WideRows:
             for t in schema.event_tables
         }
 
-    def profiles(self, profile: Profile) -> list[tuple]:
+    def profiles(self, profile: Profile) -> list[tuple[Any, ...]]:
         """One row per section of the profile (sections without attributes too)."""
         width = len(self.schema.attributes)
-        present: dict[str, list] = {}
+        present: dict[str, list[Any]] = {}
         column_of = self._column_of
         for record in profile.attributes:
             n = column_of.get(record.attribute_id)
@@ -285,7 +285,7 @@ class WideRows:
                     if value is _ABSENT or value is None
                     else self.values.convert(convert, value, what, profile.key)
                 )
-            head = (profile.key, section_id)
+            head: tuple[Any, ...] = (profile.key, section_id)
             if self.namer is not None:
                 head += (self.namer.section_name(section_id),)
             rows.append(head + tuple(values))
@@ -304,7 +304,7 @@ class WideRows:
             f"column {column.name!r} (two IDs of one definition); the long layout keeps both"
         )
 
-    def events(self, events: Sequence[Event]) -> Iterable[tuple[str, tuple]]:
+    def events(self, events: Sequence[Event]) -> Iterable[tuple[str, tuple[Any, ...]]]:
         """``(table name, row)`` per event."""
         namer = self.namer
         for event in events:
@@ -328,7 +328,7 @@ class WideRows:
                 if value is not None:
                     convert, what = converters[n]
                     values[n] = self.values.convert(convert, value, what, event.profile_key)
-            head = (
+            head: tuple[Any, ...] = (
                 event.profile_key,
                 event.section_id,
                 event.correlation_id,

@@ -220,7 +220,7 @@ class _Download:
         self._client, self._request, self._save = client, request, save
         self._lock = threading.Lock()
         self._path: str | None = None
-        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def path(self) -> str:
         with self._lock:

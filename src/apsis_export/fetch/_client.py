@@ -20,7 +20,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from urllib.parse import quote, urljoin
 
 import orjson
@@ -161,7 +161,7 @@ class Client:
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # ---- the export cycle ------------------------------------------------------------
@@ -299,13 +299,29 @@ class Client:
         :func:`apsis_export.convert` does: see :func:`apsis_export.fetch_and_convert`).
         """
 
-        def job(body: Any, stream: ExportStream) -> _T:
+        def job(body: SavedBody | ExportStream, stream: ExportStream) -> _T:
             return read(Source(body, name=poll_url, total_bytes=stream.content_length, closer=ExitStack()))
 
         return self._restarting(poll_url, job, save, save_mode)
 
+    @overload
     def _restarting(
-        self, poll_url: str, job: Callable[[Any, ExportStream], _T] | None, save, save_mode: int
+        self,
+        poll_url: str,
+        job: Callable[[SavedBody | ExportStream, ExportStream], _T],
+        save: str | os.PathLike[str] | None,
+        save_mode: int,
+    ) -> _T: ...
+    @overload
+    def _restarting(
+        self, poll_url: str, job: None, save: str | os.PathLike[str] | None, save_mode: int
+    ) -> None: ...
+    def _restarting(
+        self,
+        poll_url: str,
+        job: Callable[[SavedBody | ExportStream, ExportStream], _T] | None,
+        save: str | os.PathLike[str] | None,
+        save_mode: int,
     ) -> _T | None:
         """Run ``job`` on the body (and/or save it), from the poll URL again after a cut."""
         attempts = self.settings.download_retries + 1
@@ -400,7 +416,9 @@ class Client:
         self._token_renew_at = expires - self.settings.token_margin if expires is not None else math.inf
         return token
 
-    def _authorized(self, method: str, url: str, *, headers: Mapping[str, str] | None = None, **kwargs: Any):
+    def _authorized(
+        self, method: str, url: str, *, headers: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> urllib3.BaseHTTPResponse:
         """One call with the bearer token where it goes to the API's origin, and without it elsewhere.
 
         A 401/403 from the API's origin renews the token and repeats the call once; one
@@ -454,7 +472,9 @@ class Client:
             url = urljoin(url, location.strip())
         raise ApiError(f"more than {_MAX_REDIRECTS} redirects from {shown(first)}")
 
-    def _retrying(self, what: str, send: Callable[[], urllib3.BaseHTTPResponse], *, idempotent: bool):
+    def _retrying(
+        self, what: str, send: Callable[[], urllib3.BaseHTTPResponse], *, idempotent: bool
+    ) -> urllib3.BaseHTTPResponse:
         """Call ``send`` again after connection errors, 429 (honouring Retry-After) and 5xx, ``retries`` times.
 
         Not idempotent: connection errors are retried only when nothing was sent. A
@@ -515,7 +535,7 @@ class Client:
         s = self.settings
         delay = s.poll_interval
         while True:
-            yield min(delay * random.uniform(1 - s.jitter, 1 + s.jitter), s.max_poll_interval)
+            yield min(delay * random.uniform(1 - s.jitter, 1 + s.jitter), s.max_poll_interval)  # noqa: S311 (jitter, not a secret)
             delay = min(delay * s.backoff_factor, s.max_poll_interval)
 
 
