@@ -8,8 +8,11 @@ StringColumn = tuple[bytes | None, bytes, Buffer]
 #: An int64 column of :meth:`Builder.take`: validity bitmap (None: no nulls), values.
 IntColumn = tuple[bytes | None, bytes]
 
+#: The most columns :func:`join_lines` joins (more: the caller joins in Python).
+JOIN_MAX_COLUMNS: int
+
 def scan(
-    block: Buffer, base: int, in_string: bool, odd_backslashes: int, depth: int, deep_from: int, /
+    block: Buffer, base: int, /, *, in_string: bool, odd_backslashes: int, depth: int, deep_from: int
 ) -> tuple[list[tuple[int, int, int]], list[int], bool, bool, int]:
     """(tokens as (offset, byte, depth), deep offsets, in_string, odd_backslashes, depth)."""
 
@@ -22,9 +25,9 @@ class Builder:
     """Arrow column buffers of the attributes and events of profiles in the common shape."""
 
     def __init__(
-        self, json: bool, attributes: bool = True, events: bool = True, iso_times: bool = False
+        self, *, json: bool, attributes: bool = True, events: bool = True, iso_times: bool = False
     ) -> None: ...
-    def add(self, text: Buffer, wrapped: bool, ambiguous: bool, /) -> tuple[str, list[str]] | None:
+    def add(self, text: Buffer, /, *, wrapped: bool, ambiguous: bool) -> tuple[str, list[str]] | None:
         """Append one profile member's columns: (key, section IDs), or None if refused."""
 
     def take(self) -> tuple[int, tuple[StringColumn, ...], int, tuple[StringColumn | IntColumn, ...]]:

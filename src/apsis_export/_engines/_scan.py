@@ -90,11 +90,11 @@ class BlockScanner:
         if len(after):
             self.depth = int(after[-1])
             if int(after.max()) > self.deep_from:  # the first deep byte of each run between tokens
-                deep = structural[after > self.deep_from]
-                runs = np.searchsorted(structural[keep], deep)
-                first = np.ones(len(deep), dtype=bool)
+                deeper = structural[after > self.deep_from]
+                runs = np.searchsorted(structural[keep], deeper)
+                first = np.ones(len(deeper), dtype=bool)
                 first[1:] = runs[1:] != runs[:-1]
-                self.deep.extend((deep[first] + base).tolist())
+                self.deep.extend((deeper[first] + base).tolist())
         depth = np.where(closes, after, before_depth)[keep]
         return list(
             zip((structural[keep] + base).tolist(), chars[keep].tolist(), depth.tolist(), strict=True)

@@ -13,7 +13,9 @@ other packages add theirs through the ``apsis_export.sinks`` entry-point group
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
 from .._errors import SinkError
 from .._schema import Table
@@ -21,6 +23,11 @@ from ._csv import CsvSink
 from ._file import FileSink, Sink, SinkFactory
 from ._jsonl import JsonlSink
 from ._parquet import ParquetSink
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ._columns import Batch
 
 ENTRY_POINT_GROUP = "apsis_export.sinks"
 
@@ -69,13 +76,15 @@ def get_sink(name: str) -> SinkFactory:
     raise SinkError(f"unknown format {name!r}; available: {', '.join(sink_names())}")
 
 
-def arrow_batcher(name: str, table: Table):
+def arrow_batcher(name: str, table: Table) -> tuple[pa.Schema, Callable[[Batch], pa.RecordBatch]]:
     """The Arrow schema of ``table`` in format ``name`` (a sink that writes Arrow batches) and a
     function from a batch of records to a RecordBatch of it: the batches that format writes,
     for outputs that take batches (the Arrow stream, datasets, Delta)."""
-    from ._columns import make_batcher
+    from ._columns import ArrowSink, make_batcher
 
     factory = get_sink(name)
+    if not (isinstance(factory, type) and issubclass(factory, ArrowSink)):
+        raise SinkError(f"format {name!r} does not write Arrow batches")
     return make_batcher(table, factory.arrow_types, factory.encoders, factory.native_encoders)
 
 

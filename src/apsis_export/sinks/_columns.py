@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import cache
 from operator import attrgetter
-from typing import Any, Optional, Union
+from typing import Any, ClassVar, TypeAlias
 
 import pyarrow as pa
 
@@ -17,7 +17,9 @@ from .._records import Record
 from .._schema import Column, Table
 
 #: Encodes a whole column at once, to values or an Arrow array (None: values kept as they are).
-ColumnEncoder = Optional[Callable[[Sequence[Any]], Sequence[Any] | pa.Array]]
+ColumnEncoder: TypeAlias = Callable[[Sequence[Any]], Sequence[Any] | pa.Array] | None
+#: Encodes a column of the compiled step's rows, an Arrow array (None: kept as it is).
+NativeEncoder: TypeAlias = Callable[[pa.Array], pa.Array] | None
 
 
 def each(encode: Callable[[Any], Any]) -> Callable[[Sequence[Any]], list[Any]]:
@@ -55,8 +57,8 @@ class Columns:
 
     def extend(self, records: Sequence[Record]) -> None:
         """Append the rows of ``records`` (of this table's record type)."""
-        for values, column in zip(self.lists, self._read(records)):
-            values += column
+        for values, column in zip(self.lists, self._read(records), strict=True):
+            values.extend(column)
 
     def extend_arrays(self, arrays: list[pa.Array]) -> None:
         """Append rows the compiled step made, one Arrow array per column."""
@@ -74,7 +76,7 @@ class Columns:
         return self._parts
 
 
-Batch = Union[Sequence[Record], Columns]
+Batch: TypeAlias = Sequence[Record] | Columns
 
 
 def _is_native(part: list[Any]) -> bool:
@@ -82,24 +84,33 @@ def _is_native(part: list[Any]) -> bool:
 
 
 def make_columnizer(
-    table: Table, encoders: dict[str, ColumnEncoder], native_encoders: dict[str, ColumnEncoder] | None = None
+    table: Table, encoders: dict[str, ColumnEncoder], native_encoders: dict[str, NativeEncoder] | None = None
 ) -> Callable[[Batch], list[list[Sequence[Any]]]]:
     """A function from a batch (records or :class:`Columns`) to its parts in row order, each
     one sequence per column: values passed through ``encoders[column.kind]``, or Arrow arrays
     of a native part passed through ``native_encoders[column.kind]`` (absent: kept)."""
-    read = (lambda records: zip(*records)) if table.tuple_rows else _by_attribute(table.column_names)
+    read = (
+        (lambda records: zip(*records, strict=True))
+        if table.tuple_rows
+        else _by_attribute(table.column_names)
+    )
     column_encoders = [encoders[c.kind] for c in table.columns]
     native = [(native_encoders or {}).get(c.kind) for c in table.columns]
 
     def columns(batch: Batch) -> list[list[Sequence[Any]]]:
         if not batch:
             return [[() for _ in column_encoders]]
-        if type(batch) is not Columns:
-            return [[col if enc is None else enc(col) for enc, col in zip(column_encoders, read(batch))]]
+        if not isinstance(batch, Columns):
+            return [
+                [
+                    col if enc is None else enc(col)
+                    for enc, col in zip(column_encoders, read(batch), strict=True)
+                ]
+            ]
         return [
             [
                 col if enc is None else enc(col)
-                for enc, col in zip(native if _is_native(part) else column_encoders, part)
+                for enc, col in zip(native if _is_native(part) else column_encoders, part, strict=True)
             ]
             for part in batch.parts()
         ]
@@ -108,15 +119,15 @@ def make_columnizer(
 
 
 #: The Arrow type of a column kind: a type, or a function of the column (decimals need its scale).
-ArrowType = Union[pa.DataType, Callable[[Column], pa.DataType]]
+ArrowType: TypeAlias = pa.DataType | Callable[[Column], pa.DataType]
 
 
 def make_batcher(
     table: Table,
     types: dict[str, ArrowType],
     encoders: dict[str, ColumnEncoder],
-    native_encoders: dict[str, ColumnEncoder] | None = None,
-):
+    native_encoders: dict[str, NativeEncoder] | None = None,
+) -> tuple[pa.Schema, Callable[[Batch], pa.RecordBatch]]:
     """The Arrow schema of ``table`` (an Arrow type per column kind) and a function
     from a batch of records to a RecordBatch of that schema."""
     fields = []
@@ -132,11 +143,15 @@ def make_batcher(
         parts = [
             [
                 col if isinstance(col, pa.Array) else pa.array(col, type=field.type)
-                for col, field in zip(part, schema)
+                for col, field in zip(part, schema, strict=True)
             ]
             for part in columns(records)
         ]
-        arrays = parts[0] if len(parts) == 1 else [pa.concat_arrays(list(chunks)) for chunks in zip(*parts)]
+        arrays = (
+            parts[0]
+            if len(parts) == 1
+            else [pa.concat_arrays(list(chunks)) for chunks in zip(*parts, strict=True)]
+        )
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
     return schema, batch
@@ -147,12 +162,13 @@ class ArrowSink:
     ``encoders`` (per column kind) make the batches, here or in --jobs workers.
     Subclasses open their writer in ``_open`` after calling ``_open_batches()``."""
 
+    table: Table  # (the FileSink's)
     arrow_types: dict[str, ArrowType]
     encoders: dict[str, ColumnEncoder]
     accepts_columns = True
     #: Encoders of the compiled step's arrays, text columns in text mode (native_json false);
     #: None: this sink takes no such arrays, and profiles are mapped in Python.
-    native_encoders: dict[str, ColumnEncoder] | None = None
+    native_encoders: ClassVar[dict[str, NativeEncoder] | None] = None
     native_json = False
     #: The compiled step writes event times as ISO text (else int64 milliseconds).
     native_iso_times = False
@@ -165,7 +181,7 @@ class ArrowSink:
         schema, self._batch = make_batcher(
             self.table,
             self.arrow_types,
-            self.encoders,  # type: ignore[attr-defined]
+            self.encoders,
             self.native_encoders,
         )
         return schema

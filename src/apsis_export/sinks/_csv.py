@@ -7,6 +7,7 @@ string is ``""`` and null is an empty field, so the two stay apart.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -15,10 +16,10 @@ import pyarrow.csv as pa_csv
 from .._encode import decimal_text, iso_millis_array, json_array, value_texts
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE
 from ._background import BackgroundSink, BackgroundWriter
-from ._columns import ArrowSink, each
+from ._columns import ArrowSink, ArrowType, ColumnEncoder, NativeEncoder, each
 from ._file import FileSink
 
-_ARROW_TYPES = {
+_ARROW_TYPES: dict[str, ArrowType] = {
     BOOLEAN: pa.bool_(),
     STRING: pa.string(),
     VALUE: pa.string(),
@@ -28,7 +29,7 @@ _ARROW_TYPES = {
     DATE: pa.date32(),
     DECIMAL: pa.string(),
 }
-_ENCODERS = {
+_ENCODERS: dict[str, ColumnEncoder] = {
     BOOLEAN: None,
     STRING: None,
     VALUE: value_texts,
@@ -82,7 +83,7 @@ class CsvSink(ArrowSink, BackgroundSink, FileSink):
     extension = "csv"
     arrow_types = _ARROW_TYPES
     encoders = _ENCODERS
-    native_encoders: dict = {}  # the compiled step writes the times as ISO text
+    native_encoders: ClassVar[dict[str, NativeEncoder]] = {}  # the compiled step writes the times as ISO text
     native_iso_times = True
 
     def _open(self, path: Path) -> None:

@@ -33,7 +33,14 @@ class Sink(Protocol):
         """Discard everything written, also after close; safe to call twice."""
 
 
-SinkFactory = Callable[[Path, Table], Sink]
+class SinkFactory(Protocol):
+    """What a format is registered as: ``factory(path, table)`` opens a :class:`Sink`, and
+    ``extension`` names its files. A Sink class is one (FileSink subclasses are)."""
+
+    @property
+    def extension(self) -> str: ...
+
+    def __call__(self, path: Path, table: Table) -> Sink: ...
 
 
 class FileSink:
@@ -71,7 +78,7 @@ class FileSink:
 
     def __init__(self, path: Path, table: Table):
         self.path = Path(path)
-        self.table = table
+        self.table: Table = table
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
         self._state = "open"
         try:

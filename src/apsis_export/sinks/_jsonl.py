@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import orjson
@@ -20,7 +21,7 @@ from .. import _extension
 from .._encode import iso_date, iso_millis_json, json_array
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE, Table
 from ._background import BackgroundSink, BackgroundWriter
-from ._columns import Batch, make_columnizer
+from ._columns import Batch, ColumnEncoder, NativeEncoder, make_columnizer
 from ._file import FileSink
 
 _dumps = orjson.dumps
@@ -29,7 +30,7 @@ _dumps = orjson.dumps
 _join_lines = _extension.native.join_lines if _extension.ENABLED else None
 _JOIN_MAX_COLUMNS = _extension.native.JOIN_MAX_COLUMNS if _extension.ENABLED else 0
 _json = partial(json_array, nulls=False, large=True)  # numbers exact, whatever their size; None as null
-_ENCODERS = {
+_ENCODERS: dict[str, ColumnEncoder] = {
     BOOLEAN: _json,
     STRING: _json,
     VALUE: _json,
@@ -65,7 +66,7 @@ def _lines(table: Table) -> Callable[[Batch], pa.Buffer | bytes]:
                 key_texts, b"}\n", [(*text.buffers(), text.offset) for text in texts], len(texts[0])
             )
         pieces = []
-        for key, text in zip(keys, texts):
+        for key, text in zip(keys, texts, strict=True):
             pieces += [key, text]
         joined = pc.binary_join_element_wise(*pieces, end, separator)
         # The lines back to back: the slice of the result's data they occupy (no copy).
@@ -88,7 +89,7 @@ class JsonlSink(BackgroundSink, FileSink):
     #: The compiled step writes every text column, times included, as JSON already.
     native_json = True
     native_iso_times = True
-    native_encoders: dict = {}
+    native_encoders: ClassVar[dict[str, NativeEncoder]] = {}
 
     @classmethod
     def encoder(cls, table: Table) -> Callable[[Batch], pa.Buffer | bytes]:

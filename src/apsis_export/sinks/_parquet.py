@@ -10,6 +10,7 @@ the package writes (this sink's, and the datasets' of outputs/_dataset.py).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -19,7 +20,7 @@ from .._encode import json_array, value_texts
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE
 from .._types import DECIMAL_PRECISION
 from ._background import BackgroundSink, BackgroundWriter
-from ._columns import ArrowSink
+from ._columns import ArrowSink, ArrowType, ColumnEncoder, NativeEncoder
 from ._file import FileSink
 
 #: Rows per row group of the long tables. A row group is written on the sink's thread while
@@ -79,7 +80,7 @@ def parquet_writer(where, schema: pa.Schema) -> pq.ParquetWriter:
     return pq.ParquetWriter(where, schema, **writer_options(schema))
 
 
-_ARROW_TYPES = {
+_ARROW_TYPES: dict[str, ArrowType] = {
     BOOLEAN: pa.bool_(),
     STRING: pa.string(),
     VALUE: pa.string(),
@@ -89,7 +90,7 @@ _ARROW_TYPES = {
     DATE: pa.date32(),
     DECIMAL: lambda column: pa.decimal128(DECIMAL_PRECISION, column.scale),
 }
-_ENCODERS = {
+_ENCODERS: dict[str, ColumnEncoder] = {
     BOOLEAN: None,
     STRING: None,
     VALUE: value_texts,
@@ -105,7 +106,9 @@ class ParquetSink(ArrowSink, BackgroundSink, FileSink):
     extension = "parquet"
     arrow_types = _ARROW_TYPES
     encoders = _ENCODERS
-    native_encoders = {TIMESTAMP: lambda millis: millis.view(_ARROW_TYPES[TIMESTAMP])}  # int64 ms
+    native_encoders: ClassVar[dict[str, NativeEncoder]] = {
+        TIMESTAMP: lambda millis: millis.view(_ARROW_TYPES[TIMESTAMP])  # int64 ms
+    }
 
     def _open(self, path: Path) -> None:
         self._schema = self._open_batches()
