@@ -24,7 +24,7 @@ from ._source import Source, SourceLike, open_source
 from ._wide import PROFILES, WideSchema
 from .fetch import SAVE_MODE, Client, ExportRequest
 from .outputs import FILE_MODE, batch_format, open_output, table_opener
-from .sinks import get_sink
+from .sinks import SinkFactory, get_sink
 
 
 def convert(
@@ -237,7 +237,7 @@ def request_schema(export: object, options: ConvertOptions) -> WideSchema | None
     return WideSchema.from_request(export.attributes, export.tags, options.names)
 
 
-def _encodes_elsewhere(factory) -> bool:
+def _encodes_elsewhere(factory: SinkFactory) -> bool:
     """True when the format can encode in worker processes (see FileSink.encoder)."""
     encoder = getattr(factory, "encoder", None)
     return encoder is not None and encoder(TABLES["events"]) is not None

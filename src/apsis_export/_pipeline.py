@@ -10,13 +10,14 @@ beyond the sink factory it is given.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ._engines import DEFAULT_ENGINE, _compiled
+from ._engines import DEFAULT_ENGINE, Engine, _compiled
 from ._engines._compiled import NativeColumns
 from ._errors import OptionsError
 from ._metadata import Metadata, Namer
@@ -179,7 +180,9 @@ def plan_conversion(
     split_events = options.split_events and "events" in wanted
     schema = options.schema
     if schema is None and (PROFILES in wanted or split_events):
-        if options.needs_first_pass:
+        if options.names is not None and not options.needs_first_pass:
+            schema = WideSchema.from_metadata(options.names)
+        else:
             schema = discover(
                 source,
                 engine=options.engine,
@@ -188,8 +191,6 @@ def plan_conversion(
                 event_fields=split_events,
                 progress=progress,
             )
-        else:
-            schema = WideSchema.from_metadata(options.names)
     columnar = (
         options.engine is EngineName.FAST
         and getattr(factory, "accepts_columns", False)
@@ -212,7 +213,7 @@ def plan_conversion(
 
 
 def pump(
-    src: Source, parser, input_layout: str, collector: Collector, run: Run, ticker: ProgressTicker
+    src: Source, parser: Engine, input_layout: str, collector: Collector, run: Run, ticker: ProgressTicker
 ) -> Iterator[None]:
     """The run in one process: profiles into the collector, full batches into the run's sinks.
     Yields after each look at the batches, so a consumer of the sinks' batches (the Arrow
@@ -250,20 +251,27 @@ class Plan:
     columnar: bool = False
 
     @property
+    def wide(self) -> WideSchema:
+        """The schema of the profiles and split events tables: set whenever they are written."""
+        if self.schema is None:
+            raise ValueError("this plan writes no profiles or split events table")
+        return self.schema
+
+    @property
     def outputs(self) -> tuple[str, ...]:
         """The tables asked for, with events split into one table per type when asked."""
         if not self.split_events:
             return self.tables
         out: list[str] = []
         for name in self.tables:
-            out += [t.name for t in self.schema.event_tables] if name == "events" else [name]
+            out += [t.name for t in self.wide.event_tables] if name == "events" else [name]
         return tuple(out)
 
     def table(self, name: str) -> Table:
         if name == PROFILES:
-            return self.schema.profiles_table(named=self.named)
+            return self.wide.profiles_table(named=self.named)
         if self.split_events and name not in TABLES:
-            return self.schema.event_table(name, named=self.named)
+            return self.wide.event_table(name, named=self.named)
         return (NAMED_TABLES if self.named else TABLES)[name]
 
 
@@ -283,7 +291,8 @@ class Collector:
         self.wide = WideRows(plan.schema, self.namer, self.values) if plan.schema is not None else None
         self.native = _native_step(plan)
         self.into = ColumnsInto(native=self.native) if plan.columnar else None
-        self.records: dict[str, list[Record] | Columns] = {name: self._empty(name) for name in plan.outputs}
+        # Per table: a list of records (or the wide tables' rows), or Columns (see _empty).
+        self.records: dict[str, Any] = {name: self._empty(name) for name in plan.outputs}
         if plan.write_extras:
             self.records.setdefault("extras", [])
         self.batch_rows = {name: plan.table(name).scaled_rows(BATCH_ROWS) for name in self.records}
@@ -300,7 +309,7 @@ class Collector:
         return count
 
     def add(self, profile: Profile) -> None:
-        records, namer = self.records, self.namer
+        records, namer, wide = self.records, self.namer, self.wide
         if self.native is not None and (profile.attributes or profile.events):
             self._take_native()  # its rows come before this profile's
         if profile.key is not None:
@@ -313,10 +322,10 @@ class Collector:
             records["attributes"].extend(
                 namer.attributes(profile.attributes) if namer else profile.attributes
             )
-        if PROFILES in records and profile.key is not None:
-            records[PROFILES].extend(self.wide.profiles(profile))
-        if events and self.plan.split_events:
-            for name, row in self.wide.events(events):
+        if PROFILES in records and profile.key is not None and wide is not None:
+            records[PROFILES].extend(wide.profiles(profile))
+        if events and self.plan.split_events and wide is not None:
+            for name, row in wide.events(events):
                 records[name].append(row)
         elif events and "events" in records:
             records["events"].extend(namer.events(events) if namer else events)
@@ -325,15 +334,14 @@ class Collector:
             if "extras" in records:
                 records["extras"].extend(profile.extras)
 
-    def take(self, *, full_only: bool = False, now: int | None = None) -> Iterator[tuple[str, list[Record]]]:
+    def take(self, *, full_only: bool = False, now: int | None = None) -> Iterator[tuple[str, Any]]:
         """The waiting records per table (only tables with a full batch if ``full_only``), emptied.
         ``now``, the input offset read to: a batch whose rows began waiting BATCH_BYTES before
         it is full too (as seen at the looks, every WRITE_EVERY profiles)."""
         if self.native is not None:
             attribute_rows, event_rows = self.native.rows
             full_attributes, full_events = self._native_batch
-            waiting = attribute_rows or event_rows
-            if waiting and (
+            if (attribute_rows or event_rows) and (
                 not full_only
                 or attribute_rows >= full_attributes
                 or event_rows >= full_events
@@ -356,8 +364,10 @@ class Collector:
 
     def _take_native(self) -> None:
         """Move the compiled step's rows into the batches, after what they hold."""
+        if self.native is None:
+            return
         since = self._waiting_since.pop("native", None)
-        for name, arrays in zip(("attributes", "events"), self.native.take()):
+        for name, arrays in zip(("attributes", "events"), self.native.take(), strict=True):
             if name in self.records and len(arrays[0]):
                 self.records[name].extend_arrays(arrays)
                 if since is not None:  # the batch has waited since its oldest rows
@@ -382,7 +392,7 @@ def _native_step(plan: Plan) -> NativeColumns | None:
     if getattr(factory, "native_encoders", None) is None:
         return None
     return NativeColumns(
-        json=factory.native_json,
+        json=getattr(factory, "native_json", False),
         attributes="attributes" in plan.outputs,
         events="events" in plan.outputs,
         iso_times=getattr(factory, "native_iso_times", False),
@@ -424,8 +434,8 @@ class Run:
             self.sink(name).write(records)
             self.summary.rows[name] += len(records)
 
-    def write_encoded(self, name: str, payload, rows: int) -> None:
-        self.sink(name).write_encoded(payload)
+    def write_encoded(self, name: str, payload: Any, rows: int) -> None:
+        self.sink(name).write_encoded(payload)  # type: ignore[attr-defined]  # only formats with an encoder: FileSinks
         self.summary.rows[name] += rows
 
     def drain(self) -> None:
@@ -441,7 +451,5 @@ class Run:
 
     def abort(self) -> None:
         for sink in self.sinks.values():
-            try:
+            with contextlib.suppress(Exception):  # keep aborting the others; the original error wins
                 sink.abort()
-            except Exception:  # keep aborting the others; the original error wins
-                pass

@@ -70,7 +70,7 @@ def dedupe_events(events: Sequence[Event]) -> tuple[list[Event], int]:
 
 
 def discover(
-    source: SourceLike,
+    source: SourceLike | Source,
     *,
     engine: EngineName | str = DEFAULT_ENGINE,
     input_layout: InputLayout | str = InputLayout.AUTO,

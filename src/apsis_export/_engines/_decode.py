@@ -27,8 +27,8 @@ from .._shape import (
 )
 
 _DECODER = msgspec.json.Decoder(float_hook=Decimal)
-_TYPED_DECODERS = {
-    layout: msgspec.json.Decoder(dict[str, kind], float_hook=Decimal)  # type: ignore[valid-type]
+_TYPED_DECODERS: dict[str, msgspec.json.Decoder[dict[str, Any]]] = {
+    layout: msgspec.json.Decoder(dict[str, kind], float_hook=Decimal)  # type: ignore[valid-type]  # kind: a type chosen at run time
     for layout, kind in TYPED_PROFILES.items()
 }
 

@@ -52,7 +52,7 @@ class Handover(Exception):
         # found it: the exact engine's depth error is put there (see _depth_error_at).
         self.too_deep: int | None = None
 
-    def prefix(self, previous_key: str) -> bytes:
+    def prefix(self, previous_key: str | None) -> bytes:
         """What the exact engine reads before the input handed over (the key of the profile
         before: that of the placeholder member, if any)."""
         if not self.placeholder:
@@ -74,11 +74,11 @@ def member_handover(
     return Handover(start, context, layout, auto_detected=auto_detected)
 
 
-def resume(source: Source, handover: Handover, pending: bytes, previous_key: str) -> Iterator[Profile]:
+def resume(source: Source, handover: Handover, pending: bytes, previous_key: str | None) -> Iterator[Profile]:
     """The exact engine's profiles from the handover point on: ``pending`` holds the input
     from ``handover.start`` that was read already, ``source`` the rest."""
     resumed = _Resumed(source, handover.prefix(previous_key), pending, handover.start)
-    rest = walk_document(resumed, handover.layout, auto_detected=handover.auto_detected)  # type: ignore[arg-type]
+    rest = walk_document(resumed, handover.layout, auto_detected=handover.auto_detected)  # type: ignore[arg-type]  # _Resumed reads as a Source does (read, json_offset, last_chunk)
     if handover.placeholder:
         next(rest, None)
     return rest if handover.too_deep is None else _depth_error_at(rest, handover.too_deep)

@@ -103,7 +103,9 @@ class UnitStream:
                 yield scan.flush_unit()
             yield ResumeExact(self.source, h, bytes(scan.buf[h.start - scan.buf_start :]))
 
-    def resume_at(self, unit: Unit, index: int, later: list[Unit], previous_key: str) -> Iterator[Profile]:
+    def resume_at(
+        self, unit: Unit, index: int, later: list[Unit], previous_key: str | None
+    ) -> Iterator[Profile]:
         """The exact engine's profiles from member ``index`` of ``unit`` on (a worker could not
         decode it); ``later`` are the units dispatched after it, whose results are dropped."""
         start, _, after_comma = unit.members[index]

@@ -188,4 +188,4 @@ class ArrowSink:
 
     def write(self, records: Batch) -> None:
         if records:
-            self.write_encoded(self._batch(records))  # type: ignore[attr-defined]
+            self.write_encoded(self._batch(records))  # type: ignore[attr-defined]  # the FileSink's, mixed in with this class

@@ -150,5 +150,5 @@ def _reporting_os_errors(method: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as exc:
             raise self._os_error(exc) from None
 
-    wrapper._reports_os_errors = True  # type: ignore[attr-defined]
+    wrapper._reports_os_errors = True  # type: ignore[attr-defined]  # a mark on the function object, read by __init_subclass__
     return wrapper
