@@ -42,8 +42,8 @@ WIDE_GROUP_FACTOR = 8
 ROW_GROUP_BYTES = 64 * 1024 * 1024
 #: The writer's settings below were chosen with benchmarks/parquet_settings.py: the encode stage
 #: alone (a converted export's tables written from memory), CPU seconds per GB of input and bytes
-#: out, on 1 GB generated exports of both shapes (README, "Performance").
-#: zstd's level: level 3 cost 7-16% more CPU for files 0.7% smaller (or 0.4% larger).
+#: out, on 1 GB generated exports of both shapes (benchmarks/results/session5/parquet-settings.md).
+#: zstd's level: level 3 cost 7-18% more CPU for files 0.2-2% smaller.
 ZSTD_LEVEL = 1
 #: The text columns with statistics: profile_key (rows come profile by profile, so a filter on
 #: one key skips the row groups whose min/max leave it out) and the export of a dataset of many
@@ -51,12 +51,12 @@ ZSTD_LEVEL = 1
 #: keep theirs too: cheap to keep, and what readers filter ranges by. The other text columns get
 #: none: every row group holds all their few values (section, attribute and type ids) or
 #: mostly distinct ones (values, ids, JSON), so min/max skip nothing, and computing them was
-#: 15% of the encoding CPU (1 GB exports of both shapes).
+#: 8-16% of the encoding CPU.
 TEXT_STATISTICS = frozenset({"profile_key", "export"})
 #: Columns without a dictionary: an event's correlation id is unique in a real export, so its
 #: dictionary is hashing for nothing until it outgrows its page and the writer falls back to plain
-#: (with distinct ids: 11% less encoding CPU and 3% smaller files without it). Attribute values and
-#: event data repeat enough to keep theirs: without it the 1 GB export of many short values gave
+#: (with distinct ids: 10% less encoding CPU and 3% smaller files without it). Attribute values and
+#: event data repeat enough to keep theirs: without them the 1 GB export of many short values gave
 #: files 9-18% larger at the same CPU.
 NO_DICTIONARY = frozenset({"correlation_id"})
 
