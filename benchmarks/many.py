@@ -1,20 +1,31 @@
-"""convert_many on a folder of generated exports, --jobs 1 and 2, beside converting the largest alone.
+"""convert_many on a folder of generated exports: --jobs 1, 2 and the default, against the hardware limit.
 
-    python benchmarks/many.py --files 8 --size 50MB --repeat 3
+    python benchmarks/many.py --files 8 --size 250MB --repeat 3      # the issue's folder: 2 GB
+    python benchmarks/many.py --files 8 --size 50MB --repeat 5
 
-Generates the exports once (``apsis-export generate DIR/day-N.json --size SIZE --seed N``, cached
-in --data-dir), then per round runs, interleaved (a noisy machine hurts them alike), each in a
-fresh process: ``convert_many('DIR/day-*.json', OUT, jobs=1)``, the same with ``jobs=2``, and
-``convert(LARGEST, OUT)``. Per run: the library's seconds (ManySummary.seconds, with the worker
-pool's start; ConvertSummary.seconds), CPU seconds (the workers' for convert_many), the peak RSS
-(the largest worker's), and the whole process's wall time (Python's start and imports, ~0.5 s,
-weigh on one 50 MB file). Figures are medians over rounds, ratios the median of each round's
-ratio. "ideal" is the time the issue expects: the largest file's time alone x files / cores.
+Generates the exports once (``benchmarks/_folder.py``), then per round runs, interleaved (a noisy
+machine hurts them alike), each in a fresh process started from a script file (as a user's
+script: the fork server a library call starts imports it), writing one dataset:
+
+- ``one by one``: ``convert(file, OUT, export=name)`` for each file in turn, in one process (gc
+  off, as in convert_many's workers and the command; so is ``largest alone``). Its
+  CPU seconds (the sum of each conversion's, the writer threads' included) are the work the
+  folder takes; divided by the cores they are the **limit**: the wall time of a run that keeps
+  every core busy with that work and adds none.
+- ``many --jobs N`` (1, 2 and the default, None): ``convert_many(files, OUT, jobs=N)``.
+- ``command``: ``apsis-export convert FILES... --out OUT -q`` (default --jobs), the one command
+  of the issue; its process time (Python's start included) and CPU (its own and its workers').
+- ``largest alone``: ``convert(largest, OUT)``.
+
+Per run: the library's seconds (the pool's start included), the process's, the CPU seconds of
+every process of the run, the largest peak RSS of a worker, the load average before it. Figures
+are medians over the rounds; ratios are the median of each round's ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -24,112 +35,172 @@ import tempfile
 import time
 from pathlib import Path
 
-CLI = [sys.executable, "-m", "apsis_export"]
-#: Each run in a fresh process: the library call, then "seconds CPU-seconds peak-RSS-MB" on stdout.
-MANY = (
-    "import apsis_export as a\n"
-    "s = a.convert_many(PATTERN, OUT, jobs=JOBS)\n"
-    "print(s.seconds, sum(i.cpu_seconds for i in s.inputs), max(i.peak_rss for i in s.inputs) / 2**20,"
-    " [round(i.peak_rss / 2**20) for i in s.inputs])"
-)
-ALONE = (
-    "import apsis_export as a, resource\n"
-    "def cpu():\n    r = resource.getrusage(resource.RUSAGE_SELF); return r.ru_utime + r.ru_stime\n"
-    "before = cpu(); s = a.convert(PATTERN, OUT)\n"
-    "print(s.seconds, cpu() - before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
-)
+from _folder import add_folder_arguments, generated_folder
+
+#: Each run is one of these scripts in a fresh process; it prints a JSON object: the library's
+#: seconds, the CPU seconds of the run (this process and its workers), a worker's peak RSS in MB
+#: (this process's for conversions in it), and per input the CPU seconds and peak RSS of its worker.
+SCRIPTS = {
+    "many": """
+import json, resource, sys
+import apsis_export
+
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+if __name__ == "__main__":
+    files, out, jobs = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+    s = apsis_export.convert_many(files, out, jobs=jobs)
+    print(json.dumps({
+        "seconds": s.seconds,
+        "cpu": cpu() + sum(i.cpu_seconds for i in s.inputs),
+        "rss": max(i.peak_rss for i in s.inputs) / 2**20,
+        "inputs": [[round(i.cpu_seconds, 2), round(i.peak_rss / 2**20)] for i in s.inputs],
+    }))
+""",
+    "convert": """
+import gc, json, os, resource, sys
+import apsis_export
+
+gc.disable()  # as in convert_many's workers and the apsis-export command
+
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+if __name__ == "__main__":
+    files, out = json.loads(sys.argv[1]), sys.argv[2]
+    seconds = work = 0.0
+    inputs = []
+    for path in files:
+        before = cpu()
+        export = os.path.basename(path) if len(files) > 1 else None
+        seconds += apsis_export.convert(path, out, export=export).seconds
+        inputs.append([round(cpu() - before, 2), None])
+        work += cpu() - before
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "cpu": work, "rss": rss, "inputs": inputs}))
+""",
+}
 
 
-def run(code: str, source: str, out: str, jobs: int = 1) -> tuple[float, float, float, float]:
-    """Wall seconds of the process, and the library's seconds, CPU seconds (workers' too) and peak
-    RSS in MB (the largest worker's), of one run in a child process."""
+def run(kind: str, files: list[Path], out: str, jobs: int | None, work: str) -> dict:
+    """One run in a fresh process: the script's figures, its process's wall time and the load
+    average (1 minute) before it."""
     shutil.rmtree(out, ignore_errors=True)
-    code = code.replace("PATTERN", repr(source)).replace("OUT", repr(out)).replace("JOBS", str(jobs))
+    load = os.getloadavg()[0]
+    names = json.dumps([str(f) for f in files])
+    if kind == "command":
+        argv = [sys.executable, "-m", "apsis_export", "convert", *map(str, files), "--out", out, "-q"]
+    else:
+        script = os.path.join(work, f"{kind}.py")
+        argv = [sys.executable, script, names, out, json.dumps(jobs)]
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"run failed: {done.stderr}")
+    stdout, stderr = child.stdout.read(), child.stderr.read()
+    child.stdout.close()
+    child.stderr.close()
+    child.returncode = os.waitstatus_to_exitcode(status)
     shutil.rmtree(out, ignore_errors=True)
-    seconds, cpu, rss = map(float, done.stdout.split()[:3])
-    return wall, seconds, cpu, rss
+    if child.returncode != 0:
+        raise SystemExit(f"{kind} run failed ({child.returncode}): {stderr}")
+    if kind == "command":  # its workers are forked children it waited for: their CPU is in wait4's
+        result = {
+            "seconds": wall,
+            "cpu": usage.ru_utime + usage.ru_stime,
+            "rss": usage.ru_maxrss / 1024,
+            "inputs": [],
+        }
+    else:
+        result = json.loads(stdout)
+    return {**result, "wall": wall, "load": load}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=8)
-    parser.add_argument("--size", default="50MB", help="JSON size of each export")
+    add_folder_arguments(parser, size="50MB", data_dir="/tmp/apsis-bench-many")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/apsis-bench-many"))
+    parser.add_argument(
+        "--runs",
+        default="one by one,many --jobs 1,many --jobs 2,many --jobs default,command,largest alone",
+        help="which runs, comma-separated",
+    )
     args = parser.parse_args()
 
-    folder = args.data_dir / args.size
-    folder.mkdir(parents=True, exist_ok=True)
-    files = []
-    for seed in range(1, args.files + 1):
-        path = folder / f"day-{seed}.json"
-        if not path.exists():
-            subprocess.run(
-                [*CLI, "generate", str(path), "--size", args.size, "--seed", str(seed)],
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        files.append(path)
-    largest = max(files, key=lambda p: p.stat().st_size)
-    total = sum(p.stat().st_size for p in files)
-    pattern = str(folder / "day-*.json")
-    runs = {
-        "many --jobs 1": (MANY, pattern, 1),
-        "many --jobs 2": (MANY, pattern, 2),
-        "largest alone": (ALONE, str(largest), 1),
-    }
-    results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in runs}
+    folder = generated_folder(args)
+    files, largest, total = folder.files, folder.largest, folder.total_bytes
     cores = os.cpu_count() or 1
+    catalogue = {
+        "one by one": ("convert", files, None),
+        "many --jobs 1": ("many", files, 1),
+        "many --jobs 2": ("many", files, 2),
+        "many --jobs default": ("many", files, None),
+        "command": ("command", files, None),
+        "largest alone": ("convert", [largest], None),
+    }
+    runs = {name: catalogue[name] for name in args.runs.split(",")}
+    results: dict[str, list[dict]] = {name: [] for name in runs}
     print(
         f"{len(files)} exports, {total / 1e6:,.0f} MB together; largest {largest.name} "
-        f"{largest.stat().st_size / 1e6:,.1f} MB; {cores} cores"
+        f"{largest.stat().st_size / 1e6:,.1f} MB; {cores} cores; load average before: "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="apsis-many-") as work:
+        for kind, code in SCRIPTS.items():
+            Path(work, f"{kind}.py").write_text(code)
+        out = os.path.join(work, "out")
         for round_ in range(args.repeat):
-            for name, (code, source, jobs) in runs.items():
-                results[name].append(run(code, source, os.path.join(work, "out"), jobs))
-                wall, seconds, cpu, rss = results[name][-1]
+            for name, (kind, inputs, jobs) in runs.items():
+                result = run(kind, inputs, out, jobs, work)
+                results[name].append(result)
                 print(
-                    f"round {round_ + 1} {name:14} process {wall:6.2f} s, library {seconds:6.2f} s, "
-                    f"CPU {cpu:6.2f} s, peak RSS {rss:5.0f} MB",
+                    f"round {round_ + 1} {name:19} library {result['seconds']:6.2f} s, process "
+                    f"{result['wall']:6.2f} s, CPU {result['cpu']:6.2f} s, peak RSS {result['rss']:4.0f} MB, "
+                    f"load {result['load']:.1f}; per input CPU s, MB: {result['inputs']}",
                     flush=True,
                 )
-    print()
+    print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    report(results, files, largest, total, cores)
+
+
+def report(results: dict[str, list[dict]], files, largest: Path, total: int, cores: int) -> None:
+    def median(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[name])
+
+    def ratio(name: str, other: str, per: str) -> str:
+        if other not in results or name == other:
+            return "-"
+        pairs = zip(results[name], results[other], strict=True)
+        if per == "limit":
+            return f"{statistics.median(r['seconds'] / (o['cpu'] / cores) for r, o in pairs):.2f}"
+        return f"{statistics.median(r['seconds'] / o['seconds'] for r, o in pairs):.2f}"
+
     print(
-        f"| run | library s | files/s | MB/s | CPU s | peak RSS MB (a worker) | process s | "
-        f"vs ideal: largest alone x {len(files)} files / {cores} cores |"
+        f"| run | seconds | files/s | MB/s | CPU s | peak RSS MB (a worker) | process s | load | "
+        f"x limit (one by one's CPU s / {cores} cores) | x --jobs 1 |"
     )
-    print("|---|---|---|---|---|---|---|---|")
-    alone = results["largest alone"]
-    for name, rows in results.items():
-        median = [statistics.median(r[k] for r in rows) for k in range(4)]
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name in results:
         count, size = (1, largest.stat().st_size) if name == "largest alone" else (len(files), total)
-        ideal = (
-            "-"
-            if name == "largest alone"
-            else (
-                f"{statistics.median(r[1] / (a[1] * len(files) / cores) for r, a in zip(rows, alone)):.2f}x the time"
-            )
-        )
+        seconds = median(name, "seconds")
         print(
-            f"| {name} | {median[1]:.2f} | {count / median[1]:.2f} | {size / 1e6 / median[1]:.1f} | "
-            f"{median[2]:.2f} | {median[3]:.0f} | {median[0]:.2f} | {ideal} |"
+            f"| {name} | {seconds:.2f} | {count / seconds:.2f} | {size / 1e6 / seconds:.0f} | "
+            f"{median(name, 'cpu'):.2f} | {median(name, 'rss'):.0f} | {median(name, 'wall'):.2f} | "
+            f"{median(name, 'load'):.1f} | {ratio(name, 'one by one', 'limit') if count > 1 else '-'} | "
+            f"{ratio(name, 'many --jobs 1', 'jobs') if count > 1 else '-'} |"
         )
-    for name in ("many --jobs 1", "many --jobs 2"):
-        speed = statistics.median(
-            (total / r[1]) / (largest.stat().st_size / a[1]) for r, a in zip(results[name], alone)
+    if "one by one" in results:
+        print(
+            f"limit: {median('one by one', 'cpu') / cores:.2f} s (one by one's {median('one by one', 'cpu'):.2f} "
+            f"CPU s / {cores} cores); the issue's ideal, the largest alone x {len(files)} files / {cores} "
+            f"cores: {median('largest alone', 'seconds') * len(files) / cores:.2f} s"
+            if "largest alone" in results
+            else ""
         )
-        print(f"{name}: MB/s over the largest alone's MB/s = {speed:.2f} (median of the rounds' ratios)")
-    jobs_ratio = statistics.median(
-        b[1] / a[1] for a, b in zip(results["many --jobs 1"], results["many --jobs 2"])
-    )
-    print(f"--jobs 2 time / --jobs 1 time = {jobs_ratio:.2f} (median of the rounds' ratios)")
 
 
 if __name__ == "__main__":
