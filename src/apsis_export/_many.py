@@ -46,7 +46,7 @@ from ._metadata import Metadata
 from ._progress import REPORT_EVERY_S, Progress
 from ._shape import AUTO
 from ._wide import WideSchema
-from .outputs import FILE_MODE, IF_EXISTS, dataset_files, locate, output_stem
+from .outputs import FILE_MODE, IF_EXISTS, check_dataset_format, dataset_files, locate, output_stem
 
 #: What a failed input's exit code is on the command line: some inputs failed (the others
 #: converted, or were not started without keep_going).
@@ -212,14 +212,14 @@ def convert_many(
     file_mode: int = FILE_MODE,
     format: str = "parquet",
 ) -> ManySummary:
-    """Convert many exports into one Parquet dataset per table under ``out``; return what
-    happened to each input.
+    """Convert many exports into one dataset per table under ``out`` (Parquet, CSV or JSONL);
+    return what happened to each input.
 
     ``sources`` are paths, URIs and glob patterns (``exports/*.json.gz``, ``s3://bucket/2024-*/*.gz``;
     see :func:`apsis_export._inputs.expand`). Every row gets an ``export`` column:
     ``export_id(uri)``, by default the file name (see ``EXPORT_IDS`` for others); each input's
-    rows are in files named after it (``<table>/<export without .json/.gz>-<n>.parquet``), so
-    export ids must differ. ``jobs`` files are converted at once, one per worker process (None:
+    rows are in files named after it (``<table>/<export without .json/.gz>-<n>.parquet``; one
+    ``-0.csv`` or ``-0.jsonl`` file), so export ids must differ. ``jobs`` files are converted at once, one per worker process (None:
     one per core). The other options are :func:`convert`'s, applied to each input; the wide
     layout and split events need their columns up front (``names`` or ``schema``), since all
     inputs share the tables.
@@ -234,8 +234,7 @@ def convert_many(
     started = time.perf_counter()
     if if_exists is not None and if_exists not in IF_EXISTS:
         raise OptionsError(f"if_exists must be one of {', '.join(IF_EXISTS)}, not {if_exists!r}")
-    if format != "parquet":
-        raise OptionsError(f"many inputs write one Parquet dataset per table, not {format}: use --to parquet")
+    check_dataset_format(format, partition_by=partition_by, max_rows_per_file=max_rows_per_file)
     uris = expand(sources)
     if len(uris) > 1 and needs_first_pass(layout, tables, split_events, schema, names):
         raise OptionsError(

@@ -80,6 +80,7 @@ class _CrlfWriter:
 
 class CsvSink(ArrowSink, FileSink):
     extension = "csv"
+    accepts_constants = True
     arrow_types = _ARROW_TYPES
     encoders = _ENCODERS
     native_encoders: dict = {}  # the compiled step writes the times as ISO text
@@ -102,7 +103,7 @@ class CsvSink(ArrowSink, FileSink):
         self._background = BackgroundWriter()  # batches are formatted and written on its thread
 
     def write_encoded(self, batch: pa.RecordBatch) -> None:
-        self._background.submit(self._writer.write_batch, batch)
+        self._background.submit(self._writer.write_batch, self._with_constants(batch))
 
     def drain(self) -> None:
         """Wait until every batch handed on is written (and the writer thread ends)."""
