@@ -4,22 +4,24 @@
     python benchmarks/many.py --files 8 --size 50MB --repeat 5
 
 Generates the exports once (``benchmarks/_folder.py``), then per round runs, interleaved (a noisy
-machine hurts them alike), each in a fresh process started from a script file (as a user's
-script: the fork server a library call starts imports it), writing one dataset:
+machine hurts them alike), each in a fresh process, writing one dataset:
 
 - ``one by one``: ``convert(file, OUT, export=name)`` for each file in turn, in one process (gc
-  off, as in convert_many's workers and the command; so is ``largest alone``). Its
-  CPU seconds (the sum of each conversion's, the writer threads' included) are the work the
-  folder takes; divided by the cores they are the **limit**: the wall time of a run that keeps
-  every core busy with that work and adds none.
-- ``many --jobs N`` (1, 2 and the default, None): ``convert_many(files, OUT, jobs=N)``.
-- ``command``: ``apsis-export convert FILES... --out OUT -q`` (default --jobs), the one command
-  of the issue; its process time (Python's start included) and CPU (its own and its workers').
-- ``largest alone``: ``convert(largest, OUT)``.
+  off, as in convert_many's workers and the command). The sum of its conversions' CPU seconds
+  (their writer threads' included) is the work the folder takes; divided by the cores it is the
+  **limit**: the wall time of a run that keeps every core busy with that work and adds none.
+- ``command --jobs N`` (1, 2; ``command`` alone: the default): ``apsis-export convert FILES...
+  --out OUT -q``, the one command of the issue. Seconds are the process's (Python's start and
+  imports included); CPU seconds and peak RSS are those ``wait4`` gives: the command's own and
+  its workers' (forked children it waits for), so the peak is the largest worker's.
+- ``library``: ``convert_many(FILES, OUT)`` (default jobs) from a script that imports
+  apsis_export at its top, as a user's does (the fork server the call starts imports it too).
+  Seconds are ManySummary.seconds; CPU seconds are the script's and each input's in its worker
+  (InputSummary.cpu_seconds: a worker's start is not in them); peak RSS the largest worker's.
+- ``largest alone``: ``convert(LARGEST, OUT)`` (library seconds and CPU).
 
-Per run: the library's seconds (the pool's start included), the process's, the CPU seconds of
-every process of the run, the largest peak RSS of a worker, the load average before it. Figures
-are medians over the rounds; ratios are the median of each round's ratio.
+Each run also records the load average before it. Figures are medians over the rounds; ratios
+the median of each round's ratio.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ def cpu():
     return r.ru_utime + r.ru_stime
 
 if __name__ == "__main__":
-    files, out, jobs = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
-    s = apsis_export.convert_many(files, out, jobs=jobs)
+    files, out = json.loads(sys.argv[1]), sys.argv[2]
+    s = apsis_export.convert_many(files, out)
     print(json.dumps({
         "seconds": s.seconds,
         "cpu": cpu() + sum(i.cpu_seconds for i in s.inputs),
@@ -93,20 +95,21 @@ def run(kind: str, files: list[Path], out: str, jobs: int | None, work: str) -> 
     names = json.dumps([str(f) for f in files])
     if kind == "command":
         argv = [sys.executable, "-m", "apsis_export", "convert", *map(str, files), "--out", out, "-q"]
+        argv += ["--jobs", str(jobs)] if jobs is not None else []
     else:
-        script = os.path.join(work, f"{kind}.py")
-        argv = [sys.executable, script, names, out, json.dumps(jobs)]
-    start = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - start
-    stdout, stderr = child.stdout.read(), child.stderr.read()
-    child.stdout.close()
-    child.stderr.close()
-    child.returncode = os.waitstatus_to_exitcode(status)
+        argv = [sys.executable, os.path.join(work, f"{kind}.py"), names, out]
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=stdout, stderr=stderr, text=True)
+        _, status, usage = os.wait4(child.pid, 0)  # the CPU and peak RSS of it and its waited children
+        wall = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        printed, errors = stdout.read(), stderr.read()
     shutil.rmtree(out, ignore_errors=True)
     if child.returncode != 0:
-        raise SystemExit(f"{kind} run failed ({child.returncode}): {stderr}")
+        raise SystemExit(f"{kind} run failed ({child.returncode}): {errors}")
     if kind == "command":  # its workers are forked children it waited for: their CPU is in wait4's
         result = {
             "seconds": wall,
@@ -115,7 +118,7 @@ def run(kind: str, files: list[Path], out: str, jobs: int | None, work: str) -> 
             "inputs": [],
         }
     else:
-        result = json.loads(stdout)
+        result = json.loads(printed)
     return {**result, "wall": wall, "load": load}
 
 
@@ -125,7 +128,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--runs",
-        default="one by one,many --jobs 1,many --jobs 2,many --jobs default,command,largest alone",
+        default="one by one,command --jobs 1,command --jobs 2,command,library,largest alone",
         help="which runs, comma-separated",
     )
     args = parser.parse_args()
@@ -135,10 +138,10 @@ def main() -> None:
     cores = os.cpu_count() or 1
     catalogue = {
         "one by one": ("convert", files, None),
-        "many --jobs 1": ("many", files, 1),
-        "many --jobs 2": ("many", files, 2),
-        "many --jobs default": ("many", files, None),
+        "command --jobs 1": ("command", files, 1),
+        "command --jobs 2": ("command", files, 2),
         "command": ("command", files, None),
+        "library": ("many", files, None),
         "largest alone": ("convert", [largest], None),
     }
     runs = {name: catalogue[name] for name in args.runs.split(",")}
@@ -181,7 +184,7 @@ def report(results: dict[str, list[dict]], files, largest: Path, total: int, cor
 
     print(
         f"| run | seconds | files/s | MB/s | CPU s | peak RSS MB (a worker) | process s | load | "
-        f"x limit (one by one's CPU s / {cores} cores) | x --jobs 1 |"
+        f"x limit (one by one's CPU s / {cores} cores) | x command --jobs 1 |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name in results:
@@ -191,7 +194,7 @@ def report(results: dict[str, list[dict]], files, largest: Path, total: int, cor
             f"| {name} | {seconds:.2f} | {count / seconds:.2f} | {size / 1e6 / seconds:.0f} | "
             f"{median(name, 'cpu'):.2f} | {median(name, 'rss'):.0f} | {median(name, 'wall'):.2f} | "
             f"{median(name, 'load'):.1f} | {ratio(name, 'one by one', 'limit') if count > 1 else '-'} | "
-            f"{ratio(name, 'many --jobs 1', 'jobs') if count > 1 else '-'} |"
+            f"{ratio(name, 'command --jobs 1', 'jobs') if count > 1 else '-'} |"
         )
     if "one by one" in results:
         print(
