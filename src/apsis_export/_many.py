@@ -219,10 +219,10 @@ def convert_many(
     see :func:`apsis_export._inputs.expand`). Every row gets an ``export`` column:
     ``export_id(uri)``, by default the file name (see ``EXPORT_IDS`` for others); each input's
     rows are in files named after it (``<table>/<export without .json/.gz>-<n>.parquet``; one
-    ``-0.csv`` or ``-0.jsonl`` file), so export ids must differ. ``jobs`` files are converted at once, one per worker process (None:
-    one per core). The other options are :func:`convert`'s, applied to each input; the wide
-    layout and split events need their columns up front (``names`` or ``schema``), since all
-    inputs share the tables.
+    ``-0.csv`` or ``-0.jsonl`` file), so export ids must differ. ``jobs`` files are converted at
+    once, one per worker process, the largest first (None: one per core). The other options
+    are :func:`convert`'s, applied to each input; the wide layout and split events need their
+    columns up front (``names`` or ``schema``), since all inputs share the tables.
 
     ``if_exists`` is looked at before reading an input: "skip" leaves an input whose files the
     dataset holds unread (so a daily re-run over a folder converts only the new files),
