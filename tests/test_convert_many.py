@@ -30,6 +30,7 @@ from apsis_export import (
 )
 from apsis_export._engines import _fast
 from apsis_export.outputs import STAGING_PREFIX
+from apsis_export.sinks._background import BackgroundWriter
 
 from .test_outputs import BUCKET, s3, s3_server, s3_uri  # noqa: F401  (fixtures)
 
@@ -295,6 +296,26 @@ def test_export_column_of_lines_encoded_by_jobs_workers(tmp_path, monkeypatch, e
     for table in (*TABLES, "extras"):
         one = (tmp_path / "1" / table / f"day-1-0.{fmt}").read_bytes()
         assert one == (tmp_path / "2" / table / f"day-1-0.{fmt}").read_bytes() and b"day-1.json" in one
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_inline_writes_give_the_files_of_the_writer_thread(tmp_path, monkeypatch, exports, fmt):
+    """With a worker on every core, sinks write in the converting thread (BackgroundWriter.inline):
+    the same files, byte for byte but for Parquet's page layout (the rows then)."""
+    for inline in (False, True):
+        monkeypatch.setattr(BackgroundWriter, "inline", inline)
+        convert(exports[1], tmp_path / str(inline), format=fmt, export="day-2")
+        convert(exports[1], tmp_path / f"file-{inline}", format=fmt)
+    for folder in ("{}", "file-{}"):
+        threaded, inline = (tmp_path / folder.format(flag) for flag in (False, True))
+        names = sorted(p.relative_to(threaded) for p in threaded.rglob("*") if p.is_file())
+        assert names == sorted(p.relative_to(inline) for p in inline.rglob("*") if p.is_file())
+        assert len(names) == 3
+        for name in names:
+            if fmt == "parquet":
+                assert pq.read_table(inline / name).equals(pq.read_table(threaded / name))
+            else:
+                assert (inline / name).read_bytes() == (threaded / name).read_bytes()
 
 
 def test_many_inputs_refuse_delta_and_partitions_of_csv(tmp_path, exports):

@@ -12,7 +12,10 @@ threads may hold locks; so a script that calls :func:`convert_many` at its top l
 ``if __name__ == "__main__":`` guard. The ``apsis-export`` command owns its process and forks.
 A worker converts one file at a time (``jobs=1`` inside), in the pipeline's flat memory, and is
 reused for the next file (a fresh process per file costs its imports, ~0.3 s); its cyclic
-garbage collector is off, as in ``--jobs`` workers.
+garbage collector is off, as in ``--jobs`` workers. A conversion alone keeps about 1.5 cores
+busy (its sinks write on a thread beside the parsing); with a worker on every core, workers
+write in their converting thread instead (:mod:`.sinks._background`), so the cores are shared
+by as many threads as there are cores, not twice as many.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from ._progress import REPORT_EVERY_S, Progress
 from ._shape import AUTO
 from ._wide import WideSchema
 from .outputs import FILE_MODE, IF_EXISTS, check_dataset_format, dataset_files, locate, output_stem
+from .sinks._background import BackgroundWriter
 
 #: What a failed input's exit code is on the command line: some inputs failed (the others
 #: converted, or were not started without keep_going).
@@ -348,8 +352,12 @@ def _run(
     stopping = False
     if _parallel.start_method == "fork":
         _warm()
+    inline = workers >= (os.cpu_count() or 1)  # a worker on every core: no writer thread beside it
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start, initargs=(reports, metadata, dict(os.environ))
+        workers,
+        mp_context=context,
+        initializer=_start,
+        initargs=(reports, metadata, dict(os.environ), inline),
     ) as pool:
         try:
             while running or (waiting and not stopping):
@@ -403,12 +411,15 @@ def _warm() -> None:
 _worker: dict[str, Any] = {}
 
 
-def _start(reports, metadata: list | None, environ: dict[str, str]) -> None:
+def _start(reports, metadata: list | None, environ: dict[str, str], inline: bool) -> None:
     """Set a worker process up (the pool's initializer): where progress goes, the metadata, and
     the caller's environment as it is now (a forkserver's children have the server's, from its
     start: credentials set since, e.g. AWS_*, would be missing). The process is ours: its cyclic
-    garbage collector is off (reference counting frees a conversion's acyclic objects)."""
+    garbage collector is off (reference counting frees a conversion's acyclic objects), and with
+    ``inline`` (a worker on every core) its sinks write in the converting thread (see
+    :mod:`.sinks._background`)."""
     gc.disable()
+    BackgroundWriter.inline = inline
     os.environ.clear()
     os.environ.update(environ)
     _worker["reports"] = reports
