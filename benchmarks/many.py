@@ -20,8 +20,11 @@ machine hurts them alike), each in a fresh process, writing one dataset:
   (InputSummary.cpu_seconds: a worker's start is not in them); peak RSS the largest worker's.
 - ``largest alone``: ``convert(LARGEST, OUT)`` (library seconds and CPU).
 
-Each run also records the load average before it. Figures are medians over the rounds; ratios
-the median of each round's ratio.
+Each run also records the load average before it and, on Linux, the CPU seconds the other
+processes of the machine took during it (/proc/stat's busy time less the run's own): a wall time
+says something of the hardware only where they are near 0. ``--wait-idle S`` waits before each
+run (up to S seconds) until the machine's cores were at least 90% idle for 2 seconds. Figures are
+medians over the rounds; ratios the median of each round's ratio.
 """
 
 from __future__ import annotations
@@ -87,11 +90,34 @@ if __name__ == "__main__":
 }
 
 
+def busy_seconds() -> float | None:
+    """CPU seconds every core of the machine has been busy since boot (None where /proc/stat is not)."""
+    try:
+        with open("/proc/stat") as stat:
+            user, nice, system, _idle, _iowait, irq, softirq = map(int, stat.readline().split()[1:8])
+    except (OSError, ValueError):
+        return None
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(limit: float, cores: int) -> None:
+    """Wait (at most ``limit`` seconds) until the cores were at least 90% idle for 2 seconds."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = busy_seconds()
+        if before is None:
+            return
+        time.sleep(2)
+        if busy_seconds() - before < 0.1 * 2 * cores:
+            return
+
+
 def run(kind: str, files: list[Path], out: str, jobs: int | None, work: str) -> dict:
-    """One run in a fresh process: the script's figures, its process's wall time and the load
-    average (1 minute) before it."""
+    """One run in a fresh process: the script's figures, its process's wall time, the load
+    average (1 minute) before it and the CPU seconds the machine's other processes took during it."""
     shutil.rmtree(out, ignore_errors=True)
     load = os.getloadavg()[0]
+    busy = busy_seconds()
     names = json.dumps([str(f) for f in files])
     if kind == "command":
         argv = [sys.executable, "-m", "apsis_export", "convert", *map(str, files), "--out", out, "-q"]
@@ -103,6 +129,7 @@ def run(kind: str, files: list[Path], out: str, jobs: int | None, work: str) -> 
         child = subprocess.Popen(argv, stdout=stdout, stderr=stderr, text=True)
         _, status, usage = os.wait4(child.pid, 0)  # the CPU and peak RSS of it and its waited children
         wall = time.perf_counter() - start
+        busy = busy_seconds() - busy if busy is not None else None
         child.returncode = os.waitstatus_to_exitcode(status)
         stdout.seek(0)
         stderr.seek(0)
@@ -119,13 +146,18 @@ def run(kind: str, files: list[Path], out: str, jobs: int | None, work: str) -> 
         }
     else:
         result = json.loads(printed)
-    return {**result, "wall": wall, "load": load}
+    # The run's own CPU: the process and the children it waited for, and a library call's workers
+    # (forked by its fork server: their start is counted as the others').
+    own = usage.ru_utime + usage.ru_stime + (sum(i[0] for i in result["inputs"]) if kind == "many" else 0)
+    others = max(0.0, busy - own) if busy is not None else float("nan")
+    return {**result, "wall": wall, "load": load, "others": others}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_folder_arguments(parser, size="50MB", data_dir="/tmp/apsis-bench-many")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--wait-idle", type=float, default=0, metavar="S", help="see the module doc")
     parser.add_argument(
         "--runs",
         default="one by one,command --jobs 1,command --jobs 2,command,library,largest alone",
@@ -158,12 +190,15 @@ def main() -> None:
         out = os.path.join(work, "out")
         for round_ in range(args.repeat):
             for name, (kind, inputs, jobs) in runs.items():
+                if args.wait_idle:
+                    wait_idle(args.wait_idle, cores)
                 result = run(kind, inputs, out, jobs, work)
                 results[name].append(result)
                 print(
                     f"round {round_ + 1} {name:19} library {result['seconds']:6.2f} s, process "
                     f"{result['wall']:6.2f} s, CPU {result['cpu']:6.2f} s, peak RSS {result['rss']:4.0f} MB, "
-                    f"load {result['load']:.1f}; per input CPU s, MB: {result['inputs']}",
+                    f"load {result['load']:.1f}, others' CPU {result['others']:.1f} s; per input CPU s, MB: "
+                    f"{result['inputs']}",
                     flush=True,
                 )
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -184,16 +219,17 @@ def report(results: dict[str, list[dict]], files, largest: Path, total: int, cor
 
     print(
         f"| run | seconds | files/s | MB/s | CPU s | peak RSS MB (a worker) | process s | load | "
-        f"x limit (one by one's CPU s / {cores} cores) | x command --jobs 1 |"
+        f"others' CPU s | x limit (one by one's CPU s / {cores} cores) | x command --jobs 1 |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in results:
         count, size = (1, largest.stat().st_size) if name == "largest alone" else (len(files), total)
         seconds = median(name, "seconds")
         print(
             f"| {name} | {seconds:.2f} | {count / seconds:.2f} | {size / 1e6 / seconds:.0f} | "
             f"{median(name, 'cpu'):.2f} | {median(name, 'rss'):.0f} | {median(name, 'wall'):.2f} | "
-            f"{median(name, 'load'):.1f} | {ratio(name, 'one by one', 'limit') if count > 1 else '-'} | "
+            f"{median(name, 'load'):.1f} | {median(name, 'others'):.1f} | "
+            f"{ratio(name, 'one by one', 'limit') if count > 1 else '-'} | "
             f"{ratio(name, 'command --jobs 1', 'jobs') if count > 1 else '-'} |"
         )
     if "one by one" in results:
