@@ -10,6 +10,9 @@ machine hurts them alike), each in a fresh process, writing one dataset:
   off, as in convert_many's workers and the command). The sum of its conversions' CPU seconds
   (their writer threads' included) is the work the folder takes; divided by the cores it is the
   **limit**: the wall time of a run that keeps every core busy with that work and adds none.
+  The converting thread's CPU seconds (``time.thread_time``) beside it say how many cores one
+  conversion keeps busy on cores of its own (the writer thread runs beside it): a conversion
+  cannot take less wall time than its converting thread's CPU time.
 - ``command --jobs N`` (1, 2; ``command`` alone: the default): ``apsis-export convert FILES...
   --out OUT -q``, the one command of the issue. Seconds are the process's (Python's start and
   imports included); CPU seconds and peak RSS are those ``wait4`` gives: the command's own and
@@ -65,7 +68,7 @@ if __name__ == "__main__":
     }))
 """,
     "convert": """
-import gc, json, os, resource, sys
+import gc, json, os, resource, sys, time
 import apsis_export
 
 gc.disable()  # as in convert_many's workers and the apsis-export command
@@ -76,16 +79,17 @@ def cpu():
 
 if __name__ == "__main__":
     files, out = json.loads(sys.argv[1]), sys.argv[2]
-    seconds = work = 0.0
+    seconds = work = main = 0.0
     inputs = []
     for path in files:
-        before = cpu()
+        before, thread_before = cpu(), time.thread_time()
         export = os.path.basename(path) if len(files) > 1 else None
         seconds += apsis_export.convert(path, out, export=export).seconds
         inputs.append([round(cpu() - before, 2), None])
         work += cpu() - before
+        main += time.thread_time() - thread_before
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "cpu": work, "rss": rss, "inputs": inputs}))
+    print(json.dumps({"seconds": seconds, "cpu": work, "main": main, "rss": rss, "inputs": inputs}))
 """,
 }
 
@@ -233,12 +237,19 @@ def report(results: dict[str, list[dict]], files, largest: Path, total: int, cor
             f"{ratio(name, 'command --jobs 1', 'jobs') if count > 1 else '-'} |"
         )
     if "one by one" in results:
+        work, main = median("one by one", "cpu"), median("one by one", "main")
         print(
-            f"limit: {median('one by one', 'cpu') / cores:.2f} s (one by one's {median('one by one', 'cpu'):.2f} "
-            f"CPU s / {cores} cores); the issue's ideal, the largest alone x {len(files)} files / {cores} "
-            f"cores: {median('largest alone', 'seconds') * len(files) / cores:.2f} s"
-            if "largest alone" in results
-            else ""
+            f"limit: {work / cores:.2f} s (one by one's {work:.2f} CPU s / {cores} cores). One conversion "
+            f"at a time keeps {work / main:.2f} cores busy on idle cores: CPU s / its converting thread's "
+            f"{main:.2f} s."
+        )
+    if "largest alone" in results:
+        alone = median("largest alone", "main")
+        print(
+            f"The issue's ideal, the largest alone x {len(files)} files / {cores} cores: "
+            f"{median('largest alone', 'seconds') * len(files) / cores:.2f} s as measured; on idle cores "
+            f"about its converting thread's CPU (its wall cannot be less, and its writer thread keeps up "
+            f"beside it) x files / cores: {alone * len(files) / cores:.2f} s."
         )
 
 
