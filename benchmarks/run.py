@@ -12,8 +12,12 @@ child process, whose wall time and peak RSS (``wait4``'s ``ru_maxrss``) are meas
 - ceilings: reading the file; gzip decompression (stdlib, and isal when installed);
 - floor of any ijson design: ``ijson.basic_parse`` over the JSON, events only;
 - what a user writes without us: ``benchmarks/handwritten_ijson.py`` (ijson -> pyarrow);
-- DuckDB: ``benchmarks/duckdb_baseline.py`` (SQL only), when duckdb is installed,
-  capped at --rss-cap (the child is killed beyond it and reported as such).
+- DuckDB: ``benchmarks/duckdb_baseline.py`` (SQL only), when duckdb is installed, on
+  files up to --duckdb-max (it holds the whole document in memory), capped at --rss-cap
+  (the child is killed beyond it and reported as such).
+
+Each size comes in the shapes of --shapes: ``default`` (the generator's defaults) and
+``short`` (many short values: 30-40 attributes and 0-5 events per section).
 
 Throughput is MB/s of uncompressed JSON (10^6 bytes) per second of the child's
 wall time, start-up included; rows/s counts attributes + events rows. Jobs on
@@ -43,6 +47,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SINKS = ("parquet", "csv", "jsonl")
 BASELINES = ("read", "gunzip", "gunzip-isal", "basic-parse", "handwritten", "duckdb")
+#: Export shapes: name -> extra ``apsis-export generate`` options.
+SHAPES = {
+    "default": [],
+    "short": ["--attributes", "30-40", "--events", "0-5"],  # many short values: more rows per byte
+}
 UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
 
 
@@ -50,6 +59,19 @@ def parse_size(text: str) -> int:
     t = text.strip().upper()
     digits = t.rstrip("KMGIB")
     return int(float(digits) * UNITS[t[len(digits) :]])
+
+
+def key(entry: dict) -> tuple[int, bool, str]:
+    """(size, gzip, shape) of a generated file or a result (runs before shapes: ``default``)."""
+    return entry["size"], entry["gzip"], entry.get("shape", "default")
+
+
+def where(entry: dict) -> str:
+    """``1 GB plain``, ``1 GB gzip short``: a file or result for messages and tables."""
+    shape = entry.get("shape", "default")
+    return f"{human(entry['size'])} {'gzip' if entry['gzip'] else 'plain'}" + (
+        "" if shape == "default" else f" {shape}"
+    )
 
 
 def human(n: float) -> str:
@@ -156,9 +178,11 @@ def package_info() -> dict:
     return json.loads(r.stdout)
 
 
-def export_file(data_dir: Path, size: int, seed: int, gz: bool, sig: str) -> dict:
-    """The export of ``size`` bytes for ``seed`` (cached with its counts); generated when missing."""
-    name = f"export-{size}-seed{seed}.json" + (".gz" if gz else "")
+def export_file(data_dir: Path, size: int, seed: int, gz: bool, sig: str, shape: str = "default") -> dict:
+    """The export of ``size`` bytes for ``seed`` in ``shape`` (cached with its counts); generated
+    when missing."""
+    stem = f"export-{size}-seed{seed}" + ("" if shape == "default" else f"-{shape}")
+    name = f"{stem}.json" + (".gz" if gz else "")
     path = data_dir / name
     meta_path = data_dir / (name + ".counts.json")
     if path.exists() and meta_path.exists():
@@ -178,6 +202,7 @@ def export_file(data_dir: Path, size: int, seed: int, gz: bool, sig: str) -> dic
         "--seed",
         str(seed),
         "--json",
+        *SHAPES[shape],
     ] + (["--gzip"] if gz else [])
     start = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -189,6 +214,7 @@ def export_file(data_dir: Path, size: int, seed: int, gz: bool, sig: str) -> dic
         **stats,
         "gzip": gz,
         "size": size,
+        "shape": shape,
         "seed": seed,
         "generator": sig,
         "file_bytes": path.stat().st_size,
@@ -283,6 +309,7 @@ def run_jobs(jobs: list[str], data: dict, args, work: Path, logs: Path, label: s
             "name": job.split(":", 1)[1] if job.startswith("convert:") else job,
             "size": data["size"],
             "gzip": data["gzip"],
+            "shape": data.get("shape", "default"),
             "bytes_json": data["bytes_json"],
             "file_bytes": data["file_bytes"],
             "runs": [dict(m) for m in ms],
@@ -382,23 +409,26 @@ def check(results: list[dict], datas: dict, margin: float) -> list[str]:
     for r in results:
         if r["kind"] != "ours":
             continue
-        where = f"{r['name']} {human(r['size'])} {'gzip' if r['gzip'] else 'plain'}"
+        place = f"{r['name']} {where(r)}"
         if not r["ok"]:
-            failures.append(f"{where}: conversion failed: {r.get('error')}")
+            failures.append(f"{place}: conversion failed: {r.get('error')}")
             continue
-        gen = datas[(r["size"], r["gzip"])]
+        gen = datas[key(r)]
         got = r["counts"]
-        for key in ("profiles", "attributes", "events"):
-            if got.get(key) != gen[key]:
-                failures.append(f"{where}: {key} {got.get(key):,} rows, the generator wrote {gen[key]:,}")
+        for table in ("profiles", "attributes", "events"):
+            if got.get(table) != gen[table]:
+                failures.append(
+                    f"{place}: {table} {got.get(table):,} rows, the generator wrote {gen[table]:,}"
+                )
         if got.get("extras") != gen["extras"]:
-            failures.append(f"{where}: {got.get('extras')} unknown keys, the generator wrote {gen['extras']}")
-    for (sink, gz), series in rss_series(results).items():
+            failures.append(f"{place}: {got.get('extras')} unknown keys, the generator wrote {gen['extras']}")
+    for (sink, gz, shape), series in rss_series(results).items():
         (s0, rss0), *rest = series
+        what = f"{sink} {'gzip' if gz else 'plain'}" + ("" if shape == "default" else f" {shape}")
         for s, rss in rest:
             if rss > rss0 * (1 + margin):
                 failures.append(
-                    f"{sink} {'gzip' if gz else 'plain'}: peak RSS grows with file size: "
+                    f"{what}: peak RSS grows with file size: "
                     f"{rss:.0f} MB at {human(s)} vs {rss0:.0f} MB "
                     f"at {human(s0)} (+{rss / rss0 - 1:.0%} > +{margin:.0%})"
                 )
@@ -406,20 +436,21 @@ def check(results: list[dict], datas: dict, margin: float) -> list[str]:
 
 
 def rss_series(results: list[dict]) -> dict:
-    """Ours: (sink, gzip) -> [(size, peak RSS MB)] by size."""
+    """Ours: (sink, gzip, shape) -> [(size asked for, peak RSS MB)] by size."""
     series: dict = {}
     for r in results:
         if r["kind"] == "ours" and r["ok"]:
-            series.setdefault((r["name"], r["gzip"]), []).append((r["bytes_json"], r["peak_rss_mb"]))
+            series.setdefault((r["name"], r["gzip"], r.get("shape", "default")), []).append(
+                (r["size"], r["peak_rss_mb"])
+            )
     return {k: sorted(v) for k, v in series.items()}
 
 
 def headline(results: list[dict], reference: str) -> list[dict]:
-    """Per size and input: ours (``reference`` sink) MB/s ÷ each baseline's MB/s."""
+    """Per size, input and shape: ours (``reference`` sink) MB/s ÷ each baseline's MB/s."""
     rows = []
-    keys = sorted({(r["size"], r["gzip"]) for r in results})
-    for size, gz in keys:
-        group = {r["name"]: r for r in results if (r["size"], r["gzip"]) == (size, gz)}
+    for size, gz, shape in sorted({key(r) for r in results}):
+        group = {r["name"]: r for r in results if key(r) == (size, gz, shape)}
         ours = group.get(reference)
         if not ours or not ours["ok"]:
             continue
@@ -433,7 +464,9 @@ def headline(results: list[dict], reference: str) -> list[dict]:
             {
                 "size": size,
                 "gzip": gz,
+                "shape": shape,
                 "ours_mb_s": ours["mb_s"],
+                "ours_cpu_s_per_gb": ours.get("cpu_s", 0) / (ours["bytes_json"] / 1e9) or None,
                 "ours_rows_s": ours.get("rows_s"),
                 "ours_peak_rss_mb": ours["peak_rss_mb"],
                 "ratios": ratios,
@@ -468,7 +501,9 @@ def markdown(report: dict) -> str:
         f"{', '.join(f'{x:.2f}' for x in m['load_avg_start'])} (other work shares the machine).",
         "",
         "MB/s = 10^6 bytes of uncompressed JSON per second of the whole child process (start-up included); "
-        "rows = attributes + events rows; peak RSS = the child's maximum resident set (wait4). "
+        "rows = attributes + events rows; CPU-s/GB = the child's user + system CPU seconds per 10^9 bytes "
+        "of JSON (all its threads; steadier than MB/s on a shared machine); "
+        "peak RSS = the child's maximum resident set (wait4). "
         + (
             f"Files below {human(report['repeat_below'])}: median of {report['repeat']} interleaved runs."
             if report["repeat"] > 1
@@ -484,8 +519,10 @@ def markdown(report: dict) -> str:
         lines += [
             f"## Headline: ours ({report['reference']}) ÷ baseline, MB/s ratio",
             "",
-            "| size | input | ours MB/s | ours rows/s | " + " | ".join(f"÷ {n}" for n in names) + " |",
-            "|---|---|--:|--:|" + "--:|" * len(names),
+            "| size | input | shape | ours MB/s | ours rows/s | ours CPU-s/GB | "
+            + " | ".join(f"÷ {n}" for n in names)
+            + " |",
+            "|---|---|---|--:|--:|--:|" + "--:|" * len(names),
         ]
         for h in hl:
             cells = []
@@ -496,40 +533,45 @@ def markdown(report: dict) -> str:
                     x = h["ratios"][n]
                     cells.append("failed" if x is None else (f"{x:.2f}×" if x >= 0.1 else f"{x:.2g}×"))
             lines.append(
-                f"| {human(h['size'])} | {'gzip' if h['gzip'] else 'plain'} | {h['ours_mb_s']:.1f} | "
-                f"{fmt(h['ours_rows_s'], ',.0f')} | " + " | ".join(cells) + " |"
+                f"| {human(h['size'])} | {'gzip' if h['gzip'] else 'plain'} | {h.get('shape', 'default')} | "
+                f"{h['ours_mb_s']:.1f} | {fmt(h['ours_rows_s'], ',.0f')} | {fmt(h.get('ours_cpu_s_per_gb'), '.2f')} | "
+                + " | ".join(cells)
+                + " |"
             )
         lines.append("")
     lines += [
         "## All jobs",
         "",
-        "| size | input | job | MB/s | rows/s | peak RSS MB | output MB | s | note |",
-        "|---|---|---|--:|--:|--:|--:|--:|---|",
+        "| size | input | shape | job | MB/s | rows/s | CPU-s/GB | peak RSS MB | output MB | s | note |",
+        "|---|---|---|---|--:|--:|--:|--:|--:|--:|---|",
     ]
     for r in report["results"]:
         name = f"**ours: {r['name']}**" if r["kind"] == "ours" else r["name"]
-        inp = f"{'gzip' if r['gzip'] else 'plain'} ({human(r['file_bytes'])})"
+        inp = f"{'gzip' if r['gzip'] else 'plain'} ({human(r['file_bytes'])}) | {r.get('shape', 'default')}"
         if r["ok"]:
             note = f"{len(r['runs'])} runs" if len(r["runs"]) > 1 else ""
+            cpu = r.get("cpu_s", 0) / (r["bytes_json"] / 1e9) or None
             lines.append(
                 f"| {human(r['size'])} | {inp} | {name} | {r['mb_s']:.1f} | {fmt(r.get('rows_s'), ',.0f')} | "
-                f"{r['peak_rss_mb']:,.0f} | {fmt(r['output_bytes'] / 1e6 if r['output_bytes'] else None)} | "
-                f"{r['seconds']:.1f} | {note} |"
+                f"{fmt(cpu, '.2f')} | {r['peak_rss_mb']:,.0f} | "
+                f"{fmt(r['output_bytes'] / 1e6 if r['output_bytes'] else None)} | {r['seconds']:.1f} | {note} |"
             )
         else:
-            lines.append(f"| {human(r['size'])} | {inp} | {name} | – | – | – | – | – | {r.get('error')} |")
+            lines.append(
+                f"| {human(r['size'])} | {inp} | {name} | – | – | – | – | – | – | {r.get('error')} |"
+            )
     lines += ["", "## Memory: peak RSS (MB) of our conversion by file size", ""]
     series = rss_series(report["results"])
     sizes = sorted({s for v in series.values() for s, _ in v})
     if series:
         lines += [
-            "| sink | input | " + " | ".join(human(s) for s in sizes) + " | largest ÷ smallest |",
-            "|---|---|" + "--:|" * (len(sizes) + 1),
+            "| sink | input | shape | " + " | ".join(human(s) for s in sizes) + " | largest ÷ smallest |",
+            "|---|---|---|" + "--:|" * (len(sizes) + 1),
         ]
-        for (sink, gz), pts in sorted(series.items()):
+        for (sink, gz, shape), pts in sorted(series.items()):
             d = dict(pts)
             lines.append(
-                f"| {sink} | {'gzip' if gz else 'plain'} | "
+                f"| {sink} | {'gzip' if gz else 'plain'} | {shape} | "
                 + " | ".join(fmt(d.get(s), ",.0f") for s in sizes)
                 + f" | {pts[-1][1] / pts[0][1]:.3f} |"
             )
@@ -539,7 +581,7 @@ def markdown(report: dict) -> str:
         lines += [
             "Generator (`apsis-export generate`; MB/s of JSON written, whole process and in `generate()`): "
             + "; ".join(
-                f"{human(g['bytes_json'])} {'gzip' if g['gzip'] else 'plain'} {g['generate_mb_s']:.0f}"
+                f"{where(g)} {g['generate_mb_s']:.0f}"
                 + (f" / {g['generate_mb_s_inside']:.0f}" if g.get("generate_mb_s_inside") else "")
                 + " MB/s"
                 for g in gens
@@ -574,17 +616,11 @@ def plot(report: dict, path: Path) -> bool:
     except ImportError:
         return False
     results = [r for r in report["results"] if r["ok"]]
-    sizes = sorted({r["size"] for r in results})
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 6))
     names = [f"ours: {s}" for s in SINKS] + list(BASELINES)
     cmap = plt.get_cmap("tab10")
     color = {name: cmap(i) for i, name in enumerate(names)}
-    groups = [
-        (s, gz)
-        for s in sizes
-        for gz in (False, True)
-        if any(r["size"] == s and r["gzip"] == gz for r in report["results"])
-    ]
+    groups = sorted({key(r) for r in report["results"]})
     width = 0.8 / len(names)
 
     def label(r):
@@ -592,9 +628,9 @@ def plot(report: dict, path: Path) -> bool:
 
     for i, name in enumerate(names):
         xs, ys = [], []
-        for g, (s, gz) in enumerate(groups):
+        for g, group in enumerate(groups):
             for r in report["results"]:
-                if label(r) == name and r["size"] == s and r["gzip"] == gz:
+                if label(r) == name and key(r) == group:
                     x = g + (i - len(names) / 2) * width + width / 2
                     if r["ok"]:
                         xs.append(x)
@@ -620,25 +656,32 @@ def plot(report: dict, path: Path) -> bool:
                 edgecolor="black" if name.startswith("ours") else None,
             )
     ax1.set_xticks(range(len(groups)))
-    ax1.set_xticklabels([f"{human(s)}\n{'gzip' if gz else 'plain'}" for s, gz in groups])
+    ax1.set_xticklabels(
+        [
+            f"{human(s)}\n{'gzip' if gz else 'plain'}" + ("" if sh == "default" else f"\n{sh}")
+            for s, gz, sh in groups
+        ]
+    )
     ax1.set_yscale("log")
     ax1.set_ylim(bottom=2)
     ax1.set_ylabel("MB/s of JSON (log scale)")
     ax1.set_title("Throughput per sink and baseline")
     ax1.legend(fontsize=8, ncol=2)
     ax1.grid(axis="y", which="both", alpha=0.3)
-    for (sink, gz), pts in sorted(rss_series(report["results"]).items()):
+    for (sink, gz, shape), pts in sorted(rss_series(report["results"]).items()):
         ax2.plot(
             [s / 1e9 for s, _ in pts],
             [m for _, m in pts],
-            marker="o",
+            marker="o" if shape == "default" else "^",
             color=color[f"ours: {sink}"],
             linestyle=":" if gz else "-",
-            label=f"ours: {sink} {'gzip' if gz else 'plain'}",
+            label=f"ours: {sink} {'gzip' if gz else 'plain'}" + ("" if shape == "default" else f" {shape}"),
         )
     for name in ("handwritten", "duckdb"):
         pts = sorted(
-            (r["bytes_json"], r["peak_rss_mb"]) for r in results if r["name"] == name and not r["gzip"]
+            (r["bytes_json"], r["peak_rss_mb"])
+            for r in results
+            if r["name"] == name and not r["gzip"] and r.get("shape", "default") == "default"
         )
         if pts:
             ax2.plot(
@@ -686,33 +729,29 @@ def finish(report: dict, datas: dict, args, started: float, measured: list[dict]
     report["results"] = list(measured)
     if args.merge:
         earlier = json.loads(Path(args.merge).read_text())
-        mine = {(r["size"], r["gzip"], r["job"]) for r in measured}
-        kept = [r for r in earlier["results"] if (r["size"], r["gzip"], r["job"]) not in mine]
+        mine = {(*key(r), r["job"]) for r in measured}
+        kept = [r for r in earlier["results"] if (*key(r), r["job"]) not in mine]
         for d in earlier["data"]:
-            datas.setdefault((d["size"], d["gzip"]), d)
+            datas.setdefault(key(d), d)
         order = list(BASELINES) + list(SINKS)
         report["results"] = sorted(
             kept + list(measured),
             key=lambda r: (
-                r["size"],
-                r["gzip"],
+                *key(r),
                 r["kind"] == "ours",
                 order.index(r["name"]) if r["name"] in order else 99,
             ),
         )
         merged_data = {}
         for d in earlier["data"] + report["data"]:
-            key = (d["size"], d["gzip"])
-            if key not in merged_data or not d.get("cached"):
-                merged_data[key] = d
+            if key(d) not in merged_data or not d.get("cached"):
+                merged_data[key(d)] = d
         report["data"] = list(merged_data.values())
         earlier_runs = earlier.get("runs") or [{"date": earlier["date"], "command": earlier["command"]}]
         this_run = {"date": report["date"], "command": report["command"]}
         # The results file is rewritten as jobs finish, so it may already list this run.
         report["runs"] = earlier_runs + ([this_run] if this_run not in earlier_runs else [])
-        done = {
-            f"{human(r['size'])} {'gzip' if r['gzip'] else 'plain'} {r['job']}" for r in report["results"]
-        }
+        done = {f"{where(r)} {r['job']}" for r in report["results"]}
         report["skipped_jobs"] = sorted(
             (set(earlier.get("skipped_jobs", [])) | set(report["skipped_jobs"])) - done
         )
@@ -772,6 +811,11 @@ def main(argv=None) -> int:
         help="add this run's jobs to an earlier run's results (same machine; jobs measured again replace "
         "the earlier ones; the headline keeps the earlier run's reference sink)",
     )
+    ap.add_argument(
+        "--shapes",
+        default="default",
+        help=f"export shapes, comma-separated, of {', '.join(SHAPES)} [%(default)s]",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(
         "--repeat", type=int, default=3, help="runs per job on small files (median) [%(default)s]"
@@ -783,6 +827,12 @@ def main(argv=None) -> int:
     ap.add_argument("--rss-cap", default="14GB", help="kill a baseline beyond this RSS [%(default)s]")
     ap.add_argument("--rss-cap-ours", default="8GB", help="kill our conversion beyond this RSS [%(default)s]")
     ap.add_argument("--duckdb-memory", default="12GB", help="DuckDB memory_limit [%(default)s]")
+    ap.add_argument(
+        "--duckdb-max",
+        default="1GB",
+        help="run DuckDB on files up to this size: it holds the whole document (7.4 GB RSS at 1 GB; "
+        "out of memory at 4 GB) [%(default)s]",
+    )
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per job [%(default)s]")
     ap.add_argument(
         "--data-dir", default="/tmp/apsis-bench-data", help="generated exports (cached) [%(default)s]"
@@ -803,6 +853,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.replot:
         report = json.loads(Path(args.replot).read_text())
+        report["headline"] = headline(report["results"], report["reference"])  # columns added since
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.md").write_text(markdown(report))
@@ -815,6 +866,10 @@ def main(argv=None) -> int:
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     sinks = [s.strip() for s in args.sinks.split(",") if s.strip()]
     inputs = [s.strip() for s in args.inputs.split(",") if s.strip()]
+    shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    for shape in shapes:
+        if shape not in SHAPES:
+            ap.error(f"unknown shape {shape!r}; choose from {', '.join(SHAPES)}")
     wanted = (
         []
         if args.baselines.strip() == "none"
@@ -822,6 +877,7 @@ def main(argv=None) -> int:
     )
     args.repeat_below = parse_size(args.repeat_below)
     args.rss_cap = parse_size(args.rss_cap)
+    args.duckdb_max = parse_size(args.duckdb_max)
     args.rss_cap_ours = parse_size(args.rss_cap_ours)
     data_dir = Path(args.data_dir)
     work = Path(args.work_dir) if args.work_dir else data_dir / "work"
@@ -866,30 +922,36 @@ def main(argv=None) -> int:
     for item in filter(None, (x.strip() for x in args.skip.split(","))):
         size_text, inp, job = item.split(":", 2)
         skip.add((parse_size(size_text), inp, job))
-    report["skipped_jobs"] = sorted(f"{human(s)} {i} {j}" for s, i, j in skip)
+    report["skipped_jobs"] = []
     datas = {}
     measured: list[dict] = []
     started = time.perf_counter()
     for size in sizes:
-        for inp in inputs:
-            gz = inp == "gzip"
-            data = export_file(data_dir, size, args.seed, gz, report["machine"]["generator"])
-            datas[(size, gz)] = data
-            report["data"].append(data)
-            print(
-                f"{human(size)} {inp}: {data['path']} ({human(data['file_bytes'])}; {data['profiles']:,} profiles, "
-                f"{data['attributes']:,} attributes, {data['events']:,} events)"
-                + ("" if data["cached"] else f", generated at {data['generate_mb_s']:.0f} MB/s"),
-                flush=True,
-            )
-            jobs = [b for b in wanted if gz or b not in ("gunzip", "gunzip-isal")]
-            jobs += [f"convert:{s}" for s in sinks]
-            jobs = [j for j in jobs if (size, inp, j) not in skip]
-            label = f"{human(size).replace(' ', '')}-{inp}"
-            measured += run_jobs(jobs, data, args, work, logs, label)
-            finish(report, datas, args, started, measured)
-            if not args.check_only:  # after each file: a long run that is stopped keeps what it measured
-                write_report(report, Path(args.out), quiet=True)
+        for shape in shapes:
+            for inp in inputs:
+                gz = inp == "gzip"
+                data = export_file(data_dir, size, args.seed, gz, report["machine"]["generator"], shape)
+                datas[key(data)] = data
+                report["data"].append(data)
+                print(
+                    f"{where(data)}: {data['path']} ({human(data['file_bytes'])}; {data['profiles']:,} profiles, "
+                    f"{data['attributes']:,} attributes, {data['events']:,} events)"
+                    + ("" if data["cached"] else f", generated at {data['generate_mb_s']:.0f} MB/s"),
+                    flush=True,
+                )
+                jobs = [b for b in wanted if gz or b not in ("gunzip", "gunzip-isal")]
+                jobs += [f"convert:{s}" for s in sinks]
+                left = [j for j in jobs if (size, inp, j) in skip]
+                too_big = [j for j in jobs if j == "duckdb" and j not in left and size > args.duckdb_max]
+                report["skipped_jobs"] += [f"{where(data)} {j}" for j in left] + [
+                    f"{where(data)} {j} (above --duckdb-max {human(args.duckdb_max)})" for j in too_big
+                ]
+                jobs = [j for j in jobs if j not in left and j not in too_big]
+                label = f"{human(size).replace(' ', '')}-{inp}" + ("" if shape == "default" else f"-{shape}")
+                measured += run_jobs(jobs, data, args, work, logs, label)
+                finish(report, datas, args, started, measured)
+                if not args.check_only:  # after each file: a long run that is stopped keeps what it measured
+                    write_report(report, Path(args.out), quiet=True)
     finish(report, datas, args, started, measured)
     print()
     print(markdown(report))

@@ -83,7 +83,10 @@ def main() -> None:
     for job, runs in results.items():
         seconds = statistics.median(s for s, _ in runs)
         rss = statistics.median(r for _, r in runs)
-        ratios = [statistics.median(s / b for (s, _), (b, _) in zip(runs, results[base])) for base in bases]
+        ratios = [
+            statistics.median(s / b for (s, _), (b, _) in zip(runs, results[base], strict=True))
+            for base in bases
+        ]
         print(
             f"| {job} | {seconds:.2f} | {size / seconds:.0f} | {rss:.0f} | "
             + " | ".join(f"{r:.2f}" for r in ratios)

@@ -22,6 +22,7 @@ regression test.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import sys
 from pathlib import Path
@@ -50,7 +51,7 @@ import pytest  # noqa: E402
 from tests.test_native import compare, scan_blocks  # noqa: E402
 
 from apsis_export import _native  # noqa: E402
-from apsis_export._engines import _fast  # noqa: E402
+from apsis_export._engines import _members  # noqa: E402
 from apsis_export._shape import BARE, WRAPPED  # noqa: E402
 
 assert _native.__file__ == os.environ["APSIS_FUZZ_NATIVE"], "the sanitized build is not the one in use"
@@ -58,7 +59,13 @@ assert _native.__file__ == os.environ["APSIS_FUZZ_NATIVE"], "the sanitized build
 
 def builder_add(flags: int, text: bytes) -> None:
     attributes, events = not flags & 16, not flags & 32
-    compare(text, WRAPPED if flags & 4 else BARE, bool(flags & 8), attributes or not events, events)
+    compare(
+        text,
+        WRAPPED if flags & 4 else BARE,
+        ambiguous=bool(flags & 8),
+        attributes=attributes or not events,
+        events=events,
+    )
 
 
 def scan(data: bytes) -> None:
@@ -66,10 +73,10 @@ def scan(data: bytes) -> None:
         return
     state, limit, cut1, cut2, body = data[0], data[1], data[2], data[3], data[4:]
     points = sorted({0, len(body), *(c for c in (cut1, cut2) if c < len(body))})
-    blocks = [body[a:b] for a, b in zip(points, points[1:]) if b > a]
+    blocks = [body[a:b] for a, b in itertools.pairwise(points) if b > a]
     carried = (bool(state & 1), (state >> 1) & 3, ((state >> 3) & 7) - 3)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_fast, "MAX_DEPTH", limit % 15 - 2 + 8)  # deep offsets at small depths
+        patch.setattr(_members, "NEAR_LIMIT", limit % 15 - 2)  # deep offsets at small depths
         assert scan_blocks(blocks, carried, compiled=True) == scan_blocks(blocks, carried, compiled=False), (
             data
         )
@@ -82,12 +89,12 @@ def join_lines(data: bytes) -> None:
     rows = len(values) // width
     columns = [[None if v == b"\x01" else v for v in values[i * rows : (i + 1) * rows]] for i in range(width)]
     keys = [b'{"c%d":' % i for i in range(width)]
-    for start, stop in ((0, rows), (rows // 3, rows - rows // 4)):
-        stop = max(start, stop)
+    for start, end in ((0, rows), (rows // 3, rows - rows // 4)):
+        stop = max(start, end)
         texts = [pa.array(column, pa.large_binary()).slice(start, stop - start) for column in columns]
         got = _native.join_lines(keys, b"}\n", [(*t.buffers(), t.offset) for t in texts], stop - start)
         pieces = []
-        for key, text in zip(keys, texts):
+        for key, text in zip(keys, texts, strict=True):
             pieces += [pa.scalar(key, pa.large_binary()), text.fill_null(b"null")]
         joined = pc.binary_join_element_wise(
             *pieces, pa.scalar(b"}\n", pa.large_binary()), pa.scalar(b"", pa.large_binary())

@@ -36,6 +36,11 @@ CORE_MODULES = {
     "test_wide",
 }
 
+#: The test modules marked ``slow`` whole (other modules mark their slow tests one by one): a local
+#: Spark, dlt pipelines, Chromium, and the memory and cost ratios. ``-m "not slow"``, the quick run
+#: of a developer, leaves them out without importing them; CI runs every test.
+SLOW_MODULES = {"test_spark", "test_dlt", "test_inspect_html", "test_memory", "test_cost"}
+
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 # nst/JSONTestSuite test_parsing/ (MIT, LICENSE beside it), vendored so every clone runs it.
 JSON_TEST_SUITE = Path(__file__).resolve().parent / "data" / "JSONTestSuite" / "test_parsing"
@@ -60,23 +65,23 @@ def write_export(tmp_path):
     return write
 
 
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "core: run on every supported Python and at the dependency floors (CORE_MODULES)"
-    )
-
-
 def pytest_collection_modifyitems(items):
     for item in items:
         if item.path.stem in CORE_MODULES:
             item.add_marker(pytest.mark.core)
+        if item.path.stem in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_ignore_collect(collection_path, config):
     """With ``-m core`` the other modules are not even imported: they need the integrations'
-    packages (DuckDB, Spark, dlt...), which the core runs on other Pythons do not install."""
-    if config.getoption("markexpr") == "core" and collection_path.suffix == ".py":
+    packages (DuckDB, Spark, dlt...), which the core runs on other Pythons do not install.
+    With ``-m "not slow"`` neither are SLOW_MODULES (importing Spark and dlt alone takes seconds)."""
+    markexpr = config.getoption("markexpr")
+    if markexpr in ("core", "not slow") and collection_path.suffix == ".py":
         name = collection_path.stem
-        if name.startswith("test_") and name not in CORE_MODULES:
+        if name.startswith("test_") and (
+            name not in CORE_MODULES if markexpr == "core" else name in SLOW_MODULES
+        ):
             return True
     return None

@@ -39,6 +39,7 @@ def test_convert_sample_to_parquet(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_stdin_gives_the_same_tables_as_a_path(tmp_path):
     data = (SAMPLE_DATA / "small.json.gz").read_bytes()
     assert run("convert", "-", "--to", "jsonl", "--out", tmp_path / "a", stdin=data).returncode == 0

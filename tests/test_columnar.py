@@ -13,7 +13,7 @@ import pytest
 
 import apsis_export
 from apsis_export import _parallel
-from apsis_export._engines import _fast
+from apsis_export._engines import _decode, _members, _units
 
 from .conftest import SAMPLE_DATA
 from .test_jobs import files
@@ -62,8 +62,8 @@ MIXED = {
 @pytest.fixture(autouse=True)
 def small_units(monkeypatch):
     """Small units and no inline start, so that small inputs go through the --jobs pool."""
-    monkeypatch.setattr(_fast, "UNIT_BYTES", 2000)
-    monkeypatch.setattr(_fast, "BLOCK_SIZE", 8192)
+    monkeypatch.setattr(_units, "UNIT_BYTES", 2000)
+    monkeypatch.setattr(_members, "BLOCK_SIZE", 8192)
     monkeypatch.setattr(_parallel, "INLINE_UNITS", 1)
 
 
@@ -71,13 +71,13 @@ def small_units(monkeypatch):
 def record_mappings(monkeypatch) -> list[str]:
     """Keys of the typed profiles mapped to records (forked workers count in their own copy)."""
     keys: list[str] = []
-    mapping = _fast.typed_profile_records
+    mapping = _decode.typed_profile_records
 
     def counted(key, value, layout):
         keys.append(key)
         return mapping(key, value, layout)
 
-    monkeypatch.setattr(_fast, "typed_profile_records", counted)
+    monkeypatch.setattr(_decode, "typed_profile_records", counted)
     return keys
 
 
@@ -88,7 +88,7 @@ def sources(tmp_path):
     return [SAMPLE_DATA / "small.json.gz", mixed, tmp_path / "bare.json"]
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("jobs", [1, pytest.param(2, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
 def test_same_files_as_record_path(tmp_path, fmt, jobs, record_mappings):
     for n, source in enumerate(sources(tmp_path)):
@@ -121,14 +121,14 @@ def test_one_table_or_the_defaults(tmp_path, tables):
 def test_typed_records_come_from_the_columns():
     """read_profile without ``into`` gives the records of the same mapping."""
     text = json.dumps(MIXED["profiles"]["p1"]).encode()
-    profile = _fast.read_profile(b'"p1":' + text, "wrapped")
-    into = _fast.ColumnsInto([[] for _ in range(5)], [[] for _ in range(7)])
-    bare = _fast.read_profile(b'"p1":' + text, "wrapped", into=into)
+    profile = _decode.read_profile(b'"p1":' + text, "wrapped")
+    into = _decode.ColumnsInto([[] for _ in range(5)], [[] for _ in range(7)])
+    bare = _decode.read_profile(b'"p1":' + text, "wrapped", into=into)
     assert (bare.key, bare.section_ids, bare.attributes, bare.events) == ("p1", ["s1"], [], [])
-    assert [list(row) for row in zip(*into.attributes)] == [
+    assert [list(row) for row in zip(*into.attributes, strict=True)] == [
         [a.profile_key, a.section_id, a.attribute_id, a.value, a.value_type] for a in profile.attributes
     ]
-    assert [list(row) for row in zip(*into.events)] == [
+    assert [list(row) for row in zip(*into.events, strict=True)] == [
         [e.profile_key, e.section_id, e.correlation_id, e.type_id, e.source_event_time, e.created_at, e.data]
         for e in profile.events
     ]

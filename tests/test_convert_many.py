@@ -85,6 +85,7 @@ def visible(root: Path) -> list[str]:
     )
 
 
+@pytest.mark.slow
 def test_many_exports_into_one_local_dataset(tmp_path, exports, alone):
     out = tmp_path / "out"
     seen = []
@@ -110,6 +111,7 @@ def test_plain_convert_has_no_export_column(tmp_path, exports):
     assert "export" not in pq.read_schema(tmp_path / "events.parquet").names
 
 
+@pytest.mark.slow
 def test_export_id_rules_and_ids_that_repeat(tmp_path):
     for day in ("2024-06-01", "2024-06-02"):
         (tmp_path / day).mkdir()
@@ -140,7 +142,7 @@ def with_bad(tmp_path, exports) -> list[Path]:
 
 def test_a_bad_input_stops_the_run_and_leaves_no_file(tmp_path, with_bad):
     out = tmp_path / "out"
-    with pytest.raises(InputsFailed, match="day-2-bad.json: invalid JSON") as failed:
+    with pytest.raises(InputsFailed, match=r"day-2-bad\.json: invalid JSON") as failed:
         convert_many(with_bad, out, jobs=1)
     assert [i.status for i in failed.value.summary.inputs] == ["converted", "failed", "not started"]
     assert failed.value.exit_code == 9
@@ -158,6 +160,7 @@ def test_keep_going_converts_the_others(tmp_path, with_bad, alone):
     assert_equal_to_alone(out, alone, ["day-1.json", "day-3.json"])
 
 
+@pytest.mark.slow
 def test_daily_rerun_with_skip_reads_only_the_new_file(tmp_path, exports, alone):
     folder, out = tmp_path / "daily", tmp_path / "out"
     folder.mkdir()
@@ -190,6 +193,7 @@ def test_many_inputs_need_the_wide_columns_up_front(tmp_path, exports):
     assert profiles.num_rows == summary.rows["profiles"] and "export" in profiles.schema.names
 
 
+@pytest.mark.slow
 def test_s3_inputs_into_an_s3_dataset(tmp_path, exports, alone, s3, s3_server):  # noqa: F811
     for path in exports:
         with s3.open_output_stream(f"{BUCKET}/in/{path.name}", compression=None) as stream:
@@ -213,6 +217,7 @@ def run_cli(*args, cwd) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_cli_many_inputs(tmp_path, exports, with_bad, alone):
     glob = str(exports[0].parent / "day-*")
     done = run_cli(glob, "--out", "out", "--export-id", "stem", "-j", "2", cwd=tmp_path)

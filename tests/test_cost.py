@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import apsis_export
-from apsis_export import InputError, _convert
-from apsis_export._engines import _compiled, _fast
+from apsis_export import InputError, _pipeline
+from apsis_export._engines import _compiled, _members
 from apsis_export.sinks import _jsonl, _parquet
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks" / "hostile"))
@@ -178,7 +178,7 @@ def test_batches_and_row_groups_are_bounded_by_bytes(mode, tmp_path, monkeypatch
     """Events with 2 KB of data each: the rows per batch handed to a sink, and the bytes per
     Parquet row group, stay the same at N and 4N MB (rows alone bounded them before: one batch
     held every event of these files)."""
-    monkeypatch.setattr(_convert, "BATCH_BYTES", 1_000_000)
+    monkeypatch.setattr(_pipeline, "BATCH_BYTES", 1_000_000)
     monkeypatch.setattr(_parquet, "ROW_GROUP_BYTES", 1_000_000)
     batches: list[int] = []
     write = _parquet.ParquetSink.write
@@ -198,6 +198,6 @@ def test_batches_and_row_groups_are_bounded_by_bytes(mode, tmp_path, monkeypatch
         # A batch: rows that began 1 MB of input ago, plus the block read ahead of the profiles
         # (the input offset moves a block at a time) and twice the WRITE_EVERY profiles (20 KB
         # each) between two looks (rows are seen, and found old enough, at the looks).
-        assert max(batches) <= (1_000_000 + _fast.BLOCK_SIZE + 2 * _convert.WRITE_EVERY * 21_000) // 2_000
+        assert max(batches) <= (1_000_000 + _members.BLOCK_SIZE + 2 * _pipeline.WRITE_EVERY * 21_000) // 2_000
         largest.append(max(groups.row_group(i).total_byte_size for i in range(groups.num_row_groups)))
     assert largest[1] < 1.5 * largest[0], largest

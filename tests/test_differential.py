@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import apsis_export
 from apsis_export import InputError
-from apsis_export._engines import _fast
+from apsis_export._engines import _members
 
 from .conftest import JSON_TEST_SUITE, SAMPLE_DATA
 
@@ -133,13 +133,13 @@ def test_nesting_around_the_depth_limit(depth):
 
 @pytest.mark.parametrize("block", [1, 2, 3, 7, 64, 1000])
 def test_block_boundaries_anywhere(monkeypatch, block):
-    monkeypatch.setattr(_fast, "BLOCK_SIZE", block)
+    monkeypatch.setattr(_members, "BLOCK_SIZE", block)
     for data in [(SAMPLE_DATA / "tiny.json").read_bytes(), *TRICKY[16:24]]:
         assert_same(data)
 
 
 def test_generated_bare_file_with_small_blocks(tmp_path, monkeypatch):
-    monkeypatch.setattr(_fast, "BLOCK_SIZE", 4099)
+    monkeypatch.setattr(_members, "BLOCK_SIZE", 4099)
     stats = apsis_export.generate(tmp_path / "g.json.gz", size=300_000, seed=9, layout="bare", gzip=True)
     assert assert_same(stats.path.read_bytes())[0] == "ok"
 
@@ -226,6 +226,7 @@ def to_json(value, rng: random.Random) -> str:
     return str(value)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     exports,
@@ -241,10 +242,10 @@ def test_invented_exports_give_identical_outcomes(export, layout, seed, block):
         else export
     )
     data = to_json(doc, rng).encode()
-    original = _fast.BLOCK_SIZE
-    _fast.BLOCK_SIZE = block
+    original = _members.BLOCK_SIZE
+    _members.BLOCK_SIZE = block
     try:
         for forced in ("auto", layout):
             assert_same(data, forced)
     finally:
-        _fast.BLOCK_SIZE = original
+        _members.BLOCK_SIZE = original

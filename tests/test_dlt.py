@@ -245,7 +245,7 @@ def test_a_changed_file_under_a_loaded_name_is_an_error(tmp_path, folder):
     path = add_day(folder, "export.json", DAY_1)
     pipeline.run(apsis_source(path))
     path.write_text(json.dumps(DAY_2))
-    with pytest.raises(Exception, match="was loaded before with .* bytes: give export_id="):
+    with pytest.raises(Exception, match=r"was loaded before with .* bytes: give export_id="):
         pipeline.run(apsis_source(path))
 
 
@@ -254,7 +254,7 @@ def test_two_files_with_one_name_need_an_export_id(tmp_path, folder):
         (folder / day).mkdir()
         add_day(folder / day, "export.json", doc)
     pipeline = duckdb_pipeline(tmp_path)
-    with pytest.raises(Exception, match="are both export 'export.json': give export_id="):
+    with pytest.raises(Exception, match=r"are both export 'export\.json': give export_id="):
         pipeline.run(apsis_source(str(folder / "*" / "export.json")))
     pipeline = duckdb_pipeline(tmp_path, "with_ids")
     by_folder = apsis_source(str(folder / "*" / "export.json"), export_id=lambda uri: uri.split("/")[-2])

@@ -26,6 +26,7 @@ import pytest
 from click.testing import CliRunner
 
 import apsis_export
+from apsis_export import fetch_and_convert
 from apsis_export.cli import main
 from apsis_export.fetch import (
     ApiError,
@@ -169,7 +170,7 @@ def test_refused_credentials_are_an_auth_error_without_the_secret(api, client):
     api.token_answers.append(
         Answer(401, body=b'{"title": "Unauthorized", "detail": "unknown client"}', chunked=False)
     )
-    with pytest.raises(AuthError, match="credentials were refused.*unknown client") as info:
+    with pytest.raises(AuthError, match=r"credentials were refused.*unknown client") as info:
         client.sections()
     assert SECRET not in str(info.value)
 
@@ -252,7 +253,7 @@ def test_poll_url_is_found(payload, found):
 
 
 def test_no_poll_url_says_so():
-    with pytest.raises(ApiError, match="no poll URL was found.*file_download_url or file_download_url_v2"):
+    with pytest.raises(ApiError, match=r"no poll URL was found.*file_download_url or file_download_url_v2"):
         find_poll_url(b'{"id": "e-1"}', "https://base/x")
     with pytest.raises(ApiError, match="2 URLs"):
         find_poll_url(b'{"a": "https://a/1", "b": "https://a/2"}', "https://base/x")
@@ -290,7 +291,7 @@ def test_refused_request_is_an_api_error_with_the_problem(api, client):
     "fields, message",
     [
         (dict(events=["e"], attributes=["1"]), "start_at is required when events are asked"),
-        (dict(), "at least one attribute or tag"),
+        ({}, "at least one attribute or tag"),
         (dict(events=["e"], start_at="2024-01-01"), "at least one attribute or tag"),
         (dict(attributes=[str(i) for i in range(76)]), "76 attributes asked; an export holds at most 75"),
         (dict(tags=[str(i) for i in range(26)]), "26 tags asked; an export holds at most 25"),
@@ -331,7 +332,7 @@ def test_404s_then_a_gzip_body_in_chunks_converts(api, client, expected, tmp_pat
     caplog.set_level(logging.INFO, logger="apsis_export.fetch")
     api.poll_answers.extend([Answer(404)] * 3)
     api.export_answer = Answer(chunk=4096)
-    summary = client.fetch_and_convert(ExportRequest(attributes=["1"]), tmp_path / "out")
+    summary = fetch_and_convert(client, ExportRequest(attributes=["1"]), tmp_path / "out")
     assert read_tables(tmp_path / "out") == expected
     assert summary.profiles == 22
     polls = api.calls("GET", "/exports/e-1/file")
@@ -414,7 +415,7 @@ def test_backoff_grows_with_jitter_up_to_the_cap():
     settings = HttpSettings(poll_interval=1, max_poll_interval=10, backoff_factor=2, jitter=0.2)
     delays = Client(client_id="a", client_secret="b", settings=settings)._backoff()
     got = [next(delays) for _ in range(8)]
-    for delay, base in zip(got, [1, 2, 4, 8, 10, 10, 10, 10]):
+    for delay, base in zip(got, [1, 2, 4, 8, 10, 10, 10, 10], strict=True):
         assert base * 0.8 <= delay <= min(base * 1.2, 10)
     assert len(set(got)) > 1
 
@@ -440,18 +441,33 @@ def test_download_without_gzip_asks_for_identity(api, tmp_path):
 def test_a_cut_body_restarts_from_the_poll_url(api, client, expected, tmp_path, caplog, chunked):
     caplog.set_level(logging.INFO, logger="apsis_export.fetch")
     api.poll_answers.append(Answer(cut_after=30_000, chunked=chunked))
-    client.fetch_and_convert(api.poll_url, tmp_path / "out", save=tmp_path / "export.json.gz")
+    fetch_and_convert(client, api.poll_url, tmp_path / "out", save=tmp_path / "export.json.gz")
     assert read_tables(tmp_path / "out") == expected
     assert (tmp_path / "export.json.gz").read_bytes() == api.export_gzip
     assert any("download cut" in r.getMessage() and "restarting" in r.getMessage() for r in caplog.records)
     assert len(api.calls("GET", "/exports/e-1/file")) == 2
 
 
+def test_read_while_downloading_hands_the_body_to_any_reader_and_again_after_a_cut(api, client):
+    api.poll_answers.append(Answer(cut_after=30_000))
+    api.export_answer = Answer(chunked=False)  # with a Content-Length: the source's size
+    sources = []
+
+    def read_all(source) -> bytes:
+        sources.append(source)
+        with source:
+            return b"".join(iter(lambda: source.read(1 << 16), b""))
+
+    assert client.read_while_downloading(api.poll_url, read_all) == api.export_json  # gzip undone
+    assert len(api.calls("GET", "/exports/e-1/file")) == 2
+    assert sources[-1].name == api.poll_url and sources[-1].total_bytes == len(api.export_gzip)
+
+
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "content-length"])
 def test_a_body_cut_every_time_leaves_nothing(api, client, tmp_path, chunked):
     api.export_answer = Answer(cut_after=30_000, chunked=chunked)
     with pytest.raises(DownloadError, match="gave up after 3 attempts; nothing was kept"):
-        client.fetch_and_convert(api.poll_url, tmp_path / "out", save=tmp_path / "export.json.gz")
+        fetch_and_convert(client, api.poll_url, tmp_path / "out", save=tmp_path / "export.json.gz")
     assert all_files(tmp_path) == []
 
 
@@ -464,7 +480,7 @@ def test_a_body_cut_every_time_saves_nothing(api, client, tmp_path):
 
 def test_a_slow_body_is_not_a_cut(api, client, expected, tmp_path):
     api.export_answer = Answer(chunk=8192, delay=0.03)
-    client.fetch_and_convert(api.poll_url, tmp_path / "out")
+    fetch_and_convert(client, api.poll_url, tmp_path / "out")
     assert read_tables(tmp_path / "out") == expected
     assert len(api.calls("GET", "/exports/e-1/file")) == 1
 
@@ -473,7 +489,7 @@ def test_a_stalled_body_counts_as_cut(api, expected, tmp_path):
     api.poll_answers.append(Answer(chunk=8192, delay=1.0))
     settings = HttpSettings(poll_interval=0.01, max_poll_interval=0.04, read_timeout=0.3)
     with Client(api.url, client_id="a", client_secret="b", settings=settings) as c:
-        c.fetch_and_convert(api.poll_url, tmp_path / "out")
+        fetch_and_convert(c, api.poll_url, tmp_path / "out")
     assert read_tables(tmp_path / "out") == expected
     assert len(api.calls("GET", "/exports/e-1/file")) == 2
 
@@ -533,6 +549,7 @@ def test_metadata_calls_list_items(api, client):
 # ---- the command -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_fetch_gives_the_same_tables_as_convert(api, expected, tmp_path):
     api.poll_answers.extend([Answer(404), Answer(404)])
     env = {**os.environ, "APSIS_CLIENT_ID": "cid", "APSIS_CLIENT_SECRET": SECRET}
@@ -798,7 +815,7 @@ def test_allow_http_lifts_the_refusal_and_other_schemes_stay_refused():
 
 def test_a_plain_http_poll_url_is_refused_before_any_request(api, client):
     with network_calls() as calls, pytest.raises(InsecureUrlError, match=f"poll URL {OUTSIDE}/e/1"):
-        client.fetch_and_convert(f"{OUTSIDE}/e/1?sig=secret-part", "out")
+        fetch_and_convert(client, f"{OUTSIDE}/e/1?sig=secret-part", "out")
     assert calls == [] and api.seen == []
 
 
@@ -814,7 +831,7 @@ def test_a_redirect_to_plain_http_is_refused_before_following_it(api, client, tm
     api.poll_answers.append(Answer(302, headers={"Location": f"{OUTSIDE}/bucket/x?sig=abc"}))
     with (
         network_calls() as calls,
-        pytest.raises(InsecureUrlError, match="redirect from .* to http://192.0.2.1/bucket/x") as info,
+        pytest.raises(InsecureUrlError, match=r"redirect from .* to http://192\.0\.2\.1/bucket/x") as info,
     ):
         client.download(api.poll_url, tmp_path / "x.gz")
     assert "sig=abc" not in str(info.value)  # a pre-signed URL's signature is a credential too
@@ -825,7 +842,7 @@ def test_a_redirect_to_plain_http_is_refused_before_following_it(api, client, tm
 def test_a_poll_url_on_another_origin_is_fetched_without_the_token(api, client, storage, expected, tmp_path):
     storage.objects["e-1"] = api.export_gzip
     api.request_body = {"id": "e-1", "file_download_url": storage.url_for("e-1")}
-    client.fetch_and_convert(ExportRequest(attributes=["1"]), tmp_path / "out", save=tmp_path / "e.json.gz")
+    fetch_and_convert(client, ExportRequest(attributes=["1"]), tmp_path / "out", save=tmp_path / "e.json.gz")
     assert read_tables(tmp_path / "out") == expected
     (get,) = storage.seen
     assert "Authorization" not in get.headers
@@ -1088,6 +1105,7 @@ def _run_debug(api, *args):
     return run.returncode, run.stdout + run.stderr
 
 
+@pytest.mark.slow
 def test_debug_output_of_failing_and_succeeding_runs_holds_no_secret_or_token(api, storage, tmp_path):
     api.echo_credentials = True
     outputs = []
@@ -1135,8 +1153,8 @@ def test_a_saved_export_and_its_part_are_owner_only(api, client, tmp_path):
 
     api.export_answer = Answer(chunk=4096)
     with umask(0o022):  # the usual umask: files world-readable unless created otherwise
-        client.fetch_and_convert(
-            api.poll_url, tmp_path / "out", save=tmp_path / "e.json.gz", progress=progress
+        fetch_and_convert(
+            client, api.poll_url, tmp_path / "out", save=tmp_path / "e.json.gz", progress=progress
         )
         client.download(api.poll_url, tmp_path / "f.json.gz")
     assert part_modes and set(part_modes) == {0o600}
@@ -1145,7 +1163,7 @@ def test_a_saved_export_and_its_part_are_owner_only(api, client, tmp_path):
 
 def test_a_stale_part_file_does_not_lend_its_permissions(api, client, tmp_path):
     (tmp_path / "e.json.gz.part").write_bytes(b"old")
-    os.chmod(tmp_path / "e.json.gz.part", 0o666)
+    os.chmod(tmp_path / "e.json.gz.part", 0o666)  # noqa: S103 (the loose mode under test)
     client.download(api.poll_url, tmp_path / "e.json.gz")
     assert mode_of(tmp_path / "e.json.gz") == 0o600 and all_files(tmp_path) == ["e.json.gz"]
 
@@ -1206,7 +1224,7 @@ def test_an_https_api_with_a_trusted_certificate(tls_api, ca, storage, expected,
         )  # https -> loopback http
         with Client(tls_api.url, client_id="cid", client_secret=SECRET, settings=FAST) as c:
             assert c.base_url.startswith("https://127.0.0.1:")
-            c.fetch_and_convert(ExportRequest(attributes=["1"]), tmp_path / "out")
+            fetch_and_convert(c, ExportRequest(attributes=["1"]), tmp_path / "out")
     assert read_tables(tmp_path / "out") == expected
     assert orjson.loads(tls_api.calls("POST", "/oauth/token")[0].body)["client_secret"] == SECRET
     assert tls_api.calls("GET", "/exports/e-1/file")[0].headers["Authorization"].startswith("Bearer ")
@@ -1217,7 +1235,7 @@ def test_an_untrusted_certificate_gets_no_credentials(tls_api, tmp_path, monkeyp
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-ca.pem"))
     monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
     with Client(tls_api.url, client_id="cid", client_secret=SECRET, settings=FAST) as c:
-        with pytest.raises(ApiError, match="the token request failed: .*certificate verify failed") as info:
+        with pytest.raises(ApiError, match=r"the token request failed: .*certificate verify failed") as info:
             c.sections()
     assert SECRET not in str(info.value)
     assert tls_api.seen == []  # the handshake failed: no request, no secret, reached the server

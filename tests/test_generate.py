@@ -37,7 +37,7 @@ def test_gzip_is_deterministic_and_holds_the_same_json(tmp_path):
 
 @pytest.mark.parametrize("name, gz", [("small.json", False), ("small.json.gz", True)])
 def test_bundled_samples_are_reproducible(tmp_path, name, gz):
-    # The README's commands: apsis-export generate sample_data/small.json --size 300KB --seed 42 [--gzip]
+    # docs/development.md's commands: apsis-export generate sample_data/small.json --size 300KB --seed 42 [--gzip]
     apsis_export.generate(tmp_path / name, size=300_000, seed=42, gzip=gz)
     assert (tmp_path / name).read_bytes() == (SAMPLE_DATA / name).read_bytes()
 

@@ -18,7 +18,7 @@ import pytest
 
 import apsis_export
 from apsis_export import _parallel
-from apsis_export._engines import _fast
+from apsis_export._engines import _units
 
 from .conftest import SAMPLE_DATA
 from .test_jobs import files
@@ -50,7 +50,7 @@ def test_two_generators_advanced_alternately_leave_the_interpreter_alone(engine)
     first = apsis_export.read_profiles(io.BytesIO(data), engine=engine)
     second = apsis_export.read_profiles(io.BytesIO(data), engine=engine)
     read = []
-    for a, b in zip(first, second):  # each suspended while the other runs
+    for a, b in zip(first, second, strict=True):  # each suspended while the other runs
         assert interpreter_state() == before
         read.append((a.attributes[1].value, b.attributes[1].value))
         assert interpreter_state() == before
@@ -93,7 +93,7 @@ def forks_counted():
 
 
 def test_jobs_from_a_library_call_do_not_fork_the_caller(tmp_path, monkeypatch):
-    monkeypatch.setattr(_fast, "UNIT_BYTES", 2000)
+    monkeypatch.setattr(_units, "UNIT_BYTES", 2000)
     monkeypatch.setattr(_parallel, "INLINE_UNITS", 1)
     assert _parallel.start_method in ("forkserver", "spawn")
     source = SAMPLE_DATA / "small.json.gz"

@@ -33,7 +33,7 @@ def test_glob_expansion(tmp_path):
 
 
 def test_nothing_matching_and_folders_are_errors(tmp_path):
-    with pytest.raises(OptionsError, match="no export file matches .*nothing"):
+    with pytest.raises(OptionsError, match=r"no export file matches .*nothing"):
         expand(str(tmp_path / "nothing" / "*.json"))
     with pytest.raises(OptionsError, match="no export file matches"):
         expand(str(tmp_path / "absent.json"))

@@ -14,15 +14,15 @@ import pytest
 
 import apsis_export
 from apsis_export import InputError, _parallel
-from apsis_export._engines import _fast
+from apsis_export._engines import _members, _units
 
 from .conftest import SAMPLE_DATA
 
 
 @pytest.fixture(autouse=True)
 def small_units(monkeypatch):
-    monkeypatch.setattr(_fast, "UNIT_BYTES", 2000)
-    monkeypatch.setattr(_fast, "BLOCK_SIZE", 8192)
+    monkeypatch.setattr(_units, "UNIT_BYTES", 2000)
+    monkeypatch.setattr(_members, "BLOCK_SIZE", 8192)
     monkeypatch.setattr(_parallel, "INLINE_UNITS", 1)
     monkeypatch.setattr(_parallel, "start_method", "fork")
 
@@ -73,6 +73,7 @@ def test_bare_layout_dedupe_and_names(tmp_path):
     convert_both(tmp_path / "b", SAMPLE_DATA / "tiny.json", format="jsonl", names=sample_metadata())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
 def test_wide_layout_and_split_events(tmp_path, fmt):
     from apsis_export._generate import generated_metadata

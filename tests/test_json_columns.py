@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,13 +39,14 @@ _values = st.recursive(
 _times = st.none() | st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_values, max_size=20))
 def test_json_array_equals_json_bytes_value_by_value(column):
     expected = [json_bytes(v).decode() for v in column]
     assert json_array(column, nulls=False).to_pylist() == expected
     assert json_array(column).to_pylist() == [
-        None if v is None else text for v, text in zip(column, expected)
+        None if v is None else text for v, text in zip(column, expected, strict=True)
     ]
 
 

@@ -66,7 +66,8 @@ def test_long_integers_keep_their_digits_in_every_format_and_engine(tmp_path, mo
             zip(
                 *pq.read_table(io.BytesIO(files["attributes.parquet"]), columns=["attribute_id", "value"])
                 .to_pydict()
-                .values()
+                .values(),
+                strict=True,
             )
         )
         assert values["n"] == "-" + DIGITS and values["t"] == DIGITS and values["q"] == f'"{DIGITS}\\'

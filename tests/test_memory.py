@@ -7,8 +7,8 @@ import tracemalloc
 import pytest
 
 import apsis_export
-from apsis_export import _convert
-from apsis_export._engines import _fast
+from apsis_export import _pipeline
+from apsis_export._engines import _members
 from apsis_export.sinks import _parquet
 
 
@@ -24,7 +24,7 @@ def peak_bytes(job) -> int:
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch):
     """The fast engine reads 1 MiB blocks: shrink them so these small files span many."""
-    monkeypatch.setattr(_fast, "BLOCK_SIZE", 64 * 1024)
+    monkeypatch.setattr(_members, "BLOCK_SIZE", 64 * 1024)
 
 
 @pytest.mark.parametrize("engine", ["fast", "exact"])
@@ -48,7 +48,7 @@ def test_conversion_memory_is_flat_once_buffers_are_full(tmp_path, monkeypatch, 
     # Buffers are bounded by rows (batch and row group), so shrink them until a small file fills them
     # (the wide table has about 2 rows per profile where the attributes table has 40).
     monkeypatch.setattr(_parquet, "ROW_GROUP_ROWS", rows)
-    monkeypatch.setattr(_convert, "BATCH_ROWS", rows // 4)
+    monkeypatch.setattr(_pipeline, "BATCH_ROWS", rows // 4)
     small = apsis_export.generate(tmp_path / "small.json", size=800_000, seed=5)
     large = apsis_export.generate(tmp_path / "large.json", size=8_000_000, seed=5)
 

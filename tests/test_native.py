@@ -2,7 +2,7 @@
 
 Its two parts are held to the Python code they replace:
 
-* ``scan`` against the numpy scan (``_Scan.tokens``): the same tokens, deep offsets and
+* ``scan`` against the numpy scan (``_scan.BlockScanner.tokens``): the same tokens, deep offsets and
   carried state for any bytes, split into blocks anywhere;
 * ``Builder`` / ``NativeColumns.add`` against the Python mapping (msgspec typed decode,
   ``typed_profile_columns``, the sinks' encoders): a profile it accepts gives exactly the
@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 import apsis_export
 from apsis_export import InputError, _parallel
 from apsis_export._encode import json_array, value_texts
-from apsis_export._engines import _compiled, _fast
+from apsis_export._engines import _compiled, _decode, _members, _scan, _units
 from apsis_export._engines._compiled import NativeColumns
 from apsis_export._shape import BARE, WRAPPED, ColumnsInto, typed_profile_columns
 
@@ -85,8 +85,8 @@ def recording():
     calls: list[tuple[bytes, object]] = []
     add = NativeColumns.add
 
-    def recorded(self, text, wrapped, ambiguous):
-        found = add(self, text, wrapped, ambiguous)
+    def recorded(self, text, *, wrapped, ambiguous):
+        found = add(self, text, wrapped=wrapped, ambiguous=ambiguous)
         calls.append((bytes(text), found))
         return found
 
@@ -101,6 +101,7 @@ def recording():
 def native(
     text: bytes,
     layout: str,
+    *,
     ambiguous: bool = False,
     json_mode: bool = False,
     attributes: bool = True,
@@ -108,7 +109,7 @@ def native(
 ):
     """(add's result, attribute columns, event columns) of one member by the compiled step."""
     columns = NativeColumns(json=json_mode, attributes=attributes, events=events)
-    found = columns.add(text, layout == WRAPPED, ambiguous)
+    found = columns.add(text, wrapped=layout == WRAPPED, ambiguous=ambiguous)
     if found is None:
         assert columns.rows == (0, 0), "a refused profile left rows behind"
     arrays = columns.take()
@@ -121,15 +122,16 @@ def native(
 def python(
     text: bytes,
     layout: str,
+    *,
     ambiguous: bool = False,
     json_mode: bool = False,
     attributes: bool = True,
     events: bool = True,
 ):
-    """The same by the Python mapping (as ``_fast.read_profile`` and the sinks' encoders do it),
+    """The same by the Python mapping (as ``_decode.read_profile`` and the sinks' encoders do it),
     or None where the typed decode declines the profile."""
     try:
-        ((key, value),) = _fast._TYPED_DECODERS[layout].decode(b"{" + text + b"}").items()
+        ((key, value),) = _decode._TYPED_DECODERS[layout].decode(b"{" + text + b"}").items()
     except ValueError:  # msgspec's DecodeError and ValidationError, UnicodeDecodeError
         return None
     if ambiguous and key == "profiles":
@@ -148,17 +150,21 @@ def python(
 
 
 def compare(
-    text: bytes, layout: str, ambiguous: bool = False, attributes: bool = True, events: bool = True
+    text: bytes, layout: str, *, ambiguous: bool = False, attributes: bool = True, events: bool = True
 ) -> bool:
     """Check the compiled step on one member in both modes; True if it accepted it.
 
     Whatever it accepts must decode typed and give exactly the Python columns."""
     accepted = set()
     for json_mode in (False, True):
-        found, a, e = native(text, layout, ambiguous, json_mode, attributes, events)
+        found, a, e = native(
+            text, layout, ambiguous=ambiguous, json_mode=json_mode, attributes=attributes, events=events
+        )
         accepted.add(found is not None)
         if found is not None:
-            expected = python(text, layout, ambiguous, json_mode, attributes, events)
+            expected = python(
+                text, layout, ambiguous=ambiguous, json_mode=json_mode, attributes=attributes, events=events
+            )
             assert expected is not None, f"accepted what the typed decode refuses: {text!r}"
             assert (found, a, e) == expected, text
     assert len(accepted) == 1, "accepted in one mode only"
@@ -614,9 +620,9 @@ def test_take_empties_and_rows_count():
     columns = NativeColumns(json=False)
     assert columns.rows == (0, 0)
     text = member("p", as_value(ORDINARY, BARE))
-    assert columns.add(text, False, False) == ("p", ["s1", "s2"])
+    assert columns.add(text, wrapped=False, ambiguous=False) == ("p", ["s1", "s2"])
     assert columns.rows == (4, 2)
-    assert columns.add(text, False, False) is not None
+    assert columns.add(text, wrapped=False, ambiguous=False) is not None
     assert columns.rows == (8, 4)
     attributes, events = columns.take()
     assert [len(a) for a in attributes] == [8] * 5 and [len(e) for e in events] == [4] * 7
@@ -626,7 +632,7 @@ def test_take_empties_and_rows_count():
     for array in attributes + events:
         array.validate(full=True)
     # after a take, rows start afresh
-    assert columns.add(text, False, False) is not None
+    assert columns.add(text, wrapped=False, ambiguous=False) is not None
     again = columns.take()
     _, a, e = native(text, BARE)
     assert [x.to_pylist() for x in again[0]] == a and [x.to_pylist() for x in again[1]] == e
@@ -658,11 +664,11 @@ def test_a_refused_profile_leaves_the_accepted_rows_intact(json_mode):
     ]
     alone = NativeColumns(json=json_mode)
     for text in good:
-        assert alone.add(text, False, False) is not None
+        assert alone.add(text, wrapped=False, ambiguous=False) is not None
     expected = alone.take()
     mixed = NativeColumns(json=json_mode)
     for text in [bad[0], good[0], *bad[1:3], good[1], *bad[3:]]:
-        found = mixed.add(text, False, False)
+        found = mixed.add(text, wrapped=False, ambiguous=False)
         assert (found is not None) == (text in good)
     assert mixed.rows == (
         sum(len(python(t, BARE)[1][0]) for t in good),
@@ -673,7 +679,7 @@ def test_a_refused_profile_leaves_the_accepted_rows_intact(json_mode):
         [a.to_pylist() for a in table] for table in expected
     ]
     # and a refused profile between takes leaves nothing for the next
-    assert mixed.add(bad[1], False, False) is None
+    assert mixed.add(bad[1], wrapped=False, ambiguous=False) is None
     assert mixed.rows == (0, 0)
     assert all(len(a) == 0 for table in mixed.take() for a in table)
 
@@ -681,16 +687,35 @@ def test_a_refused_profile_leaves_the_accepted_rows_intact(json_mode):
 def test_buffer_types_and_reinit():
     """add takes any bytes-like text; a Builder initialised again starts empty."""
     text = member("p", as_value(ORDINARY, WRAPPED))
-    builder = _native.Builder(False)
+    builder = _native.Builder(json=False)
     for like in (text, bytearray(text), memoryview(text)):
-        assert builder.add(like, True, False) == ("p", ["s1", "s2"])
+        assert builder.add(like, wrapped=True, ambiguous=False) == ("p", ["s1", "s2"])
     assert builder.rows == (12, 6)
-    builder.__init__(True, events=False)
+    builder.__init__(json=True, events=False)
     assert builder.rows == (0, 0)
-    assert builder.add(text, True, False) is not None
+    assert builder.add(text, wrapped=True, ambiguous=False) is not None
     assert builder.rows == (4, 0)
     with pytest.raises(TypeError):
-        builder.add("text", True, False)
+        builder.add("text", wrapped=True, ambiguous=False)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda b, text: b.add(text, True, False),  # flags by position
+        lambda b, text: b.add(text, wrapped=True),  # one missing
+        lambda b, text: b.add(text, wrapped=True, ambiguous=False, layout=1),  # an unknown one
+        lambda b, text: b.add(wrapped=True, ambiguous=False),  # no text
+        lambda b, text: _native.Builder(False),
+        lambda b, text: _native.Builder(events=False),
+    ],
+)
+def test_flags_are_keyword_only_and_required(call):
+    """add's and Builder's flags are named at each call (no row appended by a refused call)."""
+    builder = _native.Builder(json=False)
+    with pytest.raises(TypeError):
+        call(builder, member("p", as_value(ORDINARY, WRAPPED)))
+    assert builder.rows == (0, 0)
 
 
 def test_no_memory_is_kept_across_many_profiles():
@@ -704,7 +729,7 @@ def test_no_memory_is_kept_across_many_profiles():
     def rounds(count):
         for _ in range(count):
             for text in texts:
-                columns.add(text, False, False)
+                columns.add(text, wrapped=False, ambiguous=False)
             columns.take()
 
     rounds(3)  # buffers at their working size
@@ -1020,11 +1045,13 @@ def test_ordinary_invented_profiles_are_accepted_as_python_maps_them(case):
     assert compare(text, layout), text
 
 
+@pytest.mark.slow
 @settings(max_examples=300, **SETTINGS)
 @given(profiles(weird=True), st.booleans(), st.sampled_from([(True, True), (True, False), (False, True)]))
 def test_invented_profiles_are_mapped_as_python_maps_them_or_refused(case, ambiguous, tables):
     text, layout, _ = case
-    compare(text, layout, ambiguous, *tables)
+    attributes, events = tables
+    compare(text, layout, ambiguous=ambiguous, attributes=attributes, events=events)
 
 
 # A quicker generator of the same kind (one seed, Python's random), for many more examples.
@@ -1208,26 +1235,28 @@ def random_member(rng: random.Random, weird: bool) -> tuple[bytes, str, bytes]:
         return Obj(pairs)
 
     def event():
-        times = lambda: (
-            rng.choice([None, 0, MIN_MS, MAX_MS, -1, 1714564800000, rng.randint(MIN_MS, MAX_MS)])
-            if not odd(0.1)
-            else Raw(
-                rng.choice(
-                    [
-                        "-0",
-                        "1.0",
-                        "1e3",
-                        "007",
-                        '"5"',
-                        "true",
-                        str(MIN_MS - 1),
-                        str(MAX_MS + 1),
-                        "99999999999999999999",
-                        "-",
-                    ]
+        def times():
+            return (
+                rng.choice([None, 0, MIN_MS, MAX_MS, -1, 1714564800000, rng.randint(MIN_MS, MAX_MS)])
+                if not odd(0.1)
+                else Raw(
+                    rng.choice(
+                        [
+                            "-0",
+                            "1.0",
+                            "1e3",
+                            "007",
+                            '"5"',
+                            "true",
+                            str(MIN_MS - 1),
+                            str(MAX_MS + 1),
+                            "99999999999999999999",
+                            "-",
+                        ]
+                    )
                 )
             )
-        )
+
         fields = [("typeId", text() if not odd(0.1) else rng.choice([None, 7, Raw("7.0"), Obj()]))]
         for name, make in [
             ("correlationId", lambda: rng.choice([None, text()]) if not odd(0.1) else 7),
@@ -1274,14 +1303,17 @@ def random_member(rng: random.Random, weird: bool) -> tuple[bytes, str, bytes]:
     return (space() + key + space() + ":" + space()).encode() + encoded + space().encode(), layout, encoded
 
 
+@pytest.mark.slow
 @settings(max_examples=3000, **SETTINGS)
 @given(st.integers(0, 2**64), st.booleans())
 def test_random_profiles_are_mapped_as_python_maps_them_or_refused(seed, ambiguous):
     rng = random.Random(seed)
     text, layout, _ = random_member(rng, weird=True)
-    compare(text, layout, ambiguous, *rng.choice([(True, True), (True, False), (False, True)]))
+    attributes, events = rng.choice([(True, True), (True, False), (False, True)])
+    compare(text, layout, ambiguous=ambiguous, attributes=attributes, events=events)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, **SETTINGS)
 @given(st.integers(0, 2**64))
 def test_random_ordinary_profiles_are_accepted(seed):
@@ -1294,7 +1326,7 @@ def test_random_ordinary_profiles_are_accepted(seed):
 
 def scan_blocks(blocks: list[bytes], state: tuple[bool, int, int], compiled: bool):
     """Tokens and deep offsets of each block, and the carried state, by one of the two scans."""
-    scan = _fast._Scan(None, "auto")  # type: ignore[arg-type]  (tokens() reads no source)
+    scan = _scan.BlockScanner(_members.NEAR_LIMIT)
     scan.in_string, scan.backslashes, scan.depth = state
     out, base = [], 0
     with pytest.MonkeyPatch.context() as patch:
@@ -1343,7 +1375,7 @@ def test_compiled_scan_equals_numpy_scan(pieces, cuts, in_string, backslashes, d
     blocks = [data[a:b] for a, b in itertools.pairwise(points) if b > a]
     state = (in_string, backslashes, depth)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_fast, "MAX_DEPTH", max_depth + 8)  # deep offsets at small depths
+        patch.setattr(_members, "NEAR_LIMIT", max_depth)  # deep offsets at small depths
         assert scan_blocks(blocks, state, compiled=True) == scan_blocks(blocks, state, compiled=False)
 
 
@@ -1361,7 +1393,9 @@ def test_compiled_scan_on_real_documents():
 
 
 def test_compiled_scan_arguments():
-    tokens, deep, in_string, odd, depth = _native.scan(b'{"a":[{}],"b":"\\"{"}', 10, False, False, 0, 1)
+    tokens, deep, in_string, odd, depth = _native.scan(
+        b'{"a":[{}],"b":"\\"{"}', 10, in_string=False, odd_backslashes=False, depth=0, deep_from=1
+    )
     assert tokens == [
         (10, ord("{"), 0),
         (15, ord("["), 1),
@@ -1370,10 +1404,22 @@ def test_compiled_scan_arguments():
         (29, ord("}"), 0),
     ]
     assert deep == [15, 16] and (in_string, odd, depth) == (False, False, 0)
-    assert _native.scan(bytearray(b"\\"), 0, True, True, 5, 100) == ([], [], True, False, 5)
-    assert _native.scan(b"", 0, False, False, -2, 100) == ([], [], False, False, -2)
+    assert _native.scan(
+        bytearray(b"\\"), 0, in_string=True, odd_backslashes=True, depth=5, deep_from=100
+    ) == ([], [], True, False, 5)
+    assert _native.scan(b"", 0, in_string=False, odd_backslashes=False, depth=-2, deep_from=100) == (
+        [],
+        [],
+        False,
+        False,
+        -2,
+    )
     with pytest.raises(TypeError):
-        _native.scan("text", 0, False, False, 0, 1)
+        _native.scan("text", 0, in_string=False, odd_backslashes=False, depth=0, deep_from=1)
+    with pytest.raises(TypeError):  # the carried state by position
+        _native.scan(b"{}", 0, False, False, 0, 1)
+    with pytest.raises(TypeError):  # or not all of it
+        _native.scan(b"{}", 0, in_string=False, odd_backslashes=False, depth=0)
 
 
 # --- end to end ----------------------------------------------------------------------------------
@@ -1419,6 +1465,7 @@ def test_samples(tmp_path, fmt, name):
     assert (len(calls), len(refused)) == ((3, 1) if name == "tiny.json" else (22, 0))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("layout", ["wrapped", "bare"])
 def test_generated_exports(tmp_path, fmt, layout):
@@ -1455,11 +1502,12 @@ def test_some_tables(tmp_path, tables):
         ]
 
 
+@pytest.mark.slow
 def test_with_jobs(tmp_path, monkeypatch):
     """Workers map profiles with the compiled step too (forked: they see the switch)."""
     monkeypatch.setattr(_parallel, "start_method", "fork")
-    monkeypatch.setattr(_fast, "UNIT_BYTES", 2000)
-    monkeypatch.setattr(_fast, "BLOCK_SIZE", 8192)
+    monkeypatch.setattr(_units, "UNIT_BYTES", 2000)
+    monkeypatch.setattr(_members, "BLOCK_SIZE", 8192)
     monkeypatch.setattr(_parallel, "INLINE_UNITS", 1)
     stats = apsis_export.generate(tmp_path / "g.json", size=60_000, seed=5, layout="bare")
     both(stats.path, tmp_path, format="parquet", jobs=2)
@@ -1493,7 +1541,7 @@ def read_in_python(layout: str, value: bytes) -> bool:
     """True if the fast engine's Python path maps this profile itself: no handover to the
     exact engine, no error (such profiles can share a document)."""
     try:
-        return _fast.read_profile(member("tricky", value), layout) is not None
+        return _decode.read_profile(member("tricky", value), layout) is not None
     except InputError:
         return False
 
@@ -1574,12 +1622,13 @@ def test_batches_of_compiled_and_python_rows(tmp_path, fmt):
 def test_small_blocks(tmp_path, monkeypatch):
     """The compiled scan carries its state across blocks of any size."""
     ordinary = as_value(ORDINARY, WRAPPED)
-    members = [("first", ordinary)] + [
-        (name, value) for name, value, _ in clean_cases(WRAPPED) if len(value) < 300
-    ][::3]
+    members = [
+        ("first", ordinary),
+        *[(name, value) for name, value, _ in clean_cases(WRAPPED) if len(value) < 300][::3],
+    ]
     (tmp_path / "doc.json").write_bytes(document(members, WRAPPED))
     for size in (1, 7, 64):
-        monkeypatch.setattr(_fast, "BLOCK_SIZE", size)
+        monkeypatch.setattr(_members, "BLOCK_SIZE", size)
         calls = both(tmp_path / "doc.json", tmp_path, format="jsonl")
         assert accepted(calls, "first") == [True]
 
@@ -1660,7 +1709,9 @@ def test_iso_times_equal_the_python_text(json_mode):
     builder = NativeColumns(json=json_mode, iso_times=True)
     events = ", ".join(f'{{"typeId": "t", "createdAt": {ms}, "sourceEventTime": {ms}}}' for ms in times)
     assert (
-        builder.add(f'"p": {{"sections": {{"s": {{"events": [{events}]}}}}}}'.encode(), True, False)
+        builder.add(
+            f'"p": {{"sections": {{"s": {{"events": [{events}]}}}}}}'.encode(), wrapped=True, ambiguous=False
+        )
         is not None
     )
     _, columns = builder.take()
@@ -1696,7 +1747,7 @@ def test_join_lines_equals_arrows_join_on_slices_and_nulls():
         ]
         got = _native.join_lines(keys, b"}\n", [(*t.buffers(), t.offset) for t in texts], stop - start)
         pieces = []
-        for key, text in zip(keys, texts):
+        for key, text in zip(keys, texts, strict=True):
             pieces += [pa.scalar(key, pa.large_binary()), text.fill_null(b"null")]
         joined = pc.binary_join_element_wise(
             *pieces, pa.scalar(b"}\n", pa.large_binary()), pa.scalar(b"", pa.large_binary())
@@ -1744,7 +1795,7 @@ def test_refusals_are_counted_by_reason(tmp_path):
     }
     builder = NativeColumns(json=False)
     for key, value in members.items():
-        builder.add(f'"{key}": {value}'.encode(), False, False)
+        builder.add(f'"{key}": {value}'.encode(), wrapped=False, ambiguous=False)
     assert builder.refusals == {
         "an object below a value or data with more than 64 keys": 1,
         "a value or data nested deeper than 64 levels": 1,

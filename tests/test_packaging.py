@@ -80,8 +80,10 @@ def test_the_sdist_holds_what_building_and_testing_need(dist):
         "pyproject.toml",
         "setup.py",
         "README.md",
+        "CONTRIBUTING.md",
         "LICENSE",
         "src/apsis_export/_native.c",
+        *(p.relative_to(REPO).as_posix() for p in (REPO / "docs").glob("*.md")),  # test_docs_examples
         *(f"src/{name}" for name in package_files()),
         *(
             p.relative_to(REPO).as_posix()

@@ -12,7 +12,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apsis_export._engines._fast import _prefix_parity, _Scan
+from apsis_export._engines._members import NEAR_LIMIT
+from apsis_export._engines._scan import BlockScanner, _prefix_parity
 
 
 def reference(data: bytes) -> list[tuple[int, int, int]]:
@@ -42,7 +43,7 @@ def reference(data: bytes) -> list[tuple[int, int, int]]:
 
 
 def scanned(data: bytes, block: int) -> list[tuple[int, int, int]]:
-    scan = _Scan(None, "auto")  # type: ignore[arg-type]  (tokens() reads no source)
+    scan = BlockScanner(NEAR_LIMIT)
     out = []
     for start in range(0, len(data), block):
         out += scan.tokens(data[start : start + block], start)

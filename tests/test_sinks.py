@@ -232,7 +232,7 @@ def test_dedupe_drops_repeated_correlation_ids_within_profile_and_section(tmp_pa
 
 def test_parquet_row_groups_are_full_whatever_the_batch_size(tmp_path, monkeypatch):
     monkeypatch.setattr(_parquet, "ROW_GROUP_ROWS", 200)
-    monkeypatch.setattr(apsis_export._convert, "BATCH_ROWS", 37)
+    monkeypatch.setattr(apsis_export._pipeline, "BATCH_ROWS", 37)
     summary = apsis_export.convert(SAMPLE_DATA / "small.json", tmp_path, tables=["attributes"])
     meta = pq.ParquetFile(tmp_path / "attributes.parquet").metadata
     sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
@@ -420,7 +420,7 @@ def test_an_error_on_the_writer_thread_fails_the_run_and_leaves_nothing(tmp_path
 
     monkeypatch.setattr(_background.BackgroundWriter, "submit", failing_submit)
     monkeypatch.setattr(_parquet, "ROW_GROUP_ROWS", 100)  # many row groups from the sample
-    monkeypatch.setattr(apsis_export._convert, "BATCH_ROWS", 100)
+    monkeypatch.setattr(apsis_export._pipeline, "BATCH_ROWS", 100)
     out = tmp_path / "out"
     with pytest.raises(SinkError, match=f"cannot write {out / 'events'}.{fmt}: No space left"):
         apsis_export.convert(SAMPLE_DATA / "small.json.gz", out, format=fmt, jobs=1)

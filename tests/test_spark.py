@@ -192,7 +192,7 @@ def test_partitioned_write(spark, exports, tmp_path):
 
 
 def test_bad_file_fails_the_job_naming_it(spark, exports, tmp_path):
-    folder, files, _ = exports
+    _, files, _ = exports
     bad = tmp_path / "bad.json"
     bad.write_bytes(b'{"profiles": {"p1": {"sections": {"s1": {"attributes": {"a": 1}, "events": [}}}}')
     df = spark.read.format("apsis_export").load([str(files[0]), str(bad)])
@@ -216,17 +216,17 @@ def test_bad_file_fails_the_job_naming_it(spark, exports, tmp_path):
 def test_bad_options_are_clear_errors(spark, exports, options, message):
     folder, _, _ = exports
     with pytest.raises(Exception, match=message):
-        spark.read.format("apsis_export").options(**options).load(str(folder / "*")).schema
+        _ = spark.read.format("apsis_export").options(**options).load(str(folder / "*")).schema
 
 
 def test_no_matching_file_is_a_clear_error(spark, tmp_path):
     with pytest.raises(Exception, match="no export file matches"):
-        spark.read.format("apsis_export").load(str(tmp_path / "*.json.gz")).schema
+        _ = spark.read.format("apsis_export").load(str(tmp_path / "*.json.gz")).schema
 
 
 def test_register_in_a_session(spark, exports):
     register(spark)  # idempotent next to the automatic registration (package pyspark_apsis_export)
-    folder, files, _ = exports
+    _, files, _ = exports
     assert spark.read.format(ApsisExportDataSource.name()).load(str(files[1])).count() == len(
         expected([files[1]], "attributes")
     )
@@ -242,7 +242,7 @@ def test_automatic_registration_module():
 def test_exports_on_s3(spark, exports):
     import pyarrow.fs as pafs
 
-    folder, files, metadata = exports
+    _, files, metadata = exports
     s3, _ = pafs.FileSystem.from_uri("s3://exports/?allow_bucket_creation=true")
     s3.create_dir("exports")
     for path in [*files, metadata]:

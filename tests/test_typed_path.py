@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apsis_export import InputError
-from apsis_export._engines._fast import _TYPED_DECODERS, decode_member, read_profile
+from apsis_export._engines._decode import _TYPED_DECODERS, decode_member, read_profile
 from apsis_export._shape import BARE, WRAPPED, profile_records
 
 MIN_MS, MAX_MS = -62_135_596_800_000, 253_402_300_799_999
@@ -169,6 +169,7 @@ _sections = st.dictionaries(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(_sections, _values), st.sampled_from([WRAPPED, BARE]))
 def test_invented_profiles(profile, layout):

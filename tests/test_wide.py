@@ -162,12 +162,9 @@ def test_named_wide_columns_come_from_the_metadata(tmp_path, export):
     )
     assert too_big > 0 and summary.type_mismatches == too_big
     sections = {
-        s: n
-        for s, n in (
-            ("usercreated.sections.europe-r6tz73a27t", "Europe"),
-            ("usercreated.sections.newsletter-h4h3dpu3qi", "Newsletter"),
-            ("com.apsis1.sections.default", "Default"),
-        )
+        "usercreated.sections.europe-r6tz73a27t": "Europe",
+        "usercreated.sections.newsletter-h4h3dpu3qi": "Newsletter",
+        "com.apsis1.sections.default": "Default",
     }
     for row in table.to_pylist():
         assert row["section_name"] == sections[row["section_id"]]
@@ -292,7 +289,7 @@ def test_named_split_tables_use_the_event_type_names(tmp_path, export):
         summary.outputs
     )
     table = pq.read_table(tmp_path / "events_link_clicked.parquet")
-    assert set(r["type_name"] for r in table.to_pylist()) == {"Link clicked"}
+    assert {r["type_name"] for r in table.to_pylist()} == {"Link clicked"}
 
 
 def test_an_attribute_without_a_column_fails_and_leaves_nothing(tmp_path, write_export):

@@ -14,6 +14,6 @@ for mb in map(int, args.sizes.split(",")):
     path = cached(
         args,
         f"bigdata-{args.data_kb}kb-{mb}mb.json",
-        lambda f: big_data_events(f, mb * 1_000_000, args.data_kb * 1000),
+        lambda f, mb=mb: big_data_events(f, mb * 1_000_000, args.data_kb * 1000),
     )
     show(f"events with {args.data_kb} KB data", convert(args, path), path.stat().st_size)

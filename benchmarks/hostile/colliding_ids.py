@@ -11,6 +11,8 @@ from inputs import colliding_ids, one_section_attributes, ordinary_ids
 args = arguments(__doc__, ids=(int, 65_536, "attribute IDs in the one section"))
 for label, make in (("colliding IDs", colliding_ids), ("ordinary IDs", ordinary_ids)):
     path = cached(
-        args, f"ids-{make.__name__}-{args.ids}.json", lambda f: one_section_attributes(f, make(args.ids))
+        args,
+        f"ids-{make.__name__}-{args.ids}.json",
+        lambda f, make=make: one_section_attributes(f, make(args.ids)),
     )
     show(f"{args.ids} {label} in one section", convert(args, path), path.stat().st_size)

@@ -25,7 +25,7 @@ def ordinary(f, size: int) -> None:
 
 args = arguments(__doc__, digits=(int, 1_000_000, "digits of the integer (also run at 4 times as many)"))
 for digits in (args.digits, 4 * args.digits):
-    path = cached(args, f"long-integer-{digits}.json", lambda f: long_integer(f, digits))
+    path = cached(args, f"long-integer-{digits}.json", lambda f, digits=digits: long_integer(f, digits))
     show(f"a {digits}-digit integer", convert(args, path), path.stat().st_size)
 path = cached(args, f"long-integer-ordinary-{args.digits}.json", lambda f: ordinary(f, args.digits))
 show("ordinary file of that size", convert(args, path), path.stat().st_size)

@@ -11,8 +11,8 @@ from inputs import one_profile_sections, profiles_of_one_section
 args = arguments(__doc__, sections=(int, 80_000, "sections in the one profile"))
 n = args.sections
 for label, write in (
-    ("one profile, %d sections" % n, one_profile_sections),
-    ("%d profiles, one section each" % n, profiles_of_one_section),
+    (f"one profile, {n} sections", one_profile_sections),
+    (f"{n} profiles, one section each", profiles_of_one_section),
 ):
-    path = cached(args, f"sections-{write.__name__}-{n}.json", lambda f: write(f, n))
+    path = cached(args, f"sections-{write.__name__}-{n}.json", lambda f, write=write: write(f, n))
     show(label, convert(args, path), path.stat().st_size)

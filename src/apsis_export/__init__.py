@@ -7,29 +7,25 @@
 >>> daily = apsis_export.convert_many("exports/*.json.gz", "s3://bucket/tables", if_exists="skip")
 >>> attributes = apsis_export.to_arrow("export.json.gz")  # duckdb.sql("select ... from attributes")
 >>> with apsis_export.Client(client_id="...", client_secret="...") as api:
-...     api.fetch_and_convert(apsis_export.ExportRequest(attributes=["10462"]), "out/")
+...     apsis_export.fetch_and_convert(api, apsis_export.ExportRequest(attributes=["10462"]), "out/")
 """
 
 from ._arrow import ArrowStream, batches, to_arrow
-from ._convert import (
-    TABLE_NAMES,
-    ConvertSummary,
-    Progress,
-    convert,
-    dedupe_events,
-    discover,
-    read,
-    read_profiles,
-)
+from ._convert import convert, fetch_and_convert
 from ._engines import ENGINE_NAMES
 from ._errors import ApsisExportError, InputError, OptionsError, SinkError
 from ._generate import GenerateStats, generate, generated_metadata
 from ._inspect import AttributeStats, EventTypeStats, InspectReport, inspect
 from ._many import EXPORT_IDS, InputsFailed, InputSummary, ManySummary, convert_many
 from ._metadata import Definition, Metadata, MetadataError
+from ._modes import EngineName, ExportId, IfExists, InputLayout, Layout
+from ._pipeline import TABLE_NAMES, ConvertSummary
+from ._progress import Progress
+from ._read import dedupe_events, discover, read, read_profiles
 from ._records import Attribute, Event, Extra, NamedAttribute, NamedEvent, Profile, Record
 from ._schema import TABLES, Column, Table
 from ._source import Source, open_source
+from ._version import __version__ as __version__
 from ._wide import AttributeColumn, DataField, EventTable, WideSchema
 from .fetch import (
     ApiError,
@@ -46,8 +42,6 @@ from .fetch import (
     WaitTimeoutError,
 )
 from .sinks import FileSink, Sink, get_sink, register_sink, sink_names
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ENGINE_NAMES",
@@ -67,11 +61,13 @@ __all__ = [
     "DataField",
     "Definition",
     "DownloadError",
+    "EngineName",
     "Event",
     "EventTable",
     "EventTypeStats",
     "ExportFailedError",
     "ExportGoneError",
+    "ExportId",
     "ExportRequest",
     "ExportRequestError",
     "Extra",
@@ -79,11 +75,14 @@ __all__ = [
     "FileSink",
     "GenerateStats",
     "HttpSettings",
+    "IfExists",
     "InputError",
+    "InputLayout",
     "InputSummary",
     "InputsFailed",
     "InsecureUrlError",
     "InspectReport",
+    "Layout",
     "ManySummary",
     "Metadata",
     "MetadataError",
@@ -104,6 +103,7 @@ __all__ = [
     "convert_many",
     "dedupe_events",
     "discover",
+    "fetch_and_convert",
     "generate",
     "generated_metadata",
     "get_sink",

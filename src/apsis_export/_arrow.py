@@ -8,7 +8,7 @@ so memory stays that of a few batches whatever the size of the export, and a que
 stops early (``LIMIT 5``) stops the parsing. :func:`batches` gives every table in one pass.
 
 The batches come from the conversion pipeline itself (plan, collector, the one-process
-run of :mod:`._convert`): its sinks are replaced by outboxes that make the record batches
+run of :mod:`._pipeline`): its sinks are replaced by outboxes that make the record batches
 the Parquet sink would write, so a stream has the rows and Arrow types of the Parquet file.
 """
 
@@ -17,17 +17,27 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import TypeVar
 
 import pyarrow as pa
 
-from ._convert import LAYOUTS, Collector, ConvertSummary, Plan, _Run, plan_conversion, pump
 from ._engines import DEFAULT_ENGINE, get_engine
 from ._errors import OptionsError
 from ._metadata import Metadata
+from ._modes import EngineName, InputLayout, Layout
+from ._pipeline import (
+    LAYOUT_TABLES,
+    Collector,
+    ConvertOptions,
+    ConvertSummary,
+    Plan,
+    Run,
+    plan_conversion,
+    pump,
+)
 from ._progress import Progress, ProgressTicker
 from ._schema import TABLES, Table
-from ._shape import AUTO
 from ._source import Source, SourceLike, open_source
 from ._wide import WideSchema
 from .sinks import arrow_batcher
@@ -62,15 +72,13 @@ class _Outbox:
 def _one_pass(
     source: SourceLike | Source,
     plan: Plan,
-    names: Metadata | None,
-    engine: str,
-    input_layout: str,
+    options: ConvertOptions,
     wanted: Callable[[str], bool],
     progress: Callable[[Progress], None] | None,
 ) -> Iterator[tuple[str, pa.RecordBatch]]:
     """Read the export once, yielding ``(table, batch)`` for the tables ``wanted`` as batches fill."""
-    parser = get_engine(engine)
-    collector = Collector(plan, names)
+    parser = get_engine(options.engine)
+    collector = Collector(plan, options.names)
     outboxes: dict[str, _Outbox] = {}
 
     def open_outbox(name: str, table: Table) -> _Outbox:
@@ -85,10 +93,10 @@ def _one_pass(
                     yield name, batch
 
     summary = ConvertSummary(format="arrow", engine=parser.name)
-    run = _Run(open_outbox, plan, summary)
+    run = Run(open_outbox, plan, summary)
     with open_source(source) as src:
         ticker = ProgressTicker(progress, src)
-        for _ in pump(src, parser, input_layout, collector, run, ticker):
+        for _ in pump(src, parser, options.input_layout, collector, run, ticker):
             yield from taken()
         run.write(collector)
         yield from taken()
@@ -121,16 +129,13 @@ class ArrowStream:
         source: SourceLike | Source,
         table: str,
         plan: Plan,
-        names: Metadata | None,
-        engine: str,
-        input_layout: str,
+        options: ConvertOptions,
         progress: Callable[[Progress], None] | None = None,
     ):
         self.table = table
         self.schema: pa.Schema = arrow_batcher(BATCH_FORMAT, plan.table(table))[0]
         self._source = source
-        self._plan, self._names, self._engine, self._input_layout = plan, names, engine, input_layout
-        self._progress = progress
+        self._plan, self._options, self._progress = plan, options, progress
         self._passes = 0
 
     def __repr__(self) -> str:
@@ -186,56 +191,18 @@ class ArrowStream:
             )
         name = self.table
         for _, batch in _stepped(
-            _one_pass(
-                self._source,
-                self._plan,
-                self._names,
-                self._engine,
-                self._input_layout,
-                name.__eq__,
-                self._progress,
-            )
+            _one_pass(self._source, self._plan, self._options, name.__eq__, self._progress)
         ):
             yield batch
-
-
-def _stream_plan(
-    source: SourceLike | Source,
-    tables: Iterable[str] | None,
-    *,
-    engine: str,
-    input_layout: str,
-    layout: str,
-    split_events: bool,
-    schema: WideSchema | None,
-    strict_types: bool,
-    dedupe: bool,
-    names: Metadata | None,
-    progress: Callable[[Progress], None] | None,
-) -> Plan:
-    return plan_conversion(
-        source,
-        format=BATCH_FORMAT,
-        tables=tables,
-        engine=engine,
-        input_layout=input_layout,
-        layout=layout,
-        split_events=split_events,
-        schema=schema,
-        strict_types=strict_types,
-        dedupe=dedupe,
-        names=names,
-        progress=progress,
-    )
 
 
 def to_arrow(
     source: SourceLike | Source,
     table: str | None = None,
     *,
-    engine: str = DEFAULT_ENGINE,
-    input_layout: str = AUTO,
-    layout: str = "long",
+    engine: EngineName | str = DEFAULT_ENGINE,
+    input_layout: InputLayout | str = InputLayout.AUTO,
+    layout: Layout | str = Layout.LONG,
     split_events: bool = False,
     schema: WideSchema | None = None,
     strict_types: bool = False,
@@ -258,35 +225,50 @@ def to_arrow(
         pandas.DataFrame.from_arrow(t)
         t.to_polars().group_by("attribute_id").len().collect()   # re-runnable, projected
     """
-    name = table if table is not None else LAYOUTS.get(layout, ("attributes",))[0]
-    split = split_events and name not in TABLES and name.startswith("events_")
-    plan = _stream_plan(
-        source,
-        ["events" if split else name],
-        engine=engine,
-        input_layout=input_layout,
+    options = ConvertOptions(
         layout=layout,
-        split_events=split,
+        split_events=split_events,
         schema=schema,
         strict_types=strict_types,
         dedupe=dedupe,
         names=names,
+        engine=engine,
+        input_layout=input_layout,
+    )
+    return arrow_stream(source, table, options, progress=progress)
+
+
+def arrow_stream(
+    source: SourceLike | Source,
+    table: str | None,
+    options: ConvertOptions,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+) -> ArrowStream:
+    """:func:`to_arrow` with its options checked already (``options.tables`` aside: the
+    stream's table is ``table``), as the dlt and Spark sources call it."""
+    name = table if table is not None else LAYOUT_TABLES[options.layout][0]
+    split = options.split_events and name not in TABLES and name.startswith("events_")
+    plan = plan_conversion(
+        source,
+        replace(options, tables=("events" if split else name,), split_events=split),
+        format=BATCH_FORMAT,
         progress=progress,
     )
     if name not in plan.outputs:
         raise OptionsError(
             f"no table {name!r} in this export; its event tables are {', '.join(plan.outputs)}"
         )
-    return ArrowStream(source, name, plan, names, engine, input_layout, progress)
+    return ArrowStream(source, name, plan, options, progress)
 
 
 def batches(
     source: SourceLike | Source,
     *,
     tables: Iterable[str] | None = None,
-    engine: str = DEFAULT_ENGINE,
-    input_layout: str = AUTO,
-    layout: str = "long",
+    engine: EngineName | str = DEFAULT_ENGINE,
+    input_layout: InputLayout | str = InputLayout.AUTO,
+    layout: Layout | str = Layout.LONG,
     split_events: bool = False,
     schema: WideSchema | None = None,
     strict_types: bool = False,
@@ -300,17 +282,16 @@ def batches(
     The options are :func:`convert`'s (the extras table comes when unknown keys occur and
     ``tables`` is left to its default); the batches of a table are those of :func:`to_arrow`.
     """
-    plan = _stream_plan(
-        source,
-        tables,
-        engine=engine,
-        input_layout=input_layout,
+    options = ConvertOptions(
+        tables=tables,
         layout=layout,
         split_events=split_events,
         schema=schema,
         strict_types=strict_types,
         dedupe=dedupe,
         names=names,
-        progress=progress,
+        engine=engine,
+        input_layout=input_layout,
     )
-    return _stepped(_one_pass(source, plan, names, engine, input_layout, lambda name: True, progress))
+    plan = plan_conversion(source, options, format=BATCH_FORMAT, progress=progress)
+    return _stepped(_one_pass(source, plan, options, lambda name: True, progress))

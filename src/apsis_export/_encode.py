@@ -6,12 +6,14 @@ import time
 from collections.abc import Sequence
 from datetime import date as _date
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 import msgspec
 import numpy as np
 import orjson
 import pyarrow as pa
+
+from ._schema import EPOCH_DAY, INT64_MIN
 
 
 def _default(obj: Any) -> Any:
@@ -20,15 +22,15 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} as JSON")
 
 
-_EPOCH_DAY = _date(1970, 1, 1).toordinal()
-_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+#: The top of orjson's integer range (int64's lowest to uint64's highest).
+_UINT64_MAX = 2**64 - 1
 
 
 def _exact_ints(value: Any) -> Any:
     """``value`` with integers beyond orjson's 64-bit range replaced by their exact text."""
     kind = type(value)
     if kind is int:
-        return value if _INT64_MIN <= value <= _UINT64_MAX else orjson.Fragment(str(value))
+        return value if INT64_MIN <= value <= _UINT64_MAX else orjson.Fragment(str(value))
     if kind is dict:
         return {k: _exact_ints(v) for k, v in value.items()}
     if kind is list:
@@ -95,7 +97,7 @@ def value_texts(column: Sequence[Any]) -> list[str | None]:
 
 def iso_date(days: int | None) -> str | None:
     """Days since the epoch as an ISO 8601 date: 2024-05-01."""
-    return None if days is None else _date.fromordinal(_EPOCH_DAY + days).isoformat()
+    return None if days is None else _date.fromordinal(EPOCH_DAY + days).isoformat()
 
 
 def decimal_text(value: Decimal | None) -> str | None:
@@ -103,21 +105,17 @@ def decimal_text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+@overload
+def iso_millis(ms: int) -> str: ...
+@overload
+def iso_millis(ms: None) -> None: ...
 def iso_millis(ms: int | None) -> str | None:
     """Milliseconds since the epoch as ISO 8601 UTC with milliseconds: 2024-05-01T12:00:00.123Z."""
     if ms is None:
         return None
     seconds, millis = divmod(ms, 1000)
     t = time.gmtime(seconds)
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
-        t.tm_year,
-        t.tm_mon,
-        t.tm_mday,
-        t.tm_hour,
-        t.tm_min,
-        t.tm_sec,
-        millis,
-    )
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{millis:03d}Z"
 
 
 def iso_millis_array(column: Sequence[int | None], before: str = "", after: str = "Z") -> pa.Array:

@@ -12,7 +12,7 @@ import os
 try:
     from . import _native as native
 except ImportError:  # installed without a C compiler
-    native = None
+    native = None  # type: ignore[assignment]  # typed as the module (_native.pyi); None only here
 
 #: True when the extension is built and not switched off by APSIS_EXPORT_PURE=1.
 ENABLED = native is not None and os.environ.get("APSIS_EXPORT_PURE", "") in ("", "0")

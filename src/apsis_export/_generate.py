@@ -26,12 +26,16 @@ from __future__ import annotations
 import gzip as _gzip
 import os
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import orjson
 
 from ._metadata import Metadata
+
+_T = TypeVar("_T")
 
 _SECTIONS = (
     "usercreated.sections.europe-r6tz73a27t",
@@ -100,14 +104,14 @@ class _Draw:
         """Uniform integer in [a, b]."""
         return a + self.below(b - a + 1)
 
-    def choice(self, seq):
+    def choice(self, seq: Sequence[_T]) -> _T:
         return seq[self.below(len(seq))]
 
-    def sample(self, population, k: int) -> list:
+    def sample(self, population: Iterable[_T], k: int) -> list[_T]:
         """``k`` distinct items of ``population`` in random order (CPython's small-population method)."""
         pool = list(population)
         n = len(pool)
-        result = []
+        result: list[_T] = []
         for i in range(k):
             j = self.below(n - i)
             result.append(pool[j])
@@ -122,7 +126,7 @@ def _check_range(name: str, value: tuple[int, int]) -> tuple[int, int]:
     return lo, hi
 
 
-def _attribute_value(draw: _Draw, kind: int):
+def _attribute_value(draw: _Draw, kind: int) -> str | bool | int | orjson.Fragment:
     randint = draw.randint
     if kind == 0:
         return draw.choice(_TEXTS)
@@ -139,7 +143,9 @@ def _attribute_value(draw: _Draw, kind: int):
     return orjson.Fragment(f"{randint(0, 9999)}.{randint(0, 99):02d}".encode())  # decimal, digits kept
 
 
-def _section_body(draw: _Draw, attributes: tuple[int, int], events: tuple[int, int], tag_ratio: float):
+def _section_body(
+    draw: _Draw, attributes: tuple[int, int], events: tuple[int, int], tag_ratio: float
+) -> tuple[bytes, int, int, int]:
     """One pre-rendered section body: ``(json, attribute rows, tags, events)``.
 
     Attribute IDs are drawn with repetition, as the keys of one JSON object they
@@ -148,7 +154,7 @@ def _section_body(draw: _Draw, attributes: tuple[int, int], events: tuple[int, i
     """
     randint = draw.randint
     n_attr = randint(*attributes)
-    attrs: dict[str, dict] = {}
+    attrs: dict[str, dict[str, Any]] = {}
     for _ in range(n_attr):
         if draw.random() < tag_ratio:
             attrs[f"tag.{randint(1, 25)}"] = {"value": None}
@@ -156,7 +162,7 @@ def _section_body(draw: _Draw, attributes: tuple[int, int], events: tuple[int, i
             kind = randint(0, 5)
             attrs[str(10000 + randint(0, 74) * 7 + kind)] = {"value": _attribute_value(draw, kind)}
     tags = sum(1 for k in attrs if k.startswith("tag."))
-    body: dict = {"attributes": attrs}
+    body: dict[str, Any] = {"attributes": attrs}
     n_events = randint(*events)
     if n_events or draw.random() < 0.5:  # a section without events may omit the key
         body["events"] = [
@@ -225,7 +231,7 @@ def generated_metadata(sections: int = 3) -> Metadata:
                     "name": name,
                     "versions": [{"id": type_id}],
                 }
-                for type_id, name in zip(_EVENT_TYPES, _EVENT_NAMES)
+                for type_id, name in zip(_EVENT_TYPES, _EVENT_NAMES, strict=True)
             ]
         defined.append(section)
     return Metadata(defined)

@@ -14,7 +14,7 @@ import fnmatch
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import BinaryIO, Union
 
@@ -53,6 +53,25 @@ def display(uri: str) -> str:
 def export_name(uri: str) -> str:
     """The file name of an input (the export's name in summaries and load state)."""
     return posixpath.basename(display(uri).rstrip("/"))
+
+
+def identify(
+    uris: Iterable[str], export_id: Callable[[str], str], *, same: Callable[[str], str] = str
+) -> Iterator[tuple[str, str]]:
+    """Each input with its export id (``export_id(uri)``), in order. Two inputs whose ids are the
+    same (compared as ``same(id)``: for a dataset, the name the id gives their files) are an
+    OptionsError naming both, raised when the second is reached."""
+    seen: dict[str, str] = {}
+    for uri in uris:
+        export = str(export_id(uri))
+        key = same(export)
+        if key in seen:
+            raise OptionsError(
+                f"{display(seen[key])} and {display(uri)} are both export {key!r}: "
+                "give export_id= (--export-id) a rule that tells them apart"
+            )
+        seen[key] = uri
+        yield uri, export
 
 
 def input_size(uri: str) -> int | None:

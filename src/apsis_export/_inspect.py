@@ -22,13 +22,14 @@ from ._engines import DEFAULT_ENGINE, get_engine
 from ._errors import ApsisExportError
 from ._files import write_text_whole
 from ._metadata import Metadata
+from ._modes import EngineName, InputLayout
 from ._progress import Progress, ProgressTicker
+from ._records import data_fields
 from ._report_html import render_html
 from ._schema import DECIMAL
-from ._shape import _MIN_MS, AUTO, check_layout
+from ._shape import _MIN_MS
 from ._source import Source, SourceLike, open_source
 from ._types import ValueStats
-from ._wide import data_fields
 
 
 @dataclass
@@ -62,7 +63,7 @@ class EventTypeStats:
     first_source_event_time: int | None = None
     last_source_event_time: int | None = None
     #: With inspect(event_fields=True): every field path of the events' ``data``
-    #: (see _wide.data_fields) and the type its values fit.
+    #: (see _records.data_fields) and the type its values fit.
     fields: dict[tuple[str, ...], ValueStats] = field(default_factory=dict)
     #: With inspect(timeline=True): events per time bucket (see :class:`Timeline`) by
     #: created_at, the duplicates among them, and events per bucket by sourceEventTime.
@@ -314,8 +315,8 @@ def key_pattern(key: str) -> str:
 def inspect(
     source: SourceLike | Source,
     *,
-    engine: str = DEFAULT_ENGINE,
-    input_layout: str = AUTO,
+    engine: EngineName | str = DEFAULT_ENGINE,
+    input_layout: InputLayout | str = InputLayout.AUTO,
     names: Metadata | None = None,
     event_fields: bool = False,
     timeline: bool = False,
@@ -326,7 +327,7 @@ def inspect(
     of the events' ``data`` and its type (what --split-events makes columns of): it
     makes the pass about 1.6x slower on event-heavy files, so it is asked for. ``timeline``
     also counts events per type and day (see :class:`Timeline`), for :meth:`InspectReport.to_html`."""
-    check_layout(input_layout)
+    input_layout = InputLayout(input_layout)
     parser = get_engine(engine)
     start = time.perf_counter()
     with open_source(source) as src:

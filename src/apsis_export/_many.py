@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +41,16 @@ except ImportError:  # not on Windows: no CPU or peak memory figures per input
     resource = None
 
 from . import _parallel
-from ._convert import EXPORT_COLUMN, ConvertSummary, convert, needs_first_pass
+from ._convert import convert_with
 from ._engines import DEFAULT_ENGINE
 from ._errors import ApsisExportError, OptionsError
-from ._inputs import InputLike, display, expand, export_name, input_size, opened
+from ._inputs import InputLike, display, expand, export_name, identify, input_size, opened
 from ._metadata import Metadata
+from ._modes import EngineName, ExportId, IfExists, InputLayout, Layout
+from ._pipeline import EXPORT_COLUMN, ConvertOptions, ConvertSummary
 from ._progress import REPORT_EVERY_S, Progress
-from ._shape import AUTO
 from ._wide import WideSchema
-from .outputs import FILE_MODE, IF_EXISTS, check_dataset_format, dataset_files, locate, output_stem
+from .outputs import FILE_MODE, check_dataset_format, dataset_files, locate, output_stem
 from .sinks._background import BackgroundWriter
 
 #: What a failed input's exit code is on the command line: some inputs failed (the others
@@ -70,11 +71,17 @@ def export_parent(uri: str) -> str:
 
 #: The ``export`` column's rules by name (the CLI's --export-id): the file name (the default),
 #: the file name without .json/.gz, the parent folder's name.
-EXPORT_IDS: dict[str, Callable[[str], str]] = {
-    "name": export_name,
-    "stem": export_stem,
-    "parent": export_parent,
+EXPORT_IDS: dict[ExportId, Callable[[str], str]] = {
+    ExportId.NAME: export_name,
+    ExportId.STEM: export_stem,
+    ExportId.PARENT: export_parent,
 }
+
+
+def export_rule(export_id: Callable[[str], str] | ExportId | str) -> Callable[[str], str]:
+    """The function that gives an input's export id: ``export_id`` itself, or the rule of
+    that name in ``EXPORT_IDS``."""
+    return export_id if callable(export_id) else EXPORT_IDS[ExportId(export_id)]
 
 
 @dataclass
@@ -197,15 +204,15 @@ def convert_many(
     sources: InputLike | Iterable[InputLike],
     out: str | os.PathLike[str],
     *,
-    export_id: Callable[[str], str] = export_name,
+    export_id: Callable[[str], str] | ExportId | str = export_name,
     jobs: int | None = None,
     keep_going: bool = False,
-    if_exists: str | None = None,
+    if_exists: IfExists | str | None = None,
     progress: Callable[[Progress], None] | None = None,
     tables: Iterable[str] | None = None,
-    engine: str = DEFAULT_ENGINE,
-    input_layout: str = AUTO,
-    layout: str = "long",
+    engine: EngineName | str = DEFAULT_ENGINE,
+    input_layout: InputLayout | str = InputLayout.AUTO,
+    layout: Layout | str = Layout.LONG,
     split_events: bool = False,
     schema: WideSchema | None = None,
     strict_types: bool = False,
@@ -221,12 +228,13 @@ def convert_many(
 
     ``sources`` are paths, URIs and glob patterns (``exports/*.json.gz``, ``s3://bucket/2024-*/*.gz``;
     see :func:`apsis_export._inputs.expand`). Every row gets an ``export`` column:
-    ``export_id(uri)``, by default the file name (see ``EXPORT_IDS`` for others); each input's
-    rows are in files named after it (``<table>/<export without .json/.gz>-<n>.parquet``; one
-    ``-0.csv`` or ``-0.jsonl`` file), so export ids must differ. ``jobs`` files are converted at
-    once, one per worker process, the largest first (None: one per core). The other options
-    are :func:`convert`'s, applied to each input; the wide layout and split events need their
-    columns up front (``names`` or ``schema``), since all inputs share the tables.
+    ``export_id(uri)``, by default the file name (or a rule's name: ``"stem"``, ``"parent"``,
+    see ``EXPORT_IDS``); each input's rows are in files named after it
+    (``<table>/<export without .json/.gz>-<n>.parquet``; one ``-0.csv`` or ``-0.jsonl`` file), so
+    export ids must differ. ``jobs`` files are converted at once, one per worker process, the
+    largest first (None: one per core). The other options are :func:`convert`'s, applied to each
+    input; the wide layout and split events need their columns up front (``names`` or
+    ``schema``), since all inputs share the tables.
 
     ``if_exists`` is looked at before reading an input: "skip" leaves an input whose files the
     dataset holds unread (so a daily re-run over a folder converts only the new files),
@@ -236,26 +244,37 @@ def convert_many(
     every input is tried and the summary lists the failures (``summary.ok`` is False).
     """
     started = time.perf_counter()
-    if if_exists is not None and if_exists not in IF_EXISTS:
-        raise OptionsError(f"if_exists must be one of {', '.join(IF_EXISTS)}, not {if_exists!r}")
+    if if_exists is not None:
+        if_exists = IfExists(if_exists)
     check_dataset_format(format, partition_by=partition_by, max_rows_per_file=max_rows_per_file)
+    options = ConvertOptions(
+        tables=tables,
+        layout=layout,
+        split_events=split_events,
+        schema=schema,
+        strict_types=strict_types,
+        dedupe=dedupe,
+        names=names,
+        engine=engine,
+        input_layout=input_layout,
+    )
     uris = expand(sources)
-    if len(uris) > 1 and needs_first_pass(layout, tables, split_events, schema, names):
+    if len(uris) > 1 and options.needs_first_pass:
         raise OptionsError(
             "many inputs share each table, so its columns must be known before reading: the wide "
             "layout takes them from --names with --metadata (names=) or a schema; split events "
             "from a schema"
         )
-    items = _identify(uris, export_id)
+    items = _identify(uris, export_rule(export_id))
     location = locate(out)
     present = {stem for stem, _ in dataset_files(location.filesystem, location.path)}
     todo = []
     for index, item in enumerate(items):
         if output_stem(item.export) in present:
-            if if_exists == "skip":
+            if if_exists is IfExists.SKIP:
                 item.status = "skipped"
                 continue
-            if if_exists == "error":
+            if if_exists is IfExists.ERROR:
                 item.status, item.error = (
                     "failed",
                     (
@@ -266,25 +285,23 @@ def convert_many(
                 continue
         item.size = input_size(uris[index])
         todo.append(index)
-    options = dict(
-        format=format,
-        tables=list(tables) if tables is not None else None,
-        engine=engine,
-        input_layout=input_layout,
-        layout=layout,
-        split_events=split_events,
-        schema=schema,
-        strict_types=strict_types,
-        dedupe=dedupe,
-        partition_by=list(partition_by),
-        max_rows_per_file=max_rows_per_file,
-        if_exists=if_exists,
-        file_mode=file_mode,
+    # What each worker's convert_with takes: the options (the metadata goes to each worker once,
+    # see _start) and where and how the files are written.
+    task = _Task(
+        str(out),
+        replace(options, names=None),
+        dict(
+            format=format,
+            partition_by=list(partition_by),
+            max_rows_per_file=max_rows_per_file,
+            if_exists=if_exists,
+            file_mode=file_mode,
+        ),
     )
     metadata = names.raw if names is not None else None
     summary = ManySummary(items)
     if todo and (keep_going or not summary.failed):
-        _run(todo, uris, items, str(out), options, metadata, jobs, keep_going, progress)
+        _run(todo, uris, items, task, metadata, jobs, progress, keep_going=keep_going)
     for index in todo:
         if items[index].status == "pending":
             items[index].status = "not started"
@@ -298,33 +315,33 @@ def convert_many(
 
 
 def _identify(uris: list[str], export_id: Callable[[str], str]) -> list[InputSummary]:
-    """Each input's summary-to-be with its export id; two inputs may not share an id, nor the
-    name their files carry."""
-    items: list[InputSummary] = []
-    seen: dict[str, str] = {}
-    for uri in uris:
-        export = str(export_id(uri))
-        stem = output_stem(export)
-        if stem in seen:
-            raise OptionsError(
-                f"{display(seen[stem])} and {display(uri)} would both write the files of export "
-                f"{stem!r}: give an --export-id rule (export_id=) that tells them apart"
-            )
-        seen[stem] = uri
-        items.append(InputSummary(display(uri), export, "pending"))
-    return items
+    """Each input's summary-to-be with its export id; two inputs may not share the name their
+    files carry (see identify)."""
+    return [
+        InputSummary(display(uri), export, "pending")
+        for uri, export in identify(uris, export_id, same=output_stem)
+    ]
+
+
+@dataclass(frozen=True)
+class _Task:
+    """What every input's conversion shares: the dataset, the options, how files are written."""
+
+    out: str
+    options: ConvertOptions  # without names (the workers have them)
+    output: dict[str, Any]  # convert_with's format, partition_by, max_rows_per_file, if_exists, file_mode
 
 
 def _run(
     todo: list[int],
     uris: list[str],
     items: list[InputSummary],
-    out: str,
-    options: dict,
+    task: _Task,
     metadata: list | None,
     jobs: int | None,
-    keep_going: bool,
     progress: Callable[[Progress], None] | None,
+    *,
+    keep_going: bool,
 ) -> None:
     """Convert the inputs ``todo`` (indexes) in worker processes, filling in their summaries."""
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
@@ -363,9 +380,7 @@ def _run(
             while running or (waiting and not stopping):
                 while waiting and not stopping and len(running) < workers:
                     index = waiting.popleft()
-                    running[
-                        pool.submit(_convert_one, index, uris[index], out, items[index].export, options)
-                    ] = index
+                    running[pool.submit(_convert_one, index, uris[index], items[index].export, task)] = index
                 done, _ = wait(running, timeout=REPORT_EVERY_S, return_when=FIRST_COMPLETED)
                 for future in done:
                     index = running.pop(future)
@@ -427,7 +442,7 @@ def _start(reports, metadata: list | None, environ: dict[str, str], inline: bool
 
 
 def _convert_one(
-    index: int, uri: str, out: str, export: str, options: dict
+    index: int, uri: str, export: str, task: _Task
 ) -> tuple[ConvertSummary | None, str | None, float | None, int | None]:
     """Convert one input in a worker: its summary or the error's one line, the CPU seconds it took
     and the process's peak RSS."""
@@ -442,8 +457,9 @@ def _convert_one(
     summary = error = None
     try:
         with opened(uri) as source:
-            summary = convert(
-                source, out, export=export, names=_worker["names"], jobs=1, progress=progress, **options
+            options = replace(task.options, names=_worker["names"])
+            summary = convert_with(
+                source, task.out, options, export=export, jobs=1, progress=progress, **task.output
             )
     except ApsisExportError as exc:
         error = str(exc)
@@ -475,5 +491,6 @@ __all__ = [
     "ManySummary",
     "convert_many",
     "export_parent",
+    "export_rule",
     "export_stem",
 ]

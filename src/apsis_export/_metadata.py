@@ -12,7 +12,7 @@ indexed. The attribute type's field name is not documented either: ``type``,
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,6 +172,12 @@ class Metadata:
 #: The NamedAttribute field that holds a value converted to each declared kind.
 _TYPED_FIELD = {BOOLEAN: 0, INTEGER: 1, DECIMAL: 2, DATE: 3, TIMESTAMP: 4}
 
+#: What Namer keeps per (section, attribute) ID: the names NamedAttribute takes (section,
+#: attribute, is_tag, declared type), and for a typed attribute its slot in the typed values,
+#: the converter and the end of its error text; None for one kept as text.
+_Names = tuple[str | None, str | None, bool | None, str | None]
+_AttributeNaming = tuple[_Names, tuple[int, Callable[[Any], Any], str] | None]
+
 
 class Namer:
     """Adds names (and values converted to their declared type) from metadata to records,
@@ -184,8 +190,8 @@ class Namer:
         self.metadata = metadata
         self.values = values if values is not None else TypedValues()
         self.unknown: set[tuple[str, str]] = set()  # (kind, id) the metadata does not define
-        self._attributes: dict[tuple[str, str], tuple] = {}
-        self._events: dict[tuple[str, str], tuple] = {}
+        self._attributes: dict[tuple[str, str], _AttributeNaming] = {}
+        self._events: dict[tuple[str, str], tuple[str | None, str | None]] = {}
 
     def section_name(self, section_id: str) -> str | None:
         section = self.metadata.section(section_id)
@@ -202,9 +208,9 @@ class Namer:
                 defn = self.metadata.attribute(*key)
                 if defn is None:
                     self.unknown.add(("attribute", r.attribute_id))
-                    found = ((self.section_name(r.section_id), None, None, None), None, None, "")
+                    found = ((self.section_name(r.section_id), None, None, None), None)
                 else:
-                    names = (
+                    names: _Names = (
                         self.section_name(r.section_id),
                         defn.name,
                         defn.kind == "tag",
@@ -216,11 +222,12 @@ class Namer:
                         f"of attribute {r.attribute_id!r} (section {r.section_id!r}) "
                         f"is not a {defn.declared_type or 'value of its type'}"
                     )
-                    found = (names, slot, converter(kind, scale) if slot is not None else None, what)
+                    found = (names, (slot, converter(kind, scale), what) if slot is not None else None)
                 self._attributes[key] = found
-            names, slot, convert, what = found
+            names, typing = found
             typed = [None] * 5
-            if slot is not None and r.value is not None:
+            if typing is not None and r.value is not None:
+                slot, convert, what = typing
                 typed[slot] = self.values.convert(convert, r.value, what, r.profile_key)
             out.append(
                 NamedAttribute(

@@ -14,6 +14,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -120,6 +121,7 @@ enum { A_KEY, A_SECTION, A_ID, A_VALUE, A_TYPE, A_COLUMNS };
 enum { E_KEY, E_SECTION, E_CORRELATION, E_TYPE, E_DATA, E_SOURCE_TEXT, E_CREATED_TEXT, E_STRINGS };
 enum { E_SOURCE_TIME, E_CREATED, E_INTS };
 #define EVENT_COLUMNS 7  /* of the events table, as take() hands them */
+#define INT_COLUMN(i) (-1 - (i))  /* int64 column i as a negative number, and back (take()'s order) */
 
 typedef struct {
     PyObject_HEAD
@@ -816,10 +818,15 @@ static int parse_profile(P *p, int wrapped, int ambiguous) {
 
 /* ---- the structural scan -------------------------------------------------------- */
 
-/* 1 backslash, 2 quote, 3 open, 4 close, 5 comma; 0 the rest. */
-static const unsigned char SCAN_CLASS[256] = {['\\'] = 1, ['"'] = 2, ['{'] = 3, ['['] = 3, ['}'] = 4, [']'] = 4, [','] = 5};
+/* What a byte is to the scan (OTHER: nothing, but after a backslash). */
+enum { S_OTHER, S_BACKSLASH, S_QUOTE, S_OPEN, S_CLOSE, S_COMMA };
+static const unsigned char SCAN_CLASS[256] = {['\\'] = S_BACKSLASH, ['"'] = S_QUOTE, ['{'] = S_OPEN, ['['] = S_OPEN,
+                                              ['}'] = S_CLOSE, [']'] = S_CLOSE, [','] = S_COMMA};
+/* The depths whose members the scan splits (as _scan.TOP and _scan.PROFILES): inside the top
+ * object, and inside "profiles". */
+enum { DEPTH_TOP = 1, DEPTH_PROFILES = 2 };
 
-/* scan(block, base, in_string, odd_backslashes, depth, deep_from): _fast._Scan.tokens in one
+/* scan(block, base, *, in_string, odd_backslashes, depth, deep_from): _scan.BlockScanner.tokens in one
  * loop, with the same rules: a quote is escaped when an odd run of backslashes precedes it
  * (in or out of strings), and every unescaped quote flips in/out of a string. Returns
  * (tokens, deep, in_string, odd_backslashes, depth): tokens as (offset, byte, depth) of the
@@ -827,12 +834,21 @@ static const unsigned char SCAN_CLASS[256] = {['\\'] = 1, ['"'] = 2, ['{'] = 3, 
  * the offsets of structural bytes whose depth after them is above deep_from, only the first
  * of each run between two tokens (and before the first): all a member's check needs, and a
  * bounded list whatever the nesting (one offset per deep byte cost a Python int each). */
-static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args) {
+static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwds) {
+    static char *names[] = {"", "", "in_string", "odd_backslashes", "depth", "deep_from", NULL};
     Py_buffer view;
     long long base;
-    int in_string, odd, deep_from;
-    long long depth;
-    if (!PyArg_ParseTuple(args, "y*LppLi", &view, &base, &in_string, &odd, &depth, &deep_from)) return NULL;
+    int in_string = -1, odd = -1, deep_from = INT_MIN;
+    long long depth = LLONG_MIN;
+    /* the carried state: keyword-only, and all of it required (PyArg takes those after $ as optional) */
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*L|$ppLi", names, &view, &base, &in_string, &odd, &depth,
+                                     &deep_from))
+        return NULL;
+    if (in_string < 0 || odd < 0 || depth == LLONG_MIN || deep_from == INT_MIN) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_TypeError, "scan() needs in_string, odd_backslashes, depth and deep_from");
+        return NULL;
+    }
     const unsigned char *a = view.buf;
     Py_ssize_t n = view.len;
     PyObject *tokens = PyList_New(0), *deep = PyList_New(0);
@@ -859,16 +875,16 @@ static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args) {
         Py_ssize_t at = i++;
         c = a[at];
         switch (SCAN_CLASS[c]) {
-            case 0: odd = 0; continue;  /* after a backslash */
-            case 1: odd = !odd; continue;
-            case 2: if (!odd) in_string = 1; odd = 0; continue;
+            case S_OTHER: odd = 0; continue;  /* after a backslash */
+            case S_BACKSLASH: odd = !odd; continue;
+            case S_QUOTE: if (!odd) in_string = 1; odd = 0; continue;
         }
         odd = 0;
         long long before = depth, reported;
         int keep;
-        if (SCAN_CLASS[c] == 3) { depth++; keep = before <= 1; reported = before; }
-        else if (SCAN_CLASS[c] == 4) { depth--; keep = depth <= 1; reported = depth; }
-        else { keep = before == 1 || before == 2; reported = before; }
+        if (SCAN_CLASS[c] == S_OPEN) { depth++; keep = before <= DEPTH_TOP; reported = before; }
+        else if (SCAN_CLASS[c] == S_CLOSE) { depth--; keep = depth <= DEPTH_TOP; reported = depth; }
+        else { keep = before == DEPTH_TOP || before == DEPTH_PROFILES; reported = before; }
         if (depth > deep_from && !deep_since_token) {
             deep_since_token = 1;
             PyObject *offset = PyLong_FromLongLong(base + at);
@@ -910,6 +926,8 @@ static const char *bad_column(const Py_buffer v[3], Py_ssize_t first, Py_ssize_t
     return NULL;
 }
 
+#define JOIN_MAX_COLUMNS 64  /* columns join_lines takes at the most (the module's JOIN_MAX_COLUMNS) */
+
 /* join_lines(keys, end, columns, rows): each row's line, keys[i] before the i-th column's
  * text and end after the last, the rows back to back: what the JSONL sink makes with
  * pyarrow.compute.binary_join_element_wise, without its per-row cost. columns: for each,
@@ -921,16 +939,16 @@ static PyObject *join_lines(PyObject *Py_UNUSED(module), PyObject *args) {
     Py_ssize_t rows;
     if (!PyArg_ParseTuple(args, "O!y*O!n", &PyList_Type, &keys, &end, &PyList_Type, &columns, &rows)) return NULL;
     Py_ssize_t n = PyList_GET_SIZE(columns);
-    if (PyList_GET_SIZE(keys) != n || n > 64 || rows < 0) {
-        PyErr_SetString(PyExc_ValueError, "join_lines: one key per column, at most 64 columns");
+    if (PyList_GET_SIZE(keys) != n || n > JOIN_MAX_COLUMNS || rows < 0) {
+        PyErr_Format(PyExc_ValueError, "join_lines: one key per column, at most %d columns", JOIN_MAX_COLUMNS);
         PyBuffer_Release(&end);
         return NULL;
     }
-    Py_buffer views[64][3];
-    const char *key_text[64];
-    Py_ssize_t key_len[64], column_offset[64];
+    Py_buffer views[JOIN_MAX_COLUMNS][3];
+    const char *key_text[JOIN_MAX_COLUMNS];
+    Py_ssize_t key_len[JOIN_MAX_COLUMNS], column_offset[JOIN_MAX_COLUMNS];
     int held = 0;
-    if (rows && (size_t)end.len > PY_SSIZE_T_MAX / rows) {
+    if (rows && end.len > PY_SSIZE_T_MAX / rows) {
         PyErr_SetString(PyExc_OverflowError, "join_lines: lines too long");
         PyBuffer_Release(&end);
         return NULL;
@@ -1005,7 +1023,8 @@ done:
 }
 
 static PyMethodDef module_methods[] = {
-    {"scan", scan, METH_VARARGS, "scan(block, base, in_string, odd_backslashes, depth, deep_from): see _native.c."},
+    {"scan", (PyCFunction)(void (*)(void))scan, METH_VARARGS | METH_KEYWORDS,
+     "scan(block, base, *, in_string, odd_backslashes, depth, deep_from): see _native.c."},
     {"join_lines", join_lines, METH_VARARGS, "join_lines(keys, end, columns, rows): see _native.c."},
     {NULL}};
 
@@ -1029,8 +1048,12 @@ static void Builder_dealloc(Builder *b) {
 
 static int Builder_init(Builder *b, PyObject *args, PyObject *kwds) {
     static char *names[] = {"json", "attributes", "events", "iso_times", NULL};
-    int json, attributes = 1, events = 1, iso_times = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "p|ppp", names, &json, &attributes, &events, &iso_times)) return -1;
+    int json = -1, attributes = 1, events = 1, iso_times = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$pppp", names, &json, &attributes, &events, &iso_times)) return -1;
+    if (json < 0) {
+        PyErr_SetString(PyExc_TypeError, "Builder() needs the keyword argument json");
+        return -1;
+    }
     builder_free_buffers(b);
     memset((char *)b + sizeof(PyObject), 0, sizeof *b - sizeof(PyObject));
     b->json = json;
@@ -1041,10 +1064,33 @@ static int Builder_init(Builder *b, PyObject *args, PyObject *kwds) {
     return 0;
 }
 
-static PyObject *Builder_add(Builder *b, PyObject *args) {
+/* add(text, *, wrapped, ambiguous), both flags required. Called once a profile: the arguments are
+ * read by hand from the vector call (PyArg_ParseTupleAndKeywords builds a tuple and a dict first). */
+static int add_arguments(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, Py_buffer *view,
+                         int *wrapped, int *ambiguous) {
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    *wrapped = *ambiguous = -1;
+    if (nargs == 1) {
+        for (Py_ssize_t i = 0; i < nkw; i++) {
+            PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+            int *flag = PyUnicode_CompareWithASCIIString(name, "wrapped") == 0     ? wrapped
+                        : PyUnicode_CompareWithASCIIString(name, "ambiguous") == 0 ? ambiguous
+                                                                                   : NULL;
+            if (!flag || *flag >= 0) { *wrapped = *ambiguous = -1; break; }  /* unknown or repeated */
+            if ((*flag = PyObject_IsTrue(args[nargs + i])) < 0) return -1;
+        }
+    }
+    if (nargs != 1 || *wrapped < 0 || *ambiguous < 0) {
+        PyErr_SetString(PyExc_TypeError, "add() takes the text and the keyword arguments wrapped and ambiguous");
+        return -1;
+    }
+    return PyObject_GetBuffer(args[0], view, PyBUF_SIMPLE);
+}
+
+static PyObject *Builder_add(Builder *b, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     Py_buffer view;
     int wrapped, ambiguous;
-    if (!PyArg_ParseTuple(args, "y*pp", &view, &wrapped, &ambiguous)) return NULL;
+    if (add_arguments(args, nargs, kwnames, &view, &wrapped, &ambiguous)) return NULL;
     StrMark am[A_COLUMNS], em[E_STRINGS];
     IntMark tm[E_INTS];
     for (int i = 0; i < A_COLUMNS; i++) am[i] = strcol_mark(&b->a[i]);
@@ -1151,8 +1197,9 @@ static void ints_taken(IntCol *c) {
 
 static PyObject *Builder_take(Builder *b, PyObject *Py_UNUSED(ignored)) {
     Py_ssize_t arows = b->a[A_KEY].rows, erows = b->e[E_KEY].rows;
-    /* events in table order: key, section, correlation, type, source time, created, data */
-    int order[] = {E_KEY, E_SECTION, E_CORRELATION, E_TYPE, -1, -2, E_DATA};
+    /* events in table order: key, section, correlation, type, source time, created, data; a string
+     * column by its index (E_*), an int64 one by INT_COLUMN of its index */
+    int order[] = {E_KEY, E_SECTION, E_CORRELATION, E_TYPE, INT_COLUMN(E_SOURCE_TIME), INT_COLUMN(E_CREATED), E_DATA};
     if (b->iso_times) { order[4] = E_SOURCE_TEXT; order[5] = E_CREATED_TEXT; }
     Chunk *achunks[A_COLUMNS], *echunks[EVENT_COLUMNS];
     PyObject *a = PyTuple_New(A_COLUMNS), *e = PyTuple_New(EVENT_COLUMNS);
@@ -1164,14 +1211,14 @@ static PyObject *Builder_take(Builder *b, PyObject *Py_UNUSED(ignored)) {
     }
     for (int i = 0; i < EVENT_COLUMNS; i++) {
         PyObject *col = order[i] >= 0 ? strings_result(&b->e[order[i]], &echunks[i])
-                                      : ints_result(&b->t[order[i] == -1 ? E_SOURCE_TIME : E_CREATED]);
+                                      : ints_result(&b->t[INT_COLUMN(order[i])]);
         if (!col) goto fail;
         PyTuple_SET_ITEM(e, i, col);
     }
     for (int i = 0; i < A_COLUMNS; i++) strings_taken(&b->a[i], achunks[i]);
     for (int i = 0; i < EVENT_COLUMNS; i++) {
         if (order[i] >= 0) strings_taken(&b->e[order[i]], echunks[i]);
-        else ints_taken(&b->t[order[i] == -1 ? E_SOURCE_TIME : E_CREATED]);
+        else ints_taken(&b->t[INT_COLUMN(order[i])]);
     }
     return Py_BuildValue("(nNnN)", arows, a, erows, e);
 fail:
@@ -1185,8 +1232,8 @@ static PyObject *Builder_rows(Builder *b, void *Py_UNUSED(closure)) {
 }
 
 static PyMethodDef Builder_methods[] = {
-    {"add", (PyCFunction)Builder_add, METH_VARARGS,
-     "add(text, wrapped, ambiguous): append the columns of one profile member (\"key\": value) of the "
+    {"add", (PyCFunction)(void (*)(void))Builder_add, METH_FASTCALL | METH_KEYWORDS,
+     "add(text, *, wrapped, ambiguous): append the columns of one profile member (\"key\": value) of the "
      "wrapped or bare layout; (key, section IDs), or None if the profile is not one this code maps "
      "(nothing appended then). ambiguous: refuse a profile keyed \"profiles\"."},
     {"take", (PyCFunction)Builder_take, METH_NOARGS,
@@ -1214,7 +1261,7 @@ static PyTypeObject BuilderType = {
     .tp_name = "apsis_export._native.Builder",
     .tp_basicsize = sizeof(Builder),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Builder(json, attributes=True, events=True, iso_times=False): Arrow column buffers of the "
+    .tp_doc = "Builder(*, json, attributes=True, events=True, iso_times=False): Arrow column buffers of the "
               "attributes and events of profiles in the common shape; json: every text column as JSON (JSONL); "
               "iso_times: event times as ISO 8601 text (else int64 milliseconds).",
     .tp_new = PyType_GenericNew,
@@ -1231,6 +1278,10 @@ PyMODINIT_FUNC PyInit__native(void) {
     if (PyType_Ready(&BuilderType) < 0 || PyType_Ready(&ChunkType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
+    if (PyModule_AddIntConstant(m, "JOIN_MAX_COLUMNS", JOIN_MAX_COLUMNS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     Py_INCREF(&BuilderType);
     if (PyModule_AddObject(m, "Builder", (PyObject *)&BuilderType) < 0) {
         Py_DECREF(&BuilderType);

@@ -28,10 +28,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._convert import Collector, Plan, _Run
 from ._engines._fast import FastEngine, ResumeExact, Unit, UnitStream
 from ._errors import ApsisExportError, InputError
 from ._metadata import Metadata
+from ._pipeline import Collector, Plan, Run
 from ._progress import ProgressTicker
 from ._source import Source
 from .sinks import get_sink
@@ -65,7 +65,8 @@ def _start(plan: Plan, metadata: list | None) -> None:
     factory = get_sink(plan.format)
     _worker["plan"] = plan
     _worker["metadata"] = Metadata(metadata) if metadata is not None else None
-    _worker["encoders"] = {name: factory.encoder(plan.table(name)) for name in (*plan.outputs, "extras")}
+    encoder = factory.encoder  # type: ignore[attr-defined]  # --jobs only for formats with one (_encodes_elsewhere)
+    _worker["encoders"] = {name: encoder(plan.table(name)) for name in (*plan.outputs, "extras")}
 
 
 def _start_worker(plan: Plan, metadata: list | None) -> None:
@@ -104,7 +105,7 @@ def _work(unit: Unit) -> _Result:
 
 
 class _Stopped(Exception):
-    def __init__(self, unit: Unit, index: int, later: list[Unit], previous_key: str):
+    def __init__(self, unit: Unit, index: int, later: list[Unit], previous_key: str | None):
         self.unit, self.index, self.later, self.previous_key = unit, index, later, previous_key
 
 
@@ -115,7 +116,7 @@ def convert_in_parallel(
     plan: Plan,
     names: Metadata | None,
     collector: Collector,
-    run: _Run,
+    run: Run,
     ticker: ProgressTicker,
 ) -> None:
     """The body of :func:`apsis_export.convert` with ``jobs`` worker processes."""

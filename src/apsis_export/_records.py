@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 
 #: A JSON value as the exact engine yields it: ``str``, ``int`` (up to 4300 digits),
 #: :class:`~decimal.Decimal` (non-integers, digits exactly as written; longer
@@ -85,7 +85,26 @@ class NamedEvent(Event):
     type_name: str | None = None
 
 
-Record = Union[Attribute, Event, Extra]
+Record = Attribute | Event | Extra
+
+
+def data_fields(data: Any) -> list[tuple[tuple[str, ...], Any]]:
+    """``(path, value)`` for every field of an event's ``data``: objects are walked, and
+    anything else is a field (arrays, and empty objects below the top). ``data`` that
+    is not an object is one field with the path ``()`` (column ``data``), unless null."""
+    if type(data) is not dict:
+        return [] if data is None else [((), data)]
+    fields: list[tuple[tuple[str, ...], Any]] = []
+    _walk(data, (), fields)
+    return fields
+
+
+def _walk(data: dict, path: tuple[str, ...], fields: list[tuple[tuple[str, ...], Any]]) -> None:
+    for key, value in data.items():
+        if type(value) is dict and value:
+            _walk(value, (*path, key), fields)
+        else:
+            fields.append(((*path, key), value))
 
 
 @dataclass(slots=True)

@@ -117,7 +117,7 @@ def _table(
 ) -> str:
     """A table; ``rows`` are already escaped cell contents, at most MAX_TABLE_ROWS are shown
     (``total``: how many there are, to say how many were left out)."""
-    shown = []
+    shown: list[str] = []
     for row in rows:
         if len(shown) == MAX_TABLE_ROWS:
             break
@@ -348,7 +348,10 @@ def render_html(data: dict[str, Any]) -> str:
     profiles = data["profiles"]
     attributes = data["attributes"]
     named = any("name" in a for a in attributes) or any("name" in s for s in data["sections"])
-    is_tag = lambda a: a["is_tag"] if a.get("is_tag") is not None else a["always_null"]
+
+    def is_tag(a: dict[str, Any]) -> bool:
+        return a["is_tag"] if a.get("is_tag") is not None else a["always_null"]
+
     tags = [a for a in attributes if is_tag(a)]
     duplicates = sum(e["duplicates"] for e in data["events"])
     created = data["events_created"]

@@ -7,6 +7,7 @@ represent its values (see the README's "Output schema").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 #: Column kinds.
 STRING = "string"  # text or null
@@ -18,6 +19,10 @@ BOOLEAN = "boolean"  # true/false or null: bool in Parquet and JSONL, true/false
 INTEGER = "integer"  # int64
 DECIMAL = "decimal"  # exact decimal: decimal128(38, Column.scale) in Parquet, digits as written elsewhere
 DATE = "date"  # days since epoch: date32 in Parquet, YYYY-MM-DD text elsewhere
+
+#: The range of an INTEGER value; the day a DATE value counts from (its proleptic ordinal).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+EPOCH_DAY = date(1970, 1, 1).toordinal()
 
 #: Digits after the point of a *declared* decimal attribute (discovered ones keep the most seen).
 DECLARED_DECIMAL_SCALE = 10
@@ -92,8 +97,8 @@ TABLES: dict[str, Table] = {t.name: t for t in (ATTRIBUTES, EVENTS, EXTRAS)}
 NAMED_TABLES: dict[str, Table] = {
     "attributes": Table(
         "attributes",
-        ATTRIBUTES.columns
-        + (
+        (
+            *ATTRIBUTES.columns,
             Column("section_name", STRING),
             Column("attribute_name", STRING),
             Column("is_tag", BOOLEAN),
@@ -106,6 +111,6 @@ NAMED_TABLES: dict[str, Table] = {
             Column("value_timestamp", TIMESTAMP),
         ),
     ),
-    "events": Table("events", EVENTS.columns + (Column("section_name", STRING), Column("type_name", STRING))),
+    "events": Table("events", (*EVENTS.columns, Column("section_name", STRING), Column("type_name", STRING))),
     "extras": EXTRAS,
 }

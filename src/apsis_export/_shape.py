@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
 
 from ._errors import InputError
+from ._modes import InputLayout
 from ._records import VALUE_TYPES, Attribute, Event, Extra, Profile
 
-WRAPPED = "wrapped"
-BARE = "bare"
-AUTO = "auto"
-LAYOUTS = (AUTO, WRAPPED, BARE)
+#: The input layouts by the short names the engines use (see _modes.InputLayout).
+AUTO, WRAPPED, BARE = InputLayout.AUTO, InputLayout.WRAPPED, InputLayout.BARE
 
 #: Top-level keys that only occur in the wrapped layout.
 WRAPPER_KEYS = ("profiles", "metadata")
@@ -64,12 +63,6 @@ class TypedWrapped(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 TYPED_PROFILES = {WRAPPED: TypedWrapped, BARE: dict[str, TypedSection]}
 
 
-def check_layout(layout: str) -> None:
-    """Refuse a layout name that is not one of LAYOUTS."""
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
-
-
 def pointer(*parts: str) -> str:
     """A JSON Pointer (RFC 6901) from unescaped path parts."""
     return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts)
@@ -101,7 +94,7 @@ def profile_records(key: str, value: Any, layout: str) -> Profile:
     profile = Profile(key)
     if layout == BARE:
         for section_id, section in value.items():
-            _section_records(profile, section_id, section)
+            _section_records(profile, key, section_id, section)
         return profile
     for name, item in value.items():  # wrapped: {"sections": {...}, other keys...}, in file order
         if name != "sections":
@@ -110,7 +103,7 @@ def profile_records(key: str, value: Any, layout: str) -> Profile:
             raise InputError(f"'sections' must be a JSON object, found {json_kind(item)}", profile_key=key)
         else:
             for section_id, section in item.items():
-                _section_records(profile, section_id, section)
+                _section_records(profile, key, section_id, section)
     return profile
 
 
@@ -161,13 +154,13 @@ def typed_profile_columns(key: str, value: Any, layout: str, into: ColumnsInto) 
 
 def typed_profile_records(key: str, value: Any, layout: str) -> Profile:
     """:func:`profile_records` for a value decoded as ``TYPED_PROFILES[layout]``."""
-    lists = ColumnsInto([[] for _ in fields(Attribute)], [[] for _ in fields(Event)])
-    section_ids = typed_profile_columns(key, value, layout, lists)
-    return Profile(key, section_ids, list(map(Attribute, *lists.attributes)), list(map(Event, *lists.events)))
+    attributes: list[list[Any]] = [[] for _ in fields(Attribute)]
+    events: list[list[Any]] = [[] for _ in fields(Event)]
+    section_ids = typed_profile_columns(key, value, layout, ColumnsInto(attributes, events))
+    return Profile(key, section_ids, list(map(Attribute, *attributes)), list(map(Event, *events)))
 
 
-def _section_records(profile: Profile, section_id: str, section: Any) -> None:
-    key = profile.key
+def _section_records(profile: Profile, key: str, section_id: str, section: Any) -> None:
     if not isinstance(section, dict):
         raise InputError(
             f"section {section_id!r} must be a JSON object, found {json_kind(section)}", profile_key=key
@@ -180,20 +173,19 @@ def _section_records(profile: Profile, section_id: str, section: Any) -> None:
                     f"'attributes' of section {section_id!r} must be a JSON object, found {json_kind(item)}",
                     profile_key=key,
                 )
-            _attribute_records(profile, section_id, item)
+            _attribute_records(profile, key, section_id, item)
         elif name == "events":
             if not isinstance(item, list):
                 raise InputError(
                     f"'events' of section {section_id!r} must be a JSON array, found {json_kind(item)}",
                     profile_key=key,
                 )
-            _event_records(profile, section_id, item)
+            _event_records(profile, key, section_id, item)
         else:
             profile.extras.append(Extra(key, section_id, pointer(name), item))
 
 
-def _attribute_records(profile: Profile, section_id: str, attributes: dict) -> None:
-    key = profile.key
+def _attribute_records(profile: Profile, key: str, section_id: str, attributes: dict[str, Any]) -> None:
     out = profile.attributes
     types = VALUE_TYPES
     for attribute_id, entry in attributes.items():
@@ -214,8 +206,7 @@ def _attribute_records(profile: Profile, section_id: str, attributes: dict) -> N
                     )
 
 
-def _event_records(profile: Profile, section_id: str, events: list) -> None:
-    key = profile.key
+def _event_records(profile: Profile, key: str, section_id: str, events: list[Any]) -> None:
     out = profile.events
     for index, event in enumerate(events):
         record = None
@@ -250,7 +241,7 @@ def _checked_event(key: str, section_id: str, index: int, event: Any) -> Event:
         key,
         section_id,
         _text_id(event.get("correlationId"), "correlationId", where, key),
-        _text_id(type_id, "typeId", where, key),
+        cast(str, _text_id(type_id, "typeId", where, key)),  # not None: checked above
         _millis(event.get("sourceEventTime"), "sourceEventTime", where, key) or None,  # 0 means unknown
         _millis(event.get("createdAt"), "createdAt", where, key),
         event.get("data"),

@@ -13,78 +13,18 @@ import os
 import queue
 import sys
 import threading
-import zlib
 from contextlib import ExitStack
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO, Protocol, Union
 
 from ._errors import InputError
+from ._gzip import GZIP_MAGIC, STEP, GzipError, GzipReader
 
 SourceLike = Union[str, "os.PathLike[str]", BinaryIO]
 
-_GZIP_MAGIC = b"\x1f\x8b"
-#: Compressed bytes read, and at most decompressed bytes produced, per step.
-_INFLATE_STEP = 256 * 1024
 
-
-def _zlib_module():
-    """The fastest zlib-compatible inflater installed (detected, not required): isal, zlib-ng, else zlib."""
-    try:
-        from isal import isal_zlib
-
-        return "isal", isal_zlib
-    except ImportError:
-        pass
-    try:
-        from zlib_ng import zlib_ng
-
-        return "zlib-ng", zlib_ng
-    except ImportError:
-        return "zlib", zlib
-
-
-#: Which inflater reads gzip input: "isal", "zlib-ng" or "zlib".
-GZIP_READER, _ZLIB = _zlib_module()
-
-
-class _Inflater:
-    """gzip members (one or many) inflated incrementally from a binary stream.
-
-    Every byte that can be inflated is returned before an error is raised, so a
-    truncated or corrupt stream fails exactly where its good data ends.
-    """
-
-    def __init__(self, raw: BinaryIO, zlib_module=None):
-        self._raw = raw
-        self._zlib = zlib_module or _ZLIB
-        self._member = self._zlib.decompressobj(31)  # 16 + 15: gzip header and trailer, checked
-        self._input = b""
-
-    def read(self, size: int = -1) -> bytes:
-        if size == 0:  # (zlib takes a max_length of 0 as "no limit")
-            return b""
-        size = _INFLATE_STEP if size < 0 else min(size, _INFLATE_STEP)  # small steps: errors land close
-        while True:
-            if self._member.eof:  # a member ended: another may follow, or zero padding, or the end
-                rest = (self._member.unused_data or self._raw.read(_INFLATE_STEP)).lstrip(b"\0")
-                while not rest:
-                    more = self._raw.read(_INFLATE_STEP)
-                    if not more:
-                        return b""
-                    rest = more.lstrip(b"\0")
-                self._member = self._zlib.decompressobj(31)
-                self._input = rest
-            if not self._input:
-                held = self._member.decompress(b"", size)  # isal may hold output past max_length
-                if held:
-                    return held
-                self._input = self._raw.read(_INFLATE_STEP)
-                if not self._input:
-                    raise EOFError("the compressed stream ends before its end marker")
-            out = self._member.decompress(self._input, size)
-            self._input = self._member.unconsumed_tail
-            if out:
-                return out
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class _ReadAhead:
@@ -92,7 +32,7 @@ class _ReadAhead:
     (isal and zlib release the GIL) then runs beside the parsing. What the stream raises
     arrives in order, after every byte read before it."""
 
-    def __init__(self, stream, step: int = _INFLATE_STEP, depth: int = 4):
+    def __init__(self, stream, step: int = STEP, depth: int = 4):
         self._queue: queue.Queue = queue.Queue(depth)
         self._stopping = threading.Event()
         self._chunk, self._at, self._done = b"", 0, False
@@ -179,8 +119,8 @@ class Source:
         self._raw = _CountingRaw(raw)
         buffered = io.BufferedReader(self._raw, buffer_size=1 << 16)
         #: True when the input is gzip-compressed (detected from its magic bytes).
-        self.compressed = buffered.peek(2)[:2] == _GZIP_MAGIC
-        self._stream = _Inflater(buffered) if self.compressed else buffered
+        self.compressed = buffered.peek(2)[:2] == GZIP_MAGIC
+        self._stream: _Readable = GzipReader(buffered) if self.compressed else buffered
         self._json_offset = 0
         self._last_chunk = b""  # the latest bytes handed to the parser, to locate its errors
 
@@ -188,8 +128,9 @@ class Source:
         """Inflate gzip input on a thread of its own from now on (a no-op for plain input).
         Not with --jobs: no thread may run when workers are forked."""
         if self.compressed and not isinstance(self._stream, _ReadAhead):
-            self._stream = _ReadAhead(self._stream)
-            self._closer.callback(self._stream.stop)
+            ahead = _ReadAhead(self._stream)
+            self._stream = ahead
+            self._closer.callback(ahead.stop)
 
     @property
     def bytes_read(self) -> int:
@@ -209,7 +150,7 @@ class Source:
             raise InputError(
                 "truncated gzip input: the compressed stream ends early", offset=self._json_offset
             ) from None
-        except (zlib.error, _ZLIB.error) as exc:
+        except GzipError as exc:
             raise InputError(f"corrupt gzip input: {exc}", offset=self._json_offset) from None
         except OSError as exc:
             raise InputError(f"cannot read input: {exc}", offset=self._json_offset) from None

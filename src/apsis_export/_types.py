@@ -26,13 +26,22 @@ from typing import Any
 
 from ._encode import value_text
 from ._errors import InputError
-from ._schema import BOOLEAN, DATE, DECIMAL, DECLARED_DECIMAL_SCALE, INTEGER, STRING, TIMESTAMP
+from ._schema import (
+    BOOLEAN,
+    DATE,
+    DECIMAL,
+    DECLARED_DECIMAL_SCALE,
+    EPOCH_DAY,
+    INT64_MAX,
+    INT64_MIN,
+    INTEGER,
+    STRING,
+    TIMESTAMP,
+)
 
 #: Digits of a decimal column in Parquet (decimal128).
 DECIMAL_PRECISION = 38
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_EPOCH_DAY = date(1970, 1, 1).toordinal()
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 _NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -75,7 +84,7 @@ class TypedValues:
     null and counted in ``mismatches``, or with ``strict`` an InputError. One per conversion
     (or --jobs unit), shared by the named long tables and the wide ones."""
 
-    def __init__(self, strict: bool = False):
+    def __init__(self, *, strict: bool = False):
         self.strict = strict
         self.mismatches = 0
 
@@ -121,7 +130,7 @@ def _integer(value: Any) -> int:
         number = int(value.strip())
     else:
         raise Mismatch
-    if not _INT64_MIN <= number <= _INT64_MAX:
+    if not INT64_MIN <= number <= INT64_MAX:
         raise Mismatch
     return number
 
@@ -152,7 +161,7 @@ def _decimal(scale: int) -> Callable[[Any], Decimal]:
 def _date(value: Any) -> int:
     if type(value) is str and _DATE_TEXT.fullmatch(value):
         try:
-            return date.fromisoformat(value).toordinal() - _EPOCH_DAY
+            return date.fromisoformat(value).toordinal() - EPOCH_DAY
         except ValueError:
             pass
     raise Mismatch
@@ -161,9 +170,10 @@ def _date(value: Any) -> int:
 def _datetime_parts(text: str) -> datetime:
     """``datetime.fromisoformat`` as Python 3.11 reads a text that _TIMESTAMP_TEXT matches.
     Python 3.10's takes no "Z", no offset without a colon and fractions of 3 or 6 digits only."""
-    year, month, day, hour, minute, second, fraction, utc, sign, zone_hours, zone_minutes = (
-        _TIMESTAMP_TEXT.fullmatch(text).groups()
-    )
+    match = _TIMESTAMP_TEXT.fullmatch(text)
+    if match is None:  # as datetime.fromisoformat does; callers match first
+        raise ValueError(f"Invalid isoformat string: {text!r}")
+    year, month, day, hour, minute, second, fraction, utc, sign, zone_hours, zone_minutes = match.groups()
     zone = (
         timezone.utc
         if utc
@@ -296,7 +306,7 @@ class ValueStats:
         if seen == {bool}:
             return BOOLEAN, 0
         if seen and seen <= {int, Decimal}:
-            if not self.decimals and _INT64_MIN <= self.lowest and self.highest <= _INT64_MAX:
+            if not self.decimals and INT64_MIN <= self.lowest and self.highest <= INT64_MAX:
                 return INTEGER, 0
             integer_digits = max(len(str(self.highest)), len(str(-self.lowest)), self.decimal_digits)
             if self.scale + integer_digits <= DECIMAL_PRECISION:

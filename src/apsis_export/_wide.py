@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import InputError
 from ._metadata import Definition, Metadata, Namer
-from ._records import Event, Profile
+from ._records import Event, Profile, data_fields
 from ._schema import BOOLEAN, EVENTS, STRING, Column, Table
 from ._types import TypedValues, ValueStats, converter, declared_kind
 
@@ -154,7 +154,7 @@ class WideSchema:
 
     # -- the tables -----------------------------------------------------------------------------
 
-    def profiles_table(self, named: bool) -> Table:
+    def profiles_table(self, *, named: bool) -> Table:
         fixed = [Column("profile_key", STRING), Column("section_id", STRING)]
         if named:
             fixed.append(Column("section_name", STRING))
@@ -162,7 +162,7 @@ class WideSchema:
             PROFILES, (*fixed, *(Column(c.name, c.kind, c.scale) for c in self.attributes)), tuple_rows=True
         )
 
-    def event_table(self, name: str, named: bool) -> Table:
+    def event_table(self, name: str, *, named: bool) -> Table:
         table = next(t for t in self.event_tables if t.name == name)
         fixed = list(EVENTS.columns[:-1])  # everything but data, which becomes the fields
         if named:
@@ -219,25 +219,6 @@ def _uniquely_named(columns: Sequence[AttributeColumn]) -> tuple[AttributeColumn
         name = _unique(name, taken, column.ids[0])
         out.append(column if name == column.name else replace(column, name=name))
     return tuple(out)
-
-
-def data_fields(data: Any) -> list[tuple[tuple[str, ...], Any]]:
-    """``(path, value)`` for every field of an event's ``data``: objects are walked, and
-    anything else is a field (arrays, and empty objects below the top). ``data`` that
-    is not an object is one field with the path ``()`` (column ``data``), unless null."""
-    if type(data) is not dict:
-        return [] if data is None else [((), data)]
-    fields: list[tuple[tuple[str, ...], Any]] = []
-    _walk(data, (), fields)
-    return fields
-
-
-def _walk(data: dict, path: tuple[str, ...], fields: list[tuple[tuple[str, ...], Any]]) -> None:
-    for key, value in data.items():
-        if type(value) is dict and value:
-            _walk(value, (*path, key), fields)
-        else:
-            fields.append(((*path, key), value))
 
 
 class WideRows:

@@ -30,6 +30,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -43,14 +44,16 @@ try:
 except ImportError as exc:
     raise ImportError(f"apsis_export.dlt needs dlt: pip install 'apsis-export[dlt]' ({exc})") from exc
 
-from ._arrow import to_arrow
-from ._convert import EXPORT_COLUMN, LAYOUTS, PROFILES, TABLE_NAMES
+from ._arrow import arrow_stream
+from ._convert import request_schema
 from ._engines import DEFAULT_ENGINE
 from ._errors import OptionsError
-from ._inputs import InputLike, display, expand, export_name, input_size, opened
+from ._inputs import InputLike, display, expand, export_name, identify, input_size, opened
+from ._many import export_rule
 from ._metadata import Metadata
-from ._shape import AUTO
-from ._wide import WideSchema
+from ._modes import EngineName, ExportId, InputLayout, Layout
+from ._pipeline import EXPORT_COLUMN, ConvertOptions
+from ._wide import PROFILES
 from .fetch import Client, ExportRequest
 
 #: The wide layout's profiles table is merged on these columns.
@@ -59,39 +62,40 @@ PROFILE_KEY = ("profile_key", "section_id")
 
 def apsis_source(
     sources: InputLike | Iterable[InputLike],
-    layout: str = "long",
-    names: Metadata | None = None,
     *,
+    layout: Layout | str = Layout.LONG,
+    names: Metadata | None = None,
     tables: Sequence[str] | None = None,
     dedupe: bool = False,
     strict_types: bool = False,
-    input_layout: str = AUTO,
-    engine: str = DEFAULT_ENGINE,
-    export_id: Callable[[str], str] = export_name,
+    input_layout: InputLayout | str = InputLayout.AUTO,
+    engine: EngineName | str = DEFAULT_ENGINE,
+    export_id: Callable[[str], str] | ExportId | str = export_name,
     name: str = "apsis",
 ) -> DltSource:
     """A dlt source over export files: paths, URIs and glob patterns (``s3://bucket/*.json.gz``).
 
     ``layout``, ``names``, ``dedupe``, ``strict_types``, ``input_layout`` and ``engine`` are
     :func:`apsis_export.convert`'s; ``tables`` defaults to the layout's (``extras`` may be
-    added). ``export_id`` names an export from its path or URI (default: the file name);
-    an export is loaded once per name: the same name with a different size is an error,
-    not a silent skip (give ``export_id`` when names repeat, e.g. one folder per day).
+    added). ``export_id`` names an export from its path or URI (default: the file name; or a
+    rule's name, as :func:`apsis_export.convert_many` takes them); an export is loaded once per
+    name: the same name with a different size is an error, not a silent skip (give
+    ``export_id`` when names repeat, e.g. one folder per day).
     The globs are expanded when the pipeline runs, so a scheduled run finds the new files.
     """
-    options = _options(layout, names, tables, dedupe, strict_types, input_layout, engine)
+    options = ConvertOptions(
+        tables=tables,
+        layout=layout,
+        names=names,
+        dedupe=dedupe,
+        strict_types=strict_types,
+        input_layout=input_layout,
+        engine=engine,
+    )
+    rule = export_rule(export_id)
 
     def exports() -> Iterator[tuple[str, str, int | None]]:
-        files = expand(sources)
-        seen: dict[str, str] = {}
-        for uri in files:
-            export = export_id(uri)
-            if export in seen:
-                raise OptionsError(
-                    f"{display(seen[export])} and {display(uri)} are both export {export!r}: "
-                    "give export_id= a rule that tells them apart"
-                )
-            seen[export] = uri
+        for uri, export in identify(expand(sources), rule):
             yield uri, export, input_size(uri)
 
     return _source(name, exports, options, remember=True)
@@ -101,12 +105,12 @@ def apsis_api(
     request: str | ExportRequest | Mapping[str, Any] | bytes,
     *,
     client: Client,
-    layout: str = "long",
+    layout: Layout | str = Layout.LONG,
     names: Metadata | None = None,
     tables: Sequence[str] | None = None,
     dedupe: bool = False,
     strict_types: bool = False,
-    engine: str = DEFAULT_ENGINE,
+    engine: EngineName | str = DEFAULT_ENGINE,
     save: str | os.PathLike[str] | None = None,
     name: str = "apsis",
 ) -> DltSource:
@@ -117,13 +121,13 @@ def apsis_api(
     :meth:`Client.download` does: verified, restarted from the poll URL after a cut) to
     ``save``, else to a temporary file removed with the source, and each table's resource
     reads it. The wide layout takes its columns from the request's attributes and tags
-    (named and typed with ``names``), as ``fetch_and_convert`` does. The rows' ``export``
-    is the saved file's name.
+    (named and typed with ``names``), as :func:`~apsis_export.fetch_and_convert` does.
+    The rows' ``export`` is the saved file's name.
     """
-    schema = None
-    if isinstance(request, ExportRequest) and (request.attributes or request.tags) and layout == "wide":
-        schema = WideSchema.from_request(request.attributes, request.tags, names)
-    options = _options(layout, names, tables, dedupe, strict_types, AUTO, engine, schema=schema)
+    options = ConvertOptions(
+        tables=tables, layout=layout, names=names, dedupe=dedupe, strict_types=strict_types, engine=engine
+    )
+    options = replace(options, schema=request_schema(request, options))
     download = _Download(client, request, save)
 
     def exports() -> Iterator[tuple[str, str, int | None]]:
@@ -136,45 +140,16 @@ def apsis_api(
 # -- the resources ---------------------------------------------------------------------------------
 
 
-def _options(
-    layout: str,
-    names: Metadata | None,
-    tables: Sequence[str] | None,
-    dedupe: bool,
-    strict_types: bool,
-    input_layout: str,
-    engine: str,
-    schema: WideSchema | None = None,
-) -> dict[str, Any]:
-    if layout not in LAYOUTS:
-        raise OptionsError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
-    wanted = list(dict.fromkeys(tables)) if tables is not None else list(LAYOUTS[layout])
-    unknown = [t for t in wanted if t not in TABLE_NAMES]
-    if unknown:
-        raise OptionsError(f"unknown table {unknown[0]!r}; tables are {', '.join(TABLE_NAMES)}")
-    return {
-        "tables": wanted,
-        "layout": layout,
-        "names": names,
-        "dedupe": dedupe,
-        "strict_types": strict_types,
-        "input_layout": input_layout,
-        "engine": engine,
-        "schema": schema,
-    }
-
-
 def _source(
     name: str,
     exports: Callable[[], Iterator[tuple[str, str, int | None]]],
-    options: dict[str, Any],
+    options: ConvertOptions,
+    *,
     remember: bool,
 ) -> DltSource:
-    tables = options.pop("tables")
-
     @dlt.source(name=name, max_table_nesting=0)
     def apsis() -> list[DltResource]:
-        return [_resource(table, exports, options, remember) for table in tables]
+        return [_resource(table, exports, options, remember=remember) for table in options.wanted]
 
     return apsis()
 
@@ -182,7 +157,8 @@ def _source(
 def _resource(
     table: str,
     exports: Callable[[], Iterator[tuple[str, str, int | None]]],
-    options: dict[str, Any],
+    options: ConvertOptions,
+    *,
     remember: bool,
 ) -> DltResource:
     """One table's rows from every export not loaded before, as Arrow batches."""
@@ -201,7 +177,7 @@ def _resource(
                 continue
             rows = 0
             with opened(uri) as source:
-                stream = to_arrow(source, table, **options)
+                stream = arrow_stream(source, table, options)
                 schema = _loaded_schema(stream.schema, keys)
                 for batch in stream.to_reader():
                     rows += batch.num_rows

@@ -38,9 +38,9 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import pyarrow as pa
 
@@ -53,14 +53,14 @@ except ImportError as exc:
         f"apsis_export.spark needs PySpark 4: pip install 'apsis-export[spark]' ({exc})"
     ) from exc
 
-from ._arrow import BATCH_FORMAT, ArrowStream, to_arrow
-from ._convert import EXPORT_COLUMN, LAYOUTS, needs_first_pass, plan_conversion
+from ._arrow import BATCH_FORMAT, ArrowStream, arrow_stream
 from ._engines import DEFAULT_ENGINE
 from ._errors import ApsisExportError, InputError, OptionsError
 from ._inputs import display, expand, export_name, opened
 from ._many import EXPORT_IDS
 from ._metadata import Metadata
-from ._shape import AUTO
+from ._modes import ExportId, InputLayout, Layout
+from ._pipeline import EXPORT_COLUMN, LAYOUT_TABLES, ConvertOptions, plan_conversion
 from .sinks import arrow_batcher
 from .sinks._columns import constant_column
 
@@ -91,47 +91,23 @@ class _Settings:
     """The conversion options of one read, checked on the driver and shipped to the executors."""
 
     table: str
-    layout: str
-    names: Metadata | None
-    dedupe: bool
-    strict_types: bool
-    input_layout: str
-    engine: str
-    export_id: str  # a key of EXPORT_IDS
+    options: ConvertOptions  # tables: (table,)
+    export_id: ExportId = ExportId.NAME
 
     def export(self, uri: str) -> str:
         """The value of the export column in the rows of the file ``uri``."""
         return EXPORT_IDS[self.export_id](uri)
 
-    def stream(self, source) -> ArrowStream:
+    def stream(self, source: str | BinaryIO) -> ArrowStream:
         """The table's rows in one export (a path or an open binary file)."""
-        return to_arrow(
-            source,
-            self.table,
-            engine=self.engine,
-            input_layout=self.input_layout,
-            layout=self.layout,
-            strict_types=self.strict_types,
-            dedupe=self.dedupe,
-            names=self.names,
-        )
+        return arrow_stream(source, self.table, self.options)
 
     def arrow_schema(self, source: str) -> pa.Schema:
         """The table's Arrow schema, then the export column (known from the options alone:
         ``source`` is not read)."""
-        plan = plan_conversion(
-            source,
-            tables=[self.table],
-            layout=self.layout,
-            strict_types=self.strict_types,
-            dedupe=self.dedupe,
-            names=self.names,
-            input_layout=self.input_layout,
-            engine=self.engine,
-        )
-        return arrow_batcher(BATCH_FORMAT, plan.table(self.table))[0].append(
-            pa.field(EXPORT_COLUMN, pa.string())
-        )
+        plan = plan_conversion(source, self.options, format=BATCH_FORMAT)
+        schema = arrow_batcher(BATCH_FORMAT, plan.table(self.table))[0]
+        return schema.append(pa.field(EXPORT_COLUMN, pa.string()))
 
 
 class ExportFile(InputPartition):
@@ -150,7 +126,7 @@ class ApsisExportDataSource(DataSource):
     def name(cls) -> str:
         return FORMAT
 
-    def __init__(self, options: Mapping[str, str]):
+    def __init__(self, options: MutableMapping[str, str]):
         super().__init__(options)
         self._settings = _settings(options)
         self._files = _input_files(options)
@@ -174,6 +150,8 @@ class ExportReader(DataSourceReader):
         return [ExportFile(uri, self._settings.export(uri)) for uri in self._files]
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
+        if not isinstance(partition, ExportFile):  # Spark hands back the partitions planned above
+            raise TypeError(f"not a partition of this reader: {partition!r}")
         target = _spark_arrow_schema(self._schema)
         where = display(partition.uri)
         try:
@@ -215,14 +193,15 @@ def _with_export(reader: pa.RecordBatchReader, export: str) -> Iterator[pa.Recor
         )
 
 
-def _cast(reader: Iterator[pa.RecordBatch], target: pa.Schema) -> Iterator[pa.RecordBatch]:
+def _cast(reader: Iterable[pa.RecordBatch], target: pa.Schema) -> Iterator[pa.RecordBatch]:
     """Each batch with ``target``'s column types (e.g. timestamp[ms] -> [us]): same values."""
     for batch in reader:
         if batch.schema.equals(target):
             yield batch
         else:
             yield pa.RecordBatch.from_arrays(
-                [column.cast(field.type) for column, field in zip(batch.columns, target)], schema=target
+                [column.cast(field.type) for column, field in zip(batch.columns, target, strict=True)],
+                schema=target,
             )
 
 
@@ -231,9 +210,10 @@ def _cast(reader: Iterator[pa.RecordBatch], target: pa.Schema) -> Iterator[pa.Re
 
 def _settings(options: Mapping[str, str]) -> _Settings:
     get = {k.lower(): v for k, v in options.items()}.get
-    layout = get("layout", "long")
-    if layout not in LAYOUTS:
-        raise OptionsError(f"option layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    try:
+        layout = Layout(get("layout", Layout.LONG))
+    except OptionsError as exc:
+        raise OptionsError(f"option {exc}") from None
     names_wanted = _flag(get, "names")
     metadata = get("metadata")
     if metadata and not names_wanted:
@@ -243,28 +223,31 @@ def _settings(options: Mapping[str, str]) -> _Settings:
             "option names=true needs option metadata (a file saved by 'apsis-export metadata --save')"
         )
     names = _load_metadata(metadata) if metadata else None
-    export_id = get("export_id", "name")
-    if export_id not in EXPORT_IDS:
-        raise OptionsError(f"option export_id must be one of {', '.join(EXPORT_IDS)}, not {export_id!r}")
-    table = get("table") or LAYOUTS[layout][0]
-    if needs_first_pass(layout, [table], names=names):
+    try:
+        export_id = ExportId(get("export_id", ExportId.NAME))
+    except OptionsError:
         raise OptionsError(
-            f"table {table} needs options names=true and metadata=FILE in Spark: its columns "
-            "must be known before the files are read (or read a long-layout table)"
-        )
-    return _Settings(
-        table=table,
+            f"option export_id must be one of {ExportId.names()}, not {get('export_id')!r}"
+        ) from None
+    table = get("table") or LAYOUT_TABLES[layout][0]
+    converted = ConvertOptions(
+        tables=(table,),
         layout=layout,
         names=names,
         dedupe=_flag(get, "dedupe_events"),
         strict_types=_flag(get, "strict_types"),
-        input_layout=get("input_layout", AUTO),
+        input_layout=get("input_layout", InputLayout.AUTO),
         engine=get("engine", DEFAULT_ENGINE),
-        export_id=export_id,
     )
+    if converted.needs_first_pass:
+        raise OptionsError(
+            f"table {table} needs options names=true and metadata=FILE in Spark: its columns "
+            "must be known before the files are read (or read a long-layout table)"
+        )
+    return _Settings(table, converted, export_id)
 
 
-def _flag(get, name: str) -> bool:
+def _flag(get: Callable[[str, str], str], name: str) -> bool:
     value = str(get(name, "false")).strip().lower()
     if value in _TRUE:
         return True
@@ -288,7 +271,8 @@ def _load_metadata(uri: str) -> Metadata:
 def _input_files(options: Mapping[str, str]) -> list[str]:
     """The files of ``load(path)`` / ``load([paths])``, globs expanded."""
     get = {k.lower(): v for k, v in options.items()}.get
-    patterns = ([get("path")] if get("path") else []) + (json.loads(get("paths")) if get("paths") else [])
+    path, paths = get("path"), get("paths")
+    patterns = ([path] if path else []) + (json.loads(paths) if paths else [])
     if not patterns:
         raise OptionsError("no input: spark.read.format('apsis_export').load(PATH_OR_GLOB)")
     return expand(patterns)

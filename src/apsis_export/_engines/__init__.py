@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
+from .._modes import EngineName
 from .._records import Profile
 from .._source import Source
 
@@ -28,19 +29,17 @@ class Engine(Protocol):
         ...
 
 
-def get_engine(name: str) -> Engine:
+def get_engine(name: EngineName | str) -> Engine:
     """The engine registered under ``name``: ``"fast"`` or ``"exact"`` (the referee)."""
-    if name == "exact":
+    if EngineName(name) is EngineName.EXACT:
         from ._exact import ExactEngine
 
         return ExactEngine()
-    if name == "fast":
-        from ._fast import FastEngine
+    from ._fast import FastEngine
 
-        return FastEngine()
-    raise ValueError(f"unknown engine {name!r}; available: {', '.join(ENGINE_NAMES)}")
+    return FastEngine()
 
 
-ENGINE_NAMES = ("fast", "exact")
+ENGINE_NAMES = tuple(EngineName)
 #: The engine used unless another is asked for.
-DEFAULT_ENGINE = "fast"
+DEFAULT_ENGINE = EngineName.FAST

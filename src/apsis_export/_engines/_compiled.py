@@ -19,7 +19,7 @@ from .._extension import native as _native
 #: True when the compiled step is built and not switched off by APSIS_EXPORT_PURE=1.
 AVAILABLE = ENABLED
 
-#: ``_Scan.tokens`` in C (see ``scan`` in _native.c), or None where the numpy scan does it.
+#: ``_scan.BlockScanner.tokens`` in C (see ``scan`` in _native.c), or None where the numpy scan does it.
 scan = _native.scan if AVAILABLE else None
 
 
@@ -49,12 +49,13 @@ class NativeColumns:
     def __init__(self, *, json: bool, attributes: bool = True, events: bool = True, iso_times: bool = False):
         if _native is None:
             raise RuntimeError("apsis_export._native is not built")
-        self._builder = _native.Builder(json, attributes, events, iso_times)
+        self._builder = _native.Builder(json=json, attributes=attributes, events=events, iso_times=iso_times)
 
-    def add(self, text: bytes, wrapped: bool, ambiguous: bool) -> tuple[str, list[str]] | None:
-        """Append the rows of one profile member's text (``"key": value``); its key and
-        section IDs, or None (nothing appended) for a profile the Python mapping must read."""
-        return self._builder.add(text, wrapped, ambiguous)
+    def add(self, text: bytes, *, wrapped: bool, ambiguous: bool) -> tuple[str, list[str]] | None:
+        """Append the rows of one profile member's text (``"key": value``) of the wrapped layout
+        (else bare); its key and section IDs, or None (nothing appended) for a profile the Python
+        mapping must read. ``ambiguous``: refuse a profile keyed "profiles" (see read_profile)."""
+        return self._builder.add(text, wrapped=wrapped, ambiguous=ambiguous)
 
     @property
     def refusals(self) -> dict[str, int]:

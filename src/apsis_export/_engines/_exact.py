@@ -31,6 +31,8 @@ from .._source import Source
 #: Values nested deeper than this are refused with a clear error (the JSON
 #: writers cannot write them back, and nothing in a real export is that deep).
 MAX_DEPTH = 200
+#: The error for a value nested beyond MAX_DEPTH (levels below the value's own).
+DEPTH_ERROR = f"a value is nested deeper than {MAX_DEPTH} levels"
 
 _BUF_SIZE = 64 * 1024
 _warned_backend = False
@@ -122,21 +124,31 @@ def _parser_error(exc: Exception, source: Source, profile_key: str | None) -> In
     return InputError(f"invalid JSON: {first}", offset=offset, profile_key=profile_key)
 
 
+#: yajl's verbose errors show the text up to _YAJL_SPAN bytes either side of the error, indented
+#: so that the error's byte stands in column _YAJL_INDENT + _YAJL_SPAN.
+_YAJL_SPAN, _YAJL_INDENT = 30, 10
+#: Offsets tried at the most when locating a rendering in a chunk.
+_MAX_CANDIDATES = 100
+
+
 def _context(chunk: bytes, offset: int) -> bytes:
     """yajl's rendering of the text around ``offset`` (the second line of its verbose errors)."""
-    start, end = max(offset - 30, 0), min(offset + 30, len(chunk))
-    pad = 40 - offset if offset < 30 else 10
+    start, end = max(offset - _YAJL_SPAN, 0), min(offset + _YAJL_SPAN, len(chunk))
+    pad = _YAJL_INDENT + _YAJL_SPAN - offset if offset < _YAJL_SPAN else _YAJL_INDENT
     return b" " * pad + chunk[start:end].replace(b"\n", b" ").replace(b"\r", b" ")
 
 
 def _locate(context: bytes, chunk: bytes) -> int | None:
     """The one offset in ``chunk`` whose rendering is ``context``; None when not exactly one."""
     flat = chunk.replace(b"\n", b" ").replace(b"\r", b" ")
-    candidates = set(range(min(30, len(chunk) + 1))) | set(range(max(len(chunk) - 30, 0), len(chunk) + 1))
-    needle = context[10:]
+    # Near either end of the chunk the rendering is cut short; elsewhere, where its text is found.
+    candidates = set(range(min(_YAJL_SPAN, len(chunk) + 1))) | set(
+        range(max(len(chunk) - _YAJL_SPAN, 0), len(chunk) + 1)
+    )
+    needle = context[_YAJL_INDENT:]
     at = flat.find(needle)
-    while at != -1 and len(candidates) < 100:
-        candidates.add(at + 30)
+    while at != -1 and len(candidates) < _MAX_CANDIDATES:
+        candidates.add(at + _YAJL_SPAN)
         at = flat.find(needle, at + 1)
     found = [o for o in candidates if o <= len(chunk) and _context(chunk, o) == context]
     return found[0] if len(found) == 1 else None
@@ -244,7 +256,7 @@ class _Walk:
                 stack.append(child)
                 top = child
                 if len(stack) > MAX_DEPTH:
-                    raise InputError(f"a value is nested deeper than {MAX_DEPTH} levels")
+                    raise InputError(DEPTH_ERROR)
         raise InputError("invalid JSON: the document ends early (truncated file?)")
 
 
@@ -382,7 +394,8 @@ class _LongNumbers:
         self._before = (self._before + chunk)[-2:]
         if not cuts:
             return chunk
-        pieces, last = [], 0
+        pieces: list[bytes] = []
+        last = 0
         for cut in cuts:
             pieces += (chunk[last:cut], b"e0")
             last = cut

@@ -104,14 +104,14 @@ def _client_secret(ctx: click.Context, secret: str | None, secret_file: str | No
         else:
             secret = None
     if secret_file is not None:
-        name = "stdin" if secret_file == "-" else secret_file
+        name = "stdin" if secret_file == "-" else secret_file  # noqa: S105 (a file name, not a secret)
         try:
             with click.open_file(secret_file, "r", encoding="utf-8") as stream:
                 secret = stream.read().strip()
         except (OSError, UnicodeDecodeError) as exc:
             raise click.UsageError(
                 f"cannot read the client secret from {name}: {getattr(exc, 'strerror', None) or exc}"
-            )
+            ) from exc
         if not secret:
             raise click.UsageError(f"no client secret in {name}")
     elif not secret:

@@ -8,13 +8,13 @@ from functools import partial, wraps
 
 import click
 
-from .._convert import LAYOUTS as OUTPUT_LAYOUTS
-from .._convert import TABLE_NAMES, Progress
-from .._engines import DEFAULT_ENGINE, ENGINE_NAMES
+from .._engines import DEFAULT_ENGINE
 from .._errors import ApsisExportError
 from .._metadata import Metadata
-from .._shape import LAYOUTS
-from ..outputs import FILE_MODE, IF_EXISTS, format_names
+from .._modes import EngineName, IfExists, InputLayout, Layout, Mode
+from .._pipeline import LAYOUT_TABLES, TABLE_NAMES
+from .._progress import Progress
+from ..outputs import FILE_MODE, format_names
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -48,6 +48,11 @@ def friendly_errors(command):
             fail(f"unexpected {type(exc).__name__}: {exc} (this is a bug; --debug shows the traceback)")
 
     return click.option("--debug", is_flag=True, help="Show a traceback on errors.")(wrapper)
+
+
+def mode_values(mode: type[Mode]) -> list[str]:
+    """A mode's names as click choices (click matches an enum's member names, LONG, not long)."""
+    return [member.value for member in mode]
 
 
 def parse_size(text: str) -> int:
@@ -198,7 +203,7 @@ def convert_options(command=None, *, out_required: bool = True):
         ),
         click.option(
             "--if-exists",
-            type=click.Choice(IF_EXISTS),
+            type=click.Choice(mode_values(IfExists)),
             default="error",
             show_default=True,
             help="What to do with a table or dataset file already there: fail before writing, "
@@ -214,7 +219,7 @@ def convert_options(command=None, *, out_required: bool = True):
         ),
         click.option(
             "--layout",
-            type=click.Choice(list(OUTPUT_LAYOUTS)),
+            type=click.Choice(mode_values(Layout)),
             default="long",
             show_default=True,
             help="long: an attributes table, one row per attribute; wide: a profiles table, one row "
@@ -225,7 +230,7 @@ def convert_options(command=None, *, out_required: bool = True):
             default=None,
             metavar="LIST",
             help=f"Comma-separated tables from {','.join(TABLE_NAMES)} [default: "
-            f"{' or '.join(','.join(t) for t in OUTPUT_LAYOUTS.values())} by --layout, "
+            f"{' or '.join(','.join(t) for t in LAYOUT_TABLES.values())} by --layout, "
             f"plus extras when unknown keys occur].",
         ),
         click.option(
@@ -245,15 +250,15 @@ def convert_options(command=None, *, out_required: bool = True):
         ),
         click.option(
             "--input-layout",
-            type=click.Choice(LAYOUTS),
+            type=click.Choice(mode_values(InputLayout)),
             default="auto",
             show_default=True,
             help='Document layout: wrapped {"profiles": ...} or bare {KEY: ...}; auto detects it.',
         ),
         click.option(
             "--engine",
-            type=click.Choice(ENGINE_NAMES),
-            default=DEFAULT_ENGINE,
+            type=click.Choice(mode_values(EngineName)),
+            default=DEFAULT_ENGINE.value,
             show_default=True,
             help="Parse engine.",
         ),

@@ -12,7 +12,8 @@ import os
 import click
 
 from .._convert import convert
-from .._many import EXIT_SOME_FAILED, EXPORT_IDS, InputsFailed, ManySummary, convert_many
+from .._many import EXIT_SOME_FAILED, InputsFailed, ManySummary, convert_many
+from .._modes import ExportId
 from ..outputs import is_uri
 from ._common import (
     EXIT_INTERRUPTED,
@@ -20,6 +21,7 @@ from ._common import (
     fail,
     friendly_errors,
     load_names,
+    mode_values,
     print_summary,
     run_with_progress,
 )
@@ -32,7 +34,7 @@ _GLOB_CHARS = set("*?[")
 @convert_options
 @click.option(
     "--export-id",
-    type=click.Choice(list(EXPORT_IDS)),
+    type=click.Choice(mode_values(ExportId)),
     default=None,
     help="With many inputs, the value of every row's export column: the file's name [default], its "
     "name without .json/.gz (stem), or its folder's name (parent: one folder per day).",
@@ -58,7 +60,9 @@ def convert_command(inputs, convert_kwargs, names, metadata, export_id, keep_goi
     if len(inputs) == 1 and export_id is None and _one_file(inputs[0]):
         ctx = click.get_current_context()
         param = next(p for p in ctx.command.params if p.name == "inputs")
-        path = click.Path(exists=True, dir_okay=False, allow_dash=True).convert(inputs[0], param, ctx)
+        path = os.fsdecode(
+            click.Path(exists=True, dir_okay=False, allow_dash=True).convert(inputs[0], param, ctx)
+        )
         summary = run_with_progress(quiet, lambda bar: convert(path, progress=bar, **convert_kwargs))
         if not quiet:
             print_summary(summary)
@@ -69,12 +73,15 @@ def convert_command(inputs, convert_kwargs, names, metadata, export_id, keep_goi
                     )
         return
     convert_kwargs["out"] = convert_kwargs.pop("out_dir")
-    rule = EXPORT_IDS[export_id or "name"]
     try:
         summary = run_with_progress(
             quiet,
             lambda bar: convert_many(
-                inputs, export_id=rule, keep_going=keep_going, progress=bar, **convert_kwargs
+                inputs,
+                export_id=export_id or ExportId.NAME,
+                keep_going=keep_going,
+                progress=bar,
+                **convert_kwargs,
             ),
         )
     except KeyboardInterrupt:  # each input commits alone: those that completed are there

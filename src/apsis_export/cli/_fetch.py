@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import click
 
+from .._convert import fetch_and_convert
 from ..fetch import EXPORT_PATH, SAVE_MODE, ExportRequest, HttpSettings
 from ._api import api_options
 from ._common import FileMode, convert_options, friendly_errors, load_names, print_summary, run_with_progress
@@ -203,8 +204,8 @@ def fetch_command(
         if out_dir is not None:
             summary = run_with_progress(
                 quiet,
-                lambda bar: api.fetch_and_convert(
-                    export, save=save, save_mode=save_mode, progress=bar, **convert_kwargs
+                lambda bar: fetch_and_convert(
+                    api, export, save=save, save_mode=save_mode, progress=bar, **convert_kwargs
                 ),
             )
             if not quiet:

@@ -7,19 +7,22 @@ from pathlib import Path
 
 import click
 
-from .._engines import DEFAULT_ENGINE, ENGINE_NAMES
+from .._engines import DEFAULT_ENGINE
 from .._inspect import InspectReport, inspect
 from .._metadata import Metadata
-from .._shape import LAYOUTS
-from ._common import friendly_errors, run_with_progress
+from .._modes import EngineName, InputLayout
+from ._common import friendly_errors, mode_values, run_with_progress
 
 
 def _table(headers: list[str], rows: list[list], right: set[int]) -> list[str]:
     cells = [[str(c) for c in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    fmt = lambda row: "  ".join(
-        c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
-    ).rstrip()
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+
     return [fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in cells]
 
 
@@ -121,15 +124,15 @@ def render(report: InspectReport) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for scripts).")
 @click.option(
     "--input-layout",
-    type=click.Choice(LAYOUTS),
+    type=click.Choice(mode_values(InputLayout)),
     default="auto",
     show_default=True,
     help='Document layout: wrapped {"profiles": ...} or bare {KEY: ...}; auto detects it.',
 )
 @click.option(
     "--engine",
-    type=click.Choice(ENGINE_NAMES),
-    default=DEFAULT_ENGINE,
+    type=click.Choice(mode_values(EngineName)),
+    default=DEFAULT_ENGINE.value,
     show_default=True,
     help="Parse engine.",
 )

@@ -1,8 +1,10 @@
-"""Fetch exports from the APSIS One API: request, poll, download, convert while downloading.
+"""Fetch exports from the APSIS One API: request, poll, download (or read while downloading).
 
 >>> from apsis_export.fetch import Client, ExportRequest
 >>> with Client(client_id="...", client_secret="...") as api:
-...     api.fetch_and_convert(ExportRequest(attributes=["10462"]), "tables/")
+...     api.download(api.request_export(ExportRequest(attributes=["10462"])), "export.json.gz")
+
+The client only fetches: converting while downloading is :func:`apsis_export.fetch_and_convert`.
 """
 
 from ._auth import SecretSource

@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from typing import Union
 
 import orjson
 
 from ._errors import AuthError
 
 #: A client secret: the string itself, or a function returning it (called at each token request).
-SecretSource = Union[str, Callable[[], str]]
+SecretSource = str | Callable[[], str]
 
 
 class Secret:

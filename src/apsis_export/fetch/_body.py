@@ -7,16 +7,14 @@ stays gzip, for the converter's own gzip sniffing and for the saved file.
 from __future__ import annotations
 
 import os
-import zlib
 from pathlib import Path
 from typing import BinaryIO
 
 import urllib3
 
 from .._errors import InputError, SinkError
+from .._gzip import GZIP_MAGIC, GzipError, GzipMembers
 from ._errors import DownloadError
-
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 class ExportStream:
@@ -60,7 +58,7 @@ class ExportStream:
 
     def close(self) -> None:
         """Drop the connection (an unread rest of the body is not drained)."""
-        if self._response.isclosed():
+        if self._response.isclosed():  # type: ignore[attr-defined]  # an HTTPResponse: urllib3 types it as its base
             self._response.release_conn()
         else:
             self._response.close()
@@ -68,7 +66,7 @@ class ExportStream:
     def __enter__(self) -> ExportStream:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
@@ -94,7 +92,7 @@ class SavedBody:
     """
 
     def __init__(
-        self, stream: BinaryIO, path: str | os.PathLike[str], *, check_gzip: bool, mode: int = 0o600
+        self, stream: ExportStream, path: str | os.PathLike[str], *, check_gzip: bool, mode: int = 0o600
     ):
         self.path = Path(path)
         self.part = self.path.with_name(self.path.name + ".part")
@@ -176,8 +174,7 @@ class _GzipCheck:
     def __init__(self) -> None:
         self._head = b""
         self._is_gzip: bool | None = None
-        self._member: zlib._Decompress | None = None
-        self._members = 0
+        self._members = GzipMembers()
         self.problem: str | None = None
 
     def feed(self, data: bytes) -> None:
@@ -185,31 +182,21 @@ class _GzipCheck:
             self._head += data
             if len(self._head) < 2:
                 return
-            self._is_gzip, data = self._head[:2] == _GZIP_MAGIC, self._head
+            self._is_gzip, data = self._head[:2] == GZIP_MAGIC, self._head
         if not self._is_gzip or self.problem is not None:
             return
-        while data:
-            if self._member is None:
-                if not data.strip(b"\0"):  # zero padding after the last member is allowed
-                    return
-                self._member = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            try:
-                while data:  # bounded output per step: constant memory even for a very compressible body
-                    self._member.decompress(data, 1 << 20)
-                    data = self._member.unconsumed_tail
-            except zlib.error as exc:
-                self.problem = f"corrupt: {exc}"
-                return
-            if self._member.eof:
-                data = self._member.unused_data
-                self._member = None
-                self._members += 1
+        self._members.feed(data)
+        try:
+            while self._members.inflate(1 << 20):  # bounded output: constant memory for any body
+                pass
+        except GzipError as exc:
+            self.problem = f"corrupt: {exc}"
 
     @property
     def complete(self) -> bool:
         """True for a plain body, or for gzip whose last member ended cleanly."""
         if not self._is_gzip:
             return True  # plain, or fewer than 2 bytes
-        if self.problem is None and (self._member is not None or self._members == 0):
+        if self.problem is None and (self._members.in_member or self._members.members == 0):
             self.problem = "it ends before its last member does"
         return self.problem is None

@@ -1,4 +1,5 @@
-"""The APSIS One client: token, export request, polling, download, conversion, metadata.
+"""The APSIS One client: token, export request, polling, download, metadata. It fetches; what
+is done with the body while it downloads is the caller's (``apsis_export.fetch_and_convert``).
 
 HTTP is urllib3 2.x with its own retries and redirects switched off: the retry
 decisions below follow the export documentation, not generic rules, and each
@@ -26,10 +27,8 @@ import orjson
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError
 
-from .._convert import LAYOUTS, ConvertSummary, convert, needs_first_pass
-from .._errors import OptionsError
 from .._source import Source
-from .._wide import PROFILES, WideSchema
+from .._version import __version__
 from ._auth import Secret, SecretSource, jwt_expiry
 from ._body import ExportStream, SavedBody, _reason
 from ._errors import (
@@ -100,7 +99,7 @@ class Client:
 
     >>> with Client(client_id="...", client_secret="...") as api:
     ...     poll_url = api.request_export(ExportRequest(attributes=["10462"]))
-    ...     api.fetch_and_convert(poll_url, "tables/", format="parquet")
+    ...     api.download(poll_url, "export.json.gz")
 
     ``base_url`` defaults to the ``region``'s (``eu`` or ``apac``). The token is
     fetched on first use, cached until shortly before its JWT ``exp``, and renewed
@@ -131,8 +130,6 @@ class Client:
     ):
         if region not in REGIONS:
             raise ValueError(f"region must be one of {', '.join(REGIONS)}, not {region!r}")
-        from .. import __version__
-
         self.base_url = (base_url or REGIONS[region]).rstrip("/")
         #: Plain HTTP allowed to hosts other than loopback.
         self.allow_http = allow_http
@@ -284,57 +281,26 @@ class Client:
         self._restarting(poll_url, None, path, mode)
         return Path(path)
 
-    def fetch_and_convert(
+    def read_while_downloading(
         self,
-        export: str | ExportRequest | Mapping[str, Any] | bytes,
-        out_dir: str | os.PathLike[str],
+        poll_url: str,
+        read: Callable[[Source], _T],
         *,
         save: str | os.PathLike[str] | None = None,
         save_mode: int = SAVE_MODE,
-        **options: Any,
-    ) -> ConvertSummary:
-        """Convert an export while it downloads: same contract as :func:`apsis_export.convert`.
+    ) -> _T:
+        """Wait for the export and return ``read(source)``, ``source`` being its body as it
+        downloads (gzip is detected as for a file); ``save`` also keeps the body, as
+        :meth:`download` does (with permissions ``save_mode``).
 
-        ``export`` is a poll URL, or a request to send first (see :meth:`request_export`).
-        ``options`` are :func:`~apsis_export.convert`'s keyword arguments (format, tables,
-        names, jobs, progress...). ``save`` also keeps the body, as :meth:`download` does
-        (with permissions ``save_mode``, owner-only by default).
-        A cut body restarts the download and the conversion (whose outputs were
-        discarded) from the poll URL.
-
-        The wide layout takes its columns from an :class:`ExportRequest`'s attributes and
-        tags (named and typed with ``names``). Where columns must be discovered instead
-        (split events; a poll URL or raw body without ``names``), the body is saved to
-        ``save`` first and that file converted: ``save`` is then required.
+        A body cut off reaches ``read`` as a :class:`DownloadError` raised by the source: the
+        download then restarts from the poll URL and ``read`` runs again on the new body, up to
+        ``download_retries`` times, so ``read`` must leave nothing behind when it fails (as
+        :func:`apsis_export.convert` does: see :func:`apsis_export.fetch_and_convert`).
         """
-        options = dict(options)
-        if (
-            isinstance(export, ExportRequest)
-            and (export.attributes or export.tags)
-            and options.get("schema") is None
-            and (PROFILES in (options.get("tables") or LAYOUTS[options.get("layout", "long")]))
-        ):
-            options["schema"] = WideSchema.from_request(export.attributes, export.tags, options.get("names"))
-        first_pass = needs_first_pass(
-            options.get("layout", "long"),
-            options.get("tables"),
-            options.get("split_events", False),
-            options.get("schema"),
-            options.get("names"),
-        )
-        if first_pass and save is None:
-            raise OptionsError(
-                "these tables need a first pass over the whole file to find their columns: "
-                "save the download (--save FILE / save=) and it is converted from there"
-            )
-        poll_url = export if isinstance(export, str) else self.request_export(export)
-        if first_pass:
-            self.download(poll_url, save, mode=save_mode)
-            return convert(save, out_dir, **options)
 
-        def job(body, stream: ExportStream) -> ConvertSummary:
-            source = Source(body, name=poll_url, total_bytes=stream.content_length, closer=ExitStack())
-            return convert(source, out_dir, **options)
+        def job(body: Any, stream: ExportStream) -> _T:
+            return read(Source(body, name=poll_url, total_bytes=stream.content_length, closer=ExitStack()))
 
         return self._restarting(poll_url, job, save, save_mode)
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 from calendar import monthrange
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Union
+from typing import Any
 from urllib.parse import urljoin
 
 import orjson
@@ -29,7 +29,7 @@ DEFAULT_WINDOW = timedelta(days=7)
 #: The API answers 413 to larger bodies.
 MAX_BODY_BYTES = 100_000
 
-TimeLike = Union[str, datetime]
+TimeLike = str | datetime
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ def find_poll_url(payload: bytes, request_url: str, location: str | None = None)
     )
 
 
-def _strings(value: Any):
+def _strings(value: Any) -> Iterator[str]:
     stack = [value]
     while stack:
         item = stack.pop()

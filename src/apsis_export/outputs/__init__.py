@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from .._errors import OptionsError
+from .._modes import IfExists
 from .._schema import Table
-from ..sinks import Sink, get_sink, sink_names
+from ..sinks import FileSink, Sink, get_sink, sink_names
 from ._dataset import CREATED_DATE, DatasetSink, partition_columns
 from ._filesystems import Location, is_uri, locate
-from ._output import FILE_MODE, IF_EXISTS, STAGING_PREFIX, Output, dataset_files, output_stem
+from ._output import FILE_MODE, STAGING_PREFIX, Output, dataset_files, output_stem
 from ._tables import StagedFile, named_as_final
 
 #: Table formats written by outputs rather than by a file sink; their batches are Parquet's.
@@ -64,7 +65,7 @@ def open_output(
     out: str | os.PathLike[str],
     *,
     filesystem: Any = None,
-    if_exists: str | None = None,
+    if_exists: IfExists | str | None = None,
     source: Any = None,
     file_mode: int = FILE_MODE,
 ) -> Output:
@@ -91,12 +92,12 @@ def table_opener(
     if constants:
         check_dataset_format(format, partition_by=partition_by, max_rows_per_file=max_rows_per_file)
     if constants and format != "parquet":
-        factory = get_sink(format)
+        writes_constants = cast("type[FileSink]", get_sink(format))  # its accepts_constants is checked
 
         def open_dataset_file(name: str, table: Table) -> Sink:
-            relative, staged, final = output.dataset_file(name, factory.extension)
+            relative, staged, final = output.dataset_file(name, writes_constants.extension)
             with named_as_final(staged, final):
-                sink = factory(staged, table, constants=constants)
+                sink = writes_constants(staged, table, constants=constants)
             return StagedFile(sink, output, relative, staged, final)
 
         return open_dataset_file
@@ -150,7 +151,6 @@ def table_opener(
 __all__ = [
     "CREATED_DATE",
     "FILE_MODE",
-    "IF_EXISTS",
     "STAGING_PREFIX",
     "TABLE_FORMATS",
     "Location",

@@ -13,6 +13,8 @@ as the Parquet sink does.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import urllib.parse
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +30,7 @@ from .._schema import Table
 from ..sinks import arrow_batcher
 from ..sinks._background import BackgroundWriter
 from ..sinks._columns import constant_column, constant_fields
-from ..sinks._parquet import ROW_GROUP_ROWS
+from ..sinks._parquet import ROW_GROUP_ROWS, parquet_writer
 
 #: The column events may be partitioned by besides their own: the UTC date of created_at.
 CREATED_DATE = "created_date"
@@ -143,11 +145,9 @@ class DatasetSink:
     def abort(self) -> None:
         self._background.stop()
         for file in self._open.values():
-            try:
+            with contextlib.suppress(Exception):  # the staging directory is removed anyway
                 file.writer.close()
                 file.stream.close()
-            except Exception:  # the staging directory is removed anyway
-                pass
         self._open.clear()
 
     # -- partitions and files -------------------------------------------------------------------
@@ -175,7 +175,7 @@ class DatasetSink:
         )
         data = table.drop_columns(self._columns)
         parts = []
-        for start, end in zip(starts, starts[1:]):
+        for start, end in itertools.pairwise(starts):
             if end > start:
                 directory = "/".join(_segment(c, keys.column(c)[start].as_py()) for c in self._columns)
                 parts.append((directory, data.take(order.slice(start, end - start))))
@@ -210,9 +210,7 @@ class DatasetSink:
         if self._local:
             self._fs.create_dir(folder, recursive=True)
         stream = self._fs.open_output_stream(path)
-        file = self._open[directory] = _File(
-            pq.ParquetWriter(stream, self._file_schema, compression="zstd"), stream, path
-        )
+        file = self._open[directory] = _File(parquet_writer(stream, self._file_schema), stream, path)
         return file
 
     def _finish(self, directory: str) -> None:

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from .._errors import OptionsError, SinkError
+from .._modes import IfExists
 from .._records import Record
 from .._schema import Table
 from ..sinks import arrow_batcher
@@ -75,10 +76,10 @@ class DeltaSink:
     def _commit(self) -> None:
         """Stream the staged files into the Delta table: one commit of its log."""
         deltalake, if_exists = self._deltalake, self._output.if_exists_asked
-        if if_exists == "skip" and deltalake.DeltaTable.is_deltatable(self._uri):
+        if if_exists is IfExists.SKIP and deltalake.DeltaTable.is_deltatable(self._uri):
             return
         files = ds.dataset(self._files, schema=self._schema, format="parquet", filesystem=self._output.fs)
-        overwrite = if_exists == "overwrite"
+        overwrite = if_exists is IfExists.OVERWRITE
         try:
             deltalake.write_deltalake(
                 self._uri,

@@ -69,8 +69,8 @@ def locate(out: str | os.PathLike[str], filesystem: Any = None) -> Location:
         path = str(out).rstrip("/")
         return Location(fs, path, f"{fs.type_name}:{path}")
     if not is_uri(out):
-        path = Path(out).absolute()
-        return Location(pafs.LocalFileSystem(), path.as_posix(), str(out))
+        local = Path(out).absolute()
+        return Location(pafs.LocalFileSystem(), local.as_posix(), str(out))
     uri = str(out)
     display = uri.split("?", 1)[0]
     if uri.split(":", 1)[0].lower() not in PYARROW_SCHEMES:

@@ -25,12 +25,10 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from .._errors import OptionsError, SinkError
+from .._errors import SinkError
+from .._modes import IfExists
 from ._filesystems import Location
 
-#: What happens to a file already under a final name: fail before touching anything,
-#: replace it (and, in a dataset, the other files of the same input), or keep it.
-IF_EXISTS = ("error", "overwrite", "skip")
 #: Permissions of the files a run writes on a local disk: owner-only, exports hold personal data.
 FILE_MODE = 0o600
 #: Staging directories start so: hidden, and named after the input.
@@ -55,17 +53,15 @@ class Output:
         self,
         location: Location,
         *,
-        if_exists: str | None = None,
+        if_exists: IfExists | str | None = None,
         stem: str = "export",
         file_mode: int = FILE_MODE,
     ):
-        if if_exists is not None and if_exists not in IF_EXISTS:
-            raise OptionsError(f"if_exists must be one of {', '.join(IF_EXISTS)}, not {if_exists!r}")
         self.location = location
         self.fs = location.filesystem
         #: As asked (None: the target's default), and as applied to files (None: overwrite).
-        self.if_exists_asked = if_exists
-        self.if_exists = if_exists or "overwrite"
+        self.if_exists_asked = IfExists(if_exists) if if_exists is not None else None
+        self.if_exists = self.if_exists_asked or IfExists.OVERWRITE
         self.stem = stem
         self.file_mode = file_mode
         self.staging = f"{location.path}/{STAGING_PREFIX}{stem}-{uuid.uuid4().hex[:12]}"
@@ -95,7 +91,7 @@ class Output:
 
     def check_free(self, relative: str) -> None:
         """With if_exists "error": fail now if a final name is taken (before any parsing)."""
-        if self.if_exists == "error" and self._taken([self.final(relative)]):
+        if self.if_exists is IfExists.ERROR and self._taken([self.final(relative)]):
             raise SinkError(self._exists_message([relative]))
 
     def local_file(self, table: str, relative: str) -> Path:
@@ -105,14 +101,18 @@ class Output:
         self.outputs[table] = self._shown(relative)
         if self.location.is_local:
             return Path(f"{self.staging}/{relative}")
+        return self._spool_dir() / relative
+
+    def _spool_dir(self) -> Path:
+        """The private spool directory of files bound for elsewhere, made at first use."""
         if self._spool is None:
             self._spool = tempfile.mkdtemp(prefix=STAGING_PREFIX)  # mode 0700: exports are private
-        return Path(self._spool) / relative
+        return Path(self._spool)
 
     def file_done(self, relative: str) -> None:
         """A file format's file is complete (at :meth:`local_file`): stage it."""
         if not self.location.is_local:
-            local = Path(self._spool) / relative
+            local = self._spool_dir() / relative
             try:
                 pafs.copy_files(
                     str(local),
@@ -173,19 +173,19 @@ class Output:
         """Move every staged file to its final name (by ``if_exists``), then remove the staging."""
         finals = {relative: self.final(relative) for relative in self._files}
         taken = self._taken(list(finals.values()))
-        if taken and self.if_exists == "error":
+        if taken and self.if_exists is IfExists.ERROR:
             raise SinkError(self._exists_message([r for r, f in finals.items() if f in taken]))
         try:
             for table_commit in self._table_commits:
                 table_commit()
-            if self.if_exists == "overwrite":
+            if self.if_exists is IfExists.OVERWRITE:
                 stale = [
                     path for table in self._datasets for path in self._own_files(table) if path not in taken
                 ]
                 for path in stale:
                     self.fs.delete_file(path)
             for relative, final in finals.items():
-                if self.if_exists == "skip" and final in taken:
+                if self.if_exists is IfExists.SKIP and final in taken:
                     continue
                 if self.location.is_local:
                     os.chmod(f"{self.staging}/{relative}", self.file_mode)

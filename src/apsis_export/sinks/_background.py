@@ -61,3 +61,34 @@ class BackgroundWriter:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+
+
+class BackgroundSink:
+    """For a FileSink that hands its writes to ``self._background`` (a BackgroundWriter): the
+    drain, finish and discard every such sink shares. The sink opens ``self._file`` and, where
+    a format writer sits in front of it, ``self._writer`` (closed first)."""
+
+    _background: BackgroundWriter
+    _file: Any
+    _writer: Any = None
+
+    def drain(self) -> None:
+        """Wait until every batch handed on is written (and the writer thread ends)."""
+        self._background.drain()
+
+    def _finish(self) -> None:
+        self._background.drain()
+        self._close()
+
+    def _discard(self) -> None:
+        self._background.stop()
+        self._close()
+
+    def _close(self) -> None:
+        """Close the format writer, then the file, also when the writer's close fails (a full
+        disk): an aborted file's space is then freed at once, not when the writer is collected."""
+        try:
+            if self._writer is not None:
+                self._writer.close()
+        finally:
+            self._file.close()

@@ -14,9 +14,9 @@ import pyarrow.csv as pa_csv
 
 from .._encode import decimal_text, iso_millis_array, json_array, value_texts
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE
-from . import FileSink
-from ._background import BackgroundWriter
+from ._background import BackgroundSink, BackgroundWriter
 from ._columns import ArrowSink, each
+from ._file import FileSink
 
 _ARROW_TYPES = {
     BOOLEAN: pa.bool_(),
@@ -78,7 +78,7 @@ class _CrlfWriter:
         pass  # the file is the sink's to close
 
 
-class CsvSink(ArrowSink, FileSink):
+class CsvSink(ArrowSink, BackgroundSink, FileSink):
     extension = "csv"
     accepts_constants = True
     arrow_types = _ARROW_TYPES
@@ -104,21 +104,3 @@ class CsvSink(ArrowSink, FileSink):
 
     def write_encoded(self, batch: pa.RecordBatch) -> None:
         self._background.submit(self._writer.write_batch, self._with_constants(batch))
-
-    def drain(self) -> None:
-        """Wait until every batch handed on is written (and the writer thread ends)."""
-        self._background.drain()
-
-    def _finish(self) -> None:
-        self._background.drain()
-        try:
-            self._writer.close()
-        finally:
-            self._file.close()
-
-    def _discard(self) -> None:
-        self._background.stop()
-        try:
-            self._writer.close()
-        finally:
-            self._file.close()

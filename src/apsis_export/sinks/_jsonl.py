@@ -20,14 +20,15 @@ import pyarrow as pa
 from .. import _extension
 from .._encode import iso_date, iso_millis_json, json_array
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE, Table
-from . import FileSink
-from ._background import BackgroundWriter
+from ._background import BackgroundSink, BackgroundWriter
 from ._columns import Batch, constant_fields, make_columnizer
+from ._file import FileSink
 
 _dumps = orjson.dumps
 #: The join of keys and JSON texts into lines in C (``join_lines`` in _native.c), or None where
 #: Arrow's binary_join_element_wise does it.
 _join_lines = _extension.native.join_lines if _extension.ENABLED else None
+_JOIN_MAX_COLUMNS = _extension.native.JOIN_MAX_COLUMNS if _extension.ENABLED else 0
 _json = partial(json_array, nulls=False, large=True)  # numbers exact, whatever their size; None as null
 _ENCODERS = {
     BOOLEAN: _json,
@@ -58,7 +59,9 @@ def _lines(table: Table, end: bytes = b"}\n") -> Callable[[Batch], pa.Buffer | b
         texts = [
             column.cast(pa.large_binary()) for column in part
         ]  # 64-bit offsets: no size limit on a batch
-        if _join_lines is not None and len(texts) <= 64:  # the same lines, several times faster
+        if (
+            _join_lines is not None and len(texts) <= _JOIN_MAX_COLUMNS
+        ):  # the same lines, several times faster
             return _join_lines(
                 key_texts, end, [(*text.buffers(), text.offset) for text in texts], len(texts[0])
             )
@@ -80,7 +83,7 @@ def _lines(table: Table, end: bytes = b"}\n") -> Callable[[Batch], pa.Buffer | b
     return lines
 
 
-class JsonlSink(FileSink):
+class JsonlSink(BackgroundSink, FileSink):
     extension = "jsonl"
     accepts_columns = True
     accepts_constants = True
@@ -107,15 +110,3 @@ class JsonlSink(FileSink):
         if self._constants:  # lines made by --jobs workers, without them: a raw newline only ends a line
             data = bytes(data).replace(b"}\n", self._constants + b"}\n")
         self._background.submit(self._file.write, data)
-
-    def drain(self) -> None:
-        """Wait until every batch handed on is written (and the writer thread ends)."""
-        self._background.drain()
-
-    def _finish(self) -> None:
-        self._background.drain()
-        self._file.close()
-
-    def _discard(self) -> None:
-        self._background.stop()
-        self._file.close()

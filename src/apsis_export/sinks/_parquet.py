@@ -3,7 +3,8 @@ for a table of more than 4 x NARROW_COLUMNS columns, see _group_rows), or of abo
 ROW_GROUP_BYTES where the values are big.
 
 Batches are buffered until a row group is full, so small batches never make
-small row groups.
+small row groups. :func:`parquet_writer` owns the writer's settings, for every Parquet file
+the package writes (this sink's, and the datasets' of outputs/_dataset.py).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from pyarrow.fs import LocalFileSystem
 from .._encode import json_array, value_texts
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE
 from .._types import DECIMAL_PRECISION
-from . import FileSink
-from ._background import BackgroundWriter
+from ._background import BackgroundSink, BackgroundWriter
 from ._columns import ArrowSink
+from ._file import FileSink
 
 #: Rows per row group of the long tables. A row group is written on the sink's thread while
 #: the next one fills, so two of them per table are in memory at the peak. 64k rows reach that
@@ -38,6 +39,45 @@ WIDE_GROUP_FACTOR = 8
 #: Bytes of Arrow data at which the batches waiting are written as row groups, however few
 #: their rows: big values (events with 20 KB of data) must not make a 64k-row group of 1.3 GB.
 ROW_GROUP_BYTES = 64 * 1024 * 1024
+#: The writer's settings below were chosen with benchmarks/parquet_settings.py: the encode stage
+#: alone (a converted export's tables written from memory), CPU seconds per GB of input and bytes
+#: out, on 1 GB generated exports of both shapes (README, "Performance").
+#: zstd's level: level 3 cost 7-16% more CPU for files 0.7% smaller (or 0.4% larger).
+ZSTD_LEVEL = 1
+#: The text columns with statistics: profile_key (rows come profile by profile, so a filter on
+#: one key skips the row groups whose min/max leave it out) and the export of a dataset of many
+#: (_convert.EXPORT_COLUMN: one value per file). Columns of other types (the times, typed values)
+#: keep theirs too: cheap to keep, and what readers filter ranges by. The other text columns get
+#: none: every row group holds all their few values (section, attribute and type ids) or
+#: mostly distinct ones (values, ids, JSON), so min/max skip nothing, and computing them was
+#: 15% of the encoding CPU (1 GB exports of both shapes).
+TEXT_STATISTICS = frozenset({"profile_key", "export"})
+#: Columns without a dictionary: an event's correlation id is unique in a real export, so its
+#: dictionary is hashing for nothing until it outgrows its page and the writer falls back to plain
+#: (with distinct ids: 11% less encoding CPU and 3% smaller files without it). Attribute values and
+#: event data repeat enough to keep theirs: without it the 1 GB export of many short values gave
+#: files 9-18% larger at the same CPU.
+NO_DICTIONARY = frozenset({"correlation_id"})
+
+
+def writer_options(schema: pa.Schema) -> dict:
+    """The package's ParquetWriter settings for a table of ``schema`` (keyword arguments)."""
+    return {
+        "compression": "zstd",
+        "compression_level": ZSTD_LEVEL,
+        "use_dictionary": [name for name in schema.names if name not in NO_DICTIONARY],
+        "write_statistics": [
+            field.name
+            for field in schema
+            if field.name in TEXT_STATISTICS or not pa.types.is_string(field.type)
+        ],
+    }
+
+
+def parquet_writer(where, schema: pa.Schema) -> pq.ParquetWriter:
+    """A ParquetWriter for ``where`` (a path or an output stream) with the package's settings."""
+    return pq.ParquetWriter(where, schema, **writer_options(schema))
+
 
 _ARROW_TYPES = {
     BOOLEAN: pa.bool_(),
@@ -61,7 +101,7 @@ _ENCODERS = {
 }
 
 
-class ParquetSink(ArrowSink, FileSink):
+class ParquetSink(ArrowSink, BackgroundSink, FileSink):
     extension = "parquet"
     arrow_types = _ARROW_TYPES
     encoders = _ENCODERS
@@ -73,7 +113,7 @@ class ParquetSink(ArrowSink, FileSink):
         # writer's close fails (a full disk), so an aborted file's space is freed at once.
         self._file = LocalFileSystem().open_output_stream(str(path), compression=None)
         try:
-            self._writer = pq.ParquetWriter(self._file, self._schema, compression="zstd")
+            self._writer = parquet_writer(self._file, self._schema)
         except BaseException:
             self._file.close()
             raise
@@ -100,22 +140,10 @@ class ParquetSink(ArrowSink, FileSink):
         rest = table.slice(cut)
         self._pending, self._pending_rows, self._pending_bytes = rest.to_batches(), len(rest), rest.nbytes
 
-    def drain(self) -> None:
-        """Wait until every row group handed on is written (and the writer thread ends)."""
-        self._background.drain()
-
     def _finish(self) -> None:
         self._flush(final=True)
-        self._background.drain()
-        try:
-            self._writer.close()
-        finally:
-            self._file.close()
+        super()._finish()
 
     def _discard(self) -> None:
         self._pending = []
-        self._background.stop()
-        try:
-            self._writer.close()
-        finally:
-            self._file.close()
+        super()._discard()
