@@ -28,7 +28,7 @@ from apsis_export import (
     generate,
     generated_metadata,
 )
-from apsis_export._engines import _fast
+from apsis_export._engines import _members, _units
 from apsis_export.outputs import STAGING_PREFIX
 from apsis_export.sinks._background import BackgroundWriter
 
@@ -256,6 +256,7 @@ def read_rows(path: Path) -> tuple[list[str], list[list]]:
     return table.schema.names, [list(row.values()) for row in table.to_pylist()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_many_exports_as_csv_and_jsonl(tmp_path, exports, fmt):
     out = tmp_path / "out"
@@ -277,6 +278,7 @@ def test_many_exports_as_csv_and_jsonl(tmp_path, exports, fmt):
     assert [i.status for i in again.inputs] == ["skipped"] * 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_a_bad_input_leaves_no_csv_or_jsonl_file(tmp_path, with_bad, fmt):
     out = tmp_path / "out"
@@ -288,12 +290,13 @@ def test_a_bad_input_leaves_no_csv_or_jsonl_file(tmp_path, with_bad, fmt):
     assert not [p for p in out.iterdir() if p.name.startswith(STAGING_PREFIX)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_export_column_of_lines_encoded_by_jobs_workers(tmp_path, monkeypatch, exports, fmt):
     """convert(export=, jobs=2): workers encode batches without the export column (they do not
     know it); the sink adds it, so the file is the one jobs=1 writes, byte for byte."""
-    monkeypatch.setattr(_fast, "UNIT_BYTES", 2000)
-    monkeypatch.setattr(_fast, "BLOCK_SIZE", 8192)
+    monkeypatch.setattr(_units, "UNIT_BYTES", 2000)
+    monkeypatch.setattr(_members, "BLOCK_SIZE", 8192)
     monkeypatch.setattr(_parallel, "INLINE_UNITS", 1)
     monkeypatch.setattr(_parallel, "start_method", "fork")
     for jobs in (1, 2):
@@ -331,6 +334,7 @@ def test_many_inputs_refuse_delta_and_partitions_of_csv(tmp_path, exports):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_csv_and_jsonl_datasets_on_s3(tmp_path, exports, s3, s3_server):  # noqa: F811
     for fmt in ("csv", "jsonl"):
         summary = convert_many(exports[:2], s3_uri(s3_server, f"{fmt}-tables"), format=fmt, jobs=2)
