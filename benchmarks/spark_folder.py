@@ -2,7 +2,7 @@
 
     python benchmarks/spark_folder.py --files 8 --size 25MB     # needs the spark extra and a JRE
 
-Generates the exports (cached in --data-dir), then per table and repeat prints the rows and
+Generates the exports once (gzip; ``benchmarks/_folder.py``), then per table and repeat prints the rows and
 seconds of ``to_arrow`` over every file in this process and of ``df.count()`` through the
 ``apsis_export`` data source; fails when a row count differs between the two.
 """
@@ -13,28 +13,19 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
+
+from _folder import add_folder_arguments, generated_folder
 
 import apsis_export
-from apsis_export.cli._common import parse_size
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=8)
-    parser.add_argument("--size", default="25MB", help="JSON size of each export")
+    add_folder_arguments(parser, size="25MB", data_dir="/tmp/apsis-bench-folder")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/apsis-bench-folder"))
     args = parser.parse_args()
 
-    folder = args.data_dir / args.size
-    folder.mkdir(parents=True, exist_ok=True)
-    files = []
-    for seed in range(1, args.files + 1):
-        path = folder / f"day-{seed}.json.gz"
-        if not path.exists():
-            apsis_export.generate(path, size=parse_size(args.size), seed=seed, gzip=True)
-        files.append(path)
+    files = generated_folder(args, gzip=True).files
 
     os.environ.update(SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable)
     from pyspark.sql import SparkSession
@@ -57,10 +48,7 @@ def main() -> None:
             one_process = time.perf_counter() - start
             start = time.perf_counter()
             counted = (
-                spark.read.format("apsis_export")
-                .option("table", table)
-                .load(str(folder / "day-*.json.gz"))
-                .count()
+                spark.read.format("apsis_export").option("table", table).load([str(f) for f in files]).count()
             )
             in_spark = time.perf_counter() - start
             print(

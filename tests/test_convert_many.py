@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -20,12 +22,15 @@ from apsis_export import (
     EXPORT_IDS,
     InputsFailed,
     OptionsError,
+    _parallel,
     convert,
     convert_many,
     generate,
     generated_metadata,
 )
+from apsis_export._engines import _members, _units
 from apsis_export.outputs import STAGING_PREFIX
+from apsis_export.sinks._background import BackgroundWriter
 
 from .test_outputs import BUCKET, s3, s3_server, s3_uri  # noqa: F401  (fixtures)
 
@@ -238,6 +243,112 @@ def test_cli_many_inputs(tmp_path, exports, with_bad, alone):
     one = run_cli(exports[0], "--out", "one", cwd=tmp_path)
     assert one.returncode == 0 and (tmp_path / "one" / "events.parquet").is_file()
     assert "export" not in pq.read_schema(tmp_path / "one" / "events.parquet").names
+
+
+def read_rows(path: Path) -> tuple[list[str], list[list]]:
+    """A CSV or JSONL file's column names and rows, every CSV value as its text (null: None)."""
+    if path.suffix == ".jsonl":
+        rows = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+        return (list(rows[0]) if rows else []), [list(row.values()) for row in rows]
+    header = pa_csv.read_csv(path, read_options=pa_csv.ReadOptions(skip_rows_after_names=10**9))
+    types = dict.fromkeys(header.schema.names, pa.string())
+    table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(column_types=types))
+    return table.schema.names, [list(row.values()) for row in table.to_pylist()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_many_exports_as_csv_and_jsonl(tmp_path, exports, fmt):
+    out = tmp_path / "out"
+    summary = convert_many(exports, out, format=fmt, jobs=2)
+    assert summary.ok and summary.outputs == {t: out / t for t in (*TABLES, "extras")}
+    stems = ("day-1", "day-2", "day-3")
+    assert visible(out) == sorted(f"{t}/{stem}-0.{fmt}" for t in (*TABLES, "extras") for stem in stems)
+    assert not [p for p in out.iterdir() if p.name.startswith(STAGING_PREFIX)]
+    for path, stem in zip(exports, stems, strict=True):
+        convert(path, tmp_path / stem, format=fmt)
+        for table in (*TABLES, "extras"):
+            names, rows = read_rows(tmp_path / stem / f"{table}.{fmt}")
+            many_names, many_rows = read_rows(out / table / f"{stem}-0.{fmt}")
+            assert many_names == [*names, "export"]
+            assert many_rows == [[*row, path.name] for row in rows] and rows, (table, stem)
+            assert oct((out / table / f"{stem}-0.{fmt}").stat().st_mode & 0o777) == oct(0o600)
+    # the daily re-run: the inputs whose files are there are skipped unread
+    again = convert_many(exports, out, format=fmt, if_exists="skip")
+    assert [i.status for i in again.inputs] == ["skipped"] * 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_bad_input_leaves_no_csv_or_jsonl_file(tmp_path, with_bad, fmt):
+    out = tmp_path / "out"
+    summary = convert_many(with_bad, out, format=fmt, keep_going=True)
+    assert [i.status for i in summary.inputs] == ["converted", "failed", "converted"]
+    assert visible(out) == sorted(
+        f"{t}/{stem}-0.{fmt}" for t in (*TABLES, "extras") for stem in ("day-1", "day-3")
+    )
+    assert not [p for p in out.iterdir() if p.name.startswith(STAGING_PREFIX)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_export_column_of_lines_encoded_by_jobs_workers(tmp_path, monkeypatch, exports, fmt):
+    """convert(export=, jobs=2): workers encode batches without the export column (they do not
+    know it); the sink adds it, so the file is the one jobs=1 writes, byte for byte."""
+    monkeypatch.setattr(_units, "UNIT_BYTES", 2000)
+    monkeypatch.setattr(_members, "BLOCK_SIZE", 8192)
+    monkeypatch.setattr(_parallel, "INLINE_UNITS", 1)
+    monkeypatch.setattr(_parallel, "start_method", "fork")
+    for jobs in (1, 2):
+        convert(exports[0], tmp_path / str(jobs), format=fmt, export="day-1.json", jobs=jobs)
+    for table in (*TABLES, "extras"):
+        one = (tmp_path / "1" / table / f"day-1-0.{fmt}").read_bytes()
+        assert one == (tmp_path / "2" / table / f"day-1-0.{fmt}").read_bytes() and b"day-1.json" in one
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_inline_writes_give_the_files_of_the_writer_thread(tmp_path, monkeypatch, exports, fmt):
+    """With a worker on every core, sinks write in the converting thread (BackgroundWriter.inline):
+    the same files, byte for byte but for Parquet's page layout (the rows then)."""
+    for inline in (False, True):
+        monkeypatch.setattr(BackgroundWriter, "inline", inline)
+        convert(exports[1], tmp_path / str(inline), format=fmt, export="day-2")
+        convert(exports[1], tmp_path / f"file-{inline}", format=fmt)
+    for folder in ("{}", "file-{}"):
+        threaded, inline = (tmp_path / folder.format(flag) for flag in (False, True))
+        names = sorted(p.relative_to(threaded) for p in threaded.rglob("*") if p.is_file())
+        assert names == sorted(p.relative_to(inline) for p in inline.rglob("*") if p.is_file())
+        assert len(names) == 3
+        for name in names:
+            if fmt == "parquet":
+                assert pq.read_table(inline / name).equals(pq.read_table(threaded / name))
+            else:
+                assert (inline / name).read_bytes() == (threaded / name).read_bytes()
+
+
+def test_many_inputs_refuse_delta_and_partitions_of_csv(tmp_path, exports):
+    with pytest.raises(OptionsError, match="not Delta tables"):
+        convert_many(exports, tmp_path / "out", format="delta")
+    with pytest.raises(OptionsError, match="write Parquet datasets"):
+        convert_many(exports, tmp_path / "out", format="csv", partition_by=["export"])
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_csv_and_jsonl_datasets_on_s3(tmp_path, exports, s3, s3_server):  # noqa: F811
+    for fmt in ("csv", "jsonl"):
+        summary = convert_many(exports[:2], s3_uri(s3_server, f"{fmt}-tables"), format=fmt, jobs=2)
+        assert summary.ok
+        for table in (*TABLES, "extras"):
+            for path, stem in zip(exports[:2], ("day-1", "day-2"), strict=True):
+                local = tmp_path / f"{fmt}-{table}-{stem}.{fmt}"
+                with s3.open_input_stream(f"{BUCKET}/{fmt}-tables/{table}/{stem}-0.{fmt}") as body:
+                    local.write_bytes(body.read())
+                convert(path, tmp_path / f"alone-{stem}", format=fmt)
+                names, rows = read_rows(tmp_path / f"alone-{stem}" / f"{table}.{fmt}")
+                assert read_rows(local) == ([*names, "export"], [[*row, path.name] for row in rows])
+        infos = s3.get_file_info(pafs.FileSelector(f"{BUCKET}/{fmt}-tables", recursive=True))
+        assert not [i for i in infos if STAGING_PREFIX in i.path]
 
 
 def test_partitioned_by_export(tmp_path, exports, alone):

@@ -18,7 +18,7 @@ import pyarrow.dataset as ds
 import pytest
 
 import apsis_export
-from apsis_export import generate, generated_metadata, to_arrow
+from apsis_export import EXPORT_IDS, generate, generated_metadata, to_arrow
 
 if os.environ.get("CI"):  # CI installs every extra and a JRE: a missing one fails, never skips
     import pyspark  # noqa: F401
@@ -96,9 +96,15 @@ def spark(s3_endpoint):
             os.environ[key] = value
 
 
-def expected(files, table: str, **options) -> pa.Table:
-    """The rows of ``table`` in every file, as to_arrow gives them."""
-    return pa.concat_tables(to_arrow(f, table, **options).to_reader().read_all() for f in files)
+def expected(files, table: str, export_id: str = "name", **options) -> pa.Table:
+    """The rows of ``table`` in every file, as to_arrow gives them, each with its file's export id
+    (as convert_many's --export-id gives it)."""
+    tables = []
+    for f in files:
+        rows = to_arrow(f, table, **options).to_reader().read_all()
+        export = EXPORT_IDS[export_id](str(f))
+        tables.append(rows.append_column("export", pa.array([export] * rows.num_rows, pa.string())))
+    return pa.concat_tables(tables)
 
 
 def same_rows(got: pa.Table, want: pa.Table) -> None:
@@ -115,8 +121,24 @@ def test_one_partition_per_file_and_rows_equal_to_arrow(spark, exports):
     for table in ("attributes", "events"):
         df = spark.read.format("apsis_export").option("table", table).load(str(folder / "day-*.json*"))
         assert df.rdd.getNumPartitions() == len(files)
-        assert df.schema == spark_schema(to_arrow(files[0], table).schema)
+        export = pa.field("export", pa.string())
+        assert df.schema == spark_schema(to_arrow(files[0], table).schema.append(export))
         same_rows(df.toArrow(), expected(files, table))
+
+
+def test_export_column_by_the_export_id_rules(spark, exports, tmp_path):
+    folder, files, _ = exports
+    reader = spark.read.format("apsis_export").option("table", "events")
+    for rule, values in [
+        ("name", ["day-1.json.gz", "day-2.json", "day-3.json.gz"]),
+        ("stem", ["day-1", "day-2", "day-3"]),
+        ("parent", [folder.name] * 3),
+    ]:
+        df = reader.option("export_id", rule).load(str(folder / "day-*.json*"))
+        same_rows(df.toArrow(), expected(files, "events", export_id=rule))
+        counts = {r["export"]: r["count"] for r in df.groupBy("export").count().collect()}
+        assert sorted(counts) == sorted(set(values))
+        assert sum(counts.values()) == len(expected(files, "events"))
 
 
 def test_counts_equal_read(spark, exports):
@@ -188,6 +210,7 @@ def test_bad_file_fails_the_job_naming_it(spark, exports, tmp_path):
         ({"names": "true"}, "needs option metadata"),
         ({"dedupe_events": "maybe"}, "must be true or false"),
         ({"layout": "tall"}, "layout must be one of"),
+        ({"export_id": "path"}, "export_id must be one of name, stem, parent"),
     ],
 )
 def test_bad_options_are_clear_errors(spark, exports, options, message):

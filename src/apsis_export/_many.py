@@ -12,7 +12,10 @@ threads may hold locks; so a script that calls :func:`convert_many` at its top l
 ``if __name__ == "__main__":`` guard. The ``apsis-export`` command owns its process and forks.
 A worker converts one file at a time (``jobs=1`` inside), in the pipeline's flat memory, and is
 reused for the next file (a fresh process per file costs its imports, ~0.3 s); its cyclic
-garbage collector is off, as in ``--jobs`` workers.
+garbage collector is off, as in ``--jobs`` workers. A conversion alone keeps about 1.5 cores
+busy (its sinks write on a thread beside the parsing); with a worker on every core, workers
+write in their converting thread instead (:mod:`.sinks._background`), so the cores are shared
+by as many threads as there are cores, not twice as many.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ from ._modes import EngineName, ExportId, IfExists, InputLayout, Layout
 from ._pipeline import EXPORT_COLUMN, ConvertOptions, ConvertSummary
 from ._progress import REPORT_EVERY_S, Progress
 from ._wide import WideSchema
-from .outputs import FILE_MODE, dataset_files, locate, output_stem
+from .outputs import FILE_MODE, check_dataset_format, dataset_files, locate, output_stem
+from .sinks._background import BackgroundWriter
 
 #: What a failed input's exit code is on the command line: some inputs failed (the others
 #: converted, or were not started without keep_going).
@@ -219,18 +223,18 @@ def convert_many(
     file_mode: int = FILE_MODE,
     format: str = "parquet",
 ) -> ManySummary:
-    """Convert many exports into one Parquet dataset per table under ``out``; return what
-    happened to each input.
+    """Convert many exports into one dataset per table under ``out`` (Parquet, CSV or JSONL);
+    return what happened to each input.
 
     ``sources`` are paths, URIs and glob patterns (``exports/*.json.gz``, ``s3://bucket/2024-*/*.gz``;
     see :func:`apsis_export._inputs.expand`). Every row gets an ``export`` column:
     ``export_id(uri)``, by default the file name (or a rule's name: ``"stem"``, ``"parent"``,
-    see ``EXPORT_IDS``); each input's
-    rows are in files named after it (``<table>/<export without .json/.gz>-<n>.parquet``), so
-    export ids must differ. ``jobs`` files are converted at once, one per worker process (None:
-    one per core). The other options are :func:`convert`'s, applied to each input; the wide
-    layout and split events need their columns up front (``names`` or ``schema``), since all
-    inputs share the tables.
+    see ``EXPORT_IDS``); each input's rows are in files named after it
+    (``<table>/<export without .json/.gz>-<n>.parquet``; one ``-0.csv`` or ``-0.jsonl`` file), so
+    export ids must differ. ``jobs`` files are converted at once, one per worker process, the
+    largest first (None: one per core). The other options are :func:`convert`'s, applied to each
+    input; the wide layout and split events need their columns up front (``names`` or
+    ``schema``), since all inputs share the tables.
 
     ``if_exists`` is looked at before reading an input: "skip" leaves an input whose files the
     dataset holds unread (so a daily re-run over a folder converts only the new files),
@@ -242,8 +246,7 @@ def convert_many(
     started = time.perf_counter()
     if if_exists is not None:
         if_exists = IfExists(if_exists)
-    if format != "parquet":
-        raise OptionsError(f"many inputs write one Parquet dataset per table, not {format}: use --to parquet")
+    check_dataset_format(format, partition_by=partition_by, max_rows_per_file=max_rows_per_file)
     options = ConvertOptions(
         tables=tables,
         layout=layout,
@@ -360,11 +363,18 @@ def _run(
         sums = [sum(f[k] for f in latest) for k in range(4)]
         progress(Progress(sums[0], total, sums[1], sums[2], sums[3], time.perf_counter() - start))
 
-    waiting = deque(todo)
+    # Several workers take the largest inputs first: one started last would run alone at the end.
+    waiting = deque(todo if workers == 1 else sorted(todo, key=lambda i: -(items[i].size or 0)))
     running: dict[Any, int] = {}
     stopping = False
+    if _parallel.start_method == "fork":
+        _warm()
+    inline = workers >= (os.cpu_count() or 1)  # a worker on every core: no writer thread beside it
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start, initargs=(reports, metadata, dict(os.environ))
+        workers,
+        mp_context=context,
+        initializer=_start,
+        initargs=(reports, metadata, dict(os.environ), inline),
     ) as pool:
         try:
             while running or (waiting and not stopping):
@@ -404,15 +414,27 @@ def _run(
             raise
 
 
+def _warm() -> None:
+    """Import here what a conversion imports at its first batch, so that workers forked from this
+    process start with it: pyarrow imports pandas, where it is installed, when it first builds an
+    array from Python values (~0.2 s of CPU, then once rather than once per worker)."""
+    import pyarrow as pa
+
+    pa.array([], pa.string())
+
+
 _worker: dict[str, Any] = {}
 
 
-def _start(reports, metadata: list | None, environ: dict[str, str]) -> None:
+def _start(reports, metadata: list | None, environ: dict[str, str], inline: bool) -> None:
     """Set a worker process up (the pool's initializer): where progress goes, the metadata, and
     the caller's environment as it is now (a forkserver's children have the server's, from its
     start: credentials set since, e.g. AWS_*, would be missing). The process is ours: its cyclic
-    garbage collector is off (reference counting frees a conversion's acyclic objects)."""
+    garbage collector is off (reference counting frees a conversion's acyclic objects), and with
+    ``inline`` (a worker on every core) its sinks write in the converting thread (see
+    :mod:`.sinks._background`)."""
     gc.disable()
+    BackgroundWriter.inline = inline
     os.environ.clear()
     os.environ.update(environ)
     _worker["reports"] = reports

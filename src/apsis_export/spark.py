@@ -13,13 +13,16 @@ they are expanded on the driver through pyarrow's filesystems (local, ``s3://``,
 ``abfs://``, ``hdfs://``; any other fsspec protocol where fsspec is installed). Each file is
 one input partition: an executor parses it with our engine and hands Spark its rows as Arrow
 record batches, so a cluster converts many exports at once, each in flat memory. The
-DataFrame's columns are those of the table's Parquet file.
+DataFrame's columns are those of the table's Parquet file, then ``export``: which export the
+row came from, as in ``apsis-export convert INPUT...`` (option ``export_id``: ``name``, the
+file's name, by default; ``stem``, without .json/.gz; ``parent``, its folder's name). Files
+with the same id share it (nothing is written here that two could overwrite).
 
 Options mirror ``apsis-export convert``: ``table`` (default ``attributes``, or ``profiles``
 with the wide layout; ``extras`` too), ``layout`` (``long`` | ``wide``), ``names`` (true:
 the name columns, from ``metadata``, a file saved by ``apsis-export metadata --save``, local
 or on any of those filesystems), ``dedupe_events``, ``strict_types``, ``input_layout``
-(``auto`` | ``wrapped`` | ``bare``) and ``engine``. The wide layout needs ``names`` with
+(``auto`` | ``wrapped`` | ``bare``), ``engine`` and ``export_id``. The wide layout needs ``names`` with
 ``metadata`` here: a DataFrame's columns are fixed before the executors read, and finding
 them without metadata would mean a first pass over every file on the driver.
 
@@ -35,7 +38,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -54,10 +57,12 @@ from ._arrow import BATCH_FORMAT, ArrowStream, arrow_stream
 from ._engines import DEFAULT_ENGINE
 from ._errors import ApsisExportError, InputError, OptionsError
 from ._inputs import display, expand, export_name, opened
+from ._many import EXPORT_IDS
 from ._metadata import Metadata
-from ._modes import InputLayout, Layout
-from ._pipeline import LAYOUT_TABLES, ConvertOptions, plan_conversion
+from ._modes import ExportId, InputLayout, Layout
+from ._pipeline import EXPORT_COLUMN, LAYOUT_TABLES, ConvertOptions, plan_conversion
 from .sinks import arrow_batcher
+from .sinks._columns import constant_column
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -87,23 +92,31 @@ class _Settings:
 
     table: str
     options: ConvertOptions  # tables: (table,)
+    export_id: ExportId = ExportId.NAME
+
+    def export(self, uri: str) -> str:
+        """The value of the export column in the rows of the file ``uri``."""
+        return EXPORT_IDS[self.export_id](uri)
 
     def stream(self, source: str | BinaryIO) -> ArrowStream:
         """The table's rows in one export (a path or an open binary file)."""
         return arrow_stream(source, self.table, self.options)
 
     def arrow_schema(self, source: str) -> pa.Schema:
-        """The table's Arrow schema (known from the options alone: ``source`` is not read)."""
+        """The table's Arrow schema, then the export column (known from the options alone:
+        ``source`` is not read)."""
         plan = plan_conversion(source, self.options, format=BATCH_FORMAT)
-        return arrow_batcher(BATCH_FORMAT, plan.table(self.table))[0]
+        schema = arrow_batcher(BATCH_FORMAT, plan.table(self.table))[0]
+        return schema.append(pa.field(EXPORT_COLUMN, pa.string()))
 
 
 class ExportFile(InputPartition):
-    """One input partition: one export file, by its URI (or local path)."""
+    """One input partition: one export file, by its URI (or local path), and its export id."""
 
-    def __init__(self, uri: str):
+    def __init__(self, uri: str, export: str):
         super().__init__(uri)
         self.uri = uri
+        self.export = export
 
 
 class ApsisExportDataSource(DataSource):
@@ -134,7 +147,7 @@ class ExportReader(DataSourceReader):
         self._schema = schema
 
     def partitions(self) -> list[InputPartition]:
-        return [ExportFile(uri) for uri in self._files]
+        return [ExportFile(uri, self._settings.export(uri)) for uri in self._files]
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         if not isinstance(partition, ExportFile):  # Spark hands back the partitions planned above
@@ -143,7 +156,8 @@ class ExportReader(DataSourceReader):
         where = display(partition.uri)
         try:
             with opened(partition.uri) as source:
-                yield from _cast(self._settings.stream(source).to_reader(), target)
+                rows = _with_export(self._settings.stream(source).to_reader(), partition.export)
+                yield from _cast(rows, target)
         except InputError as exc:
             raise InputError(
                 f"{where}: {exc.problem}", offset=exc.offset, profile_key=exc.profile_key
@@ -170,7 +184,16 @@ def _spark_arrow_schema(schema: StructType) -> pa.Schema:
     return to_arrow_schema(schema)
 
 
-def _cast(reader: pa.RecordBatchReader, target: pa.Schema) -> Iterator[pa.RecordBatch]:
+def _with_export(reader: pa.RecordBatchReader, export: str) -> Iterator[pa.RecordBatch]:
+    """Each batch with the export column after the table's."""
+    schema = reader.schema.append(pa.field(EXPORT_COLUMN, pa.string()))
+    for batch in reader:
+        yield pa.RecordBatch.from_arrays(
+            [*batch.columns, constant_column(export, batch.num_rows)], schema=schema
+        )
+
+
+def _cast(reader: Iterable[pa.RecordBatch], target: pa.Schema) -> Iterator[pa.RecordBatch]:
     """Each batch with ``target``'s column types (e.g. timestamp[ms] -> [us]): same values."""
     for batch in reader:
         if batch.schema.equals(target):
@@ -200,6 +223,12 @@ def _settings(options: Mapping[str, str]) -> _Settings:
             "option names=true needs option metadata (a file saved by 'apsis-export metadata --save')"
         )
     names = _load_metadata(metadata) if metadata else None
+    try:
+        export_id = ExportId(get("export_id", ExportId.NAME))
+    except OptionsError:
+        raise OptionsError(
+            f"option export_id must be one of {ExportId.names()}, not {get('export_id')!r}"
+        ) from None
     table = get("table") or LAYOUT_TABLES[layout][0]
     converted = ConvertOptions(
         tables=(table,),
@@ -215,7 +244,7 @@ def _settings(options: Mapping[str, str]) -> _Settings:
             f"table {table} needs options names=true and metadata=FILE in Spark: its columns "
             "must be known before the files are read (or read a long-layout table)"
         )
-    return _Settings(table, converted)
+    return _Settings(table, converted, export_id)
 
 
 def _flag(get: Callable[[str, str], str], name: str) -> bool:

@@ -1,8 +1,8 @@
 """``apsis-export convert``: downloaded export files into tables.
 
 One local file (or - for stdin) is converted as it always was: a file per table. Several
-inputs, a glob, a URI or --export-id go to :func:`apsis_export.convert_many`: one Parquet
-dataset per table, every row with an ``export`` column.
+inputs, a glob, a URI or --export-id go to :func:`apsis_export.convert_many`: one dataset
+per table, every row with an ``export`` column.
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ def convert_command(inputs, convert_kwargs, names, metadata, export_id, keep_goi
     """Convert the export INPUT (a path or - for stdin; plain or gzip) into tables in --out.
 
     Several INPUTs, glob patterns ('exports/*.json.gz', also s3://bucket/...*.gz) or URIs write one
-    Parquet dataset per table in --out, every row with an export column (the file's name, or
-    --export-id) and each input's rows in files named after it, converted in parallel (--jobs
+    dataset per table in --out (Parquet, CSV or JSONL), every row with an export column (the file's
+    name, or --export-id) and each input's rows in files named after it, converted in parallel (--jobs
     files at once, one per worker process). --if-exists skip converts only the inputs whose
     files are not there yet. A failed input writes nothing; exit 9 says some failed.
     """

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from .._errors import OptionsError
 from .._modes import IfExists
 from .._schema import Table
-from ..sinks import Sink, get_sink, sink_names
+from ..sinks import FileSink, Sink, get_sink, sink_names
 from ._dataset import CREATED_DATE, DatasetSink, partition_columns
 from ._filesystems import Location, is_uri, locate
 from ._output import FILE_MODE, STAGING_PREFIX, Output, dataset_files, output_stem
@@ -36,6 +36,29 @@ def format_names() -> list[str]:
 def batch_format(format: str) -> str:
     """The sink format whose batches ``format`` is written from."""
     return "parquet" if format in TABLE_FORMATS else format
+
+
+_PARQUET_ONLY = "partitions and --max-rows-per-file write Parquet datasets: use --to parquet"
+
+
+def check_dataset_format(
+    format: str, *, partition_by: Sequence[str] = (), max_rows_per_file: int | None = None
+) -> None:
+    """Refuse a format (or its options) a dataset of many exports cannot be written in, before
+    any input is read."""
+    if format == "delta":
+        raise OptionsError(
+            "many inputs write a Parquet, CSV or JSONL dataset per table, not Delta tables: their "
+            "workers would commit to each table at once, which Delta allows only with a lock "
+            "provider on object stores; convert each input with --to delta in turn"
+        )
+    if format != "parquet" and not getattr(get_sink(format), "accepts_constants", False):
+        raise OptionsError(
+            f"many inputs write a dataset per table whose rows carry an export column, which the "
+            f"{format} format does not write: use --to parquet, csv or jsonl"
+        )
+    if format != "parquet" and (partition_by or max_rows_per_file):
+        raise OptionsError(_PARQUET_ONLY)
 
 
 def open_output(
@@ -62,14 +85,25 @@ def table_opener(
     """A function that opens the sink of a table in ``output``: a staged file, a dataset or a
     Delta table. ``tables`` (name: Table) are the run's tables, to check ``partition_by``.
     ``constants`` (column: value, e.g. the ``export`` of a dataset many exports share) make
-    every table a Parquet dataset whose rows carry these columns."""
+    every table a dataset whose rows carry these columns: Parquet (partitions and rotation
+    too), or one file of this input in the table's directory (CSV, JSONL)."""
     partition_by = list(partition_by)
     constants = dict(constants or {})
+    if constants:
+        check_dataset_format(format, partition_by=partition_by, max_rows_per_file=max_rows_per_file)
+    if constants and format != "parquet":
+        writes_constants = cast("type[FileSink]", get_sink(format))  # its accepts_constants is checked
+
+        def open_dataset_file(name: str, table: Table) -> Sink:
+            relative, staged, final = output.dataset_file(name, writes_constants.extension)
+            with named_as_final(staged, final):
+                sink = writes_constants(staged, table, constants=constants)
+            return StagedFile(sink, output, relative, staged, final)
+
+        return open_dataset_file
     if partition_by or max_rows_per_file or constants:
         if format != "parquet":
-            raise OptionsError(
-                "partitions, --max-rows-per-file and many inputs write Parquet datasets: use --to parquet"
-            )
+            raise OptionsError(_PARQUET_ONLY)
         if max_rows_per_file is not None and max_rows_per_file < 1:
             raise OptionsError("max_rows_per_file must be at least 1")
         offered = {
@@ -122,6 +156,7 @@ __all__ = [
     "Location",
     "Output",
     "batch_format",
+    "check_dataset_format",
     "dataset_files",
     "format_names",
     "is_uri",

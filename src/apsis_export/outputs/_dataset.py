@@ -25,11 +25,11 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from .._errors import OptionsError
 from .._records import Record
 from .._schema import Table
 from ..sinks import arrow_batcher
 from ..sinks._background import BackgroundWriter
+from ..sinks._columns import constant_column, constant_fields
 from ..sinks._parquet import ROW_GROUP_ROWS, parquet_writer
 
 #: The column events may be partitioned by besides their own: the UTC date of created_at.
@@ -91,14 +91,8 @@ class DatasetSink:
     ):
         schema, self._batch = arrow_batcher("parquet", table)
         self._constants = dict(constants or {})
-        clash = [name for name in self._constants if name in schema.names]
-        if clash:
-            raise OptionsError(
-                f"table {table.name} has a column {clash[0]!r} already: it cannot carry the "
-                f"{clash[0]!r} column of a dataset of many exports"
-            )
-        for name in self._constants:
-            schema = schema.append(pa.field(name, pa.string()))
+        for field in constant_fields(table, self._constants):
+            schema = schema.append(field)
         own = partition_columns(table, partition_by)
         self._columns = [c for c in partition_by if c in own or c in self._constants]
         self._add_date = CREATED_DATE in self._columns and CREATED_DATE not in schema.names
@@ -125,7 +119,7 @@ class DatasetSink:
     def write_encoded(self, batch: pa.RecordBatch) -> None:
         table = pa.Table.from_batches([batch])
         for name, value in self._constants.items():
-            table = table.append_column(name, pa.repeat(pa.scalar(value, pa.string()), len(table)))
+            table = table.append_column(name, constant_column(value, len(table)))
         if self._add_date:
             table = table.append_column(CREATED_DATE, pc.cast(table.column("created_at"), pa.date32()))
         for directory, rows in self._split(table):

@@ -126,6 +126,17 @@ class Output:
                 local.unlink(missing_ok=True)
         self._files.append(relative)
 
+    def dataset_file(self, table: str, extension: str) -> tuple[str, Path, str | Path]:
+        """A file format's one file of this input in the dataset directory of ``table``, named as a
+        Parquet dataset's first file (``<table>/<stem>-0.<extension>``): its relative path, where
+        to write it (see :meth:`local_file`) and its final name as shown."""
+        relative = f"{table}/{self.stem}-0.{extension}"
+        path = self.local_file(table, relative)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        self.outputs[table] = self._shown(table)
+        self._datasets.append(table)
+        return relative, path, self._shown(relative)
+
     def dataset_dir(self, table: str) -> tuple[pafs.FileSystem, str]:
         """Where a dataset's files are written: the filesystem and the table's staging directory."""
         self.outputs[table] = self._shown(table)
@@ -155,7 +166,7 @@ class Output:
         )
 
     def _own_files(self, table: str) -> list[str]:
-        """This input's files in a final dataset directory (named <stem>-<n>.parquet)."""
+        """This input's files in a final dataset directory (named <stem>-<n>.parquet, .csv, .jsonl)."""
         return [path for stem, path in dataset_files(self.fs, self.final(table)) if stem == self.stem]
 
     def commit(self) -> None:
@@ -199,8 +210,9 @@ class Output:
             self.fs.delete_dir(self.staging)
 
 
-#: A dataset file: <stem>-<n>.parquet (the stem is the input's; see output_stem).
-_DATASET_FILE = re.compile(r"(.+)-\d+\.parquet")
+#: A dataset file: <stem>-<n>.parquet, or .csv/.jsonl, one per input (the stem is the input's;
+#: see output_stem).
+_DATASET_FILE = re.compile(r"(.+)-\d+\.(?:parquet|csv|jsonl)")
 
 
 def dataset_files(fs: pafs.FileSystem, directory: str) -> list[tuple[str, str]]:

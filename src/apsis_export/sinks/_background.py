@@ -2,6 +2,11 @@
 they encode and compress (and so does Arrow's join of JSON lines), so a sink hands them
 its batches on a thread of its own and the main thread reads on. With the compiled step that is the other half of the work:
 one process then keeps two cores busy.
+
+Where every core already has a process converting a file (convert_many's workers, as many as
+the cores), a second thread per process has no core of its own: it only adds switches between
+threads and caches shared by both, and the writes run in the caller's thread instead
+(:attr:`BackgroundWriter.inline`).
 """
 
 from __future__ import annotations
@@ -24,8 +29,15 @@ class BackgroundWriter:
         self._executor: ThreadPoolExecutor | None = None
         self._pending: deque[Future] = deque()
 
+    #: Run each call at once in the caller's thread (set for a whole process: see the module doc).
+    inline = False
+
     def submit(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """Queue ``call(*args, **kwargs)``, first waiting while DEPTH calls are queued."""
+        """Queue ``call(*args, **kwargs)``, first waiting while DEPTH calls are queued (or, inline,
+        make it now)."""
+        if self.inline:
+            call(*args, **kwargs)
+            return
         while len(self._pending) >= DEPTH:
             self._pending.popleft().result()
         if self._executor is None:

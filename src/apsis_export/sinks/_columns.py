@@ -6,13 +6,14 @@ of each column: the same encoders then apply to its lists.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from operator import attrgetter
 from typing import Any, ClassVar, TypeAlias
 
 import pyarrow as pa
 
+from .._errors import OptionsError
 from .._records import Record
 from .._schema import Column, Table
 
@@ -157,6 +158,23 @@ def make_batcher(
     return schema, batch
 
 
+def constant_fields(table: Table, constants: Mapping[str, str]) -> list[pa.Field]:
+    """The string columns ``constants`` (name: value) add after ``table``'s: the ``export`` of
+    a dataset many exports share. A name the table has already is an OptionsError."""
+    clash = [name for name in constants if name in table.column_names]
+    if clash:
+        raise OptionsError(
+            f"table {table.name} has a column {clash[0]!r} already: it cannot carry the "
+            f"{clash[0]!r} column of a dataset of many exports"
+        )
+    return [pa.field(name, pa.string()) for name in constants]
+
+
+def constant_column(value: str, rows: int) -> pa.Array:
+    """A string column holding ``value`` in each of ``rows`` rows."""
+    return pa.repeat(pa.scalar(value, pa.string()), rows)
+
+
 class ArrowSink:
     """Mixin for a FileSink that writes Arrow record batches: ``arrow_types`` and
     ``encoders`` (per column kind) make the batches, here or in --jobs workers.
@@ -178,13 +196,26 @@ class ArrowSink:
         return make_batcher(table, cls.arrow_types, cls.encoders, cls.native_encoders)[1]
 
     def _open_batches(self) -> pa.Schema:
+        """The schema of the file: the table's columns, then the sink's constants (see FileSink)."""
         schema, self._batch = make_batcher(
             self.table,
             self.arrow_types,
             self.encoders,
             self.native_encoders,
         )
+        constants = self.constants  # type: ignore[attr-defined]
+        for field in constant_fields(self.table, constants):  # type: ignore[attr-defined]
+            schema = schema.append(field)
+        self._file_schema = schema
         return schema
+
+    def _with_constants(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """A batch of the table's columns (made here or by --jobs workers) with the constants added."""
+        constants = self.constants  # type: ignore[attr-defined]
+        if not constants:
+            return batch
+        added = [constant_column(value, batch.num_rows) for value in constants.values()]
+        return pa.RecordBatch.from_arrays([*batch.columns, *added], schema=self._file_schema)
 
     def write(self, records: Batch) -> None:
         if records:

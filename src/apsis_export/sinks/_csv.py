@@ -81,6 +81,7 @@ class _CrlfWriter:
 
 class CsvSink(ArrowSink, BackgroundSink, FileSink):
     extension = "csv"
+    accepts_constants = True
     arrow_types = _ARROW_TYPES
     encoders = _ENCODERS
     native_encoders: ClassVar[dict[str, NativeEncoder]] = {}  # the compiled step writes the times as ISO text
@@ -103,4 +104,4 @@ class CsvSink(ArrowSink, BackgroundSink, FileSink):
         self._background = BackgroundWriter()  # batches are formatted and written on its thread
 
     def write_encoded(self, batch: pa.RecordBatch) -> None:
-        self._background.submit(self._writer.write_batch, batch)
+        self._background.submit(self._writer.write_batch, self._with_constants(batch))

@@ -4,7 +4,7 @@ name, rename on close, removal on abort, one error for any OSError)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +21,9 @@ class Sink(Protocol):
     The factory has an ``extension`` attribute (``"parquet"``) naming files. A factory
     with ``accepts_columns`` true may also be handed batches as
     :class:`~apsis_export.sinks._columns.Columns` (the columnar path of a plain conversion).
+    A factory with ``accepts_constants`` true is also made as ``factory(path, table,
+    constants={column: value})``: string columns after the table's, one value in every row
+    (the ``export`` column of a dataset many exports share).
     """
 
     def write(self, records: Sequence[Record]) -> None:
@@ -57,9 +60,13 @@ class FileSink:
 
     An OSError (no space, no permission, the directory gone) from opening, writing,
     ``drain`` or closing is a :class:`SinkError` naming the file, the same in every format.
+
+    A format that writes ``constants`` (see :class:`Sink`) sets ``accepts_constants``; its
+    batches, and payloads encoded elsewhere, come without them: the sink adds them.
     """
 
     extension = ""
+    accepts_constants = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -76,9 +83,12 @@ class FileSink:
     def write_encoded(self, payload: Any) -> None:
         raise NotImplementedError
 
-    def __init__(self, path: Path, table: Table):
+    def __init__(self, path: Path, table: Table, *, constants: Mapping[str, str] | None = None):
+        if constants and not self.accepts_constants:
+            raise TypeError(f"{type(self).__name__} does not write constant columns")
         self.path = Path(path)
         self.table: Table = table
+        self.constants = dict(constants or {})
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
         self._state = "open"
         try:

@@ -3,7 +3,8 @@
 Values keep their JSON types (numbers exact); times are ISO 8601 text. Each
 column is turned into an Arrow array of JSON texts at once, then Arrow joins
 them with the keys (``{"profile_key":`` ... ``}``) into the lines: no Python
-work per row.
+work per row. Constant columns (the ``export`` of a dataset many exports share) are
+text the same in every line, written before its closing brace.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .. import _extension
 from .._encode import iso_date, iso_millis_json, json_array
 from .._schema import BOOLEAN, DATE, DECIMAL, INTEGER, JSON, STRING, TIMESTAMP, VALUE, Table
 from ._background import BackgroundSink, BackgroundWriter
-from ._columns import Batch, ColumnEncoder, NativeEncoder, make_columnizer
+from ._columns import Batch, ColumnEncoder, NativeEncoder, constant_fields, make_columnizer
 from ._file import FileSink
 
 _dumps = orjson.dumps
@@ -42,8 +43,8 @@ _ENCODERS: dict[str, ColumnEncoder] = {
 }
 
 
-def _lines(table: Table) -> Callable[[Batch], pa.Buffer | bytes]:
-    """A function from a batch (records or Columns) to its JSON lines, newline-terminated."""
+def _lines(table: Table, end: bytes = b"}\n") -> Callable[[Batch], pa.Buffer | bytes]:
+    """A function from a batch (records or Columns) to its JSON lines, each ended by ``end``."""
     import pyarrow.compute as pc  # here: loading Arrow's compute kernels costs memory Parquet runs do not need
 
     columns = make_columnizer(table, _ENCODERS, JsonlSink.native_encoders)
@@ -51,7 +52,7 @@ def _lines(table: Table) -> Callable[[Batch], pa.Buffer | bytes]:
     keys = [
         pa.scalar(text, pa.large_binary()) for text in [b"{" + names[0]] + [b"," + name for name in names[1:]]
     ]
-    end, separator = pa.scalar(b"}\n", pa.large_binary()), pa.scalar(b"", pa.large_binary())
+    end_scalar, separator = pa.scalar(end, pa.large_binary()), pa.scalar(b"", pa.large_binary())
 
     key_texts = [key.as_py() for key in keys]
 
@@ -63,12 +64,12 @@ def _lines(table: Table) -> Callable[[Batch], pa.Buffer | bytes]:
             _join_lines is not None and len(texts) <= _JOIN_MAX_COLUMNS
         ):  # the same lines, several times faster
             return _join_lines(
-                key_texts, b"}\n", [(*text.buffers(), text.offset) for text in texts], len(texts[0])
+                key_texts, end, [(*text.buffers(), text.offset) for text in texts], len(texts[0])
             )
         pieces = []
         for key, text in zip(keys, texts, strict=True):
             pieces += [key, text]
-        joined = pc.binary_join_element_wise(*pieces, end, separator)
+        joined = pc.binary_join_element_wise(*pieces, end_scalar, separator)
         # The lines back to back: the slice of the result's data they occupy (no copy).
         _, offsets, data = joined.buffers()
         start, stop = np.frombuffer(offsets, np.int64)[[joined.offset, joined.offset + len(joined)]].tolist()
@@ -86,6 +87,7 @@ def _lines(table: Table) -> Callable[[Batch], pa.Buffer | bytes]:
 class JsonlSink(BackgroundSink, FileSink):
     extension = "jsonl"
     accepts_columns = True
+    accepts_constants = True
     #: The compiled step writes every text column, times included, as JSON already.
     native_json = True
     native_iso_times = True
@@ -96,12 +98,16 @@ class JsonlSink(BackgroundSink, FileSink):
         return _lines(table)
 
     def _open(self, path: Path) -> None:
+        constant_fields(self.table, self.constants)  # checks their names
+        self._constants = b"".join(b"," + _dumps(k) + b":" + _dumps(v) for k, v in self.constants.items())
         self._file = open(path, "wb")
-        self._lines = _lines(self.table)
+        self._lines = _lines(self.table, self._constants + b"}\n")
         self._background = BackgroundWriter()  # lines are joined (Arrow) and written on its thread
 
     def write(self, records: Batch) -> None:
         self._background.submit(lambda: self._file.write(self._lines(records)))
 
     def write_encoded(self, data: pa.Buffer | bytes) -> None:
+        if self._constants:  # lines made by --jobs workers, without them: a raw newline only ends a line
+            data = bytes(data).replace(b"}\n", self._constants + b"}\n")
         self._background.submit(self._file.write, data)
