@@ -362,6 +362,22 @@ def test_times_at_the_ends_of_the_calendar(write_export):
     assert "from 0001-01-01 to 9999-12-31 (UTC)" in page
 
 
+def test_more_event_types_than_buckets(write_export):
+    """More series than the bound allows at any width (each type keeps a bucket, or two when
+    its times fall both sides of 1970): the buckets widen as far as times go, then stop."""
+    events = [event(str(i), T0 + i * DAY, -T0 - i * DAY) for i in range(40)]
+    report = InspectReport(source="x", timeline=Timeline(max_buckets=10))
+    counts = EventCounts(report, batch=1)
+    for profile in apsis_export.read_profiles(write_export(wrapped({"p": {"s": {"events": events}}}))):
+        counts.add(profile.events)
+    counts.flush()
+    assert 2**22 == report.timeline.days  # 11,483 years per bucket: wider than the calendar
+    line = report.to_dict()["timeline"]["events"]
+    assert [len(e["created_at"]) + len(e["source_event_time"]) for e in line] == [2] * 40
+    assert sum(n for e in line for _, n in e["created_at"] + e["source_event_time"]) == 80
+    assert "Events per " in report.to_html()
+
+
 @pytest.mark.parametrize(
     "doc, says",
     [

@@ -27,7 +27,7 @@ from ._progress import Progress, ProgressTicker
 from ._records import Event
 from ._report_html import render_html
 from ._schema import DECIMAL
-from ._shape import _MIN_MS, AUTO, check_layout
+from ._shape import _MAX_MS, _MIN_MS, AUTO, check_layout
 from ._source import Source, SourceLike, open_source
 from ._types import ValueStats
 from ._wide import data_fields
@@ -108,13 +108,16 @@ class Timeline:
             counts[bucket] = counts.get(bucket, 0) + count
 
     def coarsen(self, event_types: list[EventTypeStats]) -> None:
-        """Double the buckets' width while the event types hold more than ``max_buckets``."""
+        """Double the buckets' width while the event types hold more than ``max_buckets``, up
+        to buckets wider than every time there can be: each series then has a bucket or two
+        (before and after 1970), and more types than that bound cannot make it loop for ever."""
         while (
             sum(
                 len(s.created_per_bucket) + len(s.duplicates_per_bucket) + len(s.source_per_bucket)
                 for s in event_types
             )
             > self.max_buckets
+            and self.days * DAY_MS <= _MAX_MS - _MIN_MS
         ):
             self.days *= 2
             for s in event_types:
