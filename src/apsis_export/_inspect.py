@@ -362,6 +362,10 @@ _CREATED_AT = attrgetter("created_at")
 _SOURCE_EVENT_TIME = attrgetter("source_event_time")
 
 
+#: Events counted at once by EventCounts (its memory: about 100 bytes each).
+EVENT_BATCH = 1 << 14
+
+
 class EventCounts(dict):
     """Counts a report's events (:class:`EventTypeStats`) a batch at a time, so that commonly no
     Python code runs per event: per profile, the events' types, times and correlation IDs are
@@ -373,9 +377,9 @@ class EventCounts(dict):
     The dict maps (section_id, type_id) to the type's number, an index into ``types``; a new
     type is added to ``report.events`` when first met, so they keep the file's order."""
 
-    def __init__(self, report: InspectReport, event_fields: bool = False, batch: int = 1 << 14):
+    def __init__(self, report: InspectReport, event_fields: bool = False, batch: int | None = None):
         super().__init__()
-        self.report, self.event_fields, self.batch = report, event_fields, batch
+        self.report, self.event_fields, self.batch = report, event_fields, batch or EVENT_BATCH
         self.types: list[EventTypeStats] = []
         # The batch: each event's type number and times (None where unknown), the rows of
         # the duplicates, and each profile's distinct type numbers.
