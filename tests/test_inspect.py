@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 
 import apsis_export
 from apsis_export import Attribute, Event
+from apsis_export._inspect import DAY_MS, EventCounts, InspectReport, Timeline
 
 from .conftest import SAMPLE_DATA
 
@@ -108,3 +110,87 @@ def test_inspect_table_on_the_terminal_and_bad_input():
         and "must be a JSON object" in bad.stderr.decode()
         and b"Traceback" not in bad.stderr
     )
+
+
+def test_event_counts_in_batches_equal_counting_event_by_event():
+    """EventCounts counts a batch at a time (here once 7 events or more are waiting, so
+    batches are small and of every size): the same figures as following each event in turn. Duplicates repeat a correlation ID of
+    the same section earlier in the same profile; missing IDs and times are common."""
+    rng = random.Random(5)
+    t0 = 1_714_521_600_000
+    profiles = [
+        [
+            Event(
+                f"p{p}",
+                rng.choice("st"),
+                rng.choice([None, None, "a", "b", str(rng.randrange(50))]),
+                str(rng.randrange(6)),
+                rng.choice([None, t0 - rng.randrange(10**12)]),
+                rng.choice([None, t0 + rng.randrange(-40, 40) * DAY_MS + rng.randrange(DAY_MS)]),
+                None,
+            )
+            for _ in range(rng.choice([0, 1, 3, 20]))
+        ]
+        for p in range(300)
+    ]
+    report = InspectReport(source="x", timeline=Timeline())
+    counts = EventCounts(report, batch=7)
+    for events in profiles:
+        counts.add(events)
+    counts.flush()
+
+    expected: dict[tuple[str, str], dict] = {}
+    for events in profiles:
+        seen_ids, seen_types = set(), set()
+        for e in events:
+            x = expected.setdefault(
+                (e.section_id, e.type_id),
+                {
+                    "events": 0,
+                    "profiles": 0,
+                    "duplicates": 0,
+                    "unknown": 0,
+                    "created": [],
+                    "source": [],
+                    "dup_days": {},
+                },
+            )
+            x["events"] += 1
+            x["profiles"] += (e.section_id, e.type_id) not in seen_types
+            seen_types.add((e.section_id, e.type_id))
+            if e.correlation_id is not None:
+                if (e.section_id, e.correlation_id) in seen_ids:
+                    x["duplicates"] += 1
+                    if e.created_at is not None:
+                        day = e.created_at // DAY_MS
+                        x["dup_days"][day] = x["dup_days"].get(day, 0) + 1
+                seen_ids.add((e.section_id, e.correlation_id))
+            if e.created_at is not None:
+                x["created"].append(e.created_at)
+            if e.source_event_time is None:
+                x["unknown"] += 1
+            else:
+                x["source"].append(e.source_event_time)
+    assert list(report.events) == list(expected)  # in the order the types first occur
+    for key, x in expected.items():
+        stats = report.events[key]
+        assert (stats.events, stats.profiles, stats.duplicates, stats.unknown_source_time) == (
+            x["events"],
+            x["profiles"],
+            x["duplicates"],
+            x["unknown"],
+        )
+        assert (stats.first_created_at, stats.last_created_at) == (
+            min(x["created"], default=None),
+            max(x["created"], default=None),
+        )
+        assert (stats.first_source_event_time, stats.last_source_event_time) == (
+            min(x["source"], default=None),
+            max(x["source"], default=None),
+        )
+        days = {}
+        for t in x["created"]:
+            days[t // DAY_MS] = days.get(t // DAY_MS, 0) + 1
+        assert stats.created_per_bucket == days and stats.duplicates_per_bucket == x["dup_days"]
+        assert sum(stats.source_per_bucket.values()) == len(x["source"])
+    assert sum(s.duplicates for s in report.events.values()) > 20

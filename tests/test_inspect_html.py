@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import apsis_export
-from apsis_export._inspect import InspectReport, Timeline, _count_events
+from apsis_export._inspect import EventCounts, InspectReport, Timeline
 
 from .conftest import SAMPLE_DATA, wrapped
 
@@ -85,10 +85,10 @@ def test_timeline_buckets_stay_bounded(write_export):
     daily = apsis_export.inspect(path, timeline=True)
     assert daily.timeline.days == 1
     # The same counting with a bound of 300 buckets, counted after every profile.
-    bounded = InspectReport(source=str(path), timeline=Timeline(max_buckets=300, batch=1))
+    bounded = InspectReport(source=str(path), timeline=Timeline(max_buckets=300))
+    counts = EventCounts(bounded, batch=1)
     for profile in apsis_export.read_profiles(path):
-        _count_events(bounded, profile.events, False)
-    bounded.timeline.count(bounded.events.values())
+        counts.add(profile.events)
     width = bounded.timeline.days
 
     def held(days: int) -> int:
@@ -348,17 +348,10 @@ def test_times_at_the_ends_of_the_calendar(write_export):
     """The first and last millisecond an export may hold, with buckets widened to fit."""
     first, last = -62_135_596_800_000, 253_402_300_799_999  # 0001-01-01, 9999-12-31T23:59:59.999
     events = [event("1", t, t, "c") for t in (first, last)] + [event("1", T0 + i * DAY) for i in range(500)]
-    report = InspectReport(source="x", timeline=Timeline(max_buckets=100, batch=1))
-    _count_events(
-        report,
-        [
-            e
-            for p in apsis_export.read_profiles(write_export(wrapped({"p": {"s": {"events": events}}})))
-            for e in p.events
-        ],
-        False,
-    )
-    report.timeline.count(report.events.values())
+    report = InspectReport(source="x", timeline=Timeline(max_buckets=100))
+    counts = EventCounts(report, batch=1)
+    for profile in apsis_export.read_profiles(write_export(wrapped({"p": {"s": {"events": events}}}))):
+        counts.add(profile.events)
     created = report.to_dict()["timeline"]["events"][0]["created_at"]
     assert (
         created[0] == ["0001-01-01", 1]
@@ -367,6 +360,22 @@ def test_times_at_the_ends_of_the_calendar(write_export):
     )
     page = report.to_html()
     assert "from 0001-01-01 to 9999-12-31 (UTC)" in page
+
+
+def test_more_event_types_than_buckets(write_export):
+    """More series than the bound allows at any width (each type keeps a bucket, or two when
+    its times fall both sides of 1970): the buckets widen as far as times go, then stop."""
+    events = [event(str(i), T0 + i * DAY, -T0 - i * DAY) for i in range(40)]
+    report = InspectReport(source="x", timeline=Timeline(max_buckets=10))
+    counts = EventCounts(report, batch=1)
+    for profile in apsis_export.read_profiles(write_export(wrapped({"p": {"s": {"events": events}}}))):
+        counts.add(profile.events)
+    counts.flush()
+    assert 2**22 == report.timeline.days  # 11,483 years per bucket: wider than the calendar
+    line = report.to_dict()["timeline"]["events"]
+    assert [len(e["created_at"]) + len(e["source_event_time"]) for e in line] == [2] * 40
+    assert sum(n for e in line for _, n in e["created_at"] + e["source_event_time"]) == 80
+    assert "Events per " in report.to_html()
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import tracemalloc
 import pytest
 
 import apsis_export
-from apsis_export import _pipeline
+from apsis_export import _inspect, _pipeline
 from apsis_export._engines import _members
 from apsis_export.sinks import _parquet
 
@@ -49,6 +49,7 @@ def test_conversion_memory_is_flat_once_buffers_are_full(tmp_path, monkeypatch, 
     # (the wide table has about 2 rows per profile where the attributes table has 40).
     monkeypatch.setattr(_parquet, "ROW_GROUP_ROWS", rows)
     monkeypatch.setattr(_pipeline, "BATCH_ROWS", rows // 4)
+    monkeypatch.setattr(_inspect, "EVENT_BATCH", rows // 4)  # the wide layout's first pass counts events
     small = apsis_export.generate(tmp_path / "small.json", size=800_000, seed=5)
     large = apsis_export.generate(tmp_path / "large.json", size=8_000_000, seed=5)
 

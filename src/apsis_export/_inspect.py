@@ -10,8 +10,9 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,10 @@ from ._files import write_text_whole
 from ._metadata import Metadata
 from ._modes import EngineName, InputLayout
 from ._progress import Progress, ProgressTicker
-from ._records import data_fields
+from ._records import Event, data_fields
 from ._report_html import render_html
 from ._schema import DECIMAL
-from ._shape import _MIN_MS
+from ._shape import _MAX_MS, _MIN_MS
 from ._source import Source, SourceLike, open_source
 from ._types import ValueStats
 
@@ -70,10 +71,6 @@ class EventTypeStats:
     created_per_bucket: dict[int, int] = field(default_factory=dict)
     duplicates_per_bucket: dict[int, int] = field(default_factory=dict)
     source_per_bucket: dict[int, int] = field(default_factory=dict)
-    #: Times not yet counted into those buckets (appending is cheaper than counting per event).
-    pending_created: list[int] = field(default_factory=list, repr=False)
-    pending_duplicates: list[int] = field(default_factory=list, repr=False)
-    pending_source: list[int] = field(default_factory=list, repr=False)
 
 
 DAY_MS = 86_400_000
@@ -84,36 +81,43 @@ class Timeline:
     """The buckets of the events' timeline: ``days`` UTC days each (bucket ``b`` starts on
     day ``b * days`` since the epoch). It starts at one day; whenever the event types hold
     more than ``max_buckets`` buckets between them it doubles, merging neighbours, so memory
-    stays bounded whatever the times (counts per bucket, never events).
-
-    Counting is vectorised: the event loop appends each event's times to its type's
-    ``pending`` lists, and :meth:`count` turns them into buckets every ``batch`` times."""
+    stays bounded whatever the times (counts per bucket, never events)."""
 
     max_buckets: int = 100_000
-    batch: int = 1 << 16
     days: int = 1
-    waiting: int = 0  # about how many times were appended to pending lists since the last count
 
-    def count(self, event_types: Iterable[EventTypeStats]) -> None:
-        """Count every pending time into its bucket, then coarsen while there are too many."""
-        event_types = list(event_types)
-        span = self.days * DAY_MS
-        for stats in event_types:
-            for times, counts in (
-                (stats.pending_created, stats.created_per_bucket),
-                (stats.pending_duplicates, stats.duplicates_per_bucket),
-                (stats.pending_source, stats.source_per_bucket),
-            ):
-                if times:
-                    _add_counts(counts, np.fromiter(times, np.int64, len(times)) // span)
-                    times.clear()
-        self.waiting = 0
+    def add(self, per_bucket: list[dict[int, int]], codes: np.ndarray, times: np.ndarray) -> None:
+        """Count each time (ms) into its bucket in ``per_bucket[code]``, the counts of its type:
+        one bincount over (type, bucket) cells, then a dict update per cell that occurs."""
+        if not len(times):
+            return
+        buckets = times // (self.days * DAY_MS)
+        low = int(buckets.min())
+        width = int(buckets.max()) - low + 1
+        cells = codes * width + (buckets - low)
+        if width * (int(codes.max()) + 1) <= 4 * len(cells):  # the usual case: days or months of events
+            n = np.bincount(cells)
+            found = np.flatnonzero(n)
+            n = n[found]
+        else:
+            found, n = np.unique(cells, return_counts=True)
+        for cell, count in zip(found.tolist(), n.tolist(), strict=True):
+            code, bucket = divmod(cell, width)
+            counts = per_bucket[code]
+            bucket += low
+            counts[bucket] = counts.get(bucket, 0) + count
+
+    def coarsen(self, event_types: list[EventTypeStats]) -> None:
+        """Double the buckets' width while the event types hold more than ``max_buckets``, up
+        to buckets wider than every time there can be: each series then has a bucket or two
+        (before and after 1970), and more types than that bound cannot make it loop for ever."""
         while (
             sum(
                 len(s.created_per_bucket) + len(s.duplicates_per_bucket) + len(s.source_per_bucket)
                 for s in event_types
             )
             > self.max_buckets
+            and self.days * DAY_MS <= _MAX_MS - _MIN_MS
         ):
             self.days *= 2
             for s in event_types:
@@ -130,21 +134,6 @@ class Timeline:
             [iso_millis(max(bucket * span, _MIN_MS))[:10], count]
             for bucket, count in sorted(per_bucket.items())
         ]
-
-
-def _add_counts(counts: dict[int, int], buckets: np.ndarray) -> None:
-    """Add how often each bucket number occurs in ``buckets`` to ``counts``."""
-    low = int(buckets.min())
-    width = int(buckets.max()) - low + 1
-    if width <= 4 * len(buckets):  # the usual case: a few days or months of events
-        n = np.bincount(buckets - low, minlength=width)
-        found = np.flatnonzero(n)
-        pairs = zip((found + low).tolist(), n[found].tolist())
-    else:
-        found, n = np.unique(buckets, return_counts=True)
-        pairs = zip(found.tolist(), n.tolist())
-    for bucket, count in pairs:
-        counts[bucket] = counts.get(bucket, 0) + count
 
 
 def _halved(per_bucket: dict[int, int]) -> dict[int, int]:
@@ -338,6 +327,7 @@ def inspect(
             timeline=Timeline() if timeline else None,
             gzip=src.compressed,
         )
+        events = EventCounts(report, event_fields)
         ticker = ProgressTicker(progress, src)
         rows = 0
         for profile in parser.profiles(src, layout=input_layout):
@@ -355,11 +345,10 @@ def inspect(
                 stats.profiles += 1
                 stats.value_types[attribute.value_type] += 1
                 stats.values.add(attribute.value)
-            _count_events(report, profile.events, event_fields)
+            events.add(profile.events)
             rows += len(profile.attributes) + len(profile.events)
             ticker.tick(report.profiles, rows)
-        if report.timeline is not None:
-            report.timeline.count(report.events.values())
+        events.flush()
         report.bytes_json = src.json_offset
         report.bytes_file = src.total_bytes
         ticker.tick(report.profiles, rows, final=True)
@@ -367,50 +356,139 @@ def inspect(
     return report
 
 
-def _count_events(report: InspectReport, events, event_fields: bool) -> None:
-    seen_types: set[tuple[str, str]] = set()
-    seen_ids: set[tuple[str, str]] = set()
-    line = report.timeline
-    timeline = line is not None
-    for event in events:
-        key = (event.section_id, event.type_id)
-        stats = report.events.get(key) or report.events.setdefault(key, EventTypeStats(*key))
-        stats.events += 1
-        if key not in seen_types:
-            seen_types.add(key)
-            stats.profiles += 1
-        created, source_time = event.created_at, event.source_event_time
-        if event.correlation_id is not None:
-            cid = (event.section_id, event.correlation_id)
-            if cid in seen_ids:
-                stats.duplicates += 1
-                if timeline and created is not None:
-                    stats.pending_duplicates.append(created)
-            seen_ids.add(cid)
-        if event_fields:
-            fields = stats.fields
-            for path, value in data_fields(event.data):
-                values = fields.get(path)
-                if values is None:
-                    values = fields[path] = ValueStats()
-                values.add(value)
-        if created is not None:
-            if stats.first_created_at is None or created < stats.first_created_at:
-                stats.first_created_at = created
-            if stats.last_created_at is None or created > stats.last_created_at:
-                stats.last_created_at = created
-            if timeline:
-                stats.pending_created.append(created)
-        if source_time is None:
-            stats.unknown_source_time += 1
-        else:
-            if stats.first_source_event_time is None or source_time < stats.first_source_event_time:
-                stats.first_source_event_time = source_time
-            if stats.last_source_event_time is None or source_time > stats.last_source_event_time:
-                stats.last_source_event_time = source_time
-            if timeline:
-                stats.pending_source.append(source_time)
-    if timeline:
-        line.waiting += 2 * len(events)
-        if line.waiting >= line.batch:
-            line.count(report.events.values())
+_EVENT_TYPE = attrgetter("section_id", "type_id")
+_CORRELATION_ID = attrgetter("correlation_id")
+_CREATED_AT = attrgetter("created_at")
+_SOURCE_EVENT_TIME = attrgetter("source_event_time")
+
+
+#: Events counted at once by EventCounts (its memory: about 100 bytes each).
+EVENT_BATCH = 1 << 14
+
+
+class EventCounts(dict):
+    """Counts a report's events (:class:`EventTypeStats`) a batch at a time, so that commonly no
+    Python code runs per event: per profile, the events' types, times and correlation IDs are
+    gathered by ``map`` (C loops); per ``batch`` events, numpy counts, takes minima and maxima per type
+    and, with a timeline, counts per type and time bucket. Memory: one batch. (Batches of
+    16k keep numpy's arrays under 128 kB, which malloc reuses; larger ones are mapped afresh
+    each time, and the page faults made them several times slower.)
+
+    The dict maps (section_id, type_id) to the type's number, an index into ``types``; a new
+    type is added to ``report.events`` when first met, so they keep the file's order."""
+
+    def __init__(self, report: InspectReport, event_fields: bool = False, batch: int | None = None):
+        super().__init__()
+        self.report, self.event_fields, self.batch = report, event_fields, batch or EVENT_BATCH
+        self.types: list[EventTypeStats] = []
+        # The batch: each event's type number and times (None where unknown), the rows of
+        # the duplicates, and each profile's distinct type numbers.
+        self.codes: list[int] = []
+        self.created: list[int | None] = []
+        self.source: list[int | None] = []
+        self.duplicate_rows: list[int] = []
+        self.profile_codes: list[int] = []
+
+    def __missing__(self, key: tuple[str, str]) -> int:
+        stats = self.report.events[key] = EventTypeStats(*key)
+        self.types.append(stats)
+        self[key] = code = len(self.types) - 1
+        return code
+
+    def add(self, events: list[Event]) -> None:
+        """Count one profile's events (a duplicate repeats a correlation ID of the same
+        section earlier in the profile)."""
+        if not events:
+            return
+        codes = list(map(self.__getitem__, map(_EVENT_TYPE, events)))
+        first_row = len(self.codes)
+        self.codes += codes
+        self.profile_codes += set(codes)
+        self.created += map(_CREATED_AT, events)
+        self.source += map(_SOURCE_EVENT_TIME, events)
+        if len(set(map(_CORRELATION_ID, events))) < len(events):  # an ID repeats (or several are None)
+            seen: set[tuple[str, str]] = set()
+            for row, event in enumerate(events, first_row):
+                if event.correlation_id is not None:
+                    cid = (event.section_id, event.correlation_id)
+                    if cid in seen:
+                        self.duplicate_rows.append(row)
+                    seen.add(cid)
+        if self.event_fields:
+            types = self.types
+            for event, code in zip(events, codes, strict=True):
+                fields = types[code].fields
+                for path, value in data_fields(event.data):
+                    values = fields.get(path)
+                    if values is None:
+                        values = fields[path] = ValueStats()
+                    values.add(value)
+        if len(self.codes) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        """Count the batch into the types' stats (and the timeline), and start a new one."""
+        if not self.codes:
+            return
+        types, line = self.types, self.report.timeline
+        codes = np.array(self.codes, np.int64)
+        for code, n in _nonzero(np.bincount(codes)):
+            types[code].events += n
+        for code, n in _nonzero(np.bincount(np.array(self.profile_codes, np.int64))):
+            types[code].profiles += n
+        duplicates = codes[np.array(self.duplicate_rows, np.int64)]
+        for code, n in _nonzero(np.bincount(duplicates)):
+            types[code].duplicates += n
+        known, created = _times(self.created)
+        for code, first, last in _ranges(codes[known], created[known], len(types)):
+            stats = types[code]
+            if stats.first_created_at is None or first < stats.first_created_at:
+                stats.first_created_at = first
+            if stats.last_created_at is None or last > stats.last_created_at:
+                stats.last_created_at = last
+        if line is not None:
+            line.add([s.created_per_bucket for s in types], codes[known], created[known])
+            rows = np.array(self.duplicate_rows, np.int64)
+            rows = rows[known[rows]]
+            line.add([s.duplicates_per_bucket for s in types], codes[rows], created[rows])
+        known, source = _times(self.source)
+        for code, n in _nonzero(np.bincount(codes[~known])):
+            types[code].unknown_source_time += n
+        for code, first, last in _ranges(codes[known], source[known], len(types)):
+            stats = types[code]
+            if stats.first_source_event_time is None or first < stats.first_source_event_time:
+                stats.first_source_event_time = first
+            if stats.last_source_event_time is None or last > stats.last_source_event_time:
+                stats.last_source_event_time = last
+        if line is not None:
+            line.add([s.source_per_bucket for s in types], codes[known], source[known])
+            line.coarsen(types)
+        for batch in (self.codes, self.created, self.source, self.duplicate_rows, self.profile_codes):
+            batch.clear()
+
+
+def _times(times: list[int | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Which of ``times`` (ms, or None where unknown) are known, and all as int64 (0 where
+    unknown). Through float64, which turns None into NaN at C speed: exact, as the engines
+    give times within years 1..9999 only (under 2**53 ms)."""
+    values = np.array(times, np.float64)
+    known = ~np.isnan(values)
+    return known, np.where(known, values, 0).astype(np.int64)
+
+
+def _nonzero(counts: np.ndarray) -> Iterator[tuple[int, int]]:
+    """(index, count) of each count that is not 0."""
+    found = np.flatnonzero(counts)
+    return zip(found.tolist(), counts[found].tolist(), strict=True)
+
+
+def _ranges(codes: np.ndarray, times: np.ndarray, types: int) -> Iterator[tuple[int, int, int]]:
+    """(type number, first time, last time) of each type that has times."""
+    if not len(times):
+        return iter(())
+    first = np.full(types, np.iinfo(np.int64).max)
+    last = np.full(types, np.iinfo(np.int64).min)
+    np.minimum.at(first, codes, times)
+    np.maximum.at(last, codes, times)
+    found = np.flatnonzero(np.bincount(codes, minlength=types))
+    return zip(found.tolist(), first[found].tolist(), last[found].tolist(), strict=True)

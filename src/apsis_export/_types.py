@@ -158,12 +158,19 @@ def _decimal(scale: int) -> Callable[[Any], Decimal]:
     return convert
 
 
-def _date(value: Any) -> int:
-    if type(value) is str and _DATE_TEXT.fullmatch(value):
+def _date_of(text: str) -> date | None:
+    """The day a ``YYYY-MM-DD`` text names; None if it names none."""
+    if _DATE_TEXT.fullmatch(text):
         try:
-            return date.fromisoformat(value).toordinal() - EPOCH_DAY
+            return date.fromisoformat(text)
         except ValueError:
             pass
+    return None
+
+
+def _date(value: Any) -> int:
+    if type(value) is str and (day := _date_of(value)) is not None:
+        return day.toordinal() - EPOCH_DAY
     raise Mismatch
 
 
@@ -199,17 +206,23 @@ def _datetime_parts(text: str) -> datetime:
 _fromisoformat = datetime.fromisoformat if sys.version_info >= (3, 11) else _datetime_parts
 
 
+def _moment_of(text: str) -> datetime | None:
+    """The moment an ISO 8601 text names (naive without an offset); None if it names none."""
+    if _TIMESTAMP_TEXT.fullmatch(text):
+        try:
+            return _fromisoformat(text.replace(",", "."))
+        except ValueError:
+            pass
+    return None
+
+
 def _timestamp(value: Any) -> int:
     """ISO 8601 text (no offset: UTC; a date alone: its midnight) or milliseconds since the
     epoch → milliseconds since the epoch (sub-millisecond digits dropped)."""
     kind = type(value)
     if kind is int:
         return value
-    if kind is str and _TIMESTAMP_TEXT.fullmatch(value):
-        try:
-            moment = _fromisoformat(value.replace(",", "."))
-        except ValueError:
-            raise Mismatch from None
+    if kind is str and (moment := _moment_of(value)) is not None:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
         delta = moment - _EPOCH
@@ -224,14 +237,6 @@ def converter(kind: str, scale: int = 0) -> Callable[[Any], Any]:
     if kind == DECIMAL:
         return _decimal(scale)
     return {BOOLEAN: _boolean, INTEGER: _integer, DATE: _date, TIMESTAMP: _timestamp}[kind]
-
-
-def _fits(convert: Callable[[Any], Any], value: Any) -> bool:
-    try:
-        convert(value)
-    except Mismatch:
-        return False
-    return True
 
 
 class ValueStats:
@@ -265,9 +270,10 @@ class ValueStats:
             return
         self.seen.add(kind)
         if kind is str:
-            if self.strings_dates and not _fits(_date, value):
+            # (the parse alone: what _date and _timestamp accept, without their arithmetic)
+            if self.strings_dates and _date_of(value) is None:
                 self.strings_dates = False
-            if self.strings_timestamps and not _fits(_timestamp, value):
+            if self.strings_timestamps and _moment_of(value) is None:
                 self.strings_timestamps = False
             if not (self.strings_dates or self.strings_timestamps):
                 self.settled.add(str)
