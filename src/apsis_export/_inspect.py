@@ -40,7 +40,7 @@ class AttributeStats:
     section_id: str
     attribute_id: str
     profiles: int = 0
-    value_types: Counter = field(default_factory=Counter)
+    value_types: Counter[str] = field(default_factory=Counter)
     values: ValueStats = field(default_factory=ValueStats)  # the type its values fit (see _types.py)
 
     @property
@@ -127,7 +127,7 @@ class Timeline:
                     _halved(s.source_per_bucket),
                 )
 
-    def to_list(self, per_bucket: dict[int, int]) -> list[list]:
+    def to_list(self, per_bucket: dict[int, int]) -> list[list[Any]]:
         """Counts as ``[[first day (YYYY-MM-DD), count], ...]`` in time order."""
         span = self.days * DAY_MS
         return [
@@ -151,10 +151,10 @@ class InspectReport:
     source: str
     profiles: int = 0
     empty_profiles: int = 0  # profiles without a single attribute or event
-    sections: Counter = field(default_factory=Counter)  # section_id -> profiles that have it
+    sections: Counter[str] = field(default_factory=Counter)  # section_id -> profiles that have it
     attributes: dict[tuple[str, str], AttributeStats] = field(default_factory=dict)
     events: dict[tuple[str, str], EventTypeStats] = field(default_factory=dict)
-    unknown_keys: Counter = field(default_factory=Counter)  # key pattern -> occurrences
+    unknown_keys: Counter[str] = field(default_factory=Counter)  # key pattern -> occurrences
     bytes_json: int = 0
     seconds: float = 0.0
     metadata: Metadata | None = None  # names the IDs in to_dict() when given
@@ -180,6 +180,8 @@ class InspectReport:
         if attribute is not None:
             found = meta.attribute(attribute.section_id, attribute.attribute_id)
             return {"name": found.name if found else None, "is_tag": found.kind == "tag" if found else None}
+        if event is None:
+            return {}
         found = meta.event_type(event.section_id, event.type_id)
         return {"name": found.name if found else None}
 
@@ -256,11 +258,10 @@ class InspectReport:
             "bytes_file": self.bytes_file,
             "gzip": self.gzip,
             "seconds": round(self.seconds, 3),
-            **({"timeline": self._timeline_dict()} if self.timeline is not None else {}),
+            **({"timeline": self._timeline_dict(self.timeline)} if self.timeline is not None else {}),
         }
 
-    def _timeline_dict(self) -> dict[str, Any]:
-        line = self.timeline
+    def _timeline_dict(self, line: Timeline) -> dict[str, Any]:
         return {
             "days_per_bucket": line.days,
             "events": [
@@ -366,7 +367,7 @@ _SOURCE_EVENT_TIME = attrgetter("source_event_time")
 EVENT_BATCH = 1 << 14
 
 
-class EventCounts(dict):
+class EventCounts(dict[tuple[str, str], int]):
     """Counts a report's events (:class:`EventTypeStats`) a batch at a time, so that commonly no
     Python code runs per event: per profile, the events' types, times and correlation IDs are
     gathered by ``map`` (C loops); per ``batch`` events, numpy counts, takes minima and maxima per type

@@ -33,12 +33,15 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue as ProcessQueue
 
 try:
     import resource
 except ImportError:  # not on Windows: no CPU or peak memory figures per input
-    resource = None
+    resource = None  # type: ignore[assignment]  # the module, or None where there is none
 
 from . import _parallel
 from ._convert import convert_with
@@ -143,25 +146,29 @@ class ManySummary:
         """True when no input failed (and so every input was converted or skipped)."""
         return not self.failed and not self._with("not started")
 
+    def _summaries(self) -> list[ConvertSummary]:
+        """The summaries of the inputs converted."""
+        return [i.summary for i in self.converted if i.summary is not None]
+
     @property
     def rows(self) -> dict[str, int]:
         total: dict[str, int] = {}
-        for item in self.converted:
-            for table, n in item.summary.rows.items():
+        for converted in self._summaries():
+            for table, n in converted.rows.items():
                 total[table] = total.get(table, 0) + n
         return total
 
     @property
     def profiles(self) -> int:
-        return sum(i.summary.profiles for i in self.converted)
+        return sum(s.profiles for s in self._summaries())
 
     @property
     def bytes_read(self) -> int:
-        return sum(i.summary.bytes_read for i in self.converted)
+        return sum(s.bytes_read for s in self._summaries())
 
     @property
     def bytes_json(self) -> int:
-        return sum(i.summary.bytes_json for i in self.converted)
+        return sum(s.bytes_json for s in self._summaries())
 
     @property
     def files_per_s(self) -> float:
@@ -306,7 +313,7 @@ def convert_many(
         if items[index].status == "pending":
             items[index].status = "not started"
     for item in items:
-        if item.status == "converted":
+        if item.status == "converted" and item.summary is not None:
             summary.outputs.update(item.summary.outputs)
     summary.seconds = time.perf_counter() - started
     if summary.failed and not keep_going:
@@ -337,7 +344,7 @@ def _run(
     uris: list[str],
     items: list[InputSummary],
     task: _Task,
-    metadata: list | None,
+    metadata: list[Any] | None,
     jobs: int | None,
     progress: Callable[[Progress], None] | None,
     *,
@@ -353,6 +360,8 @@ def _run(
     start = time.perf_counter()
 
     def report() -> None:
+        if reports is None or progress is None:  # (called only with progress)
+            return
         while True:
             try:
                 index, *figures = reports.get_nowait()
@@ -426,7 +435,9 @@ def _warm() -> None:
 _worker: dict[str, Any] = {}
 
 
-def _start(reports, metadata: list | None, environ: dict[str, str], inline: bool) -> None:
+def _start(
+    reports: ProcessQueue[Any] | None, metadata: list[Any] | None, environ: dict[str, str], inline: bool
+) -> None:
     """Set a worker process up (the pool's initializer): where progress goes, the metadata, and
     the caller's environment as it is now (a forkserver's children have the server's, from its
     start: credentials set since, e.g. AWS_*, would be missing). The process is ours: its cyclic
@@ -466,7 +477,7 @@ def _convert_one(
     except Exception as exc:  # a bug of ours: still one line for this input, the others go on
         error = f"unexpected {type(exc).__name__}: {exc} (this is a bug)"
     after = _cpu_seconds()
-    return summary, error, (after - cpu if after is not None else None), _peak_rss()
+    return summary, error, (after - cpu if after is not None and cpu is not None else None), _peak_rss()
 
 
 def _cpu_seconds() -> float | None:

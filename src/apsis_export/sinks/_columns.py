@@ -204,7 +204,7 @@ class ArrowSink:
             self.native_encoders,
         )
         constants = self.constants  # type: ignore[attr-defined]
-        for field in constant_fields(self.table, constants):  # type: ignore[attr-defined]
+        for field in constant_fields(self.table, constants):
             schema = schema.append(field)
         self._file_schema = schema
         return schema
