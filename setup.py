@@ -1,7 +1,7 @@
 """The one compiled module, apsis_export._native (the fast engine's compiled step).
 
 optional=True: where it cannot be built (no C compiler), the package installs without
-it and the fast engine does the same work in Python, slower (README, "Performance").
+it and the fast engine does the same work in Python, slower (docs/engines.md, docs/performance.md).
 """
 
 from setuptools import Extension, setup

@@ -1,7 +1,7 @@
 """The output contract: which tables exist and what their columns are.
 
 Every sink writes the same columns; a column's *kind* tells each format how to
-represent its values (see the README's "Output schema").
+represent its values (see docs/output-schema.md).
 """
 
 from __future__ import annotations

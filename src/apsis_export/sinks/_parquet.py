@@ -34,7 +34,7 @@ ROW_GROUP_ROWS = 64 * 1024
 #: grows with (columns x row groups) while buffer memory grows with values per row group:
 #: on the 478-column named profiles table of a generated export (plus split events) peak RSS
 #: was 356 / 364 / 370 MB at 0.3 / 1 / 2 GB with a factor of 4 (of 128k rows), against
-#: 270 / 288 / 317 MB with 1 (README, "Wide layout and typed values"). 8 x 64k rows keeps
+#: 270 / 288 / 317 MB with 1 (docs/wide-layout.md, "Memory"). 8 x 64k rows keeps
 #: those row groups as they were measured.
 WIDE_GROUP_FACTOR = 8
 #: Bytes of Arrow data at which the batches waiting are written as row groups, however few
