@@ -1087,39 +1087,44 @@ static int add_arguments(PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
     return PyObject_GetBuffer(args[0], view, PyBUF_SIMPLE);
 }
 
-static PyObject *Builder_add(Builder *b, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
-    Py_buffer view;
-    int wrapped, ambiguous;
-    if (add_arguments(args, nargs, kwnames, &view, &wrapped, &ambiguous)) return NULL;
+/* Append the rows of one profile member's text; OK, or REJECT (counted in refused) / NOMEM with
+ * every column rolled back to where it was. */
+static int add_member(Builder *b, const char *text, Py_ssize_t len, int wrapped, int ambiguous) {
     StrMark am[A_COLUMNS], em[E_STRINGS];
     IntMark tm[E_INTS];
     for (int i = 0; i < A_COLUMNS; i++) am[i] = strcol_mark(&b->a[i]);
     for (int i = 0; i < E_STRINGS; i++) em[i] = strcol_mark(&b->e[i]);
     for (int i = 0; i < E_INTS; i++) tm[i] = intcol_mark(&b->t[i]);
-    P p = {(const unsigned char *)view.buf, (const unsigned char *)view.buf + view.len, b};
+    P p = {(const unsigned char *)text, (const unsigned char *)text + len, b};
     b->reason = R_SHAPE;
     int r = parse_profile(&p, wrapped, ambiguous);
+    if (r == OK) return OK;
     if (r == REJECT) b->refused[b->reason]++;
-    PyBuffer_Release(&view);
-    if (r == OK) {
-        PyObject *sections = PyList_New(0);
-        if (!sections) goto fail;
-        const int32_t *offsets = (const int32_t *)b->sections.offsets.p;
-        for (Py_ssize_t i = 0; i < b->sections.rows; i++) {
-            PyObject *id = PyUnicode_DecodeUTF8(strcol_text(&b->sections, i), offsets[i + 1] - offsets[i], "strict");
-            if (!id || PyList_Append(sections, id)) { Py_XDECREF(id); Py_DECREF(sections); goto fail; }
-            Py_DECREF(id);
-        }
-        PyObject *key = PyUnicode_DecodeUTF8(b->key.p, b->key.len, "strict");
-        if (!key) { Py_DECREF(sections); goto fail; }
-        return Py_BuildValue("(NN)", key, sections);
-    }
-fail:
     for (int i = 0; i < A_COLUMNS; i++) strcol_reset(&b->a[i], am[i]);
     for (int i = 0; i < E_STRINGS; i++) strcol_reset(&b->e[i], em[i]);
     for (int i = 0; i < E_INTS; i++) intcol_reset(&b->t[i], tm[i]);
-    if (r == NOMEM || PyErr_Occurred()) return NULL;
-    Py_RETURN_NONE;
+    return r;
+}
+
+static PyObject *Builder_add(Builder *b, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    Py_buffer view;
+    int wrapped, ambiguous;
+    if (add_arguments(args, nargs, kwnames, &view, &wrapped, &ambiguous)) return NULL;
+    int r = add_member(b, view.buf, view.len, wrapped, ambiguous);
+    PyBuffer_Release(&view);
+    if (r == NOMEM) return NULL;
+    if (r == REJECT) Py_RETURN_NONE;
+    PyObject *sections = PyList_New(0);
+    if (!sections) return NULL;
+    const int32_t *offsets = (const int32_t *)b->sections.offsets.p;
+    for (Py_ssize_t i = 0; i < b->sections.rows; i++) {
+        PyObject *id = PyUnicode_DecodeUTF8(strcol_text(&b->sections, i), offsets[i + 1] - offsets[i], "strict");
+        if (!id || PyList_Append(sections, id)) { Py_XDECREF(id); Py_DECREF(sections); return NULL; }
+        Py_DECREF(id);
+    }
+    PyObject *key = PyUnicode_DecodeUTF8(b->key.p, b->key.len, "strict");
+    if (!key) { Py_DECREF(sections); return NULL; }
+    return Py_BuildValue("(NN)", key, sections);
 }
 
 /* Validity bytes (one per row) as an Arrow bitmap, or None when no row is null. */
