@@ -81,17 +81,29 @@ def pure_python():
 
 @contextmanager
 def recording():
-    """Every NativeColumns.add call of the block as (text, result); None: refused."""
+    """Every member offered to the compiled step in the block (NativeColumns.add, or one of a run
+    of NativeColumns.add_many) as (text, result); None: refused."""
     calls: list[tuple[bytes, object]] = []
-    add = NativeColumns.add
+    add, add_many = NativeColumns.add, NativeColumns.add_many
 
     def recorded(self, text, *, wrapped, ambiguous):
         found = add(self, text, wrapped=wrapped, ambiguous=ambiguous)
         calls.append((bytes(text), found))
         return found
 
+    def recorded_many(self, buffer, base, spans, *, wrapped, ambiguous):
+        done, key = add_many(self, buffer, base, spans, wrapped=wrapped, ambiguous=ambiguous)
+        texts = [
+            bytes(buffer[start - base : end - base])
+            for start, end in zip(spans[::2], spans[1::2], strict=True)
+        ]
+        calls.extend((text, True) for text in texts[:done])
+        calls.extend((text, None) for text in texts[done : done + 1])
+        return done, key
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(NativeColumns, "add", recorded)
+        patch.setattr(NativeColumns, "add_many", recorded_many)
         yield calls
 
 
@@ -1617,6 +1629,25 @@ def test_batches_of_compiled_and_python_rows(tmp_path, fmt):
     (tmp_path / "doc.json").write_bytes(document(members, BARE))
     calls = both(tmp_path / "doc.json", tmp_path, format=fmt, input_layout="bare")
     assert sum(found is None for _, found in calls) == 31 and len(calls) == 3000
+
+
+@pytest.mark.parametrize("layout", [WRAPPED, BARE])
+def test_runs_of_members_in_one_call(tmp_path, monkeypatch, layout):
+    """Profile members between a block's commas go to the compiled step a run at a time
+    (ProfileScan.batch), at most BATCH_MEMBERS a call; the summary still counts each profile."""
+    ordinary = as_value(ORDINARY, layout)
+    (tmp_path / "doc.json").write_bytes(document([(f"p{i}", ordinary) for i in range(1000)], layout))
+    runs: list[int] = []
+    add_many = NativeColumns.add_many
+
+    def counted(self, buffer, base, spans, **flags):
+        runs.append(len(spans) // 2)
+        return add_many(self, buffer, base, spans, **flags)
+
+    monkeypatch.setattr(NativeColumns, "add_many", counted)
+    summary = apsis_export.convert(tmp_path / "doc.json", tmp_path / "out", input_layout=layout)
+    assert summary.profiles == 1000 and summary.rows["attributes"] == 4000
+    assert max(runs) == _members.BATCH_MEMBERS and sum(runs) >= 998 and len(runs) <= 1000 // 32
 
 
 def test_small_blocks(tmp_path, monkeypatch):

@@ -130,6 +130,7 @@ typedef struct {
     StrCol e[E_STRINGS];
     IntCol t[E_INTS];
     Buf key, section, scratch, scratch2, type, data;  /* per-profile working space */
+    Buf last_key;  /* add_many(): the key of the last member added */
     StrCol sections;  /* the section IDs of the current profile */
     IdSet section_ids, attribute_ids;  /* sets of the rows of sections / of a section's attribute IDs */
     int reason;  /* why the profile being added is refused (R_SHAPE unless said) */
@@ -1031,7 +1032,7 @@ static PyMethodDef module_methods[] = {
 /* ---- Python interface ----------------------------------------------------------- */
 
 static void builder_free_buffers(Builder *b) {
-    Buf *bufs[] = {&b->key, &b->section, &b->scratch, &b->scratch2, &b->type, &b->data,
+    Buf *bufs[] = {&b->key, &b->section, &b->scratch, &b->scratch2, &b->type, &b->data, &b->last_key,
                    &b->sections.data, &b->sections.offsets, &b->sections.valid};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) PyMem_Free(bufs[i]->p);
     for (int i = 0; i < A_COLUMNS; i++) { PyMem_Free(b->a[i].data.p); PyMem_Free(b->a[i].offsets.p); PyMem_Free(b->a[i].valid.p); }
@@ -1125,6 +1126,40 @@ static PyObject *Builder_add(Builder *b, PyObject *const *args, Py_ssize_t nargs
     PyObject *key = PyUnicode_DecodeUTF8(b->key.p, b->key.len, "strict");
     if (!key) { Py_DECREF(sections); return NULL; }
     return Py_BuildValue("(NN)", key, sections);
+}
+
+/* add_many(buffer, base, spans, *, wrapped, ambiguous): add() for members of ``buffer`` (which
+ * holds the input from offset ``base`` on), given as a flat list of their (start, end) offsets,
+ * in order, until one is refused; (members added, the key of the last one, "" if none). One call a
+ * run of members instead of one a profile: the Python steps a profile costs are gone. */
+static PyObject *Builder_add_many(Builder *b, PyObject *args, PyObject *kwds) {
+    static char *names[] = {"", "", "", "wrapped", "ambiguous", NULL};
+    Py_buffer view;
+    Py_ssize_t base;
+    PyObject *spans;
+    int wrapped = -1, ambiguous = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*nO!$pp", names, &view, &base, &PyList_Type, &spans, &wrapped,
+                                     &ambiguous))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(spans) / 2, done = 0;
+    int r = OK;
+    b->last_key.len = 0;
+    for (; done < n; done++) {
+        Py_ssize_t start = PyLong_AsSsize_t(PyList_GET_ITEM(spans, 2 * done)) - base;
+        Py_ssize_t end = PyLong_AsSsize_t(PyList_GET_ITEM(spans, 2 * done + 1)) - base;
+        if (PyErr_Occurred()) { r = NOMEM; break; }
+        if (start < 0 || end < start || end > view.len) {
+            PyErr_SetString(PyExc_ValueError, "add_many(): a span outside the buffer");
+            r = NOMEM;
+            break;
+        }
+        if ((r = add_member(b, (const char *)view.buf + start, end - start, wrapped, ambiguous))) break;
+        b->last_key.len = 0;
+        if ((r = buf_put(&b->last_key, b->key.p, b->key.len))) break;
+    }
+    PyBuffer_Release(&view);
+    if (r == NOMEM) return NULL;
+    return Py_BuildValue("(nN)", done, PyUnicode_DecodeUTF8(buf_at(&b->last_key, 0), b->last_key.len, "strict"));
 }
 
 /* Validity bytes (one per row) as an Arrow bitmap, or None when no row is null. */
@@ -1241,6 +1276,10 @@ static PyMethodDef Builder_methods[] = {
      "add(text, *, wrapped, ambiguous): append the columns of one profile member (\"key\": value) of the "
      "wrapped or bare layout; (key, section IDs), or None if the profile is not one this code maps "
      "(nothing appended then). ambiguous: refuse a profile keyed \"profiles\"."},
+    {"add_many", (PyCFunction)(void (*)(void))Builder_add_many, METH_VARARGS | METH_KEYWORDS,
+     "add_many(buffer, base, spans, *, wrapped, ambiguous): add() for members of buffer (the input from offset "
+     "base on) given as a flat list of (start, end) offsets, until one is refused; (members added, the last "
+     "one's key or \"\")."},
     {"take", (PyCFunction)Builder_take, METH_NOARGS,
      "take(): (attribute rows, attribute column buffers, event rows, event column buffers), emptied."},
     {NULL}};

@@ -30,6 +30,12 @@ class Builder:
     def add(self, text: Buffer, /, *, wrapped: bool, ambiguous: bool) -> tuple[str, list[str]] | None:
         """Append one profile member's columns: (key, section IDs), or None if refused."""
 
+    def add_many(
+        self, buffer: Buffer, base: int, spans: list[int], /, *, wrapped: bool, ambiguous: bool
+    ) -> tuple[int, str]:
+        """add() for the members of ``buffer`` (input from offset ``base``) at the flat (start, end)
+        ``spans``, until one is refused: (members added, the last one's key, "" if none)."""
+
     def take(self) -> tuple[int, tuple[StringColumn, ...], int, tuple[StringColumn | IntColumn, ...]]:
         """(attribute rows, attribute columns, event rows, event columns), emptied."""
 

@@ -222,13 +222,17 @@ def pump(
     options = {"into": collector.into} if collector.into is not None else {}
     native = collector.native
     summary = run.summary
-    for n, profile in enumerate(parser.profiles(src, layout=input_layout, **options), 1):
+    since_look = 0  # profiles added since the last look at the batches
+    for profile in parser.profiles(src, layout=input_layout, **options):
         collector.add(profile)
+        since_look += profile.count
         if (
-            n % WRITE_EVERY == 0
+            since_look >= WRITE_EVERY
+            or profile.count > 1  # a run of the compiled step's (see ProfileScan.batch)
             or len(profile.attributes) + len(profile.events) >= BATCH_ROWS
             or (native is not None and max(native.rows) >= BATCH_ROWS)
         ):
+            since_look = 0
             run.write(collector, full_only=True, now=src.json_offset)
             ticker.tick(summary.profiles, summary.total_rows)
             yield
@@ -313,7 +317,7 @@ class Collector:
         if self.native is not None and (profile.attributes or profile.events):
             self._take_native()  # its rows come before this profile's
         if profile.key is not None:
-            self.profiles += 1
+            self.profiles += profile.count
         events = profile.events
         if self.plan.dedupe and events:
             events, dropped = dedupe_events(events)

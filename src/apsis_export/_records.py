@@ -121,6 +121,9 @@ class Profile:
     attributes: list[Attribute] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     extras: list[Extra] = field(default_factory=list)
+    #: How many profiles this stands for: a run of them that the compiled step appended to its
+    #: columns in one call (their rows are there, not here; ``key`` is the last one's).
+    count: int = 1
 
 
 #: The JSON type name of each Python type a parsed value can have.

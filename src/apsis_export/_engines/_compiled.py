@@ -57,6 +57,14 @@ class NativeColumns:
         mapping must read. ``ambiguous``: refuse a profile keyed "profiles" (see read_profile)."""
         return self._builder.add(text, wrapped=wrapped, ambiguous=ambiguous)
 
+    def add_many(
+        self, buffer: bytearray, base: int, spans: list[int], *, wrapped: bool, ambiguous: bool
+    ) -> tuple[int, str]:
+        """:meth:`add` for a run of members of ``buffer`` (the input from offset ``base`` on), given
+        as a flat list of their (start, end) offsets, until one is refused: (members added, the
+        key of the last one, "" if none). One call a run instead of one a profile."""
+        return self._builder.add_many(buffer, base, spans, wrapped=wrapped, ambiguous=ambiguous)
+
     @property
     def refusals(self) -> dict[str, int]:
         """Profiles refused so far (read by the Python mapping instead), by reason."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from .._errors import InputError
 from .._records import Profile
@@ -37,8 +37,17 @@ from ._exact import MAX_DEPTH
 from ._handover import AFTER_DOCUMENT, AFTER_PROFILES, START, Handover, member_handover
 from ._scan import COMMA, DOCUMENT, LBRACE, OPENS, PROFILES, RBRACE, TOP, BlockScanner
 
+if TYPE_CHECKING:
+    from ._compiled import NativeColumns
+
 #: Bytes scanned per step; memory holds one block plus the profile being read.
 BLOCK_SIZE = 1024 * 1024
+#: Profile members handed to the compiled step in one call at most (see ProfileScan.batch),
+#: and the input bytes they may span (a member alone may span more): the pipeline looks at its
+#: batches between calls, so a call adds at most a few thousand rows, or this many bytes of
+#: values, to a batch.
+BATCH_MEMBERS = 64
+BATCH_SPAN = 256 * 1024
 #: Nesting deeper than this (counted from outside the document) hands a member to the exact
 #: engine, which enforces its depth limit: a margin below MAX_DEPTH, which counts levels below
 #: a member's value.
@@ -119,8 +128,7 @@ class MemberScan(Generic[Item]):
                 break
             base = source.json_offset - len(block)
             self.buf += block
-            for pos, char, depth in scanner.tokens(block, base):
-                yield from self.token(pos, char, depth)
+            yield from self.tokens(scanner.tokens(block, base))
             if scanner.deep:
                 self.deep_after_block(base + len(block))
             # Keep what a handover may need: the current member and the delimiter before it.
@@ -147,6 +155,11 @@ class MemberScan(Generic[Item]):
         tail = bytes(self.buf[self.closed_at - self.buf_start :])
         if tail.strip(_WHITESPACE):
             raise self.handover(self.closed_at, AFTER_DOCUMENT)
+
+    def tokens(self, tokens: list[tuple[int, int, int]]) -> Iterator[Profile | Item]:
+        """The tokens of one block, in order (see :meth:`token`)."""
+        for token in tokens:
+            yield from self.token(*token)
 
     def token(self, pos: int, char: int, depth: int) -> Iterator[Profile | Item]:
         """One token that may split members: an open at depth DOCUMENT/TOP, a close back to
@@ -287,18 +300,78 @@ class MemberScan(Generic[Item]):
 
 
 class ProfileScan(MemberScan[Profile]):
-    """The member state machine decoding each profile member as it is cut out."""
+    """The member state machine decoding each profile member as it is cut out.
+
+    With the compiled step (``into.native``), a run of profile members that a block's tokens
+    delimit goes to it in one call (:meth:`batch`): one Profile then stands for the run."""
 
     def __init__(self, source: Source, layout: str, into: ColumnsInto | None = None):
         super().__init__(source, layout)
         self.into = into  # where typed profiles map to columns (see read_profile)
+        self.native = into.native if into is not None else None
+        self.member_into = into  # None for a member the compiled step refused in a batch
+
+    def tokens(self, tokens: list[tuple[int, int, int]]) -> Iterator[Profile]:
+        if self.native is None:
+            yield from super().tokens(tokens)
+            return
+        i, n = 0, len(tokens)
+        while i < n:
+            j, split = i, self.split
+            ends: list[int] = []
+            if (split == PROFILES or (split == TOP and self.layout == BARE)) and not self.scanner.deep:
+                # The commas that end the members of the current split, in a row; a bare profile's
+                # own tokens between them (its value's open and close, commas between its
+                # sections) are ones token() passes over.
+                while j < n and len(ends) < BATCH_MEMBERS:
+                    pos, char, depth = tokens[j]
+                    if char == COMMA and depth == split:
+                        if ends and pos - self.member_start > BATCH_SPAN:
+                            break
+                        ends.append(pos)
+                    elif split != TOP or depth != (PROFILES if char == COMMA else TOP):
+                        break
+                    j += 1
+            if len(ends) > 1:
+                yield from self.batch(self.native, ends)
+                i = j
+            else:
+                yield from self.token(*tokens[i])
+                i += 1
+
+    def batch(self, native: NativeColumns, ends: list[int]) -> Iterator[Profile]:
+        """The profile members that end at ``ends`` (each at a comma), the first from
+        ``member_start``: the compiled step takes them in one call until it refuses one, which
+        the Python mapping then reads (or hands over) as any member, and so on."""
+        wrapped = self.split == PROFILES
+        ambiguous = not wrapped and self.auto_detected
+        while ends:
+            spans: list[int] = []
+            start = self.member_start
+            for end in ends:
+                spans += (start, end)
+                start = end + 1
+            done, key = native.add_many(self.buf, self.buf_start, spans, wrapped=wrapped, ambiguous=ambiguous)
+            if done:
+                self.last_key = key
+                self.member_start, self.after_comma = ends[done - 1] + 1, True
+                yield Profile(key, count=done)
+            if done < len(ends):  # refused: read as any member is, without the compiled step
+                self.member_into = None
+                try:
+                    yield from self.member(ends[done])
+                finally:
+                    self.member_into = self.into
+                self.member_start, self.after_comma = ends[done] + 1, True
+                done += 1
+            ends = ends[done:]
 
     def profile_member(self, start: int, end: int, text: bytearray) -> Profile:
         profile = read_profile(
             text,
             WRAPPED if self.split == PROFILES else BARE,
             ambiguous=self.layout == BARE and self.auto_detected,
-            into=self.into,
+            into=self.member_into,
         )
         if profile is None:
             raise self.handover()
