@@ -89,7 +89,9 @@ def yyjson_parse(texts: list[bytes]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("exports", nargs="+", type=Path)
     parser.add_argument("--mb", type=int, default=300, help="MB of members from each export")
     parser.add_argument("--rounds", type=int, default=7)
@@ -112,7 +114,9 @@ def main() -> None:
             "export": path.name,
             "members": len(texts),
             "bytes": size,
-            "cpu_s_per_gb": {name: round(statistics.median(s) / size * 1e9, 3) for name, s in seconds.items()},
+            "cpu_s_per_gb": {
+                name: round(statistics.median(s) / size * 1e9, 3) for name, s in seconds.items()
+            },
             "runs": {name: [round(x, 3) for x in s] for name, s in seconds.items()},
         }
         results.append(row)
