@@ -82,9 +82,10 @@ def pure_python():
 @contextmanager
 def recording():
     """Every member offered to the compiled step in the block (NativeColumns.add, or one of a run
-    of NativeColumns.add_many) as (text, result); None: refused."""
+    of NativeColumns.add_many, or one NativeColumns.add_run took) as (text, result); None: refused.
+    (A member add_run stops at is offered again later, so it is recorded then.)"""
     calls: list[tuple[bytes, object]] = []
-    add, add_many = NativeColumns.add, NativeColumns.add_many
+    add, add_many, add_run = NativeColumns.add, NativeColumns.add_many, NativeColumns.add_run
 
     def recorded(self, text, *, wrapped, ambiguous):
         found = add(self, text, wrapped=wrapped, ambiguous=ambiguous)
@@ -101,9 +102,27 @@ def recording():
         calls.extend((text, None) for text in texts[done : done + 1])
         return done, key
 
+    def recorded_run(self, buffer, base, start, **options):
+        done, key, after, limited = add_run(self, buffer, base, start, **options)
+        # the members it took: split at the commas of its split's depth (the numpy scan's view)
+        split = _scan.PROFILES if options["wrapped"] else _scan.TOP
+        scanner = _scan.BlockScanner(10**6, depth=split)
+        region = bytes(buffer[start - base : after - base])
+        ends = [
+            pos
+            for pos, char, depth in scanner.tokens(region, start)
+            if char == _scan.COMMA and depth == split
+        ]
+        assert len(ends) == done
+        for end in ends:
+            calls.append((bytes(buffer[start - base : end - base]), True))
+            start = end + 1
+        return done, key, after, limited
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(NativeColumns, "add", recorded)
         patch.setattr(NativeColumns, "add_many", recorded_many)
+        patch.setattr(NativeColumns, "add_run", recorded_run)
         yield calls
 
 
@@ -1648,6 +1667,54 @@ def test_runs_of_members_in_one_call(tmp_path, monkeypatch, layout):
     summary = apsis_export.convert(tmp_path / "doc.json", tmp_path / "out", input_layout=layout)
     assert summary.profiles == 1000 and summary.rows["attributes"] == 4000
     assert max(runs) == _members.BATCH_MEMBERS and sum(runs) >= 998 and len(runs) <= 1000 // 32
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("layout", [WRAPPED, BARE])
+def test_members_parsed_where_they_lie(tmp_path, monkeypatch, fmt, layout):
+    """Past the first block, the compiled step parses the members where they lie (add_run), and
+    the scan reads only what it leaves: the same outcome as without the compiled step."""
+    monkeypatch.setattr(_members, "BLOCK_SIZE", 32 * 1024)
+    stats = apsis_export.generate(tmp_path / "g.json", size=1_500_000, seed=3, layout=layout)
+    taken: list[int] = []
+    add_run = NativeColumns.add_run
+
+    def counted(self, *args, **options):
+        found = add_run(self, *args, **options)
+        taken.append(found[0])
+        return found
+
+    monkeypatch.setattr(NativeColumns, "add_run", counted)
+    calls = both(stats.path, tmp_path, format=fmt, input_layout=layout)
+    assert len(calls) >= stats.profiles - 1 and all(found is not None for _, found in calls)
+    assert sum(taken) > 0.8 * stats.profiles  # the rest: the first block's, and one a block
+
+
+def test_a_big_member_is_tried_twice(tmp_path, monkeypatch):
+    """A member many blocks long is parsed where it lies at most MEMBER_TRIES times (then the
+    scan finds its end), so no input makes the parse quadratic; the outcome is unchanged."""
+    monkeypatch.setattr(_members, "BLOCK_SIZE", 4096)
+    ordinary = as_value(ORDINARY, WRAPPED)
+    big = as_value(
+        '{"s": {"attributes": {%s}}}' % ", ".join(f'"a{i}": {{"value": {i}}}' for i in range(20_000)), WRAPPED
+    )
+    members = (
+        [(f"p{i}", ordinary) for i in range(50)] + [("big", big)] + [(f"q{i}", ordinary) for i in range(50)]
+    )
+    (tmp_path / "doc.json").write_bytes(document(members, WRAPPED))
+    starts: list[int] = []
+    add_run = NativeColumns.add_run
+
+    def counted(self, buffer, base, start, **options):
+        starts.append(start)
+        return add_run(self, buffer, base, start, **options)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(NativeColumns, "add_run", counted)
+        calls = both(tmp_path / "doc.json", tmp_path, format="parquet")
+    big_start = (tmp_path / "doc.json").read_bytes().index(b'"big"')
+    assert len(big) > 100 * 4096 and 1 <= starts.count(big_start) <= _members.MEMBER_TRIES
+    assert accepted(calls, "big") == [True] and len(calls) == 101
 
 
 def test_small_blocks(tmp_path, monkeypatch):

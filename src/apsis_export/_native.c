@@ -789,7 +789,8 @@ static int parse_sections(P *p) {
     return more;
 }
 
-static int parse_profile(P *p, int wrapped, int ambiguous) {
+/* One profile member ("key": value) from p, up to the end of its value. */
+static int parse_member(P *p, int wrapped, int ambiguous) {
     Builder *b = p->b;
     int r;
     b->key.len = 0;
@@ -813,6 +814,13 @@ static int parse_profile(P *p, int wrapped, int ambiguous) {
             if (expect(p, '}')) return REJECT;  /* another member: unknown or repeated */
         }
     }
+    return OK;
+}
+
+/* One profile member's text, all of it. */
+static int parse_profile(P *p, int wrapped, int ambiguous) {
+    int r = parse_member(p, wrapped, ambiguous);
+    if (r) return r;
     ws(p);
     return p->s == p->end ? OK : REJECT;
 }
@@ -1162,6 +1170,61 @@ static PyObject *Builder_add_many(Builder *b, PyObject *args, PyObject *kwds) {
     return Py_BuildValue("(nN)", done, PyUnicode_DecodeUTF8(buf_at(&b->last_key, 0), b->last_key.len, "strict"));
 }
 
+/* add_run(buffer, base, start, *, wrapped, ambiguous, members, span): the profile members of
+ * ``buffer`` (the input from offset ``base`` on) one after the other from offset ``start``, each
+ * parsed where it lies (no scan first: the parse finds its end) and followed by a comma, until
+ * one is not (the last member, the end of the buffer inside a member, or one this code refuses:
+ * the caller's scan takes over from there), or ``members`` were added, or they span ``span``
+ * bytes. (members added, the last one's key or "", the offset just past its comma or ``start``,
+ * whether a limit stopped it). Nothing is counted as refused: a member may just be incomplete. */
+static PyObject *Builder_add_run(Builder *b, PyObject *args, PyObject *kwds) {
+    static char *names[] = {"", "", "", "wrapped", "ambiguous", "members", "span", NULL};
+    Py_buffer view;
+    Py_ssize_t base, start, members = 0, span = 0;
+    int wrapped = -1, ambiguous = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*nn$ppnn", names, &view, &base, &start, &wrapped, &ambiguous,
+                                     &members, &span))
+        return NULL;
+    const unsigned char *buf = view.buf, *end = buf + view.len;
+    if (start < base || start - base > view.len) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "add_run(): start outside the buffer");
+        return NULL;
+    }
+    const unsigned char *from = buf + (start - base), *next = from;
+    Py_ssize_t done = 0;
+    int r = OK, limited = 0;
+    b->last_key.len = 0;
+    while (!(limited = done >= members || (done && next - from >= span))) {
+        StrMark am[A_COLUMNS], em[E_STRINGS];
+        IntMark tm[E_INTS];
+        for (int i = 0; i < A_COLUMNS; i++) am[i] = strcol_mark(&b->a[i]);
+        for (int i = 0; i < E_STRINGS; i++) em[i] = strcol_mark(&b->e[i]);
+        for (int i = 0; i < E_INTS; i++) tm[i] = intcol_mark(&b->t[i]);
+        P p = {next, end, b};
+        r = parse_member(&p, wrapped, ambiguous);
+        if (r == OK) {
+            ws(&p);
+            if (p.s < end && *p.s == ',') {
+                next = p.s + 1;
+                done++;
+                b->last_key.len = 0;
+                if ((r = buf_put(&b->last_key, b->key.p, b->key.len)) == OK) continue;
+            } else {
+                r = REJECT;
+            }
+        }
+        for (int i = 0; i < A_COLUMNS; i++) strcol_reset(&b->a[i], am[i]);
+        for (int i = 0; i < E_STRINGS; i++) strcol_reset(&b->e[i], em[i]);
+        for (int i = 0; i < E_INTS; i++) intcol_reset(&b->t[i], tm[i]);
+        break;
+    }
+    PyBuffer_Release(&view);
+    if (r == NOMEM) return NULL;
+    return Py_BuildValue("(nNnO)", done, PyUnicode_DecodeUTF8(buf_at(&b->last_key, 0), b->last_key.len, "strict"),
+                         base + (Py_ssize_t)(next - buf), limited ? Py_True : Py_False);
+}
+
 /* Validity bytes (one per row) as an Arrow bitmap, or None when no row is null. */
 static PyObject *bitmap(const Buf *valid, Py_ssize_t nulls) {
     if (!nulls) Py_RETURN_NONE;
@@ -1280,6 +1343,10 @@ static PyMethodDef Builder_methods[] = {
      "add_many(buffer, base, spans, *, wrapped, ambiguous): add() for members of buffer (the input from offset "
      "base on) given as a flat list of (start, end) offsets, until one is refused; (members added, the last "
      "one's key or \"\")."},
+    {"add_run", (PyCFunction)(void (*)(void))Builder_add_run, METH_VARARGS | METH_KEYWORDS,
+     "add_run(buffer, base, start, *, wrapped, ambiguous, members, span): the members of buffer from offset "
+     "start, each parsed where it lies, while each is followed by a comma (at most members of them, spanning "
+     "span bytes); (members added, the last one's key or \"\", the offset after its comma, limited)."},
     {"take", (PyCFunction)Builder_take, METH_NOARGS,
      "take(): (attribute rows, attribute column buffers, event rows, event column buffers), emptied."},
     {NULL}};

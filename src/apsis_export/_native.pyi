@@ -36,6 +36,21 @@ class Builder:
         """add() for the members of ``buffer`` (input from offset ``base``) at the flat (start, end)
         ``spans``, until one is refused: (members added, the last one's key, "" if none)."""
 
+    def add_run(
+        self,
+        buffer: Buffer,
+        base: int,
+        start: int,
+        /,
+        *,
+        wrapped: bool,
+        ambiguous: bool,
+        members: int,
+        span: int,
+    ) -> tuple[int, str, int, bool]:
+        """The members of ``buffer`` from offset ``start``, parsed where they lie while each is
+        followed by a comma: (members added, the last one's key, the offset after its comma, limited)."""
+
     def take(self) -> tuple[int, tuple[StringColumn, ...], int, tuple[StringColumn | IntColumn, ...]]:
         """(attribute rows, attribute columns, event rows, event columns), emptied."""
 

@@ -65,6 +65,26 @@ class NativeColumns:
         key of the last one, "" if none). One call a run instead of one a profile."""
         return self._builder.add_many(buffer, base, spans, wrapped=wrapped, ambiguous=ambiguous)
 
+    def add_run(
+        self,
+        buffer: bytearray,
+        base: int,
+        start: int,
+        *,
+        wrapped: bool,
+        ambiguous: bool,
+        members: int,
+        span: int,
+    ) -> tuple[int, str, int, bool]:
+        """The profile members of ``buffer`` (the input from offset ``base`` on) from offset
+        ``start``, each parsed where it lies (no scan needed: the parse finds its end) while each
+        is followed by a comma, at most ``members`` of them spanning ``span`` bytes: (members
+        added, the last one's key or "", the offset just past its comma, whether a limit stopped
+        it). A member it stops at is not counted as refused: it may just be incomplete."""
+        return self._builder.add_run(
+            buffer, base, start, wrapped=wrapped, ambiguous=ambiguous, members=members, span=span
+        )
+
     @property
     def refusals(self) -> dict[str, int]:
         """Profiles refused so far (read by the Python mapping instead), by reason."""

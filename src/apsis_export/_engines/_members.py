@@ -48,6 +48,8 @@ BLOCK_SIZE = 1024 * 1024
 #: values, to a batch.
 BATCH_MEMBERS = 64
 BATCH_SPAN = 256 * 1024
+#: Times the compiled step tries to parse one member where it lies (see ProfileScan.read_block).
+MEMBER_TRIES = 2
 #: Nesting deeper than this (counted from outside the document) hands a member to the exact
 #: engine, which enforces its depth limit: a margin below MAX_DEPTH, which counts levels below
 #: a member's value.
@@ -128,7 +130,7 @@ class MemberScan(Generic[Item]):
                 break
             base = source.json_offset - len(block)
             self.buf += block
-            yield from self.tokens(scanner.tokens(block, base))
+            yield from self.read_block(block, base)
             if scanner.deep:
                 self.deep_after_block(base + len(block))
             # Keep what a handover may need: the current member and the delimiter before it.
@@ -156,8 +158,12 @@ class MemberScan(Generic[Item]):
         if tail.strip(_WHITESPACE):
             raise self.handover(self.closed_at, AFTER_DOCUMENT)
 
+    def read_block(self, block: bytes, base: int) -> Iterator[Profile | Item]:
+        """One block just read (at offset ``base``, already in ``buf``): its tokens, in order."""
+        yield from self.tokens(self.scanner.tokens(block, base))
+
     def tokens(self, tokens: list[tuple[int, int, int]]) -> Iterator[Profile | Item]:
-        """The tokens of one block, in order (see :meth:`token`)."""
+        """Tokens of the document, in order (see :meth:`token`)."""
         for token in tokens:
             yield from self.token(*token)
 
@@ -310,6 +316,51 @@ class ProfileScan(MemberScan[Profile]):
         self.into = into  # where typed profiles map to columns (see read_profile)
         self.native = into.native if into is not None else None
         self.member_into = into  # None for a member the compiled step refused in a batch
+        # The member the compiled step last tried to parse where it lies, and how often.
+        self.tried, self.tries = -1, 0
+
+    def read_block(self, block: bytes, base: int) -> Iterator[Profile]:
+        """With the compiled step, between profile members: it parses the members from the
+        current one on where they lie, each followed by a comma (Builder.add_run), so the scan
+        only reads what it leaves: the member the block ends in, or one it refuses and what
+        follows. A member is tried at most twice (it began in the block before, or it is big:
+        the scan finds its end), so no byte is parsed more than three times."""
+        native, split, start = self.native, self.split, self.member_start
+        if (
+            native is None
+            or start < 0
+            or not (split == PROFILES or (split == TOP and self.layout == BARE))
+            or self.scanner.deep
+            or (start == self.tried and self.tries >= MEMBER_TRIES)
+        ):
+            yield from super().read_block(block, base)
+            return
+        self.tries = self.tries + 1 if start == self.tried else 1
+        self.tried = start
+        wrapped = split == PROFILES
+        limited = True
+        while limited:
+            done, key, after, limited = native.add_run(
+                self.buf,
+                self.buf_start,
+                self.member_start,
+                wrapped=wrapped,
+                ambiguous=not wrapped and self.auto_detected,
+                members=BATCH_MEMBERS,
+                span=BATCH_SPAN,
+            )
+            if done:
+                self.last_key = key
+                self.member_start, self.after_comma = after, True
+                yield Profile(key, count=done)
+        if self.member_start == start:  # none taken: the block's tokens, scanned as before
+            yield from super().read_block(block, base)
+            return
+        # The scan goes on from the member the compiled step stopped at, in a known state: just
+        # after a comma between members of the current split, outside any string.
+        self.scanner.restart(split)
+        rest = self.member_start
+        yield from self.tokens(self.scanner.tokens(bytes(self.buf[rest - self.buf_start :]), rest))
 
     def tokens(self, tokens: list[tuple[int, int, int]]) -> Iterator[Profile]:
         if self.native is None:

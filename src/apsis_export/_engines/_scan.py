@@ -50,6 +50,11 @@ class BlockScanner:
         #: whatever the nesting. Its reader may drop what it is done with.
         self.deep: list[int] = []
 
+    def restart(self, depth: int) -> None:
+        """Scan on from a point outside any string, at ``depth`` (what came before is done with)."""
+        self.in_string, self.backslashes, self.depth = False, 0, depth
+        self.deep = []
+
     def tokens(self, block: bytes, base: int) -> list[tuple[int, int, int]]:
         """The member-splitting tokens of one block, which starts at offset ``base``, as
         (offset, byte, depth): an open reports the depth before it, a close the depth after
