@@ -3,10 +3,13 @@
 Run it through ``fuzz/run.sh`` (it builds the sanitized module and loads it in place of the
 installed one: ``APSIS_FUZZ_NATIVE``). The first byte of an input picks the target:
 
-* ``Builder.add`` (byte % 3 == 0): the rest is one profile member (``"key": sections``);
+* ``Builder.add`` (byte % 3 == 0, below 128): the rest is one profile member (``"key": sections``);
   the other bits pick the layout, ``ambiguous`` and the attribute/event tables. The oracle is
   tests/test_native.py's ``compare``: in both sink modes, what the compiled step accepts must
   be exactly the Python mapping's columns, and it must accept or refuse alike in both.
+* ``Builder.add_run`` (byte % 3 == 0, 128 or above): the rest is a buffer of members parsed
+  where they lie; each member it takes (split as the numpy scan splits them) must be one
+  ``Builder.add`` accepts, with the same columns.
 * ``scan`` (byte % 3 == 1): the next two bytes give the carried state and depth limit, the
   two after them two cuts; the compiled scan must give the numpy scan's tokens, deep offsets
   and carried state (tests/test_native.py's ``scan_blocks``).
@@ -52,6 +55,7 @@ from tests.test_native import compare, scan_blocks  # noqa: E402
 
 from apsis_export import _native  # noqa: E402
 from apsis_export._engines import _members  # noqa: E402
+from apsis_export._engines._scan import COMMA, PROFILES, TOP, BlockScanner  # noqa: E402
 from apsis_export._shape import BARE, WRAPPED  # noqa: E402
 
 assert _native.__file__ == os.environ["APSIS_FUZZ_NATIVE"], "the sanitized build is not the one in use"
@@ -66,6 +70,43 @@ def builder_add(flags: int, text: bytes) -> None:
         attributes=attributes or not events,
         events=events,
     )
+
+
+def _taken(builder) -> tuple:
+    """A Builder's waiting rows as plain bytes, to compare two Builders."""
+    attribute_rows, attributes, event_rows, events = builder.take()
+    plain = [
+        tuple(None if b is None else bytes(memoryview(b)) for b in column)
+        for column in (*attributes, *events)
+    ]
+    return attribute_rows, event_rows, plain
+
+
+def builder_run(flags: int, data: bytes) -> None:
+    """Builder.add_run over the whole input as a buffer: the members it takes (split where the
+    numpy scan splits them) must each be accepted by Builder.add, with the same columns."""
+    wrapped, ambiguous, json = bool(flags & 4), bool(flags & 8), bool(flags & 16)
+    run = _native.Builder(json=json)
+    done, _key, after, _limited = run.add_run(
+        data,
+        0,
+        0,
+        wrapped=wrapped,
+        ambiguous=ambiguous,
+        members=1 + (flags >> 5) % 4,
+        span=1 << 20 if flags & 64 else 64,
+    )
+    assert 0 <= after <= len(data) and (done == 0) == (after == 0), data
+    split = PROFILES if wrapped else TOP
+    scanner = BlockScanner(10**6, depth=split)
+    ends = [pos for pos, char, depth in scanner.tokens(data[:after], 0) if char == COMMA and depth == split]
+    assert len(ends) == done, data
+    one_by_one = _native.Builder(json=json)
+    start = 0
+    for end in ends:
+        assert one_by_one.add(data[start:end], wrapped=wrapped, ambiguous=ambiguous) is not None, data
+        start = end + 1
+    assert _taken(run) == _taken(one_by_one), data
 
 
 def scan(data: bytes) -> None:
@@ -106,7 +147,9 @@ def test_one_input(data: bytes) -> None:
     if not data:
         return
     target = data[0] % 3
-    if target == 0:
+    if target == 0 and data[0] & 128:
+        builder_run(data[0], data[1:])
+    elif target == 0:
         builder_add(data[0], data[1:])
     elif target == 1:
         scan(data[1:])
