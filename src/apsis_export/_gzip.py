@@ -19,7 +19,8 @@ _GZIP_WBITS = 16 + zlib.MAX_WBITS  # a gzip header and trailer, checked
 
 
 def _fastest_zlib() -> ModuleType:
-    """The fastest zlib-compatible inflater installed (detected, not required): isal, zlib-ng, else zlib."""
+    """The fastest zlib-compatible inflater there: isal (a dependency), or where it fails to load
+    (a platform it has no wheel for, built without ISA-L), zlib-ng if installed, else zlib."""
     try:
         from isal import isal_zlib
 
@@ -34,7 +35,7 @@ def _fastest_zlib() -> ModuleType:
         return zlib
 
 
-#: The module that inflates: isal's or zlib-ng's zlib where installed, else zlib.
+#: The module that inflates: isal's zlib, or where it does not load zlib-ng's or zlib.
 ZLIB = _fastest_zlib()
 
 
