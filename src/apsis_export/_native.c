@@ -45,10 +45,20 @@ static int buf_grow(Buf *b, size_t extra) {
 static inline const char *buf_at(const Buf *b, size_t at) { return b->p ? b->p + at : ""; }
 #define RESERVE(b, n) do { if ((b)->len + (n) > (b)->cap && buf_grow((b), (n)) != OK) return NOMEM; } while (0)
 
+/* n bytes from s to d, inline for the short strings most cells are (a call to memcpy costs
+ * more than the copy): two fixed-size copies that may overlap, reading and writing only the
+ * n bytes. */
+static inline void copy_bytes(char *d, const char *s, size_t n) {
+    if (n > 16) { memcpy(d, s, n); return; }
+    if (n >= 8) { uint64_t a, z; memcpy(&a, s, 8); memcpy(&z, s + n - 8, 8); memcpy(d, &a, 8); memcpy(d + n - 8, &z, 8); return; }
+    if (n >= 4) { uint32_t a, z; memcpy(&a, s, 4); memcpy(&z, s + n - 4, 4); memcpy(d, &a, 4); memcpy(d + n - 4, &z, 4); return; }
+    for (size_t i = 0; i < n; i++) d[i] = s[i];
+}
+
 static inline int buf_put(Buf *b, const void *s, size_t n) {
     if (!n) return OK;  /* s and b->p may be NULL then: memcpy must not see them */
     RESERVE(b, n);
-    memcpy(b->p + b->len, s, n);
+    copy_bytes(b->p + b->len, s, n);
     b->len += n;
     return OK;
 }
@@ -65,12 +75,16 @@ static int strcol_init(StrCol *c) {
     return buf_put(&c->offsets, &zero, sizeof zero);
 }
 
-/* End the row whose bytes were appended to c->data since the last row. */
-static int strcol_end_row(StrCol *c, int valid) {
+/* End the row whose bytes were appended to c->data since the last row (once a row of every
+ * column: inline, one capacity check a buffer, stores of fixed size). */
+static inline int strcol_end_row(StrCol *c, int valid) {
     if (c->data.len > INT32_MAX) return REJECT;  /* a batch too long for 32-bit offsets */
     int32_t end = (int32_t)c->data.len;
-    char v = (char)valid;
-    if (buf_put(&c->offsets, &end, sizeof end) || buf_put(&c->valid, &v, 1)) return NOMEM;
+    RESERVE(&c->offsets, sizeof end);
+    RESERVE(&c->valid, 1);
+    memcpy(c->offsets.p + c->offsets.len, &end, sizeof end);
+    c->offsets.len += sizeof end;
+    c->valid.p[c->valid.len++] = (char)valid;
     c->rows++;
     c->nulls += !valid;
     return OK;
@@ -1277,14 +1291,18 @@ static PyObject *strings_result(StrCol *c, Chunk **chunk) {
 }
 
 static void strings_taken(StrCol *c, Chunk *chunk) {
+    size_t cap = c->data.cap;
     if (c->data.len && c->data.len < c->data.cap) {  /* give the spare capacity back (in place) */
         char *fit = PyMem_Realloc(c->data.p, c->data.len);
         if (fit) c->data.p = fit;
     }
     chunk->p = c->data.p;
     chunk->len = (Py_ssize_t)c->data.len;
-    c->data.p = NULL;
-    c->data.len = c->data.cap = c->valid.len = 0;
+    /* The next batch's text starts at the size this one reached: growing it again from nothing
+     * copied about as many bytes as the batch holds (realloc), each batch. (No memory: it grows.) */
+    c->data.p = cap > 4096 ? PyMem_Malloc(cap) : NULL;
+    c->data.cap = c->data.p ? cap : 0;
+    c->data.len = c->valid.len = 0;
     c->offsets.len = sizeof(int32_t);
     c->rows = c->nulls = 0;
 }
