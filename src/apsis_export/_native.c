@@ -519,6 +519,37 @@ static int null_cell(Builder *b, StrCol *c) {
     return strcol_row(c, "", 0, 0);
 }
 
+/* A field name of the common shape, and its length. */
+typedef struct { const char *text; size_t len; } Word;
+#define WORD(s) {s, sizeof(s) - 1}
+
+/* The field name at p (after whitespace): *which is its index in words, or -1 for any other
+ * name. Its JSON text is matched as written first (exports spell field names without escapes),
+ * else decoded as any string and compared (an escaped name is the same name to msgspec). */
+static int read_field(P *p, const Word *words, int count, int *which) {
+    ws(p);
+    const unsigned char *s = p->s;
+    size_t left = (size_t)(p->end - s);
+    if (left && *s == '"') {
+        for (int i = 0; i < count; i++) {
+            size_t n = words[i].len;
+            if (left >= n + 2 && s[n + 1] == '"' && memcmp(s + 1, words[i].text, n) == 0) {
+                p->s = s + n + 2;
+                *which = i;
+                return OK;
+            }
+        }
+    }
+    Buf *field = &p->b->scratch2;
+    field->len = 0;
+    int r = parse_string(p, field);
+    if (r) return r;
+    *which = -1;
+    for (int i = 0; i < count; i++)
+        if (field->len == words[i].len && memcmp(field->p, words[i].text, field->len) == 0) *which = i;
+    return OK;
+}
+
 static int key_is(Buf *key, const char *word) {
     size_t n = strlen(word);
     return key->len == n && memcmp(key->p, word, n) == 0;
@@ -618,10 +649,10 @@ static int parse_attributes(P *p) {
         id->len = 0;
         if ((r = parse_string(p, id))) return r;
         if (expect(p, ':') || expect(p, '{')) return REJECT;
-        Buf *field = &b->scratch2;
-        field->len = 0;
-        if ((r = parse_string(p, field))) return r;
-        if (!key_is(field, "value") || expect(p, ':')) return REJECT;
+        static const Word value[] = {WORD("value")};
+        int which;
+        if ((r = read_field(p, value, 1, &which))) return r;
+        if (which || expect(p, ':')) return REJECT;
         if (keep) {
             int type;
             Py_ssize_t row = b->a[A_ID].rows;
@@ -689,17 +720,13 @@ static int parse_event(P *p) {
     if (expect(p, '{')) return REJECT;
     int more = first_member(p, '}');
     while (more == 1) {
-        Buf *field = &b->scratch2;
-        field->len = 0;
-        if ((r = parse_string(p, field))) return r;
-        if (expect(p, ':')) return REJECT;
-        int bit;
-        if (key_is(field, "correlationId")) bit = F_CORRELATION;
-        else if (key_is(field, "sourceEventTime")) bit = F_SOURCE_TIME;
-        else if (key_is(field, "typeId")) bit = F_TYPE;
-        else if (key_is(field, "createdAt")) bit = F_CREATED;
-        else if (key_is(field, "data")) bit = F_DATA;
-        else return REJECT;
+        static const Word fields[] = {WORD("correlationId"), WORD("sourceEventTime"), WORD("typeId"),
+                                      WORD("createdAt"), WORD("data")};
+        static const int bits[] = {F_CORRELATION, F_SOURCE_TIME, F_TYPE, F_CREATED, F_DATA};
+        int which;
+        if ((r = read_field(p, fields, 5, &which))) return r;
+        if (which < 0 || expect(p, ':')) return REJECT;
+        int bit = bits[which];
         if (seen & bit) return REFUSE(p, R_REPEATED);
         seen |= bit;
         ws(p);
@@ -758,20 +785,19 @@ static int parse_events(P *p) {
 }
 
 static int parse_section(P *p) {
-    Builder *b = p->b;
     int r, seen = 0;
     if (expect(p, '{')) return REJECT;
     int more = first_member(p, '}');
     while (more == 1) {
-        Buf *field = &b->scratch2;
-        field->len = 0;
-        if ((r = parse_string(p, field))) return r;
+        static const Word fields[] = {WORD("attributes"), WORD("events")};
+        int which;
+        if ((r = read_field(p, fields, 2, &which))) return r;
         if (expect(p, ':')) return REJECT;
-        if (key_is(field, "attributes")) {
+        if (which == 0) {
             if (seen & 1) return REJECT;
             seen |= 1;
             if ((r = parse_attributes(p))) return r;
-        } else if (key_is(field, "events")) {
+        } else if (which == 1) {
             if (seen & 2) return REJECT;
             seen |= 2;
             if ((r = parse_events(p))) return r;
@@ -820,10 +846,10 @@ static int parse_member(P *p, int wrapped, int ambiguous) {
         ws(p);
         if (p->s < p->end && *p->s == '}') p->s++;
         else {
-            Buf *field = &b->scratch2;
-            field->len = 0;
-            if ((r = parse_string(p, field))) return r;
-            if (!key_is(field, "sections") || expect(p, ':')) return REJECT;
+            static const Word sections[] = {WORD("sections")};
+            int which;
+            if ((r = read_field(p, sections, 1, &which))) return r;
+            if (which || expect(p, ':')) return REJECT;
             if ((r = parse_sections(p))) return r;
             if (expect(p, '}')) return REJECT;  /* another member: unknown or repeated */
         }
