@@ -202,6 +202,26 @@ def compare(
     return accepted.pop()
 
 
+@pytest.mark.parametrize("size", [3, 16, 17, 40])
+@pytest.mark.parametrize("before", [0, 40])
+@pytest.mark.parametrize("names", ["id{}", "usercreated.attributes.{:03d}.value"])
+def test_a_repeated_attribute_id_anywhere_in_its_section(size, before, names):
+    """A repeated attribute ID is refused wherever it is in its section, in a table that grows as
+    the section does, also after a section that left a bigger table behind; IDs that share
+    their first and last bytes too."""
+
+    def section(ids) -> str:
+        return '{"attributes": {%s}}' % ", ".join(f'"{i}": {{"value": 1}}' for i in ids)
+
+    first = f'"a": {section(names.format(k + 1000) for k in range(before))}, ' if before else ""
+    ids = [names.format(k) for k in range(size)]
+    assert compare(member("p", as_value("{" + first + f'"b": {section(ids)}}}', WRAPPED)), WRAPPED)
+    for i, j in itertools.combinations(range(size), 2):
+        repeated = [*ids[:j], ids[i], *ids[j + 1 :]]
+        text = member("p", as_value("{" + first + f'"b": {section(repeated)}}}', WRAPPED))
+        assert not compare(text, WRAPPED), (i, j)
+
+
 # --- tricky profiles --------------------------------------------------------------------------
 
 ORDINARY = (
