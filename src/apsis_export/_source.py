@@ -95,15 +95,20 @@ class _CountingRaw(io.RawIOBase):
 
     def __init__(self, inner: SupportsRead[bytes]):
         self._inner = inner
+        # Files (and stdin, HTTP bodies) read straight into the caller's buffer: one copy less.
+        self._readinto = getattr(inner, "readinto", None)
         self.count = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]  # io hands a memoryview
-        data = self._inner.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
+        if self._readinto is not None:
+            n = self._readinto(buffer) or 0
+        else:
+            data = self._inner.read(len(buffer))
+            n = len(data)
+            buffer[:n] = data
         self.count += n
         return n
 
