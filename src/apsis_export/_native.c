@@ -263,6 +263,40 @@ static inline const unsigned char *skip_to_quote(const unsigned char *s, const u
     return s;
 }
 
+/* The escape sequence at *s (a backslash) of a string: its code point, *s moved past it. */
+static int unescape(P *p, const unsigned char **at, uint32_t *out) {
+    const unsigned char *s = *at, *end = p->end;
+    if (end - s < 2) return REJECT;
+    uint32_t cp;
+    switch (s[1]) {
+        case '"': cp = '"'; break;
+        case '\\': cp = '\\'; break;
+        case '/': cp = '/'; break;
+        case 'b': cp = '\b'; break;
+        case 'f': cp = '\f'; break;
+        case 'n': cp = '\n'; break;
+        case 'r': cp = '\r'; break;
+        case 't': cp = '\t'; break;
+        case 'u':
+            if (end - s < 6 || hex4(s + 2, &cp)) return REJECT;
+            if (cp >= 0xDC00 && cp <= 0xDFFF) return REFUSE(p, R_TEXT);  /* a lone low surrogate */
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                uint32_t low;
+                s += 6;
+                if (end - s < 6 || s[0] != '\\' || s[1] != 'u' || hex4(s + 2, &low) || low < 0xDC00 || low > 0xDFFF)
+                    return REFUSE(p, R_TEXT);  /* a lone high surrogate */
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            }
+            *at = s + 6;
+            *out = cp;
+            return OK;
+        default: return REJECT;
+    }
+    *at = s + 2;
+    *out = cp;
+    return OK;
+}
+
 /* A JSON string at p (after whitespace) decoded to UTF-8, appended to out. */
 static int parse_string(P *p, Buf *out) {
     ws(p);
@@ -283,45 +317,36 @@ static int parse_string(P *p, Buf *out) {
             s += n;
             continue;
         }
-        /* a backslash */
-        if (end - s < 2) return REJECT;
-        char e = (char)s[1];
-        const char *simple = NULL;
-        switch (e) {
-            case '"': simple = "\""; break;
-            case '\\': simple = "\\"; break;
-            case '/': simple = "/"; break;
-            case 'b': simple = "\b"; break;
-            case 'f': simple = "\f"; break;
-            case 'n': simple = "\n"; break;
-            case 'r': simple = "\r"; break;
-            case 't': simple = "\t"; break;
-        }
-        if (simple) {
-            if (buf_put(out, simple, 1)) return NOMEM;
-            s += 2;
-            continue;
-        }
-        if (e != 'u' || end - s < 6) return REJECT;
         uint32_t cp;
-        if (hex4(s + 2, &cp)) return REJECT;
-        s += 6;
-        if (cp >= 0xDC00 && cp <= 0xDFFF) return REFUSE(p, R_TEXT);  /* a lone low surrogate */
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            uint32_t low;
-            if (end - s < 6 || s[0] != '\\' || s[1] != 'u' || hex4(s + 2, &low) || low < 0xDC00 || low > 0xDFFF)
-                return REFUSE(p, R_TEXT);  /* a lone high surrogate */
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-            s += 6;
-        }
+        int r = unescape(p, &s, &cp);
+        if (r) return r;
         if (put_utf8(out, cp)) return NOMEM;
     }
 }
 
-/* UTF-8 text as a JSON string the way orjson and msgspec write it: only ", \ and
- * control characters escaped (\b \t \n \f \r by name, the rest as lowercase \u00xx). */
-static int put_json_string(Buf *out, const char *s, size_t n) {
+/* The escape of a byte a JSON string may not hold as it is (", \ or a control character), as
+ * orjson and msgspec write it: \b \t \n \f \r by name, the rest as lowercase \u00xx. */
+static int put_escape(Buf *out, unsigned char c) {
     static const char hexd[] = "0123456789abcdef";
+    char esc[6] = {'\\', 0, 0, 0, 0, 0};
+    size_t len = 2;
+    switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\r': esc[1] = 'r'; break;
+        default:
+            esc[1] = 'u'; esc[2] = '0'; esc[3] = '0'; esc[4] = hexd[c >> 4]; esc[5] = hexd[c & 15]; len = 6;
+    }
+    return buf_put(out, esc, len);
+}
+
+/* UTF-8 text as a JSON string the way orjson and msgspec write it: only ", \ and control
+ * characters escaped (put_escape). */
+static int put_json_string(Buf *out, const char *s, size_t n) {
     RESERVE(out, n + 2);
     out->p[out->len++] = '"';
     size_t run = 0;
@@ -335,25 +360,38 @@ static int put_json_string(Buf *out, const char *s, size_t n) {
         if (i >= n) break;
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') continue;
-        if (buf_put(out, s + run, i - run)) return NOMEM;
+        if (buf_put(out, s + run, i - run) || put_escape(out, c)) return NOMEM;
         run = i + 1;
-        char esc[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t len = 2;
-        switch (c) {
-            case '"': esc[1] = '"'; break;
-            case '\\': esc[1] = '\\'; break;
-            case '\b': esc[1] = 'b'; break;
-            case '\t': esc[1] = 't'; break;
-            case '\n': esc[1] = 'n'; break;
-            case '\f': esc[1] = 'f'; break;
-            case '\r': esc[1] = 'r'; break;
-            default:
-                esc[1] = 'u'; esc[2] = '0'; esc[3] = '0'; esc[4] = hexd[c >> 4]; esc[5] = hexd[c & 15]; len = 6;
-        }
-        if (buf_put(out, esc, len)) return NOMEM;
     }
     if (run < n && buf_put(out, s + run, n - run)) return NOMEM;  /* (s may be NULL when n is 0) */
     return buf_put(out, "\"", 1);
+}
+
+/* A JSON string at p (at its quote) appended to out as put_json_string writes what it decodes
+ * to, in one pass: runs of bytes kept as they are (valid UTF-8 included) copied, only escapes
+ * decoded and written again. */
+static int copy_json_string(P *p, Buf *out) {
+    const unsigned char *s = p->s + 1, *end = p->end, *run = p->s;
+    for (;;) {
+        s = skip_plain(s, end);
+        if (s >= end) return REJECT;
+        unsigned char c = *s;
+        if (c == '"') { p->s = s + 1; return buf_put(out, run, s + 1 - run); }
+        if (c < 0x20) return REJECT;
+        if (c >= 0x80) {
+            int n = utf8_len(s, end);
+            if (!n) return REFUSE(p, R_TEXT);
+            s += n;
+            continue;
+        }
+        if (buf_put(out, run, s - run)) return NOMEM;  /* a backslash: the run before it, then */
+        uint32_t cp;
+        int r = unescape(p, &s, &cp);
+        if (r) return r;
+        run = s;
+        r = cp >= 0x20 && cp != '"' && cp != '\\' ? put_utf8(out, cp) : put_escape(out, (unsigned char)cp);
+        if (r) return r;
+    }
 }
 
 /* ---- numbers and literals ------------------------------------------------------- */
@@ -446,11 +484,10 @@ static int compact_object(P *p, Buf *out, int depth) {
     int more = first_member(p, '}');
     while (more == 1) {
         if (count == MAX_KEYS) return REFUSE(p, R_KEYS);
-        Buf *key = &p->b->scratch2;
-        key->len = 0;
-        if ((r = parse_string(p, key))) return r;
+        ws(p);
+        if (p->s >= p->end || *p->s != '"') return REJECT;
         size_t start = out->len;
-        if ((r = put_json_string(out, key->p, key->len))) return r;
+        if ((r = copy_json_string(p, out))) return r;
         size_t len = out->len - start;
         for (int i = 0; i < count; i++)
             if (lens[i] == len && memcmp(buf_at(out, starts[i]), buf_at(out, start), len) == 0) return REFUSE(p, R_REPEATED);
@@ -478,27 +515,13 @@ static int compact_array(P *p, Buf *out, int depth) {
 
 /* Any JSON value at p as compact JSON (as orjson/msgspec encode what msgspec decoded). */
 static int compact(P *p, Buf *out, int depth) {
-    int r;
     if (depth > MAX_DEPTH) return REFUSE(p, R_DEPTH);
     ws(p);
     if (p->s >= p->end) return REJECT;
     switch (*p->s) {
         case '{': p->s++; return compact_object(p, out, depth);
         case '[': p->s++; return compact_array(p, out, depth);
-        case '"': {
-            const unsigned char *close = skip_plain(p->s + 1, p->end);
-            if (close < p->end && *close == '"') {  /* nothing to decode: its JSON is the input's */
-                r = buf_put(out, p->s, close + 1 - p->s);
-                p->s = close + 1;
-                return r;
-            }
-            Buf *text = &p->b->scratch;
-            size_t mark = text->len;
-            if ((r = parse_string(p, text))) return r;
-            r = put_json_string(out, buf_at(text, mark), text->len - mark);
-            text->len = mark;
-            return r;
-        }
+        case '"': return copy_json_string(p, out);
         case 't': if (literal(p, "true", 4)) return REJECT; return buf_put(out, "true", 4);
         case 'f': if (literal(p, "false", 5)) return REJECT; return buf_put(out, "false", 5);
         case 'n': if (literal(p, "null", 4)) return REJECT; return buf_put(out, "null", 4);
