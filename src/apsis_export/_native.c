@@ -426,7 +426,10 @@ static int parse_number(P *p, Buf *out) {
 static int parse_millis(P *p, int64_t *value, int *valid) {
     ws(p);
     const unsigned char *s = p->s, *end = p->end;
-    if (end - s >= 4 && memcmp(s, "null", 4) == 0) { p->s = s + 4; *value = 0; *valid = 0; return OK; }
+    if (s < end && *s == 'n') {
+        if (end - s < 4 || memcmp(s, "null", 4) != 0) return REJECT;
+        p->s = s + 4; *value = 0; *valid = 0; return OK;
+    }
     int negative = 0;
     if (s < end && *s == '-') { negative = 1; s++; }
     const unsigned char *digits = s;
@@ -556,7 +559,7 @@ static int read_field(P *p, const Word *words, int count, int *which) {
     if (left && *s == '"') {
         for (int i = 0; i < count; i++) {
             size_t n = words[i].len;
-            if (left >= n + 2 && s[n + 1] == '"' && memcmp(s + 1, words[i].text, n) == 0) {
+            if (left >= n + 2 && s[1] == words[i].text[0] && s[n + 1] == '"' && memcmp(s + 2, words[i].text + 1, n - 1) == 0) {
                 p->s = s + n + 2;
                 *which = i;
                 return OK;
