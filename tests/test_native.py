@@ -20,6 +20,7 @@ CI builds it, so there these tests always run.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import json
 import random
@@ -1928,3 +1929,180 @@ def test_refusals_are_counted_by_reason(tmp_path):
     )
     summary = apsis_export.convert(path, tmp_path / "out", format="csv")
     assert sum(summary.refused.values()) == 4 and summary.profiles == 5
+
+
+# --- one member exactly, each refusal under its reason (cases written for a yyjson-based step) ---
+
+REASON = {  # Builder.refusals' keys by the C names of the reasons (_native.c, REASONS)
+    "R_SHAPE": "not the common shape (an unknown or missing field, another type, a syntax error)",
+    "R_KEYS": "an object below a value or data with more than 64 keys",
+    "R_DEPTH": "a value or data nested deeper than 64 levels",
+    "R_REPEATED": "a repeated key, attribute ID or section ID",
+    "R_NUMBER": "a number Python writes otherwise (an exponent, -0, a decimal below 1e-6, over 4000 digits)",
+    "R_TEXT": "text Python reads otherwise (invalid UTF-8, a lone surrogate)",
+    "R_TIME": "a time that is not an integer within years 1..9999",
+    "R_AMBIGUOUS": 'a bare profile keyed "profiles"',
+}
+
+
+def deep_object(depth: int, inner: str = "{}") -> str:
+    """``inner`` as the innermost of ``depth`` nested objects ({"k": {"k": ... inner}})."""
+    return '{"k": ' * (depth - 1) + inner + "}" * (depth - 1)
+
+
+@pytest.mark.parametrize(
+    "text, ambiguous, reason",
+    [
+        # the member's text must be exactly one member: what follows or precedes it is refused
+        (member("p", ORDINARY) + b" x", False, "R_SHAPE"),
+        (member("p", ORDINARY) + b"}", False, "R_SHAPE"),
+        (member("p", ORDINARY) + b'}, {"q": {}', False, "R_SHAPE"),
+        (member("p", ORDINARY) + b"\x00", False, "R_SHAPE"),
+        (member("p", ORDINARY) + b',"q": {}', False, "R_SHAPE"),
+        (member("p", ORDINARY) + b",", False, "R_SHAPE"),
+        (b"{} " + member("p", ORDINARY), False, "R_SHAPE"),
+        (b"\xef\xbb\xbf" + member("p", ORDINARY), False, "R_SHAPE"),  # a BOM
+        (b"", False, "R_SHAPE"),
+        # NUL: a raw one is a control character; escaped, it is text like any other
+        (member("p", attr('"a\x00b"')), False, "R_SHAPE"),
+        (member("p", attr(r'"a\u0000b"')), False, None),
+        (member("p", data(r'{"\u0000": "\u0000", "\u0000\u0000": [""]}')), False, None),
+        (member("p\x00q", event(r'"typeId": "\u0000", "correlationId": "a\u0000"')), False, None),
+        # nesting below data / value: 64 levels, not 65, whatever the container
+        (member("p", data(nested(64))), False, None),
+        (member("p", data(nested(63, "1"))), False, None),
+        (member("p", data(nested(64, "1"))), False, "R_DEPTH"),
+        (member("p", data(nested(65))), False, "R_DEPTH"),
+        (member("p", attr(nested(64))), False, None),
+        (member("p", attr(nested(65))), False, "R_DEPTH"),
+        (member("p", data(deep_object(64))), False, None),
+        (member("p", data(deep_object(65))), False, "R_DEPTH"),
+        (member("p", attr(deep_object(64, '"x"'))), False, None),
+        (member("p", attr(deep_object(65, '"x"'))), False, "R_DEPTH"),
+        (member("p", data(nested(100_000))), False, "R_DEPTH"),
+        (member("p", data(nested(100_000)[:-1])), False, "R_DEPTH"),  # unclosed: too deep before that
+        # keys below data: 64 of them, repeats compared as decoded text
+        (member("p", data("{%s}" % ",".join(f'"k{i}": {i}' for i in range(64)))), False, None),
+        (member("p", data("{%s}" % ",".join(f'"k{i}": {i}' for i in range(65)))), False, "R_KEYS"),
+        (member("p", data(r'{"a": 1, "\u0061": 2}')), False, "R_REPEATED"),
+        (member("p", data(r'[{"a": 1}, {"a": 2}]')), False, None),
+        # digits: 4000 of an integer (with its sign), exponents, -0
+        (member("p", attr("7" * 4000)), False, None),
+        (member("p", attr("7" * 4001)), False, "R_NUMBER"),
+        (member("p", attr("-" + "7" * 3999 + ".5")), False, None),
+        (member("p", attr("-" + "7" * 4000)), False, "R_NUMBER"),
+        (member("p", data("[1, 1e400]")), False, "R_NUMBER"),
+        (member("p", data("-0")), False, "R_NUMBER"),
+        (member("p", attr("01")), False, "R_SHAPE"),
+        (member("p", attr("1.")), False, "R_SHAPE"),
+        (member("p", attr("NaN")), False, "R_SHAPE"),
+        (member("p", attr("Infinity")), False, "R_SHAPE"),
+        # times
+        (member("p", times("253402300799999")), False, None),
+        (member("p", times("253402300800000")), False, "R_TIME"),
+        (member("p", times("1" * 16)), False, "R_TIME"),
+        (member("p", times("-0")), False, "R_TIME"),
+        (member("p", times("5.0")), False, "R_TIME"),
+        (member("p", times("5e3")), False, "R_TIME"),
+        (member("p", times('"5"')), False, "R_SHAPE"),
+        # text: invalid UTF-8 and broken surrogates anywhere, and other escapes
+        (member("p", attr(b'"\xff"')), False, "R_TEXT"),
+        (member("p", b'{"\xed\xa0\x80": {}}'), False, "R_TEXT"),
+        (member("p", attr(r'"\ud800"')), False, "R_TEXT"),
+        (member("p", attr(r'"\udc00"')), False, "R_TEXT"),
+        (member("p", attr(r'"\ud800\u0041"')), False, "R_TEXT"),
+        (member("p", attr(r'"\ud800\u00G1"')), False, "R_TEXT"),
+        (member("p", attr(r'"\ud83c\udf89"')), False, None),
+        (member("p", attr(r'"\u00G1"')), False, "R_SHAPE"),
+        (member("p", attr(r'"\x41"')), False, "R_SHAPE"),
+        # the profile's levels
+        (member("profiles", ORDINARY), True, "R_AMBIGUOUS"),
+        (member("p", ORDINARY[:-1] + ', "s1": {}}'), False, "R_REPEATED"),
+        (member("p", '{"s": {"attributes": {"a": {"value": 1}, "a": {"value": 2}}}}'), False, "R_REPEATED"),
+        (member("p", '{"s": {"attributes": {"a": {"value": 1, "value": 2}}}}'), False, "R_SHAPE"),
+        (member("p", '{"s": {"attributes": {"a": {}}}}'), False, "R_SHAPE"),
+        (member("p", '{"s": {"attributes": {"a": {"x": 1}}}}'), False, "R_SHAPE"),
+        (member("p", '{"s": {"attributes": {}, "attributes": {}}}'), False, "R_SHAPE"),
+        (member("p", '{"s": {"events": [{"typeId": "t", "typeId": "u"}]}}'), False, "R_REPEATED"),
+        (member("p", '{"s": {"events": [{"typeId": null}]}}'), False, "R_SHAPE"),
+        (member("p", '{"s": {"events": [{"correlationId": "c"}]}}'), False, "R_SHAPE"),
+        (member("p", '{"s": {"events": [[]]}}'), False, "R_SHAPE"),
+    ],
+)
+def test_a_member_is_read_as_one_member(text, ambiguous, reason):
+    """The text added is exactly one member; what the compiled step refuses is counted under why."""
+    assert compare(text, BARE, ambiguous=ambiguous) == (reason is None)
+    builder = NativeColumns(json=False)
+    builder.add(text, wrapped=False, ambiguous=ambiguous)
+    assert builder.refusals == ({} if reason is None else {REASON[reason]: 1})
+
+
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        ("{}", None),
+        ('{"sections": {}}', None),
+        ('{"sections": %s}' % ORDINARY, None),
+        ('{"sections": %s, "sections": {}}' % ORDINARY, "R_SHAPE"),
+        ('{"sections": %s, "x": 1}' % ORDINARY, "R_SHAPE"),
+        ('{"x": 1}', "R_SHAPE"),
+        ('{"sections": []}', "R_SHAPE"),
+        ("[]", "R_SHAPE"),
+        ('{"sections": %s} 1' % ORDINARY, "R_SHAPE"),
+    ],
+)
+def test_the_wrapped_profile_and_its_refusals(value, reason):
+    text = member("p", value)
+    assert compare(text, WRAPPED) == (reason is None)
+    builder = NativeColumns(json=True)
+    builder.add(text, wrapped=True, ambiguous=True)
+    assert builder.refusals == ({} if reason is None else {REASON[reason]: 1})
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _malloc_in_use() -> int:
+    """Bytes the C heap holds for the process (glibc's mallinfo2: in arenas + mapped)."""
+    mallinfo2 = ctypes.CDLL(None).mallinfo2
+    mallinfo2.restype = _Mallinfo2
+    info = mallinfo2()
+    return info.uordblks + info.hblkhd
+
+
+@pytest.mark.skipif(
+    not hasattr(ctypes.CDLL(None), "mallinfo2"), reason="glibc's mallinfo2 counts the C heap (Linux)"
+)
+def test_a_huge_member_gives_its_memory_back():
+    """The working space of a profile (its key, section IDs, a value or data compacted) and the
+    columns' next buffers are kept from profile to profile and batch to batch, but not after one
+    over a MiB: one huge profile does not keep them for the run."""
+    huge = member("p", data("[%s]" % ",".join(["1"] * 3_000_000)))  # 6 MB of text, 3 M values
+    small = member("q", ORDINARY)
+    columns = NativeColumns(json=False)
+    for text in (small, small):
+        assert columns.add(text, wrapped=False, ambiguous=False) is not None
+    columns.take()
+    before = _malloc_in_use()
+    assert columns.add(huge, wrapped=False, ambiguous=False) is not None
+    assert columns.add(small, wrapped=False, ambiguous=False) is not None
+    arrays = columns.take()
+    data_texts = arrays[1][6].to_pylist()
+    assert len(data_texts[0]) == 2 * 3_000_000 + 1 and data_texts[1:] == ['{"k":[1,2]}', None]
+    del arrays, data_texts
+    assert _malloc_in_use() - before < 2 * 1024 * 1024

@@ -1162,6 +1162,25 @@ static int add_arguments(PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
     return PyObject_GetBuffer(args[0], view, PyBUF_SIMPLE);
 }
 
+/* Before a member: give back the working space a huge one before it grew (its key, section IDs,
+ * a big value or data compacted), so that one huge profile does not keep it for the rest of
+ * the run. (Not after it: its key and section IDs are read once it is added.) */
+#define BIG_SCRATCH (1 << 20)
+static void release_if_big(Buf *buf) {
+    if (buf->cap > BIG_SCRATCH) { PyMem_Free(buf->p); buf->p = NULL; buf->len = buf->cap = 0; }
+}
+
+static void release_big_scratch(Builder *b) {
+    Buf *bufs[] = {&b->key, &b->section, &b->scratch, &b->scratch2, &b->type, &b->data,
+                   &b->sections.data, &b->sections.valid};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) release_if_big(bufs[i]);
+    if (b->sections.offsets.cap > BIG_SCRATCH) {  /* (its first offset, 0, stays) */
+        int32_t *fit = PyMem_Realloc(b->sections.offsets.p, sizeof(int32_t));
+        if (fit) { b->sections.offsets.p = (char *)fit; b->sections.offsets.cap = sizeof(int32_t); }
+        b->sections.offsets.len = sizeof(int32_t);
+    }
+}
+
 /* Append the rows of one profile member's text; OK, or REJECT (counted in refused) / NOMEM with
  * every column rolled back to where it was. */
 static int add_member(Builder *b, const char *text, Py_ssize_t len, int wrapped, int ambiguous) {
@@ -1172,6 +1191,7 @@ static int add_member(Builder *b, const char *text, Py_ssize_t len, int wrapped,
     for (int i = 0; i < E_INTS; i++) tm[i] = intcol_mark(&b->t[i]);
     P p = {(const unsigned char *)text, (const unsigned char *)text + len, b};
     b->reason = R_SHAPE;
+    release_big_scratch(b);
     int r = parse_profile(&p, wrapped, ambiguous);
     if (r == OK) return OK;
     if (r == REJECT) b->refused[b->reason]++;
@@ -1217,6 +1237,7 @@ static PyObject *Builder_add_many(Builder *b, PyObject *args, PyObject *kwds) {
         return NULL;
     Py_ssize_t n = PyList_GET_SIZE(spans) / 2, done = 0;
     int r = OK;
+    release_if_big(&b->last_key);  /* (the key of a huge member of an earlier call) */
     b->last_key.len = 0;
     for (; done < n; done++) {
         Py_ssize_t start = PyLong_AsSsize_t(PyList_GET_ITEM(spans, 2 * done)) - base;
@@ -1260,6 +1281,7 @@ static PyObject *Builder_add_run(Builder *b, PyObject *args, PyObject *kwds) {
     const unsigned char *from = buf + (start - base), *next = from;
     Py_ssize_t done = 0;
     int r = OK, limited = 0;
+    release_if_big(&b->last_key);  /* (the key of a huge member of an earlier call) */
     b->last_key.len = 0;
     while (!(limited = done >= members || (done && next - from >= span))) {
         StrMark am[A_COLUMNS], em[E_STRINGS];
@@ -1268,6 +1290,7 @@ static PyObject *Builder_add_run(Builder *b, PyObject *args, PyObject *kwds) {
         for (int i = 0; i < E_STRINGS; i++) em[i] = strcol_mark(&b->e[i]);
         for (int i = 0; i < E_INTS; i++) tm[i] = intcol_mark(&b->t[i]);
         P p = {next, end, b};
+        release_big_scratch(b);
         r = parse_member(&p, wrapped, ambiguous);
         if (r == OK) {
             ws(&p);
@@ -1342,6 +1365,7 @@ static PyObject *strings_result(StrCol *c, Chunk **chunk) {
     return Py_BuildValue("(NNN)", bitmap(&c->valid, c->nulls), bytes_of(&c->offsets), (PyObject *)*chunk);  /* on success the tuple holds the chunk; on failure it is freed */
 }
 
+#define PREALLOCATE_MAX (4 << 20)
 static void strings_taken(StrCol *c, Chunk *chunk) {
     size_t cap = c->data.cap;
     if (c->data.len && c->data.len < c->data.cap) {  /* give the spare capacity back (in place) */
@@ -1351,8 +1375,9 @@ static void strings_taken(StrCol *c, Chunk *chunk) {
     chunk->p = c->data.p;
     chunk->len = (Py_ssize_t)c->data.len;
     /* The next batch's text starts at the size this one reached: growing it again from nothing
-     * copied about as many bytes as the batch holds (realloc), each batch. (No memory: it grows.) */
-    c->data.p = cap > 4096 ? PyMem_Malloc(cap) : NULL;
+     * copied about as many bytes as the batch holds (realloc), each batch. (No memory: it grows.)
+     * Not past PREALLOCATE_MAX: a batch made big by a few huge values would keep its size. */
+    c->data.p = cap > 4096 && cap <= PREALLOCATE_MAX ? PyMem_Malloc(cap) : NULL;
     c->data.cap = c->data.p ? cap : 0;
     c->data.len = c->valid.len = 0;
     c->offsets.len = sizeof(int32_t);
