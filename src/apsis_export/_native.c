@@ -35,8 +35,8 @@ typedef struct { char *p; size_t len, cap; } Buf;
 static int buf_grow(Buf *b, size_t extra) {
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + extra) cap *= 2;
-    char *n = PyMem_Realloc(b->p, cap);
-    if (!n) { PyErr_NoMemory(); return NOMEM; }
+    char *n = PyMem_RawRealloc(b->p, cap);
+    if (!n) return NOMEM;  /* (the caller raises MemoryError, holding the GIL again: see add_run) */
     b->p = n; b->cap = cap;
     return OK;
 }
@@ -594,7 +594,7 @@ static inline size_t hash_bytes(const char *s, size_t n) {
 
 /* Forget what a set holds (a table grown by a huge profile or section is given back). */
 static void idset_clear(IdSet *set) {
-    if (set->n > 1024) { PyMem_Free(set->slots); set->slots = NULL; set->n = 0; }
+    if (set->n > 1024) { PyMem_RawFree(set->slots); set->slots = NULL; set->n = 0; }
     if (set->n) memset(set->slots, 0xFF, set->n * sizeof *set->slots);
 }
 
@@ -608,8 +608,8 @@ static int repeated(IdSet *set, const StrCol *col, Py_ssize_t first, Py_ssize_t 
     if ((size_t)count * 2 > set->n) {  /* grow the table and put the earlier rows back */
         size_t n = set->n ? set->n : 64;
         while ((size_t)count * 2 > n) n *= 2;
-        int32_t *slots = PyMem_Realloc(set->slots, n * sizeof *slots);
-        if (!slots) { PyErr_NoMemory(); return NOMEM; }
+        int32_t *slots = PyMem_RawRealloc(set->slots, n * sizeof *slots);
+        if (!slots) return NOMEM;
         set->slots = slots;
         set->n = n;
         memset(slots, 0xFF, n * sizeof *slots);
@@ -1108,12 +1108,12 @@ static PyMethodDef module_methods[] = {
 static void builder_free_buffers(Builder *b) {
     Buf *bufs[] = {&b->key, &b->section, &b->scratch, &b->scratch2, &b->type, &b->data, &b->last_key,
                    &b->sections.data, &b->sections.offsets, &b->sections.valid};
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) PyMem_Free(bufs[i]->p);
-    for (int i = 0; i < A_COLUMNS; i++) { PyMem_Free(b->a[i].data.p); PyMem_Free(b->a[i].offsets.p); PyMem_Free(b->a[i].valid.p); }
-    for (int i = 0; i < E_STRINGS; i++) { PyMem_Free(b->e[i].data.p); PyMem_Free(b->e[i].offsets.p); PyMem_Free(b->e[i].valid.p); }
-    for (int i = 0; i < E_INTS; i++) { PyMem_Free(b->t[i].values.p); PyMem_Free(b->t[i].valid.p); }
-    PyMem_Free(b->section_ids.slots);
-    PyMem_Free(b->attribute_ids.slots);
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) PyMem_RawFree(bufs[i]->p);
+    for (int i = 0; i < A_COLUMNS; i++) { PyMem_RawFree(b->a[i].data.p); PyMem_RawFree(b->a[i].offsets.p); PyMem_RawFree(b->a[i].valid.p); }
+    for (int i = 0; i < E_STRINGS; i++) { PyMem_RawFree(b->e[i].data.p); PyMem_RawFree(b->e[i].offsets.p); PyMem_RawFree(b->e[i].valid.p); }
+    for (int i = 0; i < E_INTS; i++) { PyMem_RawFree(b->t[i].values.p); PyMem_RawFree(b->t[i].valid.p); }
+    PyMem_RawFree(b->section_ids.slots);
+    PyMem_RawFree(b->attribute_ids.slots);
 }
 
 static void Builder_dealloc(Builder *b) {
@@ -1133,10 +1133,13 @@ static int Builder_init(Builder *b, PyObject *args, PyObject *kwds) {
     memset((char *)b + sizeof(PyObject), 0, sizeof *b - sizeof(PyObject));
     b->json = json;
     b->iso_times = iso_times; b->attributes = attributes; b->events = events;
-    for (int i = 0; i < A_COLUMNS; i++) if (strcol_init(&b->a[i])) return -1;
-    for (int i = 0; i < E_STRINGS; i++) if (strcol_init(&b->e[i])) return -1;
-    if (strcol_init(&b->sections)) return -1;
+    for (int i = 0; i < A_COLUMNS; i++) if (strcol_init(&b->a[i])) goto nomem;
+    for (int i = 0; i < E_STRINGS; i++) if (strcol_init(&b->e[i])) goto nomem;
+    if (strcol_init(&b->sections)) goto nomem;
     return 0;
+nomem:
+    PyErr_NoMemory();
+    return -1;
 }
 
 /* add(text, *, wrapped, ambiguous), both flags required. Called once a profile: the arguments are
@@ -1167,7 +1170,7 @@ static int add_arguments(PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
  * the run. (Not after it: its key and section IDs are read once it is added.) */
 #define BIG_SCRATCH (1 << 20)
 static void release_if_big(Buf *buf) {
-    if (buf->cap > BIG_SCRATCH) { PyMem_Free(buf->p); buf->p = NULL; buf->len = buf->cap = 0; }
+    if (buf->cap > BIG_SCRATCH) { PyMem_RawFree(buf->p); buf->p = NULL; buf->len = buf->cap = 0; }
 }
 
 static void release_big_scratch(Builder *b) {
@@ -1175,7 +1178,7 @@ static void release_big_scratch(Builder *b) {
                    &b->sections.data, &b->sections.valid};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) release_if_big(bufs[i]);
     if (b->sections.offsets.cap > BIG_SCRATCH) {  /* (its first offset, 0, stays) */
-        int32_t *fit = PyMem_Realloc(b->sections.offsets.p, sizeof(int32_t));
+        int32_t *fit = PyMem_RawRealloc(b->sections.offsets.p, sizeof(int32_t));
         if (fit) { b->sections.offsets.p = (char *)fit; b->sections.offsets.cap = sizeof(int32_t); }
         b->sections.offsets.len = sizeof(int32_t);
     }
@@ -1207,7 +1210,7 @@ static PyObject *Builder_add(Builder *b, PyObject *const *args, Py_ssize_t nargs
     if (add_arguments(args, nargs, kwnames, &view, &wrapped, &ambiguous)) return NULL;
     int r = add_member(b, view.buf, view.len, wrapped, ambiguous);
     PyBuffer_Release(&view);
-    if (r == NOMEM) return NULL;
+    if (r == NOMEM) return PyErr_NoMemory();
     if (r == REJECT) Py_RETURN_NONE;
     PyObject *sections = PyList_New(0);
     if (!sections) return NULL;
@@ -1253,7 +1256,7 @@ static PyObject *Builder_add_many(Builder *b, PyObject *args, PyObject *kwds) {
         if ((r = buf_put(&b->last_key, b->key.p, b->key.len))) break;
     }
     PyBuffer_Release(&view);
-    if (r == NOMEM) return NULL;
+    if (r == NOMEM) return PyErr_Occurred() ? NULL : PyErr_NoMemory();
     return Py_BuildValue("(nN)", done, PyUnicode_DecodeUTF8(buf_at(&b->last_key, 0), b->last_key.len, "strict"));
 }
 
@@ -1283,6 +1286,9 @@ static PyObject *Builder_add_run(Builder *b, PyObject *args, PyObject *kwds) {
     int r = OK, limited = 0;
     release_if_big(&b->last_key);  /* (the key of a huge member of an earlier call) */
     b->last_key.len = 0;
+    /* The parse calls nothing of Python's (its memory is PyMem_Raw*): other threads -- the
+     * writers, the gzip read-ahead -- take the GIL meanwhile instead of waiting for a switch. */
+    Py_BEGIN_ALLOW_THREADS
     while (!(limited = done >= members || (done && next - from >= span))) {
         StrMark am[A_COLUMNS], em[E_STRINGS];
         IntMark tm[E_INTS];
@@ -1308,8 +1314,9 @@ static PyObject *Builder_add_run(Builder *b, PyObject *args, PyObject *kwds) {
         for (int i = 0; i < E_INTS; i++) intcol_reset(&b->t[i], tm[i]);
         break;
     }
+    Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
-    if (r == NOMEM) return NULL;
+    if (r == NOMEM) return PyErr_NoMemory();
     return Py_BuildValue("(nNnO)", done, PyUnicode_DecodeUTF8(buf_at(&b->last_key, 0), b->last_key.len, "strict"),
                          base + (Py_ssize_t)(next - buf), limited ? Py_True : Py_False);
 }
@@ -1338,7 +1345,7 @@ static int Chunk_getbuffer(Chunk *c, Py_buffer *view, int flags) {
 }
 
 static void Chunk_dealloc(Chunk *c) {
-    PyMem_Free(c->p);
+    PyMem_RawFree(c->p);
     Py_TYPE(c)->tp_free((PyObject *)c);
 }
 
@@ -1369,7 +1376,7 @@ static PyObject *strings_result(StrCol *c, Chunk **chunk) {
 static void strings_taken(StrCol *c, Chunk *chunk) {
     size_t cap = c->data.cap;
     if (c->data.len && c->data.len < c->data.cap) {  /* give the spare capacity back (in place) */
-        char *fit = PyMem_Realloc(c->data.p, c->data.len);
+        char *fit = PyMem_RawRealloc(c->data.p, c->data.len);
         if (fit) c->data.p = fit;
     }
     chunk->p = c->data.p;
@@ -1377,7 +1384,7 @@ static void strings_taken(StrCol *c, Chunk *chunk) {
     /* The next batch's text starts at the size this one reached: growing it again from nothing
      * copied about as many bytes as the batch holds (realloc), each batch. (No memory: it grows.)
      * Not past PREALLOCATE_MAX: a batch made big by a few huge values would keep its size. */
-    c->data.p = cap > 4096 && cap <= PREALLOCATE_MAX ? PyMem_Malloc(cap) : NULL;
+    c->data.p = cap > 4096 && cap <= PREALLOCATE_MAX ? PyMem_RawMalloc(cap) : NULL;
     c->data.cap = c->data.p ? cap : 0;
     c->data.len = c->valid.len = 0;
     c->offsets.len = sizeof(int32_t);

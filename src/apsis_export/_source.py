@@ -30,43 +30,28 @@ class _Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-#: Bytes the read-ahead thread hands the parser at once (its block size: see _engines._members).
-READ_AHEAD_CHUNK = 1 << 20
-
-
 class _ReadAhead:
     """A stream read on a thread of its own, a few steps ahead of the parser: inflating gzip
     (isal and zlib release the GIL) then runs beside the parsing. What the stream raises
     arrives in order, after every byte read before it."""
 
-    def __init__(self, stream: _Readable, step: int = STEP, chunk: int = READ_AHEAD_CHUNK, depth: int = 4):
+    def __init__(self, stream: _Readable, step: int = STEP, depth: int = 4):
         self._queue: queue.Queue[bytes | BaseException] = queue.Queue(depth)
         self._stopping = threading.Event()
         self._chunk, self._at, self._done = b"", 0, False
         self._thread = threading.Thread(
-            target=self._run, args=(stream, step, chunk), daemon=True, name="apsis-export-read-ahead"
+            target=self._run, args=(stream, step), daemon=True, name="apsis-export-read-ahead"
         )
         self._thread.start()
 
-    def _run(self, stream: _Readable, step: int, chunk: int) -> None:
-        """Reads of ``step`` bytes, joined here into pieces of about ``chunk`` bytes: the parser
-        takes a piece a read (the join is this thread's work, not the parser's)."""
-        parts: list[bytes] = []
+    def _run(self, stream: _Readable, step: int) -> None:
         try:
             while not self._stopping.is_set():
                 data = stream.read(step)
-                if data:
-                    parts.append(data)
-                if not data or sum(map(len, parts)) >= chunk:
-                    if parts:
-                        self._put(b"".join(parts))
-                        parts = []
-                    if not data:
-                        self._put(b"")
-                        return
-        except BaseException as exc:  # handed to the reader, in order: after the bytes before it
-            if parts:
-                self._put(b"".join(parts))
+                self._put(data)
+                if not data:
+                    return
+        except BaseException as exc:  # handed to the reader, in order
             self._put(exc)
 
     def _put(self, item: bytes | BaseException) -> None:
