@@ -1184,23 +1184,33 @@ static void release_big_scratch(Builder *b) {
     }
 }
 
+/* Where every column stands, to roll a refused member's rows back. */
+typedef struct { StrMark a[A_COLUMNS], e[E_STRINGS]; IntMark t[E_INTS]; } Marks;
+
+static void mark_columns(Builder *b, Marks *m) {
+    for (int i = 0; i < A_COLUMNS; i++) m->a[i] = strcol_mark(&b->a[i]);
+    for (int i = 0; i < E_STRINGS; i++) m->e[i] = strcol_mark(&b->e[i]);
+    for (int i = 0; i < E_INTS; i++) m->t[i] = intcol_mark(&b->t[i]);
+}
+
+static void reset_columns(Builder *b, const Marks *m) {
+    for (int i = 0; i < A_COLUMNS; i++) strcol_reset(&b->a[i], m->a[i]);
+    for (int i = 0; i < E_STRINGS; i++) strcol_reset(&b->e[i], m->e[i]);
+    for (int i = 0; i < E_INTS; i++) intcol_reset(&b->t[i], m->t[i]);
+}
+
 /* Append the rows of one profile member's text; OK, or REJECT (counted in refused) / NOMEM with
  * every column rolled back to where it was. */
 static int add_member(Builder *b, const char *text, Py_ssize_t len, int wrapped, int ambiguous) {
-    StrMark am[A_COLUMNS], em[E_STRINGS];
-    IntMark tm[E_INTS];
-    for (int i = 0; i < A_COLUMNS; i++) am[i] = strcol_mark(&b->a[i]);
-    for (int i = 0; i < E_STRINGS; i++) em[i] = strcol_mark(&b->e[i]);
-    for (int i = 0; i < E_INTS; i++) tm[i] = intcol_mark(&b->t[i]);
+    Marks marks;
+    mark_columns(b, &marks);
     P p = {(const unsigned char *)text, (const unsigned char *)text + len, b};
     b->reason = R_SHAPE;
     release_big_scratch(b);
     int r = parse_profile(&p, wrapped, ambiguous);
     if (r == OK) return OK;
     if (r == REJECT) b->refused[b->reason]++;
-    for (int i = 0; i < A_COLUMNS; i++) strcol_reset(&b->a[i], am[i]);
-    for (int i = 0; i < E_STRINGS; i++) strcol_reset(&b->e[i], em[i]);
-    for (int i = 0; i < E_INTS; i++) intcol_reset(&b->t[i], tm[i]);
+    reset_columns(b, &marks);
     return r;
 }
 
@@ -1290,11 +1300,8 @@ static PyObject *Builder_add_run(Builder *b, PyObject *args, PyObject *kwds) {
      * writers, the gzip read-ahead -- take the GIL meanwhile instead of waiting for a switch. */
     Py_BEGIN_ALLOW_THREADS
     while (!(limited = done >= members || (done && next - from >= span))) {
-        StrMark am[A_COLUMNS], em[E_STRINGS];
-        IntMark tm[E_INTS];
-        for (int i = 0; i < A_COLUMNS; i++) am[i] = strcol_mark(&b->a[i]);
-        for (int i = 0; i < E_STRINGS; i++) em[i] = strcol_mark(&b->e[i]);
-        for (int i = 0; i < E_INTS; i++) tm[i] = intcol_mark(&b->t[i]);
+        Marks marks;
+        mark_columns(b, &marks);
         P p = {next, end, b};
         release_big_scratch(b);
         r = parse_member(&p, wrapped, ambiguous);
@@ -1309,9 +1316,7 @@ static PyObject *Builder_add_run(Builder *b, PyObject *args, PyObject *kwds) {
                 r = REJECT;
             }
         }
-        for (int i = 0; i < A_COLUMNS; i++) strcol_reset(&b->a[i], am[i]);
-        for (int i = 0; i < E_STRINGS; i++) strcol_reset(&b->e[i], em[i]);
-        for (int i = 0; i < E_INTS; i++) intcol_reset(&b->t[i], tm[i]);
+        reset_columns(b, &marks);
         break;
     }
     Py_END_ALLOW_THREADS
