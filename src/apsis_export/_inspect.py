@@ -441,12 +441,7 @@ class EventCounts(dict[tuple[str, str], int]):
         for code, n in _nonzero(np.bincount(duplicates)):
             types[code].duplicates += n
         known, created = _times(self.created)
-        for code, first, last in _ranges(codes[known], created[known], len(types)):
-            stats = types[code]
-            if stats.first_created_at is None or first < stats.first_created_at:
-                stats.first_created_at = first
-            if stats.last_created_at is None or last > stats.last_created_at:
-                stats.last_created_at = last
+        _widen(types, codes[known], created[known], "first_created_at", "last_created_at")
         if line is not None:
             line.add([s.created_per_bucket for s in types], codes[known], created[known])
             rows = np.array(self.duplicate_rows, np.int64)
@@ -455,12 +450,7 @@ class EventCounts(dict[tuple[str, str], int]):
         known, source = _times(self.source)
         for code, n in _nonzero(np.bincount(codes[~known])):
             types[code].unknown_source_time += n
-        for code, first, last in _ranges(codes[known], source[known], len(types)):
-            stats = types[code]
-            if stats.first_source_event_time is None or first < stats.first_source_event_time:
-                stats.first_source_event_time = first
-            if stats.last_source_event_time is None or last > stats.last_source_event_time:
-                stats.last_source_event_time = last
+        _widen(types, codes[known], source[known], "first_source_event_time", "last_source_event_time")
         if line is not None:
             line.add([s.source_per_bucket for s in types], codes[known], source[known])
             line.coarsen(types)
@@ -483,13 +473,21 @@ def _nonzero(counts: np.ndarray) -> Iterator[tuple[int, int]]:
     return zip(found.tolist(), counts[found].tolist(), strict=True)
 
 
-def _ranges(codes: np.ndarray, times: np.ndarray, types: int) -> Iterator[tuple[int, int, int]]:
-    """(type number, first time, last time) of each type that has times."""
+def _widen(
+    types: list[EventTypeStats], codes: np.ndarray, times: np.ndarray, first_field: str, last_field: str
+) -> None:
+    """Widen each event type's (first, last) time range, the fields named, to the times of
+    its events in this batch (``codes``: each event's type number)."""
     if not len(times):
-        return iter(())
-    first = np.full(types, np.iinfo(np.int64).max)
-    last = np.full(types, np.iinfo(np.int64).min)
+        return
+    first = np.full(len(types), np.iinfo(np.int64).max)
+    last = np.full(len(types), np.iinfo(np.int64).min)
     np.minimum.at(first, codes, times)
     np.maximum.at(last, codes, times)
-    found = np.flatnonzero(np.bincount(codes, minlength=types))
-    return zip(found.tolist(), first[found].tolist(), last[found].tolist(), strict=True)
+    found = np.flatnonzero(np.bincount(codes, minlength=len(types)))
+    for code, low, high in zip(found.tolist(), first[found].tolist(), last[found].tolist(), strict=True):
+        stats = types[code]
+        if getattr(stats, first_field) is None or low < getattr(stats, first_field):
+            setattr(stats, first_field, low)
+        if getattr(stats, last_field) is None or high > getattr(stats, last_field):
+            setattr(stats, last_field, high)
